@@ -1,0 +1,36 @@
+# Everything runs through the project-local virtualenv: it provides libtorch (tch builds against the
+# pip wheel with LIBTORCH_USE_PYTORCH=1) and the Python references the tests compare against.
+VENV    ?= .venv
+PYTHON  ?= python3
+STAMP   := $(VENV)/.installed
+BIN     := target/release/tumorseg
+FIXTURE := tests/fixtures/brain-tumor-mini
+
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+export LIBTORCH_USE_PYTORCH := 1
+
+.PHONY: setup build test demo lint clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): scripts/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -r scripts/requirements.txt
+	touch $@
+
+build: $(STAMP)
+	cargo build --release
+
+test: build
+	cargo test --release -- --test-threads 2
+
+demo: build
+	$(BIN) pipeline $(FIXTURE) --out runs/demo --size 128 --epochs 3 --batch 4
+
+lint: $(STAMP)
+	cargo fmt --all -- --check
+	cargo clippy --release --all-targets -- -D warnings
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,9 @@
+//! `tumorseg clean`.
+use anyhow::Result;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> Result<()> {
+    anyhow::bail!("`clean` is not implemented yet")
+}

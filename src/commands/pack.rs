@@ -1,0 +1,9 @@
+//! `tumorseg pack`.
+use anyhow::Result;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> Result<()> {
+    anyhow::bail!("`pack` is not implemented yet")
+}

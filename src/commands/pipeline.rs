@@ -1,0 +1,9 @@
+//! `tumorseg pipeline`.
+use anyhow::Result;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> Result<()> {
+    anyhow::bail!("`pipeline` is not implemented yet")
+}

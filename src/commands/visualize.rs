@@ -1,0 +1,9 @@
+//! `tumorseg visualize`.
+use anyhow::Result;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> Result<()> {
+    anyhow::bail!("`visualize` is not implemented yet")
+}

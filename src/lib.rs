@@ -1,0 +1,24 @@
+//! tumorseg: brain-tumour segmentation on COCO datasets, libtorch through `tch`.
+//! Data flows one way: files → dataset → batches → model → predictions → metrics → reports.
+
+pub mod augment;
+pub mod batches;
+pub mod checkpoint;
+pub mod clean;
+pub mod coco;
+pub mod commands;
+pub mod dataset;
+pub mod device;
+pub mod evaluate;
+pub mod loss;
+pub mod mask;
+pub mod metrics;
+pub mod model;
+pub mod predict;
+pub mod report;
+pub mod scaler;
+pub mod threshold;
+pub mod trace;
+pub mod train;
+pub mod visualize;
+pub mod weights;

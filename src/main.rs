@@ -1,0 +1,58 @@
+use clap::{Parser, Subcommand};
+use tumorseg::commands;
+
+/// Segment brain tumours in MRI slices: clean a COCO dataset, train U-Net++/ResNet34 on libtorch,
+/// tune the threshold, evaluate, visualise and predict.
+#[derive(Parser)]
+#[command(name = "tumorseg", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Version, libtorch, CUDA device and threads (and the model's parameter counts with --model).
+    Info(commands::info::Args),
+    /// Find anomalies in a COCO dataset and write `_annotations.coco.cleaned.json` per split.
+    Clean(commands::clean::Args),
+    /// Rasterise a split's annotations into one 0/255 PNG mask per image.
+    Masks(commands::masks::Args),
+    /// Train U-Net++/ResNet34 on a dataset root (train/ and valid/ splits).
+    Train(commands::train::Args),
+    /// Search the probability threshold that maximises mean Dice on the valid split.
+    TuneThreshold(commands::tune_threshold::Args),
+    /// Score a trained run (or a folder of predicted masks) on a split.
+    Evaluate(commands::evaluate::Args),
+    /// Draw MRI | ground truth | prediction | overlay rows as PNG.
+    Visualize(commands::visualize::Args),
+    /// Predict masks, overlays and COCO results for new images.
+    Predict(commands::predict::Args),
+    /// clean → train → tune-threshold → evaluate → visualize in one run directory.
+    Pipeline(commands::pipeline::Args),
+    /// Throughput benchmarks: augmentation, training step, inference.
+    Bench(commands::bench::Args),
+    /// Re-encode a dataset into a compact copy (resized JPEGs, same COCO layout).
+    Pack(commands::pack::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info(a) => commands::info::run(a),
+        Command::Clean(a) => commands::clean::run(a),
+        Command::Masks(a) => commands::masks::run(a),
+        Command::Train(a) => commands::train::run(a),
+        Command::TuneThreshold(a) => commands::tune_threshold::run(a),
+        Command::Evaluate(a) => commands::evaluate::run(a),
+        Command::Visualize(a) => commands::visualize::run(a),
+        Command::Predict(a) => commands::predict::run(a),
+        Command::Pipeline(a) => commands::pipeline::run(a),
+        Command::Bench(a) => commands::bench::run(a),
+        Command::Pack(a) => commands::pack::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

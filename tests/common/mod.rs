@@ -1,0 +1,40 @@
+//! Helpers shared by the integration tests: the repository root and the venv's Python, used to
+//! generate reference outputs (pycocotools, segmentation_models_pytorch, torchvision) at test time.
+#![allow(dead_code)]
+use std::path::PathBuf;
+use std::process::Command;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture() -> PathBuf {
+    root().join("tests/fixtures/brain-tumor-mini")
+}
+
+/// The venv's interpreter (`TUMORSEG_PYTHON` overrides): the tests need its torch/smp/pycocotools.
+pub fn python() -> PathBuf {
+    std::env::var_os("TUMORSEG_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"))
+}
+
+/// Run `tests/py/<script>` with arguments; panics with its stderr if it fails.
+pub fn run_py(script: &str, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg(root().join("tests/py").join(script))
+        .args(args)
+        .output()
+        .expect("run the venv python (make setup)");
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The built CLI (cargo builds it for integration tests).
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tumorseg"))
+}
