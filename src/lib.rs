@@ -14,6 +14,7 @@ pub mod loss;
 pub mod mask;
 pub mod metrics;
 pub mod model;
+pub mod pack;
 pub mod predict;
 pub mod report;
 pub mod scaler;

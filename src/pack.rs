@@ -1,0 +1,166 @@
+//! A compact copy of a COCO dataset: images resized and re-encoded as grey JPEG, polygons scaled to
+//! match, every other COCO field kept. It exists to move the real dataset (~95 MB) to a GPU machine
+//! that accepts at most 64 MiB, and doubles as a way to pre-shrink data for fast experiments.
+use anyhow::{bail, Context, Result};
+use image::codecs::jpeg::JpegEncoder;
+use image::imageops::FilterType;
+use rayon::prelude::*;
+use serde_json::Value;
+use std::fs;
+use std::path::Path;
+
+pub const SPLITS: [&str; 3] = ["train", "valid", "test"];
+
+pub struct PackOptions {
+    /// Longest side after resizing; images already smaller are kept at their size.
+    pub size: u32,
+    pub quality: u8,
+}
+
+pub struct PackedSplit {
+    pub split: String,
+    pub images: usize,
+    pub bytes: u64,
+}
+
+/// Pack every split present under `root` into `out` (created; must not be `root`).
+pub fn pack_dataset(root: &Path, out: &Path, opts: &PackOptions) -> Result<Vec<PackedSplit>> {
+    if out.exists() && fs::canonicalize(out)? == fs::canonicalize(root)? {
+        bail!("--out must differ from the dataset root: pack never overwrites the original");
+    }
+    let mut done = Vec::new();
+    for split in SPLITS {
+        let dir = root.join(split);
+        if dir.join("_annotations.coco.json").exists() {
+            done.push(pack_split(&dir, &out.join(split), split, opts)?);
+        }
+    }
+    if done.is_empty() {
+        bail!(
+            "{}: no train/valid/test split with _annotations.coco.json",
+            root.display()
+        );
+    }
+    for extra in [
+        "README.txt",
+        "SOURCE.md",
+        "README.dataset.txt",
+        "README.roboflow.txt",
+    ] {
+        if root.join(extra).exists() {
+            fs::copy(root.join(extra), out.join(extra))?;
+        }
+    }
+    Ok(done)
+}
+
+fn pack_split(src: &Path, dst: &Path, split: &str, opts: &PackOptions) -> Result<PackedSplit> {
+    let json_path = src.join("_annotations.coco.json");
+    let text = fs::read_to_string(&json_path)
+        .with_context(|| format!("reading {}", json_path.display()))?;
+    let mut coco: Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
+        .with_context(|| format!("parsing {}", json_path.display()))?;
+    fs::create_dir_all(dst)?;
+    let images = coco["images"]
+        .as_array_mut()
+        .with_context(|| format!("{}: no `images` array", json_path.display()))?;
+    // Each image gets its own scale; annotations are rescaled with the factor of their image.
+    let scales: Vec<(u64, f64, f64)> = images
+        .par_iter_mut()
+        .map(|im| pack_image(src, dst, im, opts))
+        .collect::<Result<_>>()?;
+    let n_images = scales.len();
+    let by_id: std::collections::HashMap<u64, (f64, f64)> = scales
+        .into_iter()
+        .map(|(id, sx, sy)| (id, (sx, sy)))
+        .collect();
+    if let Some(anns) = coco["annotations"].as_array_mut() {
+        for ann in anns {
+            let id = ann["image_id"].as_u64().unwrap_or(u64::MAX);
+            if let Some(&(sx, sy)) = by_id.get(&id) {
+                scale_annotation(ann, sx, sy)?;
+            }
+        }
+    }
+    let out_json = dst.join("_annotations.coco.json");
+    fs::write(&out_json, serde_json::to_vec(&coco)?)?;
+    let bytes = fs::read_dir(dst)?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    Ok(PackedSplit {
+        split: split.to_string(),
+        images: n_images,
+        bytes,
+    })
+}
+
+fn pack_image(
+    src: &Path,
+    dst: &Path,
+    im: &mut Value,
+    opts: &PackOptions,
+) -> Result<(u64, f64, f64)> {
+    let id = im["id"].as_u64().context("image without integer `id`")?;
+    let name = im["file_name"]
+        .as_str()
+        .with_context(|| format!("image {id}: no `file_name`"))?
+        .to_string();
+    let path = src.join(&name);
+    let Ok(decoded) = image::open(&path) else {
+        // Missing or corrupt files are the cleaner's business: keep the entry so `clean` still reports it.
+        return Ok((id, 1.0, 1.0));
+    };
+    let grey = decoded.to_luma8();
+    let (w, h) = grey.dimensions();
+    let scale = (opts.size as f64 / w.max(h) as f64).min(1.0);
+    let (nw, nh) = (
+        ((w as f64) * scale).round().max(1.0) as u32,
+        ((h as f64) * scale).round().max(1.0) as u32,
+    );
+    let resized = if (nw, nh) == (w, h) {
+        grey
+    } else {
+        image::imageops::resize(&grey, nw, nh, FilterType::Triangle)
+    };
+    let stem = Path::new(&name)
+        .file_stem()
+        .map_or(name.clone(), |s| s.to_string_lossy().into_owned());
+    let new_name = format!("{stem}.jpg");
+    let file = fs::File::create(dst.join(&new_name))?;
+    JpegEncoder::new_with_quality(std::io::BufWriter::new(file), opts.quality)
+        .encode_image(&resized)
+        .with_context(|| format!("encoding {new_name}"))?;
+    im["file_name"] = Value::from(new_name);
+    im["width"] = Value::from(nw);
+    im["height"] = Value::from(nh);
+    Ok((id, nw as f64 / w as f64, nh as f64 / h as f64))
+}
+
+fn scale_annotation(ann: &mut Value, sx: f64, sy: f64) -> Result<()> {
+    if let Some(bbox) = ann["bbox"].as_array_mut() {
+        for (i, v) in bbox.iter_mut().enumerate() {
+            if let Some(x) = v.as_f64() {
+                *v = Value::from(x * if i % 2 == 0 { sx } else { sy });
+            }
+        }
+    }
+    if let Some(a) = ann["area"].as_f64() {
+        ann["area"] = Value::from(a * sx * sy);
+    }
+    match &mut ann["segmentation"] {
+        Value::Array(rings) => {
+            for ring in rings.iter_mut().filter_map(|r| r.as_array_mut()) {
+                for (i, v) in ring.iter_mut().enumerate() {
+                    if let Some(x) = v.as_f64() {
+                        *v = Value::from(x * if i % 2 == 0 { sx } else { sy });
+                    }
+                }
+            }
+            Ok(())
+        }
+        Value::Null => Ok(()),
+        _ if sx == 1.0 && sy == 1.0 => Ok(()),
+        _ => bail!("annotation {}: RLE segmentations cannot be rescaled by pack (use --size at least the image size)", ann["id"]),
+    }
+}
