@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Build-machine side of the GPU proof: stage the binary, a packed dataset and the reference script in
+# .gpu/ (git-ignored, ≤ 64 MiB with .whl/) so the device run carries `.gpu` and `.whl`.
+set -euo pipefail
+DATA=${1:-../shared/data/brain-tumor-coco}
+PACK_SIZE=${PACK_SIZE:-512}; QUALITY=${QUALITY:-75}
+make build
+rm -rf .gpu && mkdir -p .gpu .whl
+cp target/release/tumorseg .gpu/
+target/release/tumorseg pack "$DATA" --out .gpu/data --size "$PACK_SIZE" --quality "$QUALITY"
+cp ../shared/anchors/torch_anchor.py .gpu/
+ls .whl/segmentation_models_pytorch-0.6.0-*.whl >/dev/null 2>&1 ||
+  .venv/bin/python -m pip download -q --no-deps segmentation-models-pytorch==0.6.0 -d .whl
+du -sh .gpu .whl

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The GPU proof in one command (issue 5): benchmarks side by side with the PyTorch reference, then the
+# full pipeline on the packed real dataset. Run on the GPU machine from the repository root:
+#   scripts/gpu_proof.sh [bench|pipeline|all]
+# Expects (prepared by scripts/gpu_prepare.sh on the build machine):
+#   .gpu/tumorseg        the release binary (its libtorch comes from LD_LIBRARY_PATH here)
+#   .gpu/data/           `tumorseg pack` output of the real dataset
+#   .gpu/torch_anchor.py the reference script from ../shared/anchors
+#   .whl/                segmentation-models-pytorch wheel for the reference script
+# Logs go to $OUT (or ./gpu-out).
+set -uo pipefail
+what=${1:-all}
+OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
+PY=${PY:-/opt/torch/.venv/bin/python3}
+TORCH_LIB=$($PY -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+export LD_LIBRARY_PATH=$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+BIN=.gpu/tumorseg
+SIZE=${SIZE:-320}; EPOCHS=${EPOCHS:-100}; BUDGET=${BUDGET:-330}
+log() { echo "== $*" | tee -a "$OUT/summary.log"; }
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+$BIN info | tee "$OUT/info.txt"
+grep -q "cuda available: true" "$OUT/info.txt" || { echo "tumorseg does not see CUDA: stop"; exit 3; }
+
+if [[ $what == bench || $what == all ]]; then
+  $PY -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+  log "reference (PyTorch + smp) benchmarks"
+  OUT=$OUT timeout 240 $PY .gpu/torch_anchor.py bench 2>&1 | grep -E "TORCH|FAILED" | tee -a "$OUT/summary.log"
+  log "tumorseg benchmarks"
+  for args in "train --size 640 --batch 16 --precision fp16" "train --size 640 --batch 16 --precision bf16" \
+              "train --size 640 --batch 16 --precision fp32" "train --size 320 --batch 16 --precision fp16" \
+              "infer --size 640 --batch 16 --precision fp16" "infer --size 640 --batch 1 --precision fp16"; do
+    timeout 120 $BIN bench $args 2>&1 | tail -n 2 | tee -a "$OUT/summary.log"
+  done
+fi
+
+if [[ $what == pipeline || $what == all ]]; then
+  log "pipeline size=$SIZE budget=${BUDGET}s"
+  start=$(date +%s)
+  $BIN pipeline .gpu/data --out "$OUT/run" --size "$SIZE" --epochs "$EPOCHS" --time-limit "$BUDGET" \
+       --encoder-weights none --tta flips --workers 12 2>&1 | tee "$OUT/pipeline.log" | grep -vE '^\s*$' | tail -n 40
+  log "pipeline wall $(( $(date +%s) - start ))s"
+  cat "$OUT/run/report.md" >> "$OUT/summary.log" 2>/dev/null
+fi
+cat "$OUT/summary.log"
