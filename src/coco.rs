@@ -83,6 +83,8 @@ pub struct Issue {
     pub kind: IssueKind,
     pub image_id: Option<u64>,
     pub annotation_id: Option<u64>,
+    /// Position of the annotation in the raw `annotations` array.
+    pub annotation_index: Option<usize>,
     /// JSON location, e.g. `annotations[3].segmentation[0]`.
     pub field: String,
     pub message: String,
@@ -282,6 +284,7 @@ fn parse_annotations(
                 kind: IssueKind::NoAnnotations,
                 image_id: None,
                 annotation_id: None,
+                annotation_index: None,
                 field: "annotations".into(),
                 message: format!(
                     "no `annotations` array ({}): every image has an empty mask",
@@ -298,6 +301,7 @@ fn parse_annotations(
         let mut ctx = AnnCtx {
             issues,
             field: format!("annotations[{i}]"),
+            index: i,
             image_id: None,
             annotation_id: None,
         };
@@ -312,6 +316,7 @@ fn parse_annotations(
 struct AnnCtx<'a> {
     issues: &'a mut Vec<Issue>,
     field: String,
+    index: usize,
     image_id: Option<u64>,
     annotation_id: Option<u64>,
 }
@@ -322,6 +327,7 @@ impl AnnCtx<'_> {
             kind,
             image_id: self.image_id,
             annotation_id: self.annotation_id,
+            annotation_index: Some(self.index),
             field: format!("{}{sub}", self.field),
             message,
         });
