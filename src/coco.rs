@@ -136,8 +136,8 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<CocoFile> {
             kind(&raw)
         )
     })?;
-    let images = parse_images(obj.get("images")).map_err(|e| anyhow!("{file}: {e}"))?;
-    let categories = parse_categories(obj.get("categories")).map_err(|e| anyhow!("{file}: {e}"))?;
+    let images = parse_images(obj.get("images")).map_err(|e| anyhow!("{file}: {e:#}"))?;
+    let categories = parse_categories(obj.get("categories")).map_err(|e| anyhow!("{file}: {e:#}"))?;
     let mut issues = Vec::new();
     let annotations = parse_annotations(obj.get("annotations"), &images, &mut issues);
     Ok(CocoFile {
