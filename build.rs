@@ -6,10 +6,15 @@ fn main() {
     println!("cargo:rerun-if-env-changed=TUMORSEG_TORCH_LIB");
     let dir = std::env::var("TUMORSEG_TORCH_LIB").ok().or_else(|| {
         let out = Command::new("python3")
-            .args(["-c", "import torch, os; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))"])
+            .args([
+                "-c",
+                "import torch, os; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))",
+            ])
             .output()
             .ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     });
     if let Some(dir) = dir {
         println!("cargo:rustc-link-arg=-Wl,--enable-new-dtags,-rpath,{dir}");

@@ -15,9 +15,14 @@ pub fn parse_device(s: &str) -> Result<Device> {
             Device::Cuda(0)
         }
         s if s.starts_with("cuda:") => {
-            let i: usize = s[5..].parse().map_err(|_| anyhow::anyhow!("bad device {s:?}"))?;
+            let i: usize = s[5..]
+                .parse()
+                .map_err(|_| anyhow::anyhow!("bad device {s:?}"))?;
             if i as i64 >= tch::Cuda::device_count() {
-                bail!("--device {s}: only {} CUDA device(s) visible", tch::Cuda::device_count());
+                bail!(
+                    "--device {s}: only {} CUDA device(s) visible",
+                    tch::Cuda::device_count()
+                );
             }
             Device::Cuda(i)
         }

@@ -17,7 +17,10 @@ pub fn run(args: Args) -> Result<()> {
         println!("cuda devices: {}", tch::Cuda::device_count());
         println!("cudnn available: {}", tch::Cuda::cudnn_is_available());
     }
-    println!("cpu threads (libtorch intra-op): {}", tch::get_num_threads());
+    println!(
+        "cpu threads (libtorch intra-op): {}",
+        tch::get_num_threads()
+    );
     println!(
         "cpu cores: {}",
         std::thread::available_parallelism().map_or(1, |n| n.get())
