@@ -104,3 +104,27 @@ fn temp_sibling(path: &Path) -> PathBuf {
         .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
+
+/// The trained model of a run directory (`best_model.safetensors`) on `device`, in eval-ready form, with the
+/// config it was trained with.
+pub fn load_model(
+    run_dir: &Path,
+    device: tch::Device,
+) -> Result<(
+    VarStore,
+    crate::model::unetpp::UnetPlusPlus,
+    crate::train::TrainConfig,
+)> {
+    let cfg = load_config(run_dir)?;
+    let mut vs = VarStore::new(device);
+    let model = crate::model::unetpp::UnetPlusPlus::new(&vs.root());
+    let best = run_dir.join(BEST);
+    anyhow::ensure!(
+        best.is_file(),
+        "{} not found: has this run finished an epoch?",
+        best.display()
+    );
+    load_model_weights(&mut vs, &best)?;
+    vs.freeze();
+    Ok((vs, model, cfg))
+}

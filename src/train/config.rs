@@ -1,5 +1,6 @@
 //! `TrainConfig`: every knob of a training run, read from TOML (`--config`), overridden by flags, and
 //! written back resolved as `<run>/config.toml` so a run directory says exactly how it was made.
+use crate::augment::AugmentConfig;
 use crate::device::Precision;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,8 @@ pub struct TrainConfig {
     /// Run directory whose `last.safetensors` and state to continue from.
     pub resume: Option<PathBuf>,
     pub no_augment: bool,
+    /// The training augmentation pipeline (`[augmentation]` table; ignored with `no_augment`).
+    pub augmentation: AugmentConfig,
     /// Keep only annotations of these category ids (default: all).
     pub categories: Option<Vec<u64>>,
     /// Annotation file name to use in each split instead of the cleaned/original default.
@@ -64,6 +67,7 @@ impl Default for TrainConfig {
             init: None,
             resume: None,
             no_augment: false,
+            augmentation: AugmentConfig::default(),
             categories: None,
             annotations: None,
             threads: 0,

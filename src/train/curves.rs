@@ -92,7 +92,10 @@ fn panel(
         .map_err(|e| e.to_string())?;
     let mut mesh = chart.configure_mesh();
     if text {
-        mesh.x_desc("epoch");
+        let ticks = (x_max as usize).clamp(2, 10);
+        mesh.x_desc("epoch")
+            .x_labels(ticks)
+            .x_label_formatter(&|x| format!("{x:.0}"));
     } else {
         mesh.disable_x_mesh()
             .disable_y_mesh()
