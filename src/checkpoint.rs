@@ -1,1 +1,130 @@
-//! TODO
+//! The run directory: file names, atomic writes (temp file + rename, so a crash or Ctrl-C never leaves a
+//! half-written checkpoint), model/optimizer tensors as safetensors, and loading a trained model back.
+use crate::scaler::ScalerState;
+use crate::train::adam::AdamState;
+use crate::train::schedule::{EarlyStop, Plateau};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tch::{nn::VarStore, Tensor};
+
+pub const CONFIG: &str = "config.toml";
+pub const METRICS: &str = "metrics.jsonl";
+pub const BEST: &str = "best_model.safetensors";
+pub const LAST: &str = "last.safetensors";
+/// Adam's moments for `--resume` (flat tensors `exp_avg`, `exp_avg_sq`).
+pub const OPTIMIZER: &str = "optimizer.safetensors";
+pub const STATE: &str = "train_state.json";
+pub const CURVES: &str = "curves.png";
+
+/// Everything besides tensors that `--resume` needs to continue a run where it stopped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Epochs fully finished (the next one to run is `epoch + 1`).
+    pub epoch: usize,
+    /// True when Ctrl-C stopped the run mid-epoch: `last.safetensors` holds the weights at that moment.
+    pub interrupted: bool,
+    pub finished: bool,
+    pub optimizer: AdamState,
+    pub scaler: ScalerState,
+    pub plateau: Plateau,
+    pub early_stop: EarlyStop,
+}
+
+/// Writes `bytes` to `path` through a sibling temp file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_sibling(path);
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.sync_all().ok();
+    drop(f);
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+/// Named tensors as safetensors, atomically. Tensors may live on any device.
+pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
+    let tmp = temp_sibling(path);
+    let cpu: Vec<(String, Tensor)> = tensors
+        .iter()
+        .map(|(n, t)| (n.clone(), t.to_device(tch::Device::Cpu).contiguous()))
+        .collect();
+    Tensor::write_safetensors(&cpu, &tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+/// Every variable of `vs` (weights and BN buffers, smp state_dict names), sorted by name.
+pub fn save_model(vs: &VarStore, path: &Path) -> Result<()> {
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    save_tensors(path, &named)
+}
+
+/// Loads every variable of `vs` from a safetensors file written by `save_model` (missing names are an error).
+pub fn load_model_weights(vs: &mut VarStore, path: &Path) -> Result<()> {
+    vs.read_safetensors(path)
+        .with_context(|| format!("loading weights from {}", path.display()))
+}
+
+pub fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
+    Tensor::read_safetensors(path).with_context(|| format!("reading {}", path.display()))
+}
+
+pub fn save_state(run_dir: &Path, state: &TrainState) -> Result<()> {
+    write_atomic(
+        &run_dir.join(STATE),
+        serde_json::to_string_pretty(state)?.as_bytes(),
+    )
+}
+
+pub fn load_state(run_dir: &Path) -> Result<TrainState> {
+    let path = run_dir.join(STATE);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading {} (is this a training run directory?)",
+            path.display()
+        )
+    })?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// The resolved config a run was trained with.
+pub fn load_config(run_dir: &Path) -> Result<crate::train::TrainConfig> {
+    crate::train::TrainConfig::from_toml_file(&run_dir.join(CONFIG))
+}
+
+fn temp_sibling(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// The trained model of a run directory (`best_model.safetensors`) on `device`, in eval-ready form, with the
+/// config it was trained with.
+pub fn load_model(
+    run_dir: &Path,
+    device: tch::Device,
+) -> Result<(
+    VarStore,
+    crate::model::unetpp::UnetPlusPlus,
+    crate::train::TrainConfig,
+)> {
+    let cfg = load_config(run_dir)?;
+    let mut vs = VarStore::new(device);
+    let model = crate::model::unetpp::UnetPlusPlus::new(&vs.root());
+    let best = run_dir.join(BEST);
+    anyhow::ensure!(
+        best.is_file(),
+        "{} not found: has this run finished an epoch?",
+        best.display()
+    );
+    load_model_weights(&mut vs, &best)?;
+    vs.freeze();
+    Ok((vs, model, cfg))
+}

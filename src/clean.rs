@@ -1,1 +1,424 @@
-//! TODO
+//! `tumorseg clean`: find anomalies per split and write `_annotations.coco.cleaned.json`.
+//!
+//! Always reads the ORIGINAL `_annotations.coco.json` (so running twice gives the same result) and
+//! never modifies it. Removed: images whose file is missing or does not decode, images with no
+//! usable annotation (none, bbox-only, or every ring degenerate), and images with more than one
+//! annotation (the seed's rule; `keep_multi` keeps them and merges their polygons into one
+//! annotation). Duplicates (byte-identical files) inside a split and across splits are reported,
+//! not removed: which copy is right is a human decision. Every other COCO field is kept verbatim.
+use crate::coco::{self, CocoAnnotation, CocoFile, IssueKind};
+use crate::dataset::{CLEANED, ORIGINAL};
+use crate::mask::Segmentation;
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug)]
+pub struct CleanOptions {
+    /// Keep images with several annotations and merge them, instead of removing the image.
+    pub keep_multi: bool,
+    /// Only these category ids count as tumour (default: every category); others are dropped.
+    pub categories: Option<Vec<u64>>,
+    /// Write cleaned files and the report under this directory instead of the dataset root.
+    pub out_dir: Option<PathBuf>,
+    /// Splits to clean, those that exist under the root.
+    pub splits: Vec<String>,
+}
+
+impl Default for CleanOptions {
+    fn default() -> Self {
+        CleanOptions {
+            keep_multi: false,
+            categories: None,
+            out_dir: None,
+            splits: ["train", "valid", "test"].map(String::from).to_vec(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct SplitStats {
+    pub images: usize,
+    pub annotations: usize,
+    pub no_annotation: usize,
+    pub multi_annotation: usize,
+    pub missing: usize,
+    pub corrupt: usize,
+    /// Annotations with at least one dropped ring/RLE.
+    pub degenerate: usize,
+    /// Extra copies of byte-identical images inside the split.
+    pub duplicates: usize,
+    /// Images whose bytes also appear in another split.
+    pub leaked: usize,
+    pub kept: usize,
+    pub removed_ids: Vec<u64>,
+    pub bbox_only: usize,
+    /// Annotations with vertices clamped to the image border.
+    pub clamped: usize,
+    /// Annotations skipped: unknown image id or unusable entry.
+    pub skipped_annotations: usize,
+    /// Multi-annotation images merged into one annotation (`keep_multi`).
+    pub merged: usize,
+    pub duplicate_files: Vec<Vec<String>>,
+    /// `(file here, split/file elsewhere)`.
+    pub leaked_files: Vec<(String, String)>,
+}
+
+/// Per-split statistics, serialised in split order (train, valid, test).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CleanReport {
+    pub splits: Vec<(String, SplitStats)>,
+}
+
+impl Serialize for CleanReport {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.splits.len()))?;
+        for (name, stats) in &self.splits {
+            m.serialize_entry(name, stats)?;
+        }
+        m.end()
+    }
+}
+
+/// What one image file turned out to be.
+#[derive(Clone, Debug)]
+enum FileState {
+    Missing,
+    Corrupt,
+    Ok([u8; 32]),
+}
+
+struct SplitData {
+    name: String,
+    file: CocoFile,
+    states: Vec<FileState>,
+}
+
+/// Clean every split under `root` and write the cleaned files and `clean_report.json`.
+pub fn clean_dataset(root: &Path, opts: &CleanOptions) -> Result<CleanReport> {
+    let mut data = Vec::new();
+    for name in &opts.splits {
+        let dir = root.join(name);
+        if !dir.join(ORIGINAL).is_file() {
+            continue;
+        }
+        let file = coco::load(&dir.join(ORIGINAL))?;
+        let states = file_states(&dir, &file);
+        data.push(SplitData {
+            name: name.clone(),
+            file,
+            states,
+        });
+    }
+    if data.is_empty() {
+        bail!(
+            "{}: no split with {ORIGINAL} (looked for {})",
+            root.display(),
+            opts.splits.join(", ")
+        );
+    }
+    let owners = hash_owners(&data);
+    let out_root = opts.out_dir.as_deref().unwrap_or(root);
+    let mut report = CleanReport::default();
+    for d in &data {
+        let (stats, cleaned) = clean_split(d, &owners, opts);
+        let dir = out_root.join(&d.name);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        write_atomic(&dir.join(CLEANED), &serde_json::to_vec_pretty(&cleaned)?)?;
+        report.splits.push((d.name.clone(), stats));
+    }
+    let json = serde_json::to_vec_pretty(&report)?;
+    write_atomic(&out_root.join("clean_report.json"), &json)?;
+    Ok(report)
+}
+
+/// Hash and decode every image (in parallel): missing, corrupt, or its SHA-256.
+fn file_states(dir: &Path, file: &CocoFile) -> Vec<FileState> {
+    file.images
+        .par_iter()
+        .map(|img| {
+            let Ok(bytes) = std::fs::read(dir.join(&img.file_name)) else {
+                return FileState::Missing;
+            };
+            let decodes = image::ImageReader::new(std::io::Cursor::new(&bytes))
+                .with_guessed_format()
+                .ok()
+                .and_then(|r| r.decode().ok())
+                .is_some();
+            if decodes {
+                FileState::Ok(Sha256::digest(&bytes).into())
+            } else {
+                FileState::Corrupt
+            }
+        })
+        .collect()
+}
+
+/// hash → every (split, file name) holding those bytes, in split/file order.
+fn hash_owners(data: &[SplitData]) -> HashMap<[u8; 32], Vec<(String, String)>> {
+    let mut owners: HashMap<[u8; 32], Vec<(String, String)>> = HashMap::new();
+    for d in data {
+        for (img, st) in d.file.images.iter().zip(&d.states) {
+            if let FileState::Ok(h) = st {
+                owners
+                    .entry(*h)
+                    .or_default()
+                    .push((d.name.clone(), img.file_name.clone()));
+            }
+        }
+    }
+    owners
+}
+
+fn clean_split(
+    d: &SplitData,
+    owners: &HashMap<[u8; 32], Vec<(String, String)>>,
+    opts: &CleanOptions,
+) -> (SplitStats, Value) {
+    let f = &d.file;
+    let selected = |a: &CocoAnnotation| {
+        opts.categories
+            .as_ref()
+            .is_none_or(|c| c.contains(&a.category_id))
+    };
+    let mut usable: HashMap<u64, Vec<&CocoAnnotation>> = HashMap::new();
+    for a in f
+        .annotations
+        .iter()
+        .filter(|a| selected(a) && a.segmentation.is_some())
+    {
+        usable.entry(a.image_id).or_default().push(a);
+    }
+    let mut s = SplitStats {
+        images: f.images.len(),
+        annotations: f
+            .raw
+            .get("annotations")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len),
+        ..Default::default()
+    };
+    count_issues(f, &mut s);
+    let mut removed = BTreeSet::new();
+    for (img, st) in f.images.iter().zip(&d.states) {
+        let n = usable.get(&img.id).map_or(0, Vec::len);
+        let bad_file = match st {
+            FileState::Missing => {
+                s.missing += 1;
+                true
+            }
+            FileState::Corrupt => {
+                s.corrupt += 1;
+                true
+            }
+            FileState::Ok(h) => {
+                count_copies(&d.name, &img.file_name, &owners[h], &mut s);
+                false
+            }
+        };
+        s.no_annotation += (n == 0) as usize;
+        s.multi_annotation += (n > 1) as usize;
+        if bad_file || n == 0 || (n > 1 && !opts.keep_multi) {
+            removed.insert(img.id);
+        }
+    }
+    s.kept = s.images - removed.len();
+    s.removed_ids = removed.iter().copied().collect();
+    let cleaned = rewrite(f, &removed, &usable, opts, &mut s);
+    (s, cleaned)
+}
+
+fn count_issues(f: &CocoFile, s: &mut SplitStats) {
+    let distinct = |kinds: &[IssueKind]| {
+        f.issues
+            .iter()
+            .filter(|i| kinds.contains(&i.kind))
+            .filter_map(|i| i.annotation_index)
+            .collect::<BTreeSet<_>>()
+            .len()
+    };
+    s.degenerate = distinct(&[IssueKind::Degenerate]);
+    s.clamped = distinct(&[IssueKind::Clamped]);
+    s.bbox_only = distinct(&[IssueKind::BboxOnly]);
+    s.skipped_annotations = distinct(&[IssueKind::UnknownImage, IssueKind::BadAnnotation]);
+}
+
+/// Record duplicates inside this split (once, at the first copy) and copies in other splits.
+fn count_copies(split: &str, file: &str, holders: &[(String, String)], s: &mut SplitStats) {
+    let here: Vec<&String> = holders
+        .iter()
+        .filter(|(sp, _)| sp == split)
+        .map(|(_, f)| f)
+        .collect();
+    if here.len() > 1 && here[0] == file {
+        s.duplicates += here.len() - 1;
+        s.duplicate_files
+            .push(here.iter().map(|f| f.to_string()).collect());
+    }
+    if let Some((sp, f)) = holders.iter().find(|(sp, _)| sp != split) {
+        s.leaked += 1;
+        s.leaked_files.push((file.to_string(), format!("{sp}/{f}")));
+    }
+}
+
+/// The cleaned document: the raw JSON with removed images and their annotations filtered out,
+/// repaired segmentations written back, and (keep_multi) polygon annotations merged per image.
+fn rewrite(
+    f: &CocoFile,
+    removed: &BTreeSet<u64>,
+    usable: &HashMap<u64, Vec<&CocoAnnotation>>,
+    opts: &CleanOptions,
+    s: &mut SplitStats,
+) -> Value {
+    let mut raw = f.raw.clone();
+    let raw_anns: Vec<Value> = raw
+        .get("annotations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut new_anns = Vec::new();
+    for a in &f.annotations {
+        let keep_cat = opts
+            .categories
+            .as_ref()
+            .is_none_or(|c| c.contains(&a.category_id));
+        if removed.contains(&a.image_id) || !keep_cat || (a.segmentation.is_none() && a.repaired) {
+            continue;
+        }
+        let group = usable
+            .get(&a.image_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mergeable = group.len() > 1
+            && group
+                .iter()
+                .all(|g| matches!(g.segmentation, Some(Segmentation::Polygons(_))));
+        let mut v = raw_anns[a.index].clone();
+        if mergeable && a.segmentation.is_some() {
+            if group[0].index != a.index {
+                continue; // merged into the image's first annotation
+            }
+            merge_into(&mut v, group);
+            s.merged += 1;
+        } else if a.repaired {
+            v["segmentation"] = segmentation_json(a.segmentation.as_ref().expect("checked above"));
+        }
+        new_anns.push(v);
+    }
+    if let Some(imgs) = raw.get_mut("images").and_then(Value::as_array_mut) {
+        imgs.retain(|i| {
+            i.get("id")
+                .and_then(Value::as_u64)
+                .is_none_or(|id| !removed.contains(&id))
+        });
+    }
+    raw["annotations"] = Value::Array(new_anns);
+    raw
+}
+
+fn merge_into(v: &mut Value, group: &[&CocoAnnotation]) {
+    let rings: Vec<Value> = group
+        .iter()
+        .filter_map(|g| match &g.segmentation {
+            Some(Segmentation::Polygons(r)) => Some(r.iter().map(|ring| serde_json::json!(ring))),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    v["segmentation"] = Value::Array(rings);
+    v["area"] = serde_json::json!(group.iter().map(|g| g.area).sum::<f64>());
+    let boxes: Vec<[f64; 4]> = group.iter().filter_map(|g| g.bbox).collect();
+    if !boxes.is_empty() {
+        let x0 = boxes.iter().map(|b| b[0]).fold(f64::INFINITY, f64::min);
+        let y0 = boxes.iter().map(|b| b[1]).fold(f64::INFINITY, f64::min);
+        let x1 = boxes
+            .iter()
+            .map(|b| b[0] + b[2])
+            .fold(f64::NEG_INFINITY, f64::max);
+        let y1 = boxes
+            .iter()
+            .map(|b| b[1] + b[3])
+            .fold(f64::NEG_INFINITY, f64::max);
+        v["bbox"] = serde_json::json!([x0, y0, x1 - x0, y1 - y0]);
+    }
+}
+
+fn segmentation_json(seg: &Segmentation) -> Value {
+    match seg {
+        Segmentation::Polygons(r) => serde_json::json!(r),
+        Segmentation::Rle {
+            counts,
+            height,
+            width,
+        } => serde_json::json!({"size": [height, width], "counts": counts}),
+    }
+}
+
+/// Write through a temporary file in the same directory and rename, so a reader never sees a
+/// half-written file and an interrupted run leaves the previous version intact.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+}
+
+/// The per-split table `tumorseg clean` prints.
+pub fn format_table(r: &CleanReport) -> String {
+    let cols = [
+        "images", "anns", "no_ann", "multi", "missing", "corrupt", "degen", "dups", "leaked",
+        "kept", "removed",
+    ];
+    let mut out = format!("{:<8}", "split");
+    for c in cols {
+        out += &format!("{c:>9}");
+    }
+    out.push('\n');
+    for (name, s) in &r.splits {
+        out += &format!("{name:<8}");
+        let vals = [
+            s.images,
+            s.annotations,
+            s.no_annotation,
+            s.multi_annotation,
+            s.missing,
+            s.corrupt,
+            s.degenerate,
+            s.duplicates,
+            s.leaked,
+            s.kept,
+            s.removed_ids.len(),
+        ];
+        for v in vals {
+            out += &format!("{v:>9}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Leakage and duplicate details, one line each (empty when there are none).
+pub fn format_details(r: &CleanReport) -> Vec<String> {
+    let mut lines = BTreeMap::new();
+    for (name, s) in &r.splits {
+        for g in &s.duplicate_files {
+            lines.insert(format!("duplicate in {name}: {}", g.join(" = ")), ());
+        }
+        for (a, b) in &s.leaked_files {
+            lines.insert(format!("leak: {name}/{a} = {b}"), ());
+        }
+        if !s.removed_ids.is_empty() {
+            lines.insert(format!("{name}: removed image ids {:?}", s.removed_ids), ());
+        }
+    }
+    lines.into_keys().collect()
+}

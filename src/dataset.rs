@@ -1,1 +1,199 @@
-//! TODO
+//! A split (`<root>/<split>/`) as a list of samples: image path, size and the shapes of its mask.
+//!
+//! Which annotation file: `--annotations` if given, else `_annotations.coco.cleaned.json` when
+//! `tumorseg clean` wrote one, else the original `_annotations.coco.json`.
+use crate::coco::{self, Issue, IssueKind};
+use crate::mask::{self, Segmentation};
+use anyhow::{bail, Context, Result};
+use image::GrayImage;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub const ORIGINAL: &str = "_annotations.coco.json";
+pub const CLEANED: &str = "_annotations.coco.cleaned.json";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub id: u64,
+    pub path: PathBuf,
+    pub stem: String,
+    pub width: u32,
+    pub height: u32,
+    pub segmentations: Vec<Segmentation>,
+}
+
+impl Sample {
+    /// The image as luma (JPEG or PNG, grey or RGB; the format is sniffed, not taken from the name).
+    pub fn load_gray(&self) -> Result<GrayImage> {
+        let img = image::ImageReader::open(&self.path)
+            .and_then(|r| r.with_guessed_format())
+            .with_context(|| format!("image id {}: cannot open {}", self.id, self.path.display()))?
+            .decode()
+            .with_context(|| {
+                format!(
+                    "image id {}: cannot decode {} (corrupt or unsupported)",
+                    self.id,
+                    self.path.display()
+                )
+            })?;
+        Ok(img.to_luma8())
+    }
+
+    /// 0/1 mask at (width, height): the union of every annotation.
+    pub fn mask(&self) -> GrayImage {
+        mask::union(&self.segmentations, self.width, self.height)
+    }
+
+    /// 0/1 mask at `size`×`size`, polygons rasterised at that size (sharper than resizing the mask).
+    pub fn mask_scaled(&self, width: u32, height: u32) -> GrayImage {
+        let mut out = GrayImage::new(width, height);
+        for s in &self.segmentations {
+            let m = mask::rasterize_scaled(s, self.width, self.height, width, height);
+            for (o, v) in out.iter_mut().zip(m.iter()) {
+                *o |= *v;
+            }
+        }
+        out
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SplitOptions {
+    /// Use this annotation file instead of the split's own.
+    pub annotations: Option<PathBuf>,
+    /// Only annotations of these category ids are foreground (default: every category).
+    pub categories: Option<Vec<u64>>,
+}
+
+/// What a split load skipped or repaired, on top of the COCO parser's issues.
+#[derive(Clone, Debug, Default)]
+pub struct SplitReport {
+    pub annotation_file: PathBuf,
+    pub issues: Vec<Issue>,
+    /// Images listed in the JSON whose file does not exist (skipped).
+    pub missing_files: Vec<(u64, PathBuf)>,
+}
+
+/// The annotation file `load_split` would read for a split directory.
+pub fn annotation_file(split_dir: &Path, opts: &SplitOptions) -> PathBuf {
+    if let Some(p) = &opts.annotations {
+        return p.clone();
+    }
+    let cleaned = split_dir.join(CLEANED);
+    if cleaned.is_file() {
+        cleaned
+    } else {
+        split_dir.join(ORIGINAL)
+    }
+}
+
+/// Load `<root>/<split>`; skipped or repaired entries are reported on stderr.
+pub fn load_split(root: &Path, split: &str, opts: &SplitOptions) -> Result<Vec<Sample>> {
+    load_split_dir(&root.join(split), opts)
+}
+
+/// Same as `load_split` for a split directory given directly (`tumorseg masks <split-dir>`).
+pub fn load_split_dir(dir: &Path, opts: &SplitOptions) -> Result<Vec<Sample>> {
+    let (samples, report) = load_split_report(dir, opts)?;
+    print_report(&report);
+    Ok(samples)
+}
+
+/// Load a split directory and return what was skipped instead of printing it.
+pub fn load_split_report(dir: &Path, opts: &SplitOptions) -> Result<(Vec<Sample>, SplitReport)> {
+    if !dir.is_dir() {
+        bail!("split directory {} does not exist", dir.display());
+    }
+    let ann_path = annotation_file(dir, opts);
+    let file = coco::load(&ann_path)?;
+    if let Some(cats) = &opts.categories {
+        check_categories(&file, cats, &ann_path)?;
+    }
+    let selected = |c: u64| opts.categories.as_ref().is_none_or(|cs| cs.contains(&c));
+    let mut by_image: HashMap<u64, Vec<Segmentation>> = HashMap::new();
+    for a in &file.annotations {
+        if let (Some(seg), true) = (&a.segmentation, selected(a.category_id)) {
+            by_image.entry(a.image_id).or_default().push(seg.clone());
+        }
+    }
+    let mut report = SplitReport {
+        annotation_file: ann_path,
+        issues: file.issues,
+        missing_files: Vec::new(),
+    };
+    let mut samples = Vec::with_capacity(file.images.len());
+    for img in &file.images {
+        let path = dir.join(&img.file_name);
+        if !path.is_file() {
+            report.missing_files.push((img.id, path));
+            continue;
+        }
+        let stem = Path::new(&img.file_name)
+            .file_stem()
+            .map_or_else(|| img.id.to_string(), |s| s.to_string_lossy().into_owned());
+        samples.push(Sample {
+            id: img.id,
+            path,
+            stem,
+            width: img.width,
+            height: img.height,
+            segmentations: by_image.remove(&img.id).unwrap_or_default(),
+        });
+    }
+    Ok((samples, report))
+}
+
+fn check_categories(file: &coco::CocoFile, wanted: &[u64], path: &Path) -> Result<()> {
+    for c in wanted {
+        if !file.categories.iter().any(|k| k.id == *c) {
+            let known: Vec<String> = file
+                .categories
+                .iter()
+                .map(|k| format!("{} {:?}", k.id, k.name))
+                .collect();
+            bail!(
+                "{}: --categories {c}: no such category id (the file has: {})",
+                path.display(),
+                known.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One summary line per issue kind plus the first few details, so a big dataset does not flood.
+pub fn print_report(r: &SplitReport) {
+    const SHOW: usize = 5;
+    let file = r.annotation_file.display();
+    for (id, p) in r.missing_files.iter().take(SHOW) {
+        eprintln!(
+            "warning: {file}: image id {id}: file {} is missing: skipped",
+            p.display()
+        );
+    }
+    if r.missing_files.len() > SHOW {
+        eprintln!(
+            "warning: {file}: {} more missing image files skipped",
+            r.missing_files.len() - SHOW
+        );
+    }
+    for kind in [
+        IssueKind::UnknownImage,
+        IssueKind::BadAnnotation,
+        IssueKind::Degenerate,
+        IssueKind::Clamped,
+        IssueKind::BboxOnly,
+        IssueKind::NoAnnotations,
+    ] {
+        let of_kind: Vec<&Issue> = r.issues.iter().filter(|i| i.kind == kind).collect();
+        for i in of_kind.iter().take(SHOW) {
+            eprintln!("warning: {file}: {i}");
+        }
+        if of_kind.len() > SHOW {
+            eprintln!(
+                "warning: {file}: {} more {kind:?} issues",
+                of_kind.len() - SHOW
+            );
+        }
+    }
+}

@@ -71,3 +71,68 @@ pub fn device_name(device: Device) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// libtorch's autocast state, reached through its C++ symbols: tch 0.24 only wraps the CUDA/fp16 switch,
+/// and bf16 (CUDA or CPU) needs the dtype and the device type. The signatures are the Itanium-mangled
+/// `at::autocast` functions of libtorch 2.x (`c10::DeviceType` and `c10::ScalarType` are `int8_t` enums).
+mod ffi {
+    extern "C" {
+        #[link_name = "_ZN2at8autocast19is_autocast_enabledEN3c1010DeviceTypeE"]
+        pub fn is_autocast_enabled(device_type: i8) -> bool;
+        #[link_name = "_ZN2at8autocast20set_autocast_enabledEN3c1010DeviceTypeEb"]
+        pub fn set_autocast_enabled(device_type: i8, enabled: bool);
+        #[link_name = "_ZN2at8autocast18get_autocast_dtypeEN3c1010DeviceTypeE"]
+        pub fn get_autocast_dtype(device_type: i8) -> i8;
+        #[link_name = "_ZN2at8autocast18set_autocast_dtypeEN3c1010DeviceTypeENS1_10ScalarTypeE"]
+        pub fn set_autocast_dtype(device_type: i8, dtype: i8);
+        #[link_name = "_ZN2at8autocast17increment_nestingEv"]
+        pub fn increment_nesting() -> i32;
+        #[link_name = "_ZN2at8autocast17decrement_nestingEv"]
+        pub fn decrement_nesting() -> i32;
+        #[link_name = "_ZN2at8autocast11clear_cacheEv"]
+        pub fn clear_cache();
+    }
+}
+
+/// c10::DeviceType codes.
+fn device_type_code(device: Device) -> i8 {
+    match device {
+        Device::Cuda(_) => 1,
+        _ => 0,
+    }
+}
+
+/// c10::ScalarType codes of the two autocast dtypes.
+fn scalar_type_code(kind: Kind) -> i8 {
+    match kind {
+        Kind::BFloat16 => 15,
+        _ => 5,
+    }
+}
+
+/// Runs `f` under autocast for `precision` on `device` (as `torch.autocast(device_type, dtype)`), restoring
+/// the previous state afterwards; fp32 runs `f` unchanged. The state is thread-local, like PyTorch's.
+pub fn autocast<T>(device: Device, precision: Precision, f: impl FnOnce() -> T) -> T {
+    let Some(kind) = precision.autocast_kind() else {
+        return f();
+    };
+    let dt = device_type_code(device);
+    // SAFETY: plain C++ functions on thread-local state taking/returning scalars (same ABI as C on x86-64/aarch64).
+    let (prev_enabled, prev_dtype) = unsafe {
+        let prev = (ffi::is_autocast_enabled(dt), ffi::get_autocast_dtype(dt));
+        ffi::set_autocast_dtype(dt, scalar_type_code(kind));
+        ffi::set_autocast_enabled(dt, true);
+        ffi::increment_nesting();
+        prev
+    };
+    let out = f();
+    // SAFETY: as above.
+    unsafe {
+        if ffi::decrement_nesting() == 0 {
+            ffi::clear_cache();
+        }
+        ffi::set_autocast_enabled(dt, prev_enabled);
+        ffi::set_autocast_dtype(dt, prev_dtype);
+    }
+    out
+}

@@ -1,1 +1,129 @@
-//! TODO
+//! Scoring a split: predictions (from a model or from a folder of mask PNGs) against the split's
+//! ground truth, per image and aggregated. The same code scores every model, ours or PyTorch's.
+use crate::dataset::Sample;
+use crate::metrics::{Aggregate, Confusion};
+use crate::model::unetpp::UnetPlusPlus;
+use crate::predict::{self, Inference};
+use crate::report::{ImageRow, Report, EMPTY_CONVENTION};
+use crate::threshold::Curves;
+use anyhow::{bail, Context, Result};
+use image::GrayImage;
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// Where the threshold of an evaluation came from (written into report.json).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThresholdSource {
+    Tuned,
+    Given,
+    Default,
+    /// Predicted masks are already binary.
+    Masks,
+}
+
+impl ThresholdSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThresholdSource::Tuned => "tuned",
+            ThresholdSource::Given => "given",
+            ThresholdSource::Default => "default",
+            ThresholdSource::Masks => "masks",
+        }
+    }
+}
+
+fn row(sample: &Sample, c: Confusion) -> ImageRow {
+    ImageRow { id: sample.id, stem: sample.stem.clone(), width: sample.width, height: sample.height, confusion: c }
+}
+
+/// The prediction file of a sample: `<dir>/<stem>.png`.
+pub fn pred_mask_path(dir: &Path, sample: &Sample) -> PathBuf {
+    dir.join(format!("{}.png", sample.stem))
+}
+
+/// A predicted mask (any non-zero value = tumour) at the sample's size. A mask of another size is
+/// resized (nearest) so models that predict at their own resolution can still be scored.
+pub fn load_pred_mask(dir: &Path, sample: &Sample) -> Result<GrayImage> {
+    let path = pred_mask_path(dir, sample);
+    if !path.exists() {
+        bail!("missing prediction for image id {} ({}): {} does not exist", sample.id, sample.stem, path.display());
+    }
+    let img = image::open(&path).with_context(|| format!("read prediction {}", path.display()))?.to_luma8();
+    if img.dimensions() == (sample.width, sample.height) {
+        return Ok(img);
+    }
+    Ok(image::imageops::resize(&img, sample.width, sample.height, image::imageops::FilterType::Nearest))
+}
+
+/// Score a folder of predicted masks; every sample must have one.
+pub fn score_pred_dir(samples: &[Sample], dir: &Path) -> Result<Vec<ImageRow>> {
+    if !dir.is_dir() {
+        bail!("--pred-masks {}: not a directory", dir.display());
+    }
+    samples
+        .par_iter()
+        .map(|s| {
+            let pred = load_pred_mask(dir, s)?;
+            Ok(row(s, Confusion::from_masks(pred.as_raw(), s.mask().as_raw())))
+        })
+        .collect()
+}
+
+/// Score the model's predictions at `threshold`.
+pub fn score_model(
+    model: &UnetPlusPlus,
+    samples: &[Sample],
+    inf: &Inference,
+    threshold: f32,
+    progress: bool,
+) -> Result<Vec<ImageRow>> {
+    let mut rows = Vec::with_capacity(samples.len());
+    predict::for_each(model, samples, inf, progress, |_, s, _, prob| {
+        rows.push(row(s, Confusion::from_probs(&prob.data, threshold, s.mask().as_raw())));
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+/// Every grid threshold scored on every sample, from one prediction pass.
+pub fn threshold_curves(
+    model: &UnetPlusPlus,
+    samples: &[Sample],
+    inf: &Inference,
+    grid: Vec<f32>,
+    progress: bool,
+) -> Result<Curves> {
+    let mut curves = Curves::new(grid);
+    predict::for_each(model, samples, inf, progress, |_, s, _, prob| {
+        curves.add_image(&prob.data, s.mask().as_raw());
+        Ok(())
+    })?;
+    Ok(curves)
+}
+
+/// Everything a report needs besides the per-image rows.
+pub struct ReportContext<'a> {
+    pub split: &'a str,
+    pub threshold: f32,
+    pub source: ThresholdSource,
+    pub tta: bool,
+    pub model: String,
+    pub seconds: f64,
+}
+
+pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
+    let agg = Aggregate { per_image: rows.iter().map(|r| r.confusion).collect() };
+    Report {
+        split: ctx.split.to_string(),
+        threshold: ctx.threshold,
+        threshold_source: ctx.source.as_str().to_string(),
+        n_images: rows.len(),
+        mean: agg.mean(),
+        global: agg.global(),
+        tta: ctx.tta,
+        model: ctx.model.clone(),
+        seconds: ctx.seconds,
+        n_empty_truth: rows.iter().filter(|r| r.confusion.tp + r.confusion.fn_ == 0).count(),
+        empty_convention: EMPTY_CONVENTION.to_string(),
+    }
+}

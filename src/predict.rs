@@ -1,1 +1,225 @@
-//! TODO
+//! Model inference: foreground probabilities at each image's original size.
+//!
+//! Images are resized and normalised exactly like training (`batches::normalize_gray`), the sigmoid
+//! is taken at model size and upsampled bilinearly (align_corners = false, on the device) to the
+//! original size. No gradients, eval-mode BatchNorm, autocast for fp16.
+use crate::batches::normalize_gray;
+use crate::dataset::Sample;
+use crate::device::Precision;
+use crate::model::unetpp::UnetPlusPlus;
+use anyhow::{bail, Result};
+use image::GrayImage;
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use tch::nn::ModuleT;
+use tch::{Device, Kind, Tensor};
+
+/// Foreground probabilities of one image at its original size, row-major.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ProbMap {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<f32>,
+}
+
+impl ProbMap {
+    /// 0/1 mask with the one binarisation rule used everywhere: `prob > threshold`.
+    pub fn to_mask(&self, threshold: f32) -> GrayImage {
+        let data = self.data.iter().map(|&p| u8::from(p > threshold)).collect();
+        GrayImage::from_raw(self.width, self.height, data).expect("ProbMap data matches its size")
+    }
+}
+
+/// Test-time augmentation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tta {
+    /// The image as is.
+    #[default]
+    None,
+    /// Average the probabilities of the image and its horizontal and vertical flips.
+    Flips,
+}
+
+/// How to run the model.
+#[derive(Clone, Copy, Debug)]
+pub struct Inference {
+    /// Model input side (multiple of 32).
+    pub size: u32,
+    pub batch: usize,
+    pub device: Device,
+    /// Already resolved (`Precision::resolve`).
+    pub precision: Precision,
+    pub tta: bool,
+}
+
+/// Probabilities of `samples` at their original sizes (the DESIGN.md entry point).
+pub fn probabilities(
+    model: &UnetPlusPlus,
+    samples: &[Sample],
+    size: u32,
+    batch: usize,
+    device: Device,
+    precision: Precision,
+    tta: bool,
+) -> Result<Vec<ProbMap>> {
+    let inf = Inference { size, batch, device, precision, tta };
+    let images = load_images(samples)?;
+    probabilities_gray(model, &images, &inf)
+}
+
+/// Decode images in parallel (errors name the image).
+pub fn load_images(samples: &[Sample]) -> Result<Vec<GrayImage>> {
+    samples.par_iter().map(Sample::load_gray).collect()
+}
+
+/// Probabilities for already-decoded images of any size.
+pub fn probabilities_gray(model: &UnetPlusPlus, images: &[GrayImage], inf: &Inference) -> Result<Vec<ProbMap>> {
+    if inf.size == 0 || inf.size % 32 != 0 {
+        bail!("model input size {} must be a positive multiple of 32", inf.size);
+    }
+    let mut out = Vec::with_capacity(images.len());
+    for chunk in images.chunks(inf.batch.max(1)) {
+        out.extend(batch_probabilities(model, chunk, inf)?);
+    }
+    Ok(out)
+}
+
+fn batch_probabilities(model: &UnetPlusPlus, images: &[GrayImage], inf: &Inference) -> Result<Vec<ProbMap>> {
+    let s = inf.size as i64;
+    let planes: Vec<Vec<f32>> = images.par_iter().map(|img| normalize_gray(img, inf.size)).collect();
+    let flat: Vec<f32> = planes.concat();
+    let input = Tensor::from_slice(&flat).view([images.len() as i64, 3, s, s]).to_device(inf.device);
+    let probs = tch::no_grad(|| {
+        let mut p = sigmoid(model, &input, inf.precision);
+        if inf.tta {
+            // Flip, predict, flip the prediction back: dims 3 = width (h-flip), 2 = height (v-flip).
+            for dim in [3i64, 2] {
+                p += sigmoid(model, &input.flip([dim]), inf.precision).flip([dim]);
+            }
+            p /= 3.0;
+        }
+        p
+    });
+    images
+        .iter()
+        .enumerate()
+        .map(|(i, img)| {
+            let (w, h) = img.dimensions();
+            let up = tch::no_grad(|| {
+                probs.narrow(0, i as i64, 1).upsample_bilinear2d([h as i64, w as i64], false, None, None)
+            });
+            let data = Vec::<f32>::try_from(up.to_device(Device::Cpu).contiguous().view([-1]))?;
+            Ok(ProbMap { width: w, height: h, data })
+        })
+        .collect()
+}
+
+/// Sigmoid of the logits in fp32 (computed in the autocast dtype when there is one).
+fn sigmoid(model: &UnetPlusPlus, input: &Tensor, precision: Precision) -> Tensor {
+    let fwd = || model.forward_t(input, false).to_kind(Kind::Float).sigmoid();
+    match precision {
+        // tch's autocast switches libtorch's CUDA autocast on (fp16 by default); on the CPU it is a no-op.
+        Precision::Fp16 => tch::autocast(true, fwd),
+        // tch exposes no autocast dtype: bf16 inference runs in fp32, which is at least as accurate.
+        _ => fwd(),
+    }
+}
+
+/// Run the model over `samples` in chunks (bounded memory), calling `f(index, sample, probs)` for
+/// each in order; a progress bar on stderr when `progress`.
+pub fn for_each(
+    model: &UnetPlusPlus,
+    samples: &[Sample],
+    inf: &Inference,
+    progress: bool,
+    mut f: impl FnMut(usize, &Sample, &GrayImage, ProbMap) -> Result<()>,
+) -> Result<()> {
+    let bar = progress_bar(samples.len() as u64, progress);
+    // Several batches per chunk keeps decoding parallel while memory stays bounded.
+    let chunk = inf.batch.max(1) * 4;
+    for (c, part) in samples.chunks(chunk).enumerate() {
+        let images = load_images(part)?;
+        let probs = probabilities_gray(model, &images, inf)?;
+        for (j, ((sample, img), prob)) in part.iter().zip(&images).zip(probs).enumerate() {
+            f(c * chunk + j, sample, img, prob)?;
+        }
+        bar.inc(part.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+pub fn progress_bar(len: u64, visible: bool) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_message("predict");
+    bar
+}
+
+/// Inference flags shared by tune-threshold, evaluate, visualize and predict.
+#[derive(clap::Args, Debug, Clone)]
+pub struct InferenceArgs {
+    /// Device: auto (CUDA when libtorch sees one, else CPU), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Precision: auto (fp16 autocast on CUDA, fp32 on CPU), fp32, fp16 (CUDA only), bf16 (runs fp32).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub precision: Precision,
+    /// Images per forward pass.
+    #[arg(long = "batch", default_value_t = 8)]
+    pub batch: usize,
+    /// Model input side in pixels, a multiple of 32 (default: the run's training size).
+    #[arg(long)]
+    pub size: Option<u32>,
+    /// Test-time augmentation: none, or flips (mean of the original, h-flipped and v-flipped probabilities).
+    #[arg(long, value_enum, default_value = "none")]
+    pub tta: Tta,
+}
+
+/// A trained run opened for inference.
+pub struct LoadedRun {
+    pub dir: std::path::PathBuf,
+    /// Keeps the weights alive for `model`.
+    pub vs: tch::nn::VarStore,
+    pub model: UnetPlusPlus,
+    pub inference: Inference,
+}
+
+/// Open `<run_dir>/best_model.safetensors` with the run's training size (unless `--size`).
+pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<LoadedRun> {
+    let device = crate::device::parse_device(&args.device)?;
+    let precision = args.precision.resolve(device)?;
+    let (vs, model, size) = load_model(run_dir, device)?;
+    let size = args.size.unwrap_or(size);
+    let inference = Inference { size, batch: args.batch.max(1), device, precision, tta: args.tta == Tta::Flips };
+    Ok(LoadedRun { dir: run_dir.to_path_buf(), vs, model, inference })
+}
+
+/// The run's best weights and training size.
+fn load_model(run_dir: &std::path::Path, device: Device) -> Result<(tch::nn::VarStore, UnetPlusPlus, u32)> {
+    use anyhow::Context;
+    let weights = run_dir.join("best_model.safetensors");
+    if !weights.exists() {
+        bail!("{} is not a trained run: {} does not exist", run_dir.display(), weights.display());
+    }
+    let mut vs = tch::nn::VarStore::new(device);
+    let model = UnetPlusPlus::new(&vs.root());
+    crate::weights::load_smp(&mut vs, &weights)?;
+    let config = run_dir.join("config.toml");
+    let text = std::fs::read_to_string(&config).with_context(|| format!("read {}", config.display()))?;
+    let value: toml::Value = toml::from_str(&text).with_context(|| format!("parse {}", config.display()))?;
+    let size = value
+        .get("size")
+        .and_then(toml::Value::as_integer)
+        .with_context(|| format!("{}: no integer `size`", config.display()))?;
+    Ok((vs, model, size as u32))
+}

@@ -1,1 +1,199 @@
-//! TODO
+//! Everything written for humans after an evaluation: report.json, report.md (the seed's table),
+//! per_image.csv, and the threshold curve chart.
+use crate::metrics::{Confusion, MetricSet};
+use crate::threshold::ThresholdFile;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// How the empty/empty case is scored; repeated in every report so a reader never has to guess.
+pub const EMPTY_CONVENTION: &str =
+    "prediction and truth both empty: dice = iou = precision = recall = f1 = accuracy = 1";
+
+/// `report.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub split: String,
+    pub threshold: f32,
+    /// `tuned` (threshold.json), `given` (--threshold), `default` (0.5, no threshold.json) or `masks` (--pred-masks).
+    pub threshold_source: String,
+    pub n_images: usize,
+    pub mean: MetricSet,
+    pub global: MetricSet,
+    pub tta: bool,
+    /// The run directory or the predicted-mask folder that was scored.
+    pub model: String,
+    pub seconds: f64,
+    /// Images whose truth mask is empty (they score 1 or 0 on most metrics, see `empty_convention`).
+    pub n_empty_truth: usize,
+    pub empty_convention: String,
+}
+
+/// One line of per_image.csv.
+#[derive(Clone, Debug)]
+pub struct ImageRow {
+    pub id: u64,
+    pub stem: String,
+    pub width: u32,
+    pub height: u32,
+    pub confusion: Confusion,
+}
+
+const LABELS: [&str; 6] = ["Dice", "IoU", "Precision", "Recall", "F1", "Pixel accuracy"];
+
+/// The seed-style table: one metric per row, mean over images and pooled pixels side by side.
+pub fn markdown_table(r: &Report) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Split `{}`, {} images, threshold {:.2} ({}){}\n",
+        r.split,
+        r.n_images,
+        r.threshold,
+        r.threshold_source,
+        if r.tta { ", TTA flips" } else { "" }
+    );
+    s += "| Metric | Mean over images | Global (pixels pooled) |\n|---|---|---|\n";
+    for ((label, m), g) in LABELS.iter().zip(r.mean.values()).zip(r.global.values()) {
+        let _ = writeln!(s, "| {label} | {m:.4} | {g:.4} |");
+    }
+    s
+}
+
+/// report.md: the table plus the context needed to read it.
+pub fn markdown(r: &Report) -> String {
+    let mut s = format!("# Evaluation of `{}`\n\n", r.model);
+    s += &markdown_table(r);
+    let _ = write!(
+        s,
+        "\n{} of {} images have an empty ground truth. Convention: {}.\nTime: {:.1} s.\n",
+        r.n_empty_truth, r.n_images, r.empty_convention, r.seconds
+    );
+    s
+}
+
+/// per_image.csv, one row per image in split order.
+pub fn csv(rows: &[ImageRow]) -> String {
+    let mut s = String::from(
+        "image_id,stem,width,height,truth_pixels,pred_pixels,tp,fp,fn,tn,dice,iou,precision,recall,f1,accuracy\n",
+    );
+    for r in rows {
+        let c = &r.confusion;
+        let m = c.metrics();
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6}",
+            r.id,
+            csv_field(&r.stem),
+            r.width,
+            r.height,
+            c.tp + c.fn_,
+            c.tp + c.fp,
+            c.tp,
+            c.fp,
+            c.fn_,
+            c.tn,
+            m.dice,
+            m.iou,
+            m.precision,
+            m.recall,
+            m.f1,
+            m.accuracy
+        );
+    }
+    s
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Write report.json, report.md and per_image.csv into `out_dir` (created if needed).
+pub fn write_all(out_dir: &Path, report: &Report, rows: &[ImageRow]) -> Result<()> {
+    std::fs::create_dir_all(out_dir).with_context(|| format!("create {}", out_dir.display()))?;
+    let write = |name: &str, text: String| {
+        let path = out_dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))
+    };
+    write("report.json", serde_json::to_string_pretty(report)? + "\n")?;
+    write("report.md", markdown(report))?;
+    write("per_image.csv", csv(rows))
+}
+
+/// plotters needs a TTF for any text: use a system DejaVu/Liberation font when there is one,
+/// otherwise the chart is drawn without labels (the numbers are in threshold.json anyway).
+fn register_font() -> bool {
+    static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FONT.get_or_init(|| {
+        let candidates = [
+            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+            "/usr/share/fonts/TTF/DejaVuSans.ttf",
+            "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+            "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+            "/System/Library/Fonts/Supplemental/Arial.ttf",
+        ];
+        candidates.iter().find_map(|p| std::fs::read(p).ok()).is_some_and(|bytes| {
+            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, bytes).is_ok()
+        })
+    })
+}
+
+/// threshold.png: mean and global Dice against the threshold, the chosen one marked.
+pub fn plot_threshold(file: &ThresholdFile, path: &Path) -> Result<()> {
+    use plotters::prelude::*;
+    let text = register_font();
+    let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("draw {}: {e}", path.display());
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let (lo, hi) = file.curve.iter().fold((1.0f64, 0.0f64), |(lo, hi), p| {
+        (lo.min(p.mean_dice.min(p.global_dice)), hi.max(p.mean_dice.max(p.global_dice)))
+    });
+    let (ylo, yhi) = ((lo - 0.05).max(0.0), (hi + 0.05).min(1.0).max(lo + 0.1));
+    let mut builder = ChartBuilder::on(&root);
+    builder.margin(20);
+    if text {
+        builder
+            .caption(format!("threshold on {} (best {:.2})", file.split, file.threshold), ("sans-serif", 24))
+            .x_label_area_size(40)
+            .y_label_area_size(55);
+    }
+    let mut chart = builder.build_cartesian_2d(0f64..1f64, ylo..yhi).map_err(|e| err(&e))?;
+    let mut mesh = chart.configure_mesh();
+    if text {
+        mesh.x_desc("threshold").y_desc("Dice");
+    } else {
+        mesh.disable_x_axis().disable_y_axis();
+    }
+    mesh.draw().map_err(|e| err(&e))?;
+    let series = |f: fn(&crate::threshold::CurvePoint) -> f64| -> Vec<(f64, f64)> {
+        file.curve.iter().map(|p| (p.threshold as f64, f(p))).collect()
+    };
+    let mean = chart.draw_series(LineSeries::new(series(|p| p.mean_dice), BLUE.stroke_width(2))).map_err(|e| err(&e))?;
+    if text {
+        mean.label("mean Dice").legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
+    }
+    let global = chart.draw_series(LineSeries::new(series(|p| p.global_dice), RED.stroke_width(2))).map_err(|e| err(&e))?;
+    if text {
+        global.label("global Dice").legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED));
+    }
+    let best = file.threshold as f64;
+    chart
+        .draw_series(std::iter::once(PathElement::new([(best, ylo), (best, yhi)], BLACK.mix(0.5))))
+        .map_err(|e| err(&e))?;
+    if text {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| err(&e))?;
+    }
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}

@@ -1,1 +1,186 @@
-//! TODO
+//! Probability-threshold search: one pass over each image's probabilities scores every grid
+//! threshold at once (a histogram over the grid), so tuning costs one prediction of the split.
+use crate::metrics::Confusion;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// File name of the tuned threshold inside a run directory.
+pub const FILE: &str = "threshold.json";
+/// Threshold used when a run has no threshold.json.
+pub const DEFAULT: f32 = 0.5;
+/// `--threshold-grid` default: 0.05…0.95 step 0.05.
+pub const DEFAULT_GRID: &str = "0.05:0.95:0.05";
+
+/// Parse `START:STOP:STEP` (inclusive) or a comma list `0.3,0.5,0.7` into an ascending grid in (0, 1).
+pub fn parse_grid(s: &str) -> Result<Vec<f32>> {
+    let grid: Vec<f32> = if s.contains(':') {
+        let parts: Vec<f64> = s
+            .split(':')
+            .map(|p| p.trim().parse::<f64>())
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("threshold grid {s:?}: expected START:STOP:STEP numbers"))?;
+        let [start, stop, step] = parts[..] else {
+            bail!("threshold grid {s:?}: expected START:STOP:STEP");
+        };
+        if step <= 0.0 || stop < start {
+            bail!("threshold grid {s:?}: need STEP > 0 and STOP >= START");
+        }
+        // Counted steps (not repeated addition) and rounding keep 0.15 from becoming 0.15000001.
+        let n = ((stop - start) / step + 1e-9).floor() as usize;
+        (0..=n)
+            .map(|i| ((start + i as f64 * step) * 1e6).round() / 1e6)
+            .map(|t| t as f32)
+            .collect()
+    } else {
+        s.split(',')
+            .map(|p| p.trim().parse::<f32>())
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("threshold grid {s:?}: expected comma-separated numbers"))?
+    };
+    if grid.is_empty() {
+        bail!("threshold grid {s:?} is empty");
+    }
+    if let Some(t) = grid.iter().find(|t| !(**t >= 0.0 && **t < 1.0)) {
+        bail!("threshold grid {s:?}: {t} is outside [0, 1)");
+    }
+    if grid.windows(2).any(|w| w[0] >= w[1]) {
+        bail!("threshold grid {s:?} must be strictly ascending");
+    }
+    Ok(grid)
+}
+
+/// Confusion counts of every image at every grid threshold.
+#[derive(Clone, Debug)]
+pub struct Curves {
+    pub thresholds: Vec<f32>,
+    /// `per_image[i][k]`: image i binarised at `thresholds[k]`.
+    pub per_image: Vec<Vec<Confusion>>,
+}
+
+impl Curves {
+    pub fn new(thresholds: Vec<f32>) -> Curves {
+        Curves { thresholds, per_image: Vec::new() }
+    }
+
+    /// Score one image at all thresholds (rule `prob > t`, as everywhere else).
+    pub fn add_image(&mut self, probs: &[f32], truth: &[u8]) {
+        assert_eq!(probs.len(), truth.len(), "probability and truth sizes differ");
+        let n = self.thresholds.len();
+        // hist[k]: pixels whose probability exceeds exactly the first k thresholds.
+        let mut pos = vec![0u64; n + 1];
+        let mut neg = vec![0u64; n + 1];
+        for (&p, &t) in probs.iter().zip(truth) {
+            let k = self.thresholds.partition_point(|&th| th < p);
+            if t != 0 {
+                pos[k] += 1;
+            } else {
+                neg[k] += 1;
+            }
+        }
+        let (all_pos, all_neg): (u64, u64) = (pos.iter().sum(), neg.iter().sum());
+        let mut row = Vec::with_capacity(n);
+        // Positive at threshold i ⇔ k > i: suffix sums from the top.
+        let (mut tp, mut fp) = (0u64, 0u64);
+        let mut suffix = vec![(0u64, 0u64); n];
+        for i in (0..n).rev() {
+            tp += pos[i + 1];
+            fp += neg[i + 1];
+            suffix[i] = (tp, fp);
+        }
+        for &(tp, fp) in &suffix {
+            row.push(Confusion { tp, fp, fn_: all_pos - tp, tn: all_neg - fp });
+        }
+        self.per_image.push(row);
+    }
+
+    /// Mean over images of the Dice at each threshold.
+    pub fn mean_dice(&self) -> Vec<f64> {
+        let n = self.per_image.len().max(1) as f64;
+        (0..self.thresholds.len())
+            .map(|k| self.per_image.iter().map(|row| row[k].dice()).sum::<f64>() / n)
+            .collect()
+    }
+
+    /// Dice of all pixels pooled, at each threshold.
+    pub fn global_dice(&self) -> Vec<f64> {
+        (0..self.thresholds.len())
+            .map(|k| {
+                let mut c = Confusion::default();
+                self.per_image.iter().for_each(|row| c.add(&row[k]));
+                c.dice()
+            })
+            .collect()
+    }
+
+    /// The threshold with the best mean Dice; ties go to the lowest threshold.
+    pub fn best(&self) -> (f32, f64) {
+        let dice = self.mean_dice();
+        let mut best = 0;
+        for (k, d) in dice.iter().enumerate() {
+            if *d > dice[best] {
+                best = k;
+            }
+        }
+        (self.thresholds[best], dice[best])
+    }
+}
+
+/// `threshold.json`: the tuned value and the curve it came from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ThresholdFile {
+    pub threshold: f32,
+    pub mean_dice: f64,
+    pub split: String,
+    pub n_images: usize,
+    pub tta: bool,
+    pub curve: Vec<CurvePoint>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CurvePoint {
+    pub threshold: f32,
+    pub mean_dice: f64,
+    pub global_dice: f64,
+}
+
+impl ThresholdFile {
+    pub fn from_curves(curves: &Curves, split: &str, tta: bool) -> ThresholdFile {
+        let (threshold, mean_dice) = curves.best();
+        let curve = curves
+            .thresholds
+            .iter()
+            .zip(curves.mean_dice())
+            .zip(curves.global_dice())
+            .map(|((&t, m), g)| CurvePoint { threshold: t, mean_dice: m, global_dice: g })
+            .collect();
+        ThresholdFile { threshold, mean_dice, split: split.into(), n_images: curves.per_image.len(), tta, curve }
+    }
+
+    pub fn save(&self, run_dir: &Path) -> Result<()> {
+        let path = run_dir.join(FILE);
+        std::fs::write(&path, serde_json::to_string_pretty(self)? + "\n")
+            .with_context(|| format!("write {}", path.display()))
+    }
+
+    /// The run's tuned threshold, or None when it was never tuned.
+    pub fn load(run_dir: &Path) -> Result<Option<ThresholdFile>> {
+        let path = run_dir.join(FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+        let file = serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
+        Ok(Some(file))
+    }
+
+    /// The curve as a text table, best row marked.
+    pub fn table(&self) -> String {
+        let mut s = String::from("threshold  mean Dice  global Dice\n");
+        for p in &self.curve {
+            let mark = if p.threshold == self.threshold { "  <- best" } else { "" };
+            s += &format!("{:>9.2}  {:>9.4}  {:>11.4}{mark}\n", p.threshold, p.mean_dice, p.global_dice);
+        }
+        s
+    }
+}

@@ -1,1 +1,14 @@
-//! TODO
+//! Training U-Net++/ResNet34: config, optimizer, loss scaling, schedule, the epoch loop and its run directory.
+pub mod adam;
+pub mod config;
+pub mod curves;
+pub mod interrupt;
+pub mod log;
+mod run;
+pub mod schedule;
+pub mod setup;
+pub mod step;
+
+pub use config::TrainConfig;
+pub use run::{train, TrainSummary};
+pub use step::{dice_sum, step, StepState};

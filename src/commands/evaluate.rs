@@ -1,9 +1,116 @@
-//! `tumorseg evaluate`.
-use anyhow::Result;
+//! `tumorseg evaluate`: score a trained run, or any folder of predicted masks, on a split.
+use crate::dataset::{load_split, SplitOptions};
+use crate::evaluate::{build_report, score_model, score_pred_dir, ReportContext, ThresholdSource};
+use crate::predict::{open_run, InferenceArgs, LoadedRun};
+use crate::report::{markdown_table, write_all, Report};
+use crate::threshold::{ThresholdFile, DEFAULT};
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(after_help = "Forms:\n  tumorseg evaluate <RUN_DIR> <DATASET_ROOT> [--split test] [--threshold T]\n  \
+                        tumorseg evaluate --pred-masks <DIR> <DATASET_ROOT> --split S")]
+pub struct Args {
+    /// RUN_DIR then DATASET_ROOT; with --pred-masks only DATASET_ROOT.
+    #[arg(value_name = "RUN_DIR|DATASET_ROOT")]
+    pub first: PathBuf,
+    /// DATASET_ROOT (omit it with --pred-masks).
+    #[arg(value_name = "DATASET_ROOT")]
+    pub second: Option<PathBuf>,
+    /// Split to score.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Probability threshold (default: the run's threshold.json, else 0.5).
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// Score this folder of 0/255 PNG masks named `<image stem>.png` instead of a run.
+    #[arg(long, value_name = "DIR")]
+    pub pred_masks: Option<PathBuf>,
+    /// Where report.json, report.md and per_image.csv go (default: the run directory, or the --pred-masks folder).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub inference: InferenceArgs,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    anyhow::bail!("`evaluate` is not implemented yet")
+pub fn run(args: Args) -> Result<()> {
+    let report = match (&args.pred_masks, &args.second) {
+        (Some(dir), None) => {
+            let out = args.out.clone().unwrap_or_else(|| dir.clone());
+            evaluate_masks(dir, &args.first, &args.split, &out)?
+        }
+        (Some(_), Some(_)) => bail!("with --pred-masks give only DATASET_ROOT (got two paths)"),
+        (None, Some(root)) => {
+            if args.threshold.is_some_and(|t| !(0.0..1.0).contains(&t)) {
+                bail!("--threshold must be in [0, 1)");
+            }
+            let run = open_run(&args.first, &args.inference)?;
+            let out = args.out.clone().unwrap_or_else(|| args.first.clone());
+            evaluate_run(&run, root, &args.split, args.threshold, &out)?
+        }
+        (None, None) => bail!("give RUN_DIR and DATASET_ROOT (or --pred-masks DIR and DATASET_ROOT)"),
+    };
+    print!("{}", markdown_table(&report));
+    Ok(())
+}
+
+/// The threshold to use and where it came from; says so when falling back to 0.5.
+pub fn resolve_threshold(given: Option<f32>, run_dir: &Path) -> Result<(f32, ThresholdSource)> {
+    if let Some(t) = given {
+        return Ok((t, ThresholdSource::Given));
+    }
+    Ok(match ThresholdFile::load(run_dir)? {
+        Some(f) => (f.threshold, ThresholdSource::Tuned),
+        None => {
+            eprintln!(
+                "note: {} has no threshold.json: using {DEFAULT} (run `tumorseg tune-threshold` to tune it)",
+                run_dir.display()
+            );
+            (DEFAULT, ThresholdSource::Default)
+        }
+    })
+}
+
+/// Score a run on `split`; writes the report files into `out`.
+pub fn evaluate_run(run: &LoadedRun, root: &Path, split: &str, threshold: Option<f32>, out: &Path) -> Result<Report> {
+    let start = Instant::now();
+    let (threshold, source) = resolve_threshold(threshold, &run.dir)?;
+    let samples = load_split(root, split, &SplitOptions::default())?;
+    if samples.is_empty() {
+        bail!("split {split:?} under {} has no images", root.display());
+    }
+    let rows = score_model(&run.model, &samples, &run.inference, threshold, true)?;
+    let ctx = ReportContext {
+        split,
+        threshold,
+        source,
+        tta: run.inference.tta,
+        model: run.dir.display().to_string(),
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    let report = build_report(&ctx, &rows);
+    write_all(out, &report, &rows)?;
+    Ok(report)
+}
+
+/// Score a folder of predicted masks on `split`; writes the report files into `out`.
+pub fn evaluate_masks(dir: &Path, root: &Path, split: &str, out: &Path) -> Result<Report> {
+    let start = Instant::now();
+    let samples = load_split(root, split, &SplitOptions::default())?;
+    if samples.is_empty() {
+        bail!("split {split:?} under {} has no images", root.display());
+    }
+    let rows = score_pred_dir(&samples, dir)?;
+    let ctx = ReportContext {
+        split,
+        threshold: 0.5,
+        source: ThresholdSource::Masks,
+        tta: false,
+        model: dir.display().to_string(),
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    let report = build_report(&ctx, &rows);
+    write_all(out, &report, &rows)?;
+    Ok(report)
 }

@@ -1,9 +1,149 @@
-//! `tumorseg train`.
+//! `tumorseg train <dataset-root>`: builds a `TrainConfig` (defaults ← `--config` file, or the resumed run's
+//! config.toml ← flags) and runs `train::train`.
+use crate::checkpoint;
+use crate::device::Precision;
+use crate::train::{self, TrainConfig};
 use anyhow::Result;
+use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Dataset root with train/ and valid/ COCO splits (may instead come from --config or --resume).
+    pub dataset: Option<PathBuf>,
+    #[command(flatten)]
+    pub flags: TrainFlags,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    anyhow::bail!("`train` is not implemented yet")
+/// Every training flag, reusable by other commands (`#[command(flatten)]`). Unset flags keep the value of
+/// the config file (or of the resumed run), else the default shown.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct TrainFlags {
+    /// Run directory for config, metrics, checkpoints and curves [default: runs/<UTC timestamp>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// TOML file with any TrainConfig fields (flags given here override it).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Maximum number of epochs [default: 100].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Train at SIZE×SIZE pixels, a multiple of 32 [default: 640, the dataset's size].
+    #[arg(long)]
+    pub size: Option<u32>,
+    /// Images per optimisation step [default: 16].
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Loader threads preparing (augmenting) batches [default: 4].
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// auto (CUDA if available), cpu, cuda or cuda:N [default: auto].
+    #[arg(long)]
+    pub device: Option<String>,
+    /// fp16 (autocast + loss scaling; CUDA only), bf16 (autocast) or fp32; auto = fp16 on CUDA, fp32 on CPU.
+    #[arg(long, value_enum)]
+    pub precision: Option<Precision>,
+    /// Seed of weights init, shuffling and augmentation; a CPU run with a given seed is bit-reproducible [default: 42].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Adam learning rate [default: 1e-4].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Epochs without valid-Dice improvement before the learning rate is reduced [default: 5].
+    #[arg(long)]
+    pub plateau_patience: Option<usize>,
+    /// Factor applied to the learning rate on a plateau [default: 0.5].
+    #[arg(long)]
+    pub plateau_factor: Option<f64>,
+    /// Stop after this many epochs without a better valid Dice [default: 15].
+    #[arg(long)]
+    pub early_stop: Option<usize>,
+    /// Encoder initialisation: imagenet (torchvision ResNet34, downloaded once), none (random), or a file [default: imagenet].
+    #[arg(long)]
+    pub encoder_weights: Option<String>,
+    /// Start from a segmentation_models_pytorch U-Net++ checkpoint (.pth or .safetensors) instead.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Continue the run in this directory from its last.safetensors and saved optimizer/scheduler state.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Train without augmentation.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Only these COCO category ids are tumour (comma-separated) [default: all categories].
+    #[arg(long, value_delimiter = ',')]
+    pub categories: Option<Vec<u64>>,
+    /// Annotation file to read in each split instead of _annotations.coco(.cleaned).json.
+    #[arg(long)]
+    pub annotations: Option<PathBuf>,
+    /// libtorch CPU threads (0 = libtorch's default) [default: 0].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// No progress bars (epoch summaries are still printed).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl TrainFlags {
+    /// The config: defaults, then the resumed run's config.toml or `--config`, then every given flag.
+    pub fn resolve(&self, dataset: Option<PathBuf>) -> Result<TrainConfig> {
+        let mut cfg = match (&self.resume, &self.config) {
+            (Some(run), _) => checkpoint::load_config(run)?,
+            (None, Some(file)) => TrainConfig::from_toml_file(file)?,
+            (None, None) => TrainConfig::default(),
+        };
+        if let Some(d) = dataset {
+            cfg.dataset = d;
+        }
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = &self.$field { cfg.$field = v.clone(); } )* };
+        }
+        set!(
+            epochs,
+            size,
+            batch,
+            workers,
+            device,
+            precision,
+            seed,
+            lr,
+            plateau_patience,
+            plateau_factor,
+            early_stop,
+            encoder_weights,
+            threads
+        );
+        if self.out.is_some() {
+            cfg.out = self.out.clone();
+        }
+        for (flag, field) in [
+            (&self.init, &mut cfg.init),
+            (&self.annotations, &mut cfg.annotations),
+        ] {
+            if flag.is_some() {
+                *field = flag.clone();
+            }
+        }
+        if self.categories.is_some() {
+            cfg.categories = self.categories.clone();
+        }
+        cfg.resume = self.resume.clone();
+        cfg.no_augment |= self.no_augment;
+        cfg.progress &= !self.no_progress;
+        Ok(cfg)
+    }
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let cfg = args.flags.resolve(args.dataset)?;
+    let summary = train::train(&cfg)?;
+    match (summary.best_epoch, summary.best_valid_dice) {
+        (Some(e), Some(d)) => println!(
+            "{}: {} epochs, best valid Dice {d:.4} at epoch {e} ({})",
+            summary.run_dir.display(),
+            summary.epochs,
+            checkpoint::BEST
+        ),
+        _ => println!("{}: no epoch finished", summary.run_dir.display()),
+    }
+    Ok(())
 }

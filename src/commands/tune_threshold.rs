@@ -1,9 +1,52 @@
-//! `tumorseg tune-threshold`.
-use anyhow::Result;
+//! `tumorseg tune-threshold`: predict a split once, score every grid threshold, keep the best mean Dice.
+use crate::dataset::{load_split, SplitOptions};
+use crate::evaluate::threshold_curves;
+use crate::predict::{open_run, InferenceArgs, LoadedRun};
+use crate::report::plot_threshold;
+use crate::threshold::{parse_grid, ThresholdFile, DEFAULT_GRID};
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Run directory written by `tumorseg train` (best_model.safetensors, config.toml).
+    pub run_dir: PathBuf,
+    /// Dataset root holding the split folder (train/ valid/ test/ with _annotations.coco.json).
+    pub dataset_root: PathBuf,
+    /// Split to tune on (never the test split if you want an honest test score).
+    #[arg(long, default_value = "valid")]
+    pub split: String,
+    /// Thresholds to try: START:STOP:STEP (inclusive) or a comma list such as 0.3,0.5,0.7.
+    #[arg(long, default_value = DEFAULT_GRID)]
+    pub threshold_grid: String,
+    #[command(flatten)]
+    pub inference: InferenceArgs,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    anyhow::bail!("`tune-threshold` is not implemented yet")
+pub fn run(args: Args) -> Result<()> {
+    let grid = parse_grid(&args.threshold_grid)?;
+    let run = open_run(&args.run_dir, &args.inference)?;
+    let file = tune(&run, &args.dataset_root, &args.split, grid)?;
+    print!("{}", file.table());
+    println!(
+        "best threshold {:.2} (mean Dice {:.4}) saved to {} and {}",
+        file.threshold,
+        file.mean_dice,
+        run.dir.join(crate::threshold::FILE).display(),
+        run.dir.join("threshold.png").display()
+    );
+    Ok(())
+}
+
+/// Tune on `split`, write threshold.json and threshold.png into the run directory.
+pub fn tune(run: &LoadedRun, root: &Path, split: &str, grid: Vec<f32>) -> Result<ThresholdFile> {
+    let samples = load_split(root, split, &SplitOptions::default())?;
+    if samples.is_empty() {
+        bail!("split {split:?} under {} has no images to tune on", root.display());
+    }
+    let curves = threshold_curves(&run.model, &samples, &run.inference, grid, true)?;
+    let file = ThresholdFile::from_curves(&curves, split, run.inference.tta);
+    file.save(&run.dir)?;
+    plot_threshold(&file, &run.dir.join("threshold.png"))?;
+    Ok(file)
 }

@@ -1,0 +1,123 @@
+//! `TrainConfig`: every knob of a training run, read from TOML (`--config`), overridden by flags, and
+//! written back resolved as `<run>/config.toml` so a run directory says exactly how it was made.
+use crate::augment::AugmentConfig;
+use crate::device::Precision;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Dataset root holding `train/` and `valid/` (COCO splits).
+    pub dataset: PathBuf,
+    /// Run directory; empty = `runs/<timestamp>`.
+    pub out: Option<PathBuf>,
+    pub epochs: usize,
+    /// Square side the images are resized to (a multiple of 32).
+    pub size: u32,
+    pub batch: usize,
+    /// Loader threads preparing batches.
+    pub workers: usize,
+    /// auto | cpu | cuda | cuda:N
+    pub device: String,
+    pub precision: Precision,
+    pub seed: u64,
+    pub lr: f64,
+    pub plateau_patience: usize,
+    pub plateau_factor: f64,
+    /// Epochs without a better valid Dice before stopping.
+    pub early_stop: usize,
+    /// imagenet | none | <path to encoder weights>
+    pub encoder_weights: String,
+    /// smp checkpoint (.pth/.safetensors) to start from.
+    pub init: Option<PathBuf>,
+    /// Run directory whose `last.safetensors` and state to continue from.
+    pub resume: Option<PathBuf>,
+    pub no_augment: bool,
+    /// The training augmentation pipeline (`[augmentation]` table; ignored with `no_augment`).
+    pub augmentation: AugmentConfig,
+    /// Keep only annotations of these category ids (default: all).
+    pub categories: Option<Vec<u64>>,
+    /// Annotation file name to use in each split instead of the cleaned/original default.
+    pub annotations: Option<PathBuf>,
+    /// libtorch intra-op threads (0 = libtorch's default); a seeded CPU run is bit-reproducible either way.
+    pub threads: usize,
+    /// Progress bars on stderr.
+    pub progress: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            dataset: PathBuf::new(),
+            out: None,
+            epochs: 100,
+            size: 640,
+            batch: 16,
+            workers: 4,
+            device: "auto".into(),
+            precision: Precision::Auto,
+            seed: 42,
+            lr: 1e-4,
+            plateau_patience: 5,
+            plateau_factor: 0.5,
+            early_stop: 15,
+            encoder_weights: "imagenet".into(),
+            init: None,
+            resume: None,
+            no_augment: false,
+            augmentation: AugmentConfig::default(),
+            categories: None,
+            annotations: None,
+            threads: 0,
+            progress: true,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads a TOML file; missing keys take the defaults, unknown keys are an error naming the file.
+    pub fn from_toml_file(path: &Path) -> Result<TrainConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))
+    }
+
+    pub fn to_toml(&self) -> Result<String> {
+        Ok(toml::to_string(self)?)
+    }
+
+    /// Refuses values the loop cannot run with, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        anyhow::ensure!(
+            !self.dataset.as_os_str().is_empty(),
+            "no dataset root: pass <dataset-root> or set `dataset` in the config"
+        );
+        anyhow::ensure!(
+            self.size >= 32 && self.size % 32 == 0,
+            "size {} must be a positive multiple of 32 (U-Net++ downsamples 5 times)",
+            self.size
+        );
+        anyhow::ensure!(self.batch >= 1, "batch must be at least 1");
+        anyhow::ensure!(self.epochs >= 1, "epochs must be at least 1");
+        anyhow::ensure!(
+            self.lr > 0.0 && self.lr.is_finite(),
+            "lr {} must be positive",
+            self.lr
+        );
+        anyhow::ensure!(
+            self.plateau_factor > 0.0 && self.plateau_factor < 1.0,
+            "plateau_factor {} must be in (0, 1)",
+            self.plateau_factor
+        );
+        Ok(())
+    }
+
+    /// The run directory: `out`, or `runs/<UTC timestamp>`.
+    pub fn run_dir(&self) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| {
+            PathBuf::from("runs").join(chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string())
+        })
+    }
+}

@@ -1,0 +1,253 @@
+//! The epoch loop: train, validate, log, schedule, checkpoint, plot; Ctrl-C saves `last.safetensors` and
+//! returns cleanly. Host syncs: the fp16 skip decision per step, the loss shown by the progress bar every
+//! `SHOW_EVERY` steps, and the epoch's loss and Dice sums once per epoch.
+use super::log::{self, EpochRecord};
+use super::schedule::{EarlyStop, Plateau};
+use super::setup::{self, Data};
+use super::step::{dice_sum, step, StepState};
+use super::{curves, interrupt, TrainConfig};
+use crate::batches;
+use crate::checkpoint::{self, TrainState};
+use crate::model::unetpp::UnetPlusPlus;
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::{nn::VarStore, Kind, Tensor};
+
+const SHOW_EVERY: usize = 20;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainSummary {
+    pub run_dir: PathBuf,
+    /// Epochs finished (including those of a resumed run's earlier sessions).
+    pub epochs: usize,
+    pub best_epoch: Option<usize>,
+    pub best_valid_dice: Option<f64>,
+    pub stopped_early: bool,
+    pub interrupted: bool,
+    /// Wall time of this session.
+    pub seconds: f64,
+}
+
+/// Trains as `cfg` says (continuing `cfg.resume` if set) and leaves the run directory described in DESIGN.md.
+pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
+    let started = Instant::now();
+    cfg.validate()?;
+    let run_dir = cfg.resume.clone().unwrap_or_else(|| cfg.run_dir());
+    let rt = setup::runtime(cfg)?;
+    let mut cfg = cfg.clone();
+    cfg.out = Some(run_dir.clone());
+    std::fs::create_dir_all(&run_dir)
+        .with_context(|| format!("creating run directory {}", run_dir.display()))?;
+    let resumed = match &cfg.resume {
+        Some(dir) => Some(checkpoint::load_state(dir)?),
+        None => None,
+    };
+    checkpoint::write_atomic(&run_dir.join(checkpoint::CONFIG), cfg.to_toml()?.as_bytes())?;
+    let data = setup::data(&cfg)?;
+    let (vs, model) = setup::model(&cfg, rt.device, cfg.resume.as_deref())?;
+    let mut st = StepState::new(&vs, cfg.lr, rt.precision)?;
+    let mut plateau = Plateau::new(cfg.plateau_factor, cfg.plateau_patience);
+    let mut early = EarlyStop::new(cfg.early_stop);
+    let mut records = vec![];
+    let metrics_path = run_dir.join(checkpoint::METRICS);
+    if let Some(state) = &resumed {
+        let moments = checkpoint::read_tensors(&run_dir.join(checkpoint::OPTIMIZER))?;
+        st.optimizer.load(&state.optimizer, &moments)?;
+        st.scaler.load_state(&state.scaler);
+        (plateau, early) = (state.plateau.clone(), state.early_stop.clone());
+        // Flags given on resume (e.g. a new --early-stop) win over the saved counters' settings.
+        (plateau.factor, plateau.patience, early.patience) =
+            (cfg.plateau_factor, cfg.plateau_patience, cfg.early_stop);
+        records = log::read(&metrics_path)?
+            .into_iter()
+            .filter(|r| r.epoch <= state.epoch)
+            .collect();
+        log::rewrite(&metrics_path, &records)?;
+    } else if metrics_path.exists() {
+        std::fs::remove_file(&metrics_path)
+            .with_context(|| format!("replacing {}", metrics_path.display()))?;
+    }
+    interrupt::install();
+    let first = resumed.as_ref().map_or(1, |s| s.epoch + 1);
+    eprintln!(
+        "training on {} ({:?}): {} train / {} valid images at {}², batch {}, epochs {first}..={}, run {}",
+        crate::device::device_name(rt.device),
+        rt.precision,
+        data.train.len(),
+        data.valid.len(),
+        cfg.size,
+        cfg.batch,
+        cfg.epochs,
+        run_dir.display()
+    );
+    let mut summary = TrainSummary {
+        run_dir: run_dir.clone(),
+        epochs: first - 1,
+        best_epoch: early.best_epoch,
+        best_valid_dice: early.best,
+        stopped_early: false,
+        interrupted: false,
+        seconds: 0.0,
+    };
+    for epoch in first..=cfg.epochs {
+        let t0 = Instant::now();
+        let lr = st.optimizer.lr();
+        let skipped_before = st.scaler.skipped_steps();
+        let (train_loss, wait_fraction) = train_epoch(&cfg, &data, &model, &mut st, epoch)?;
+        if interrupt::requested() {
+            save_last(&run_dir, &vs, &st, &plateau, &early, epoch - 1, true, false)?;
+            eprintln!(
+                "interrupted: saved {} (resume with --resume {})",
+                checkpoint::LAST,
+                run_dir.display()
+            );
+            summary.interrupted = true;
+            break;
+        }
+        let valid_dice = validate(&data, &model, &st);
+        let record = EpochRecord {
+            epoch,
+            train_loss,
+            valid_dice,
+            lr,
+            seconds: t0.elapsed().as_secs_f64(),
+            data_wait_fraction: wait_fraction,
+            skipped_steps: st.scaler.skipped_steps() - skipped_before,
+        };
+        log::append(&metrics_path, &record)?;
+        let best = early.observe(epoch, valid_dice);
+        if best {
+            checkpoint::save_model(&vs, &run_dir.join(checkpoint::BEST))?;
+        }
+        st.optimizer.set_lr(plateau.step(valid_dice, lr));
+        let stop = early.should_stop();
+        save_last(
+            &run_dir,
+            &vs,
+            &st,
+            &plateau,
+            &early,
+            epoch,
+            false,
+            stop || epoch == cfg.epochs,
+        )?;
+        records.push(record.clone());
+        curves::draw(&records, &run_dir.join(checkpoint::CURVES))?;
+        eprintln!(
+            "epoch {epoch}/{}: loss {train_loss:.4} valid Dice {valid_dice:.4}{} lr {lr:.1e} {:.1}s (data wait {:.0}%{})",
+            cfg.epochs,
+            if best { " (best)" } else { "" },
+            record.seconds,
+            100.0 * wait_fraction,
+            if record.skipped_steps > 0 { format!(", {} skipped steps", record.skipped_steps) } else { String::new() }
+        );
+        summary.epochs = epoch;
+        if stop {
+            eprintln!(
+                "early stop: no better valid Dice for {} epochs",
+                cfg.early_stop
+            );
+            summary.stopped_early = true;
+            break;
+        }
+    }
+    summary.best_epoch = early.best_epoch;
+    summary.best_valid_dice = early.best;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// One pass over the train split; returns (mean loss, share of the time spent waiting for data).
+fn train_epoch(
+    cfg: &TrainConfig,
+    data: &Data,
+    model: &UnetPlusPlus,
+    st: &mut StepState,
+    epoch: usize,
+) -> Result<(f64, f64)> {
+    let t0 = Instant::now();
+    let mut loader = batches::epoch(data.train.clone(), &data.train_loader, epoch as u64);
+    let bar = progress_bar(cfg, loader.n_batches(), epoch);
+    let mut loss_sum = Tensor::zeros([1], (Kind::Float, st.device));
+    let mut steps = 0usize;
+    for batch in loader.by_ref() {
+        let loss = step(model, st, &batch.images, &batch.masks);
+        loss_sum += loss;
+        steps += 1;
+        bar.inc(1);
+        if steps % SHOW_EVERY == 0 && !bar.is_hidden() {
+            bar.set_message(format!(
+                "loss {:.4} lr {:.1e}",
+                loss_sum.double_value(&[0]) / steps as f64,
+                st.optimizer.lr()
+            ));
+        }
+        if interrupt::requested() {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    anyhow::ensure!(
+        steps > 0 || interrupt::requested(),
+        "epoch {epoch} ran no training step (empty train split?)"
+    );
+    let wait = loader.wait_seconds() / t0.elapsed().as_secs_f64().max(1e-9);
+    Ok((loss_sum.double_value(&[0]) / steps.max(1) as f64, wait))
+}
+
+/// Mean per-image Dice at threshold 0.5 over the valid split.
+fn validate(data: &Data, model: &UnetPlusPlus, st: &StepState) -> f64 {
+    let mut sum = Tensor::zeros([1], (Kind::Double, st.device));
+    for batch in batches::epoch(data.valid.clone(), &data.valid_loader, 0) {
+        sum += dice_sum(model, st.device, st.precision, &batch.images, &batch.masks);
+    }
+    sum.double_value(&[0]) / data.valid.len() as f64
+}
+
+fn progress_bar(cfg: &TrainConfig, n: usize, epoch: usize) -> ProgressBar {
+    if !cfg.progress {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(n as u64);
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed}<{eta} {msg}")
+    {
+        bar.set_style(style);
+    }
+    bar.set_prefix(format!("epoch {epoch}/{}", cfg.epochs));
+    bar
+}
+
+/// last.safetensors (model), optimizer.safetensors (moments), then train_state.json, which names the epoch
+/// the two tensor files belong to (written last, so a crash between leaves the previous state consistent
+/// with at worst newer weights).
+#[allow(clippy::too_many_arguments)]
+fn save_last(
+    run_dir: &Path,
+    vs: &VarStore,
+    st: &StepState,
+    plateau: &Plateau,
+    early: &EarlyStop,
+    epoch: usize,
+    interrupted: bool,
+    finished: bool,
+) -> Result<()> {
+    checkpoint::save_model(vs, &run_dir.join(checkpoint::LAST))?;
+    checkpoint::save_tensors(
+        &run_dir.join(checkpoint::OPTIMIZER),
+        &st.optimizer.moments(),
+    )?;
+    let state = TrainState {
+        epoch,
+        interrupted,
+        finished,
+        optimizer: st.optimizer.state(),
+        scaler: st.scaler.state(),
+        plateau: plateau.clone(),
+        early_stop: early.clone(),
+    };
+    checkpoint::save_state(run_dir, &state)
+}

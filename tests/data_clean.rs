@@ -1,0 +1,201 @@
+//! `clean` on a temporary copy of the fixture: counts, byte-identical original, idempotence,
+//! --keep-multi merging, duplicates and cross-split leakage.
+mod common;
+use std::fs;
+use std::path::Path;
+use tumorseg::clean::{clean_dataset, CleanOptions};
+use tumorseg::dataset::{load_split, SplitOptions, CLEANED, ORIGINAL};
+
+fn copy_fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for split in ["train", "valid", "test"] {
+        fs::create_dir_all(dir.path().join(split)).unwrap();
+        for e in fs::read_dir(common::fixture().join(split)).unwrap() {
+            let e = e.unwrap();
+            fs::copy(e.path(), dir.path().join(split).join(e.file_name())).unwrap();
+        }
+    }
+    dir
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    fs::read(p).unwrap()
+}
+
+#[test]
+fn clean_fixture_counts_original_untouched_and_idempotent() {
+    let dir = copy_fixture();
+    let root = dir.path();
+    let orig = read(&root.join("train").join(ORIGINAL));
+    let report = clean_dataset(root, &CleanOptions::default()).unwrap();
+    let train = &report.splits[0];
+    assert_eq!(train.0, "train");
+    assert_eq!(
+        (train.1.images, train.1.annotations, train.1.kept),
+        (26, 26, 24)
+    );
+    assert_eq!((train.1.no_annotation, train.1.multi_annotation), (1, 1));
+    assert_eq!(train.1.removed_ids, vec![1005, 1380]);
+    for (name, s) in &report.splits[1..] {
+        assert_eq!((s.images, s.kept, s.removed_ids.len()), (8, 8, 0), "{name}");
+    }
+    assert_eq!(
+        read(&root.join("train").join(ORIGINAL)),
+        orig,
+        "original JSON modified"
+    );
+
+    let first: Vec<Vec<u8>> = ["train", "valid", "test"]
+        .iter()
+        .map(|s| read(&root.join(s).join(CLEANED)))
+        .collect();
+    let first_report = read(&root.join("clean_report.json"));
+    // The second run must read the original again (not the cleaned file) and write identical bytes.
+    let again = clean_dataset(root, &CleanOptions::default()).unwrap();
+    assert_eq!(again, report);
+    for (i, s) in ["train", "valid", "test"].iter().enumerate() {
+        assert_eq!(read(&root.join(s).join(CLEANED)), first[i], "{s}");
+    }
+    assert_eq!(read(&root.join("clean_report.json")), first_report);
+    assert_eq!(read(&root.join("train").join(ORIGINAL)), orig);
+
+    // Every later command reads the cleaned file when it exists.
+    let samples = load_split(root, "train", &SplitOptions::default()).unwrap();
+    assert_eq!(samples.len(), 24);
+    assert!(samples.iter().all(|s| s.segmentations.len() == 1));
+    let opts = SplitOptions {
+        annotations: Some(root.join("train").join(ORIGINAL)),
+        categories: None,
+    };
+    assert_eq!(load_split(root, "train", &opts).unwrap().len(), 26);
+
+    let json: serde_json::Value = serde_json::from_slice(&first_report).unwrap();
+    assert_eq!(json["train"]["kept"], 24);
+    assert_eq!(json["valid"]["images"], 8);
+    // The cleaned file keeps the other COCO fields.
+    let cleaned: serde_json::Value = serde_json::from_slice(&first[0]).unwrap();
+    assert_eq!(cleaned["info"]["description"], "Exported from roboflow.com");
+    assert_eq!(cleaned["categories"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn keep_multi_merges_the_two_annotations() {
+    let dir = copy_fixture();
+    let root = dir.path();
+    let before = load_split(root, "train", &SplitOptions::default()).unwrap();
+    let multi = before
+        .iter()
+        .find(|s| s.segmentations.len() == 2)
+        .expect("fixture has a 2-annotation image");
+    let opts = CleanOptions {
+        keep_multi: true,
+        ..Default::default()
+    };
+    let report = clean_dataset(root, &opts).unwrap();
+    assert_eq!(report.splits[0].1.kept, 25);
+    assert_eq!(report.splits[0].1.merged, 1);
+    let after = load_split(root, "train", &SplitOptions::default()).unwrap();
+    let merged = after.iter().find(|s| s.id == multi.id).unwrap();
+    assert_eq!(
+        merged.segmentations.len(),
+        1,
+        "one annotation after merging"
+    );
+    assert_eq!(
+        merged.mask(),
+        multi.mask(),
+        "merged mask = union of both annotations"
+    );
+    assert!(merged.mask().contains(&1));
+}
+
+#[test]
+fn duplicates_and_leakage_are_reported() {
+    let dir = copy_fixture();
+    let root = dir.path();
+    let names = |split: &str| -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(root.join(split))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".jpg"))
+            .collect();
+        v.sort();
+        v
+    };
+    let (train, test) = (names("train"), names("test"));
+    // Same picture twice inside train, and one train picture also in test.
+    fs::copy(
+        root.join("train").join(&train[3]),
+        root.join("train").join(&train[4]),
+    )
+    .unwrap();
+    fs::copy(
+        root.join("train").join(&train[5]),
+        root.join("test").join(&test[0]),
+    )
+    .unwrap();
+    let report = clean_dataset(root, &CleanOptions::default()).unwrap();
+    let (tr, te) = (&report.splits[0].1, &report.splits[2].1);
+    assert_eq!(tr.duplicates, 1);
+    assert_eq!(tr.duplicate_files.len(), 1);
+    assert_eq!(tr.leaked, 1);
+    assert_eq!(te.leaked, 1);
+    assert_eq!(
+        te.leaked_files,
+        vec![(test[0].clone(), format!("train/{}", train[5]))]
+    );
+    assert_eq!(report.splits[1].1.leaked, 0);
+}
+
+#[test]
+fn cli_prints_table_and_out_dir_leaves_dataset_alone() {
+    let dir = copy_fixture();
+    let out = tempfile::tempdir().unwrap();
+    let o = common::bin()
+        .args([
+            "clean",
+            dir.path().to_str().unwrap(),
+            "--out-dir",
+            out.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let train_row = stdout.lines().find(|l| l.starts_with("train")).unwrap();
+    let cols: Vec<&str> = train_row.split_whitespace().collect();
+    assert_eq!(cols[1], "26");
+    assert_eq!(cols[10], "24", "{stdout}");
+    assert!(out.path().join("train").join(CLEANED).is_file());
+    assert!(out.path().join("clean_report.json").is_file());
+    assert!(!dir.path().join("train").join(CLEANED).exists());
+    assert!(!dir.path().join("clean_report.json").exists());
+}
+
+#[test]
+fn masks_cli_writes_one_png_per_image() {
+    let out = tempfile::tempdir().unwrap();
+    let split = common::fixture().join("valid");
+    let o = common::bin()
+        .args([
+            "masks",
+            split.to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let samples =
+        tumorseg::dataset::load_split(&common::fixture(), "valid", &SplitOptions::default())
+            .unwrap();
+    assert_eq!(fs::read_dir(out.path()).unwrap().count(), samples.len());
+    for s in &samples {
+        let png = image::open(out.path().join(format!("{}.png", s.stem)))
+            .unwrap()
+            .to_luma8();
+        assert_eq!(png.dimensions(), (s.width, s.height));
+        let expect: Vec<u8> = s.mask().iter().map(|v| v * 255).collect();
+        assert_eq!(png.into_raw(), expect, "{}", s.stem);
+    }
+}

@@ -1,0 +1,94 @@
+//! Equivalence with segmentation_models_pytorch 0.6.0: same parameter count, smp's state dict
+//! loads by key name (.safetensors and .pth), and the eval-mode output matches smp's.
+mod common;
+use tch::nn::{ModuleT, VarStore};
+use tch::{Device, Tensor};
+use tumorseg::model::{parameter_counts, unetpp::UnetPlusPlus};
+use tumorseg::weights;
+
+fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
+    let diff = (a - b).abs().max().double_value(&[]);
+    diff / b.abs().max().double_value(&[])
+}
+
+fn smp_output(vs: &VarStore, model: &UnetPlusPlus, io: &std::path::Path) -> (Tensor, Tensor) {
+    let t: std::collections::HashMap<_, _> =
+        Tensor::read_safetensors(io).unwrap().into_iter().collect();
+    let _ = vs;
+    let y = tch::no_grad(|| model.forward_t(&t["input"], false));
+    (y, t["output"].shallow_clone())
+}
+
+#[test]
+fn parameter_counts_match_smp() {
+    let vs = VarStore::new(Device::Cpu);
+    let _m = UnetPlusPlus::new(&vs.root());
+    let c = parameter_counts(&vs);
+    assert_eq!(c.total, 26_078_609);
+    assert_eq!(c.encoder, 21_284_672);
+    assert_eq!(c.head, 16 * 9 + 1);
+    assert_eq!(c.encoder + c.decoder + c.head, c.total);
+}
+
+#[test]
+fn smp_state_dict_loads_and_output_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::run_py("model_reference.py", &["smp", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["26078609", "21284672"]
+    );
+    let io = dir.path().join("smp_io.safetensors");
+    for file in ["smp_state.safetensors", "smp_state.pth"] {
+        let mut vs = VarStore::new(Device::Cpu);
+        let model = UnetPlusPlus::new(&vs.root());
+        // Every key of smp's state dict, buffers included, is a variable here and vice versa.
+        let src = weights::read_state_dict(&dir.path().join(file)).unwrap();
+        let mut ours: Vec<String> = vs.variables().into_keys().collect();
+        let mut theirs: Vec<String> = src.into_keys().collect();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs, "{file}: key sets differ");
+        weights::load_smp(&mut vs, &dir.path().join(file)).unwrap();
+        let (y, want) = smp_output(&vs, &model, &io);
+        assert_eq!(y.size(), [1, 1, 64, 64]);
+        let e = rel_err(&y, &want);
+        println!("{file}: max relative error vs smp = {e:.3e}");
+        assert!(e <= 1e-4, "{file}: relative error {e}");
+    }
+}
+
+#[test]
+fn load_smp_lists_missing_and_unexpected_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("partial.safetensors");
+    let a = Tensor::zeros([64, 3, 7, 7], (tch::Kind::Float, Device::Cpu));
+    let b = Tensor::zeros([3], (tch::Kind::Float, Device::Cpu));
+    Tensor::write_safetensors(
+        &[("encoder.conv1.weight", &a), ("decoder.bogus.weight", &b)],
+        &path,
+    )
+    .unwrap();
+    let mut vs = VarStore::new(Device::Cpu);
+    let _m = UnetPlusPlus::new(&vs.root());
+    let err = format!("{:#}", weights::load_smp(&mut vs, &path).unwrap_err());
+    assert!(err.contains("partial.safetensors"), "{err}");
+    assert!(
+        err.contains("unexpected keys (1): decoder.bogus.weight"),
+        "{err}"
+    );
+    assert!(err.contains("missing keys ("), "{err}");
+    assert!(
+        err.contains("segmentation_head.0.weight") || err.contains("more"),
+        "{err}"
+    );
+    // a missing file is named too
+    let err = format!(
+        "{:#}",
+        weights::load_smp(&mut vs, &dir.path().join("nope.pth")).unwrap_err()
+    );
+    assert!(
+        err.contains("nope.pth") && err.contains("does not exist"),
+        "{err}"
+    );
+}
