@@ -198,28 +198,8 @@ pub struct LoadedRun {
 pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<LoadedRun> {
     let device = crate::device::parse_device(&args.device)?;
     let precision = args.precision.resolve(device)?;
-    let (vs, model, size) = load_model(run_dir, device)?;
-    let size = args.size.unwrap_or(size);
+    let (vs, model, cfg) = crate::checkpoint::load_model(run_dir, device)?;
+    let size = args.size.unwrap_or(cfg.size);
     let inference = Inference { size, batch: args.batch.max(1), device, precision, tta: args.tta == Tta::Flips };
     Ok(LoadedRun { dir: run_dir.to_path_buf(), vs, model, inference })
-}
-
-/// The run's best weights and training size.
-fn load_model(run_dir: &std::path::Path, device: Device) -> Result<(tch::nn::VarStore, UnetPlusPlus, u32)> {
-    use anyhow::Context;
-    let weights = run_dir.join("best_model.safetensors");
-    if !weights.exists() {
-        bail!("{} is not a trained run: {} does not exist", run_dir.display(), weights.display());
-    }
-    let mut vs = tch::nn::VarStore::new(device);
-    let model = UnetPlusPlus::new(&vs.root());
-    crate::weights::load_smp(&mut vs, &weights)?;
-    let config = run_dir.join("config.toml");
-    let text = std::fs::read_to_string(&config).with_context(|| format!("read {}", config.display()))?;
-    let value: toml::Value = toml::from_str(&text).with_context(|| format!("parse {}", config.display()))?;
-    let size = value
-        .get("size")
-        .and_then(toml::Value::as_integer)
-        .with_context(|| format!("{}: no integer `size`", config.display()))?;
-    Ok((vs, model, size as u32))
 }
