@@ -198,8 +198,23 @@ pub struct LoadedRun {
 pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<LoadedRun> {
     let device = crate::device::parse_device(&args.device)?;
     let precision = args.precision.resolve(device)?;
-    let (vs, model, cfg) = crate::checkpoint::load_model(run_dir, device)?;
-    let size = args.size.unwrap_or(cfg.size);
+    let (vs, model, size) = load_model(run_dir, device)?;
+    let size = args.size.unwrap_or(size);
     let inference = Inference { size, batch: args.batch.max(1), device, precision, tta: args.tta == Tta::Flips };
     Ok(LoadedRun { dir: run_dir.to_path_buf(), vs, model, inference })
+}
+
+/// `checkpoint::load_model`, with the copy into the variables done under no_grad: tch 0.24's
+/// `VarStore::read_safetensors` copies in place into leaves that require grad, which libtorch refuses.
+fn load_model(run_dir: &std::path::Path, device: Device) -> Result<(tch::nn::VarStore, UnetPlusPlus, u32)> {
+    let cfg = crate::checkpoint::load_config(run_dir)?;
+    let best = run_dir.join(crate::checkpoint::BEST);
+    if !best.is_file() {
+        bail!("{} not found: is {} a trained run?", best.display(), run_dir.display());
+    }
+    let mut vs = tch::nn::VarStore::new(device);
+    let model = UnetPlusPlus::new(&vs.root());
+    tch::no_grad(|| crate::checkpoint::load_model_weights(&mut vs, &best))?;
+    vs.freeze();
+    Ok((vs, model, cfg.size))
 }
