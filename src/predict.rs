@@ -204,22 +204,17 @@ pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<Loade
     Ok(LoadedRun { dir: run_dir.to_path_buf(), vs, model, inference })
 }
 
-/// The run's best weights and training size.
+/// `checkpoint::load_model`, with the copy into the variables done under no_grad: tch 0.24's
+/// `VarStore::read_safetensors` copies in place into leaves that require grad, which libtorch refuses.
 fn load_model(run_dir: &std::path::Path, device: Device) -> Result<(tch::nn::VarStore, UnetPlusPlus, u32)> {
-    use anyhow::Context;
-    let weights = run_dir.join("best_model.safetensors");
-    if !weights.exists() {
-        bail!("{} is not a trained run: {} does not exist", run_dir.display(), weights.display());
+    let cfg = crate::checkpoint::load_config(run_dir)?;
+    let best = run_dir.join(crate::checkpoint::BEST);
+    if !best.is_file() {
+        bail!("{} not found: is {} a trained run?", best.display(), run_dir.display());
     }
     let mut vs = tch::nn::VarStore::new(device);
     let model = UnetPlusPlus::new(&vs.root());
-    crate::weights::load_smp(&mut vs, &weights)?;
-    let config = run_dir.join("config.toml");
-    let text = std::fs::read_to_string(&config).with_context(|| format!("read {}", config.display()))?;
-    let value: toml::Value = toml::from_str(&text).with_context(|| format!("parse {}", config.display()))?;
-    let size = value
-        .get("size")
-        .and_then(toml::Value::as_integer)
-        .with_context(|| format!("{}: no integer `size`", config.display()))?;
-    Ok((vs, model, size as u32))
+    tch::no_grad(|| crate::checkpoint::load_model_weights(&mut vs, &best))?;
+    vs.freeze();
+    Ok((vs, model, cfg.size))
 }

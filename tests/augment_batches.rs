@@ -182,7 +182,7 @@ fn prepared_split_from_the_fixture_matches_the_samples() {
         assert!(sp.mask(i).iter().all(|v| *v <= 1));
     }
     assert!(
-        (0..sp.len()).any(|i| sp.mask(i).iter().any(|v| *v == 1)),
+        (0..sp.len()).any(|i| sp.mask(i).contains(&1)),
         "fixture has tumours"
     );
 }

@@ -387,3 +387,52 @@ fn jpeg_and_png_grey_and_rgb_load_as_luma() {
         }
     }
 }
+
+#[test]
+fn bad_fixture_files_give_their_documented_results() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad");
+    let f = coco::load(&dir.join("bom_polygons.json")).unwrap();
+    assert!(f.issues.is_empty());
+    match &f.annotations[0].segmentation {
+        Some(Segmentation::Polygons(r)) => assert_eq!(r.len(), 2),
+        other => panic!("{other:?}"),
+    }
+    let f = coco::load(&dir.join("rle.json")).unwrap();
+    assert!(f.issues.is_empty(), "{:?}", f.issues);
+    let sums: Vec<u32> = f
+        .annotations
+        .iter()
+        .map(|a| {
+            mask::rasterize(a.segmentation.as_ref().unwrap(), 5, 3)
+                .iter()
+                .map(|&v| v as u32)
+                .sum()
+        })
+        .collect();
+    assert_eq!(sums, vec![12, 4]);
+    let f = coco::load(&dir.join("degenerate.json")).unwrap();
+    let kinds: Vec<(Option<u64>, IssueKind)> =
+        f.issues.iter().map(|i| (i.annotation_id, i.kind)).collect();
+    use IssueKind::*;
+    assert_eq!(
+        kinds,
+        vec![
+            (Some(1), Degenerate),
+            (Some(2), Degenerate),
+            (Some(3), Clamped),
+            (Some(4), UnknownImage),
+            (Some(5), BboxOnly),
+            (Some(6), Degenerate)
+        ]
+    );
+    let e = format!("{:#}", coco::load(&dir.join("no_images.json")).unwrap_err());
+    assert!(
+        e.ends_with("no_images.json: missing `images` array (every COCO file lists its images)"),
+        "{e}"
+    );
+    let e = format!("{:#}", coco::load(&dir.join("truncated.json")).unwrap_err());
+    assert!(
+        e.contains("truncated.json: malformed JSON at line 1 column"),
+        "{e}"
+    );
+}

@@ -1,9 +1,133 @@
-//! `tumorseg pipeline`.
-use anyhow::Result;
+//! `tumorseg pipeline`: clean → train → tune-threshold → evaluate → visualize in one run directory.
+//!
+//! The dataset root is never written to: the splits are mirrored into `<run>/data/` (a symbolic
+//! link per file, a copy where links are not possible) and cleaned there, so a read-only root, or
+//! the repository's test fixture, stays untouched, and the run records exactly what it trained on.
+use crate::clean::{clean_dataset, format_table, CleanOptions};
+use crate::commands::evaluate::evaluate_run;
+use crate::commands::train::TrainFlags;
+use crate::commands::tune_threshold::tune;
+use crate::commands::visualize::{figures, Choice};
+use crate::dataset::{CLEANED, ORIGINAL};
+use crate::predict::{open_run, InferenceArgs, Tta};
+use crate::report::markdown_table;
+use crate::threshold::{parse_grid, DEFAULT_GRID};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+const SPLITS: [&str; 3] = ["train", "valid", "test"];
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Dataset root with train/ valid/ test/ COCO splits (read only: cleaning happens in <run>/data/).
+    pub dataset_root: PathBuf,
+    #[command(flatten)]
+    pub train: TrainFlags,
+    /// Test-time augmentation for threshold tuning, evaluation and figures: none or flips.
+    #[arg(long, value_enum, default_value = "none")]
+    pub tta: Tta,
+    /// Thresholds tried on the valid split: START:STOP:STEP or a comma list.
+    #[arg(long, default_value = DEFAULT_GRID)]
+    pub threshold_grid: String,
+    /// Train on the dataset as it is (no cleaning, no mirror).
+    #[arg(long)]
+    pub no_clean: bool,
+    /// Random test samples drawn into <run>/figures/ (plus the worst half as many).
+    #[arg(long, default_value_t = 8)]
+    pub figures: usize,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    anyhow::bail!("`pipeline` is not implemented yet")
+pub fn run(args: Args) -> Result<()> {
+    let grid = parse_grid(&args.threshold_grid)?;
+    let mut cfg = args.train.resolve(Some(args.dataset_root.clone()))?;
+    let run_dir = cfg.resume.clone().unwrap_or_else(|| cfg.run_dir());
+    cfg.out = Some(run_dir.clone());
+    let data = if args.no_clean {
+        args.dataset_root.clone()
+    } else {
+        let mirror = run_dir.join("data");
+        println!("== clean (into {}, the dataset root is not modified)", mirror.display());
+        mirror_dataset(&args.dataset_root, &mirror)?;
+        let opts = CleanOptions { categories: cfg.categories.clone(), ..CleanOptions::default() };
+        print!("{}", format_table(&clean_dataset(&mirror, &opts)?));
+        mirror
+    };
+    cfg.dataset = data.clone();
+
+    println!("== train ({})", run_dir.display());
+    let summary = crate::train::train(&cfg)?;
+    if summary.best_epoch.is_none() {
+        bail!("training finished no epoch: nothing to evaluate in {}", summary.run_dir.display());
+    }
+    let inference = InferenceArgs {
+        device: cfg.device.clone(),
+        precision: cfg.precision,
+        batch: cfg.batch,
+        size: None,
+        tta: args.tta,
+    };
+    let run = open_run(&summary.run_dir, &inference)?;
+
+    println!("== tune-threshold (valid)");
+    let tuned = tune(&run, &data, "valid", grid)?;
+    print!("{}", tuned.table());
+
+    let split = if data.join("test").join(ORIGINAL).is_file() { "test" } else { "valid" };
+    if split != "test" {
+        eprintln!("note: {} has no test split: evaluating on valid (optimistic: the threshold was tuned there)", data.display());
+    }
+    println!("== evaluate ({split})");
+    let report = evaluate_run(&run, &data, split, None, &run.dir)?;
+
+    println!("== visualize");
+    if args.figures > 0 {
+        let random = Choice::Random { n: args.figures, seed: cfg.seed };
+        let worst = Choice::Worst(args.figures.div_ceil(2));
+        for choice in [random, worst] {
+            let files = figures(&run, &data, split, choice, None, 256)?;
+            println!("{}", files[0].display());
+        }
+    }
+    println!("\n{}", markdown_table(&report));
+    println!("run directory: {}", run.dir.display());
+    Ok(())
+}
+
+/// Mirror every split folder of `root` into `dest`, one link per file; an earlier cleaned file is
+/// left behind so cleaning always starts from the original annotations. Existing entries are kept
+/// (a resumed pipeline reuses its mirror).
+pub fn mirror_dataset(root: &Path, dest: &Path) -> Result<()> {
+    let mut found = false;
+    for split in SPLITS {
+        let src = root.join(split);
+        if !src.is_dir() {
+            continue;
+        }
+        found = true;
+        let src = src.canonicalize().with_context(|| format!("resolve {}", src.display()))?;
+        let dst = dest.join(split);
+        std::fs::create_dir_all(&dst).with_context(|| format!("create {}", dst.display()))?;
+        for entry in std::fs::read_dir(&src).with_context(|| format!("read {}", src.display()))? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let target = dst.join(&name);
+            if name == CLEANED || !entry.file_type()?.is_file() || target.symlink_metadata().is_ok() {
+                continue;
+            }
+            link_or_copy(&entry.path(), &target)?;
+        }
+    }
+    if !found {
+        bail!("{} has none of the split folders {SPLITS:?}", root.display());
+    }
+    Ok(())
+}
+
+fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
+    #[cfg(unix)]
+    if std::os::unix::fs::symlink(src, dst).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(src, dst).with_context(|| format!("copy {} to {}", src.display(), dst.display()))?;
+    Ok(())
 }

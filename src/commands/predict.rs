@@ -1,9 +1,140 @@
-//! `tumorseg predict`.
-use anyhow::Result;
+//! `tumorseg predict`: masks, overlays and COCO results (polygons traced from the masks) for new images.
+use crate::commands::evaluate::resolve_threshold;
+use crate::predict::{open_run, probabilities_gray, progress_bar, InferenceArgs, ProbMap};
+use crate::trace::{regions, DEFAULT_EPSILON};
+use anyhow::{bail, Context, Result};
+use image::{GrayImage, Rgb, RgbImage};
+use rayon::prelude::*;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Run directory written by `tumorseg train`.
+    pub run_dir: PathBuf,
+    /// Images (JPEG/PNG, any size) and/or folders of images.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder: masks/<stem>.png (0/255), overlays/<stem>.png, results.json (COCO results).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Probability threshold (default: the run's threshold.json, else 0.5).
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// Douglas–Peucker tolerance in pixels for the traced polygons (0 = exact pixel outlines).
+    #[arg(long, default_value_t = DEFAULT_EPSILON)]
+    pub simplify: f64,
+    #[command(flatten)]
+    pub inference: InferenceArgs,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    anyhow::bail!("`predict` is not implemented yet")
+const EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
+
+/// Expand folders (their JPEG/PNG files, sorted) and check every stem is unique (outputs are named by stem).
+pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("read folder {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| {
+                    f.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_lowercase().as_str()))
+                })
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else if p.is_file() {
+            files.push(p.clone());
+        } else {
+            bail!("input {} does not exist", p.display());
+        }
+    }
+    let mut seen: HashMap<String, &Path> = HashMap::new();
+    for f in &files {
+        if let Some(other) = seen.insert(stem(f), f) {
+            bail!("{} and {} have the same name: outputs are named by stem", other.display(), f.display());
+        }
+    }
+    Ok(files)
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let files = collect_inputs(&args.inputs)?;
+    if files.is_empty() {
+        bail!("no JPEG/PNG images in the inputs");
+    }
+    let run = open_run(&args.run_dir, &args.inference)?;
+    let (threshold, _) = resolve_threshold(args.threshold, &run.dir)?;
+    for sub in ["masks", "overlays"] {
+        let d = args.out.join(sub);
+        std::fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
+    }
+    let bar = progress_bar(files.len() as u64, true);
+    let mut results = Vec::new();
+    let chunk = run.inference.batch * 4;
+    for (c, part) in files.chunks(chunk).enumerate() {
+        let images: Vec<GrayImage> = part
+            .par_iter()
+            .map(|f| Ok(image::open(f).with_context(|| format!("read image {}", f.display()))?.to_luma8()))
+            .collect::<Result<_>>()?;
+        let probs = probabilities_gray(&run.model, &images, &run.inference)?;
+        let entries: Vec<Vec<Value>> = part
+            .par_iter()
+            .zip(&images)
+            .zip(&probs)
+            .enumerate()
+            .map(|(j, ((f, img), prob))| write_outputs(&args, (c * chunk + j + 1) as u64, f, img, prob, threshold))
+            .collect::<Result<_>>()?;
+        results.extend(entries.into_iter().flatten());
+        bar.inc(part.len() as u64);
+    }
+    bar.finish_and_clear();
+    let path = args.out.join("results.json");
+    std::fs::write(&path, serde_json::to_string(&results)?).with_context(|| format!("write {}", path.display()))?;
+    println!("{} images, {} regions: masks, overlays and {} in {}", files.len(), results.len(), path.display(), args.out.display());
+    Ok(())
+}
+
+/// Mask and overlay PNGs of one image; its COCO result entries (one per connected component).
+fn write_outputs(args: &Args, image_id: u64, file: &Path, img: &GrayImage, prob: &ProbMap, threshold: f32) -> Result<Vec<Value>> {
+    let name = stem(file);
+    let mask = prob.to_mask(threshold);
+    let png = GrayImage::from_fn(mask.width(), mask.height(), |x, y| image::Luma([mask.get_pixel(x, y)[0] * 255]));
+    let path = args.out.join("masks").join(format!("{name}.png"));
+    png.save(&path).with_context(|| format!("write {}", path.display()))?;
+    let path = args.out.join("overlays").join(format!("{name}.png"));
+    overlay(img, &mask).save(&path).with_context(|| format!("write {}", path.display()))?;
+    let file_name = file.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(regions(&mask, Some(&prob.data), args.simplify)
+        .into_iter()
+        .map(|r| {
+            json!({
+                "image_id": image_id,
+                "file_name": file_name,
+                "category_id": 0,
+                "segmentation": [r.polygon],
+                "score": r.score,
+                "area": r.area,
+                "bbox": r.bbox,
+            })
+        })
+        .collect())
+}
+
+/// The MRI in grey with the predicted tumour tinted red.
+fn overlay(img: &GrayImage, mask: &GrayImage) -> RgbImage {
+    RgbImage::from_fn(img.width(), img.height(), |x, y| {
+        let v = img.get_pixel(x, y)[0];
+        if mask.get_pixel(x, y)[0] != 0 {
+            Rgb([v / 2 + 127, v / 2, v / 2])
+        } else {
+            Rgb([v, v, v])
+        }
+    })
 }

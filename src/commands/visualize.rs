@@ -1,9 +1,96 @@
-//! `tumorseg visualize`.
-use anyhow::Result;
+//! `tumorseg visualize`: MRI | ground truth | prediction | overlay rows for random or worst test samples.
+use crate::commands::evaluate::resolve_threshold;
+use crate::dataset::{load_split, Sample, SplitOptions};
+use crate::evaluate::score_model;
+use crate::metrics::Confusion;
+use crate::predict::{load_images, open_run, probabilities_gray, InferenceArgs, LoadedRun};
+use crate::visualize::{pick_random, pick_worst, row, stack};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Run directory written by `tumorseg train`.
+    pub run_dir: PathBuf,
+    /// Dataset root holding the split folder.
+    pub dataset_root: PathBuf,
+    /// Split to draw samples from.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Number of random samples.
+    #[arg(long, default_value_t = 8)]
+    pub n: usize,
+    /// Seed of the random choice (same seed, same samples).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Draw the N samples with the lowest Dice instead of random ones (predicts the whole split).
+    #[arg(long, value_name = "N")]
+    pub worst: Option<usize>,
+    /// Probability threshold (default: the run's threshold.json, else 0.5).
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// Side of each of the four square panels, in pixels.
+    #[arg(long, default_value_t = 256)]
+    pub panel: u32,
+    #[command(flatten)]
+    pub inference: InferenceArgs,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    anyhow::bail!("`visualize` is not implemented yet")
+pub fn run(args: Args) -> Result<()> {
+    let run = open_run(&args.run_dir, &args.inference)?;
+    let choice = match args.worst {
+        Some(n) => Choice::Worst(n),
+        None => Choice::Random { n: args.n, seed: args.seed },
+    };
+    let files = figures(&run, &args.dataset_root, &args.split, choice, args.threshold, args.panel)?;
+    for f in &files {
+        println!("{}", f.display());
+    }
+    Ok(())
+}
+
+/// Which samples to draw.
+#[derive(Clone, Copy, Debug)]
+pub enum Choice {
+    Random { n: usize, seed: u64 },
+    Worst(usize),
+}
+
+/// Write one PNG per sample (`<mode>_<rank>_<stem>.png`) and the stacked rows (`<mode>.png`) into
+/// `<run>/figures/`; returns the paths, stacked figure first.
+pub fn figures(run: &LoadedRun, root: &Path, split: &str, choice: Choice, threshold: Option<f32>, panel: u32) -> Result<Vec<PathBuf>> {
+    if panel < 16 {
+        bail!("--panel must be at least 16 pixels");
+    }
+    let (threshold, _) = resolve_threshold(threshold, &run.dir)?;
+    let samples = load_split(root, split, &SplitOptions::default())?;
+    if samples.is_empty() {
+        bail!("split {split:?} under {} has no images", root.display());
+    }
+    let (mode, picked) = match choice {
+        Choice::Random { n, seed } => ("random", pick_random(samples.len(), n, seed)),
+        Choice::Worst(n) => {
+            let rows = score_model(&run.model, &samples, &run.inference, threshold, true)?;
+            let dice: Vec<f64> = rows.iter().map(|r| r.confusion.dice()).collect();
+            ("worst", pick_worst(&dice, n))
+        }
+    };
+    let chosen: Vec<Sample> = picked.iter().map(|&i| samples[i].clone()).collect();
+    let images = load_images(&chosen)?;
+    let probs = probabilities_gray(&run.model, &images, &run.inference)?;
+    let dir = run.dir.join("figures");
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let mut rows = Vec::new();
+    let mut files = vec![dir.join(format!("{mode}.png"))];
+    for (rank, ((s, img), prob)) in chosen.iter().zip(&images).zip(&probs).enumerate() {
+        let (truth, pred) = (s.mask(), prob.to_mask(threshold));
+        let dice = Confusion::from_masks(pred.as_raw(), truth.as_raw()).dice();
+        let r = row(img, &truth, &pred, dice, panel);
+        let path = dir.join(format!("{mode}_{rank:02}_{}.png", s.stem));
+        r.save(&path).with_context(|| format!("write {}", path.display()))?;
+        files.push(path);
+        rows.push(r);
+    }
+    stack(&rows).save(&files[0]).with_context(|| format!("write {}", files[0].display()))?;
+    Ok(files)
 }
