@@ -22,9 +22,10 @@ pub enum What {
     /// Images/s of the seed-style augmentation pipeline (flips, rot90, elastic p=0.5, blur p=0.3,
     /// brightness/contrast p=0.5, ImageNet normalise), one thread and all threads, plus the batch loader.
     Augment(AugmentArgs),
-    /// Training-step throughput (not wired yet).
+    /// Training-step throughput on random data: the real step (forward, 0.5·Focal+0.5·Dice, backward,
+    /// loss scaling, Adam), median ms/step and img/s.
     Train(ModelArgs),
-    /// Inference throughput (not wired yet).
+    /// Inference throughput on random data (eval mode, no grad, autocast per --precision).
     Infer(ModelArgs),
 }
 
@@ -67,16 +68,41 @@ pub struct ModelArgs {
     /// Device: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Timed steps.
+    /// Timed steps (after 3 untimed warm-up steps).
     #[arg(long, default_value_t = 25)]
     pub steps: usize,
+    /// Feed NHWC-strided inputs so cuDNN can pick channels-last kernels.
+    #[arg(long)]
+    pub channels_last: bool,
+}
+
+impl ModelArgs {
+    fn config(&self) -> Result<crate::model::bench::BenchConfig> {
+        let device = crate::device::parse_device(&self.device)?;
+        let precision: crate::device::Precision = clap::ValueEnum::from_str(&self.precision, true)
+            .map_err(|e| anyhow::anyhow!("--precision {}: {e}", self.precision))?;
+        Ok(crate::model::bench::BenchConfig {
+            size: self.size as i64,
+            batch: self.batch as i64,
+            precision: precision.resolve(device)?,
+            device,
+            steps: self.steps,
+            channels_last: self.channels_last,
+        })
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {
     match args.what {
         What::Augment(a) => bench_augment(&a),
-        What::Train(_) => bail!("`bench train` is not wired yet"),
-        What::Infer(_) => bail!("`bench infer` is not wired yet"),
+        What::Train(a) => {
+            println!("{}", crate::model::bench::bench_train(&a.config()?)?);
+            Ok(())
+        }
+        What::Infer(a) => {
+            println!("{}", crate::model::bench::bench_infer(&a.config()?)?);
+            Ok(())
+        }
     }
 }
 

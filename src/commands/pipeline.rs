@@ -3,7 +3,8 @@
 //! The dataset root is never written to: the splits are mirrored into `<run>/data/` (a symbolic
 //! link per file, a copy where links are not possible) and cleaned there, so a read-only root, or
 //! the repository's test fixture, stays untouched, and the run records exactly what it trained on.
-use crate::clean::{clean_dataset, format_table, CleanOptions};
+use crate::clean::{clean_dataset, CleanOptions};
+use crate::commands::clean::format_table;
 use crate::commands::evaluate::evaluate_run;
 use crate::commands::train::TrainFlags;
 use crate::commands::tune_threshold::tune;
