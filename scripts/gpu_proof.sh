@@ -15,17 +15,18 @@ PY=${PY:-/opt/torch/.venv/bin/python3}
 TORCH_LIB=$($PY -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 export LD_LIBRARY_PATH=$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 BIN=.gpu/tumorseg
-SIZE=${SIZE:-320}; EPOCHS=${EPOCHS:-100}; BUDGET=${BUDGET:-330}
+SIZE=${SIZE:-320}; EPOCHS=${EPOCHS:-100}; BUDGET=${BUDGET:-330}; EXTRA=${EXTRA:-}
 log() { echo "== $*" | tee -a "$OUT/summary.log"; }
 
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-$BIN info | tee "$OUT/info.txt"
-grep -q "cuda available: true" "$OUT/info.txt" || { echo "tumorseg does not see CUDA: stop"; exit 3; }
+# At most 8 files come back from the device: everything short goes into summary.log.
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee -a "$OUT/summary.log"
+$BIN info | tee -a "$OUT/summary.log"
+grep -q "cuda available: true" "$OUT/summary.log" || { echo "tumorseg does not see CUDA: stop"; exit 3; }
 
 if [[ $what == bench || $what == all ]]; then
   $PY -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
   log "reference (PyTorch + smp) benchmarks"
-  OUT=$OUT timeout 240 $PY .gpu/torch_anchor.py bench 2>&1 | grep -E "TORCH|FAILED" | tee -a "$OUT/summary.log"
+  OUT=/tmp timeout 240 $PY .gpu/torch_anchor.py bench 2>&1 | grep -E "TORCH|FAILED" | tee -a "$OUT/summary.log"
   log "tumorseg benchmarks"
   for args in "train --size 640 --batch 16 --precision fp16" "train --size 640 --batch 16 --precision bf16" \
               "train --size 640 --batch 16 --precision fp32" "train --size 320 --batch 16 --precision fp16" \
@@ -37,9 +38,14 @@ fi
 if [[ $what == pipeline || $what == all ]]; then
   log "pipeline size=$SIZE budget=${BUDGET}s"
   start=$(date +%s)
-  $BIN pipeline .gpu/data --out "$OUT/run" --size "$SIZE" --epochs "$EPOCHS" --time-limit "$BUDGET" \
-       --encoder-weights none --tta flips --workers 12 2>&1 | tee "$OUT/pipeline.log" | grep -vE '^\s*$' | tail -n 40
+  # The run directory stays outside $OUT: only a few files may come back from the device.
+  RUN=${RUN:-/tmp/tumorseg-run}
+  $BIN pipeline .gpu/data --out "$RUN" --size "$SIZE" --epochs "$EPOCHS" --time-limit "$BUDGET" \
+       --encoder-weights none --tta flips --workers 12 --no-progress $EXTRA 2>&1 | tee "$OUT/pipeline.log" | tail -n 40
   log "pipeline wall $(( $(date +%s) - start ))s"
-  cat "$OUT/run/report.md" >> "$OUT/summary.log" 2>/dev/null
+  cat "$RUN/report.md" >> "$OUT/summary.log" 2>/dev/null
+  mkdir -p "$OUT/run"
+  cp "$RUN"/{report.json,report.md,curves.png,metrics.jsonl} "$OUT/run/" 2>/dev/null
+  cp "$RUN/figures/random.png" "$OUT/run/figures.png" 2>/dev/null
 fi
 cat "$OUT/summary.log"
