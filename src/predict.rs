@@ -114,11 +114,11 @@ fn batch_probabilities(
         .view([images.len() as i64, 3, s, s])
         .to_device(inf.device);
     let probs = tch::no_grad(|| {
-        let mut p = sigmoid(model, &input, inf.precision);
+        let mut p = sigmoid(model, &input, inf);
         if inf.tta {
             // Flip, predict, flip the prediction back: dims 3 = width (h-flip), 2 = height (v-flip).
             for dim in [3i64, 2] {
-                p += sigmoid(model, &input.flip([dim]), inf.precision).flip([dim]);
+                p += sigmoid(model, &input.flip([dim]), inf).flip([dim]);
             }
             p /= 3.0;
         }
@@ -147,15 +147,11 @@ fn batch_probabilities(
         .collect()
 }
 
-/// Sigmoid of the logits in fp32 (computed in the autocast dtype when there is one).
-fn sigmoid(model: &UnetPlusPlus, input: &Tensor, precision: Precision) -> Tensor {
-    let fwd = || model.forward_t(input, false).to_kind(Kind::Float).sigmoid();
-    match precision {
-        // tch's autocast switches libtorch's CUDA autocast on (fp16 by default); on the CPU it is a no-op.
-        Precision::Fp16 => tch::autocast(true, fwd),
-        // tch exposes no autocast dtype: bf16 inference runs in fp32, which is at least as accurate.
-        _ => fwd(),
-    }
+/// Sigmoid of the logits in fp32, the forward pass under autocast for fp16/bf16 (as in training).
+fn sigmoid(model: &UnetPlusPlus, input: &Tensor, inf: &Inference) -> Tensor {
+    crate::device::autocast(inf.device, inf.precision, || model.forward_t(input, false))
+        .to_kind(Kind::Float)
+        .sigmoid()
 }
 
 /// Run the model over `samples` in chunks (bounded memory), calling `f(index, sample, probs)` for
@@ -202,7 +198,7 @@ pub struct InferenceArgs {
     /// Device: auto (CUDA when libtorch sees one, else CPU), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Precision: auto (fp16 autocast on CUDA, fp32 on CPU), fp32, fp16 (CUDA only), bf16 (runs fp32).
+    /// Precision: auto (fp16 autocast on CUDA, fp32 on CPU), fp32, fp16 (CUDA only), bf16 (autocast).
     #[arg(long, value_enum, default_value = "auto")]
     pub precision: Precision,
     /// Images per forward pass.
