@@ -33,7 +33,13 @@ impl ThresholdSource {
 }
 
 fn row(sample: &Sample, c: Confusion) -> ImageRow {
-    ImageRow { id: sample.id, stem: sample.stem.clone(), width: sample.width, height: sample.height, confusion: c }
+    ImageRow {
+        id: sample.id,
+        stem: sample.stem.clone(),
+        width: sample.width,
+        height: sample.height,
+        confusion: c,
+    }
 }
 
 /// The prediction file of a sample: `<dir>/<stem>.png`.
@@ -46,13 +52,25 @@ pub fn pred_mask_path(dir: &Path, sample: &Sample) -> PathBuf {
 pub fn load_pred_mask(dir: &Path, sample: &Sample) -> Result<GrayImage> {
     let path = pred_mask_path(dir, sample);
     if !path.exists() {
-        bail!("missing prediction for image id {} ({}): {} does not exist", sample.id, sample.stem, path.display());
+        bail!(
+            "missing prediction for image id {} ({}): {} does not exist",
+            sample.id,
+            sample.stem,
+            path.display()
+        );
     }
-    let img = image::open(&path).with_context(|| format!("read prediction {}", path.display()))?.to_luma8();
+    let img = image::open(&path)
+        .with_context(|| format!("read prediction {}", path.display()))?
+        .to_luma8();
     if img.dimensions() == (sample.width, sample.height) {
         return Ok(img);
     }
-    Ok(image::imageops::resize(&img, sample.width, sample.height, image::imageops::FilterType::Nearest))
+    Ok(image::imageops::resize(
+        &img,
+        sample.width,
+        sample.height,
+        image::imageops::FilterType::Nearest,
+    ))
 }
 
 /// Score a folder of predicted masks; every sample must have one.
@@ -64,7 +82,10 @@ pub fn score_pred_dir(samples: &[Sample], dir: &Path) -> Result<Vec<ImageRow>> {
         .par_iter()
         .map(|s| {
             let pred = load_pred_mask(dir, s)?;
-            Ok(row(s, Confusion::from_masks(pred.as_raw(), s.mask().as_raw())))
+            Ok(row(
+                s,
+                Confusion::from_masks(pred.as_raw(), s.mask().as_raw()),
+            ))
         })
         .collect()
 }
@@ -79,7 +100,10 @@ pub fn score_model(
 ) -> Result<Vec<ImageRow>> {
     let mut rows = Vec::with_capacity(samples.len());
     predict::for_each(model, samples, inf, progress, |_, s, _, prob| {
-        rows.push(row(s, Confusion::from_probs(&prob.data, threshold, s.mask().as_raw())));
+        rows.push(row(
+            s,
+            Confusion::from_probs(&prob.data, threshold, s.mask().as_raw()),
+        ));
         Ok(())
     })?;
     Ok(rows)
@@ -112,7 +136,9 @@ pub struct ReportContext<'a> {
 }
 
 pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
-    let agg = Aggregate { per_image: rows.iter().map(|r| r.confusion).collect() };
+    let agg = Aggregate {
+        per_image: rows.iter().map(|r| r.confusion).collect(),
+    };
     Report {
         split: ctx.split.to_string(),
         threshold: ctx.threshold,
@@ -123,7 +149,10 @@ pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
         tta: ctx.tta,
         model: ctx.model.clone(),
         seconds: ctx.seconds,
-        n_empty_truth: rows.iter().filter(|r| r.confusion.tp + r.confusion.fn_ == 0).count(),
+        n_empty_truth: rows
+            .iter()
+            .filter(|r| r.confusion.tp + r.confusion.fn_ == 0)
+            .count(),
         empty_convention: EMPTY_CONVENTION.to_string(),
     }
 }

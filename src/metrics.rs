@@ -99,12 +99,20 @@ impl Confusion {
 
     /// No prediction: 1 if there was also nothing to find, else 0.
     pub fn precision(&self) -> f64 {
-        ratio(self.tp, self.tp + self.fp, if self.fn_ == 0 { 1.0 } else { 0.0 })
+        ratio(
+            self.tp,
+            self.tp + self.fp,
+            if self.fn_ == 0 { 1.0 } else { 0.0 },
+        )
     }
 
     /// No truth: 1 if nothing was predicted either, else 0.
     pub fn recall(&self) -> f64 {
-        ratio(self.tp, self.tp + self.fn_, if self.fp == 0 { 1.0 } else { 0.0 })
+        ratio(
+            self.tp,
+            self.tp + self.fn_,
+            if self.fp == 0 { 1.0 } else { 0.0 },
+        )
     }
 
     pub fn f1(&self) -> f64 {
@@ -143,7 +151,14 @@ fn ratio(num: u64, den: u64, if_zero: f64) -> f64 {
 impl MetricSet {
     /// Values in [`NAMES`] order.
     pub fn values(&self) -> [f64; 6] {
-        [self.dice, self.iou, self.precision, self.recall, self.f1, self.accuracy]
+        [
+            self.dice,
+            self.iou,
+            self.precision,
+            self.recall,
+            self.f1,
+            self.accuracy,
+        ]
     }
 
     /// Arithmetic mean over images (the seed's "Mean Dice"); all zeros for an empty list.

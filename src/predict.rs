@@ -64,7 +64,13 @@ pub fn probabilities(
     precision: Precision,
     tta: bool,
 ) -> Result<Vec<ProbMap>> {
-    let inf = Inference { size, batch, device, precision, tta };
+    let inf = Inference {
+        size,
+        batch,
+        device,
+        precision,
+        tta,
+    };
     let images = load_images(samples)?;
     probabilities_gray(model, &images, &inf)
 }
@@ -75,9 +81,16 @@ pub fn load_images(samples: &[Sample]) -> Result<Vec<GrayImage>> {
 }
 
 /// Probabilities for already-decoded images of any size.
-pub fn probabilities_gray(model: &UnetPlusPlus, images: &[GrayImage], inf: &Inference) -> Result<Vec<ProbMap>> {
-    if inf.size == 0 || inf.size % 32 != 0 {
-        bail!("model input size {} must be a positive multiple of 32", inf.size);
+pub fn probabilities_gray(
+    model: &UnetPlusPlus,
+    images: &[GrayImage],
+    inf: &Inference,
+) -> Result<Vec<ProbMap>> {
+    if inf.size == 0 || !inf.size.is_multiple_of(32) {
+        bail!(
+            "model input size {} must be a positive multiple of 32",
+            inf.size
+        );
     }
     let mut out = Vec::with_capacity(images.len());
     for chunk in images.chunks(inf.batch.max(1)) {
@@ -86,17 +99,26 @@ pub fn probabilities_gray(model: &UnetPlusPlus, images: &[GrayImage], inf: &Infe
     Ok(out)
 }
 
-fn batch_probabilities(model: &UnetPlusPlus, images: &[GrayImage], inf: &Inference) -> Result<Vec<ProbMap>> {
+fn batch_probabilities(
+    model: &UnetPlusPlus,
+    images: &[GrayImage],
+    inf: &Inference,
+) -> Result<Vec<ProbMap>> {
     let s = inf.size as i64;
-    let planes: Vec<Vec<f32>> = images.par_iter().map(|img| normalize_gray(img, inf.size)).collect();
+    let planes: Vec<Vec<f32>> = images
+        .par_iter()
+        .map(|img| normalize_gray(img, inf.size))
+        .collect();
     let flat: Vec<f32> = planes.concat();
-    let input = Tensor::from_slice(&flat).view([images.len() as i64, 3, s, s]).to_device(inf.device);
+    let input = Tensor::from_slice(&flat)
+        .view([images.len() as i64, 3, s, s])
+        .to_device(inf.device);
     let probs = tch::no_grad(|| {
-        let mut p = sigmoid(model, &input, inf.precision);
+        let mut p = sigmoid(model, &input, inf);
         if inf.tta {
             // Flip, predict, flip the prediction back: dims 3 = width (h-flip), 2 = height (v-flip).
             for dim in [3i64, 2] {
-                p += sigmoid(model, &input.flip([dim]), inf.precision).flip([dim]);
+                p += sigmoid(model, &input.flip([dim]), inf).flip([dim]);
             }
             p /= 3.0;
         }
@@ -108,23 +130,28 @@ fn batch_probabilities(model: &UnetPlusPlus, images: &[GrayImage], inf: &Inferen
         .map(|(i, img)| {
             let (w, h) = img.dimensions();
             let up = tch::no_grad(|| {
-                probs.narrow(0, i as i64, 1).upsample_bilinear2d([h as i64, w as i64], false, None, None)
+                probs.narrow(0, i as i64, 1).upsample_bilinear2d(
+                    [h as i64, w as i64],
+                    false,
+                    None,
+                    None,
+                )
             });
             let data = Vec::<f32>::try_from(up.to_device(Device::Cpu).contiguous().view([-1]))?;
-            Ok(ProbMap { width: w, height: h, data })
+            Ok(ProbMap {
+                width: w,
+                height: h,
+                data,
+            })
         })
         .collect()
 }
 
-/// Sigmoid of the logits in fp32 (computed in the autocast dtype when there is one).
-fn sigmoid(model: &UnetPlusPlus, input: &Tensor, precision: Precision) -> Tensor {
-    let fwd = || model.forward_t(input, false).to_kind(Kind::Float).sigmoid();
-    match precision {
-        // tch's autocast switches libtorch's CUDA autocast on (fp16 by default); on the CPU it is a no-op.
-        Precision::Fp16 => tch::autocast(true, fwd),
-        // tch exposes no autocast dtype: bf16 inference runs in fp32, which is at least as accurate.
-        _ => fwd(),
-    }
+/// Sigmoid of the logits in fp32, the forward pass under autocast for fp16/bf16 (as in training).
+fn sigmoid(model: &UnetPlusPlus, input: &Tensor, inf: &Inference) -> Tensor {
+    crate::device::autocast(inf.device, inf.precision, || model.forward_t(input, false))
+        .to_kind(Kind::Float)
+        .sigmoid()
 }
 
 /// Run the model over `samples` in chunks (bounded memory), calling `f(index, sample, probs)` for
@@ -171,7 +198,7 @@ pub struct InferenceArgs {
     /// Device: auto (CUDA when libtorch sees one, else CPU), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Precision: auto (fp16 autocast on CUDA, fp32 on CPU), fp32, fp16 (CUDA only), bf16 (runs fp32).
+    /// Precision: auto (fp16 autocast on CUDA, fp32 on CPU), fp32, fp16 (CUDA only), bf16 (autocast).
     #[arg(long, value_enum, default_value = "auto")]
     pub precision: Precision,
     /// Images per forward pass.
@@ -200,17 +227,35 @@ pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<Loade
     let precision = args.precision.resolve(device)?;
     let (vs, model, size) = load_model(run_dir, device)?;
     let size = args.size.unwrap_or(size);
-    let inference = Inference { size, batch: args.batch.max(1), device, precision, tta: args.tta == Tta::Flips };
-    Ok(LoadedRun { dir: run_dir.to_path_buf(), vs, model, inference })
+    let inference = Inference {
+        size,
+        batch: args.batch.max(1),
+        device,
+        precision,
+        tta: args.tta == Tta::Flips,
+    };
+    Ok(LoadedRun {
+        dir: run_dir.to_path_buf(),
+        vs,
+        model,
+        inference,
+    })
 }
 
 /// `checkpoint::load_model`, with the copy into the variables done under no_grad: tch 0.24's
 /// `VarStore::read_safetensors` copies in place into leaves that require grad, which libtorch refuses.
-fn load_model(run_dir: &std::path::Path, device: Device) -> Result<(tch::nn::VarStore, UnetPlusPlus, u32)> {
+fn load_model(
+    run_dir: &std::path::Path,
+    device: Device,
+) -> Result<(tch::nn::VarStore, UnetPlusPlus, u32)> {
     let cfg = crate::checkpoint::load_config(run_dir)?;
     let best = run_dir.join(crate::checkpoint::BEST);
     if !best.is_file() {
-        bail!("{} not found: is {} a trained run?", best.display(), run_dir.display());
+        bail!(
+            "{} not found: is {} a trained run?",
+            best.display(),
+            run_dir.display()
+        );
     }
     let mut vs = tch::nn::VarStore::new(device);
     let model = UnetPlusPlus::new(&vs.root());

@@ -137,10 +137,18 @@ fn register_font() -> bool {
             "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
             "/System/Library/Fonts/Supplemental/Arial.ttf",
         ];
-        candidates.iter().find_map(|p| std::fs::read(p).ok()).is_some_and(|bytes| {
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, bytes).is_ok()
-        })
+        candidates
+            .iter()
+            .find_map(|p| std::fs::read(p).ok())
+            .is_some_and(|bytes| {
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                plotters::style::register_font(
+                    "sans-serif",
+                    plotters::style::FontStyle::Normal,
+                    bytes,
+                )
+                .is_ok()
+            })
     })
 }
 
@@ -152,18 +160,26 @@ pub fn plot_threshold(file: &ThresholdFile, path: &Path) -> Result<()> {
     let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("draw {}: {e}", path.display());
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let (lo, hi) = file.curve.iter().fold((1.0f64, 0.0f64), |(lo, hi), p| {
-        (lo.min(p.mean_dice.min(p.global_dice)), hi.max(p.mean_dice.max(p.global_dice)))
+        (
+            lo.min(p.mean_dice.min(p.global_dice)),
+            hi.max(p.mean_dice.max(p.global_dice)),
+        )
     });
     let (ylo, yhi) = ((lo - 0.05).max(0.0), (hi + 0.05).min(1.0).max(lo + 0.1));
     let mut builder = ChartBuilder::on(&root);
     builder.margin(20);
     if text {
         builder
-            .caption(format!("threshold on {} (best {:.2})", file.split, file.threshold), ("sans-serif", 24))
+            .caption(
+                format!("threshold on {} (best {:.2})", file.split, file.threshold),
+                ("sans-serif", 24),
+            )
             .x_label_area_size(40)
             .y_label_area_size(55);
     }
-    let mut chart = builder.build_cartesian_2d(0f64..1f64, ylo..yhi).map_err(|e| err(&e))?;
+    let mut chart = builder
+        .build_cartesian_2d(0f64..1f64, ylo..yhi)
+        .map_err(|e| err(&e))?;
     let mut mesh = chart.configure_mesh();
     if text {
         mesh.x_desc("threshold").y_desc("Dice");
@@ -172,19 +188,38 @@ pub fn plot_threshold(file: &ThresholdFile, path: &Path) -> Result<()> {
     }
     mesh.draw().map_err(|e| err(&e))?;
     let series = |f: fn(&crate::threshold::CurvePoint) -> f64| -> Vec<(f64, f64)> {
-        file.curve.iter().map(|p| (p.threshold as f64, f(p))).collect()
+        file.curve
+            .iter()
+            .map(|p| (p.threshold as f64, f(p)))
+            .collect()
     };
-    let mean = chart.draw_series(LineSeries::new(series(|p| p.mean_dice), BLUE.stroke_width(2))).map_err(|e| err(&e))?;
+    let mean = chart
+        .draw_series(LineSeries::new(
+            series(|p| p.mean_dice),
+            BLUE.stroke_width(2),
+        ))
+        .map_err(|e| err(&e))?;
     if text {
-        mean.label("mean Dice").legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
+        mean.label("mean Dice")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
     }
-    let global = chart.draw_series(LineSeries::new(series(|p| p.global_dice), RED.stroke_width(2))).map_err(|e| err(&e))?;
+    let global = chart
+        .draw_series(LineSeries::new(
+            series(|p| p.global_dice),
+            RED.stroke_width(2),
+        ))
+        .map_err(|e| err(&e))?;
     if text {
-        global.label("global Dice").legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED));
+        global
+            .label("global Dice")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED));
     }
     let best = file.threshold as f64;
     chart
-        .draw_series(std::iter::once(PathElement::new([(best, ylo), (best, yhi)], BLACK.mix(0.5))))
+        .draw_series(std::iter::once(PathElement::new(
+            [(best, ylo), (best, yhi)],
+            BLACK.mix(0.5),
+        )))
         .map_err(|e| err(&e))?;
     if text {
         chart

@@ -60,12 +60,19 @@ pub struct Curves {
 
 impl Curves {
     pub fn new(thresholds: Vec<f32>) -> Curves {
-        Curves { thresholds, per_image: Vec::new() }
+        Curves {
+            thresholds,
+            per_image: Vec::new(),
+        }
     }
 
     /// Score one image at all thresholds (rule `prob > t`, as everywhere else).
     pub fn add_image(&mut self, probs: &[f32], truth: &[u8]) {
-        assert_eq!(probs.len(), truth.len(), "probability and truth sizes differ");
+        assert_eq!(
+            probs.len(),
+            truth.len(),
+            "probability and truth sizes differ"
+        );
         let n = self.thresholds.len();
         // hist[k]: pixels whose probability exceeds exactly the first k thresholds.
         let mut pos = vec![0u64; n + 1];
@@ -89,7 +96,12 @@ impl Curves {
             suffix[i] = (tp, fp);
         }
         for &(tp, fp) in &suffix {
-            row.push(Confusion { tp, fp, fn_: all_pos - tp, tn: all_neg - fp });
+            row.push(Confusion {
+                tp,
+                fp,
+                fn_: all_pos - tp,
+                tn: all_neg - fp,
+            });
         }
         self.per_image.push(row);
     }
@@ -152,9 +164,20 @@ impl ThresholdFile {
             .iter()
             .zip(curves.mean_dice())
             .zip(curves.global_dice())
-            .map(|((&t, m), g)| CurvePoint { threshold: t, mean_dice: m, global_dice: g })
+            .map(|((&t, m), g)| CurvePoint {
+                threshold: t,
+                mean_dice: m,
+                global_dice: g,
+            })
             .collect();
-        ThresholdFile { threshold, mean_dice, split: split.into(), n_images: curves.per_image.len(), tta, curve }
+        ThresholdFile {
+            threshold,
+            mean_dice,
+            split: split.into(),
+            n_images: curves.per_image.len(),
+            tta,
+            curve,
+        }
     }
 
     pub fn save(&self, run_dir: &Path) -> Result<()> {
@@ -169,8 +192,10 @@ impl ThresholdFile {
         if !path.exists() {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
-        let file = serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+        let file =
+            serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
         Ok(Some(file))
     }
 
@@ -178,8 +203,15 @@ impl ThresholdFile {
     pub fn table(&self) -> String {
         let mut s = String::from("threshold  mean Dice  global Dice\n");
         for p in &self.curve {
-            let mark = if p.threshold == self.threshold { "  <- best" } else { "" };
-            s += &format!("{:>9.2}  {:>9.4}  {:>11.4}{mark}\n", p.threshold, p.mean_dice, p.global_dice);
+            let mark = if p.threshold == self.threshold {
+                "  <- best"
+            } else {
+                ""
+            };
+            s += &format!(
+                "{:>9.2}  {:>9.4}  {:>11.4}{mark}\n",
+                p.threshold, p.mean_dice, p.global_dice
+            );
         }
         s
     }

@@ -47,7 +47,13 @@ pub fn regions(mask: &GrayImage, probs: Option<&[f32]>, epsilon: f64) -> Vec<Reg
                 acc.resize_with(l + 1, || None);
             }
             let p = probs.map_or(1.0, |p| p[(y * w + x) as usize] as f64);
-            let a = acc[l].get_or_insert(Acc { start: (x as i64, y as i64), min: (x, y), max: (x, y), area: 0, prob: 0.0 });
+            let a = acc[l].get_or_insert(Acc {
+                start: (x as i64, y as i64),
+                min: (x, y),
+                max: (x, y),
+                area: 0,
+                prob: 0.0,
+            });
             a.min = (a.min.0.min(x), a.min.1.min(y));
             a.max = (a.max.0.max(x), a.max.1.max(y));
             a.area += 1;
@@ -60,14 +66,26 @@ pub fn regions(mask: &GrayImage, probs: Option<&[f32]>, epsilon: f64) -> Vec<Reg
         .filter_map(|(l, a)| a.as_ref().map(|a| (l as u32, a)))
         .map(|(l, a)| {
             let inside = |x: i64, y: i64| {
-                x >= 0 && y >= 0 && x < w as i64 && y < h as i64 && labels.get_pixel(x as u32, y as u32)[0] == l
+                x >= 0
+                    && y >= 0
+                    && x < w as i64
+                    && y < h as i64
+                    && labels.get_pixel(x as u32, y as u32)[0] == l
             };
             let corners = outer_boundary(inside, a.start, a.area);
             let poly = simplify_closed(&corners, epsilon);
             let region = Region {
-                polygon: poly.iter().flat_map(|&(x, y)| [x as f64, y as f64]).collect(),
+                polygon: poly
+                    .iter()
+                    .flat_map(|&(x, y)| [x as f64, y as f64])
+                    .collect(),
                 area: a.area,
-                bbox: [a.min.0 as f64, a.min.1 as f64, (a.max.0 - a.min.0 + 1) as f64, (a.max.1 - a.min.1 + 1) as f64],
+                bbox: [
+                    a.min.0 as f64,
+                    a.min.1 as f64,
+                    (a.max.0 - a.min.0 + 1) as f64,
+                    (a.max.1 - a.min.1 + 1) as f64,
+                ],
                 score: a.prob / a.area as f64,
             };
             (a.start.1, a.start.0, region)
@@ -81,7 +99,11 @@ pub fn regions(mask: &GrayImage, probs: Option<&[f32]>, epsilon: f64) -> Vec<Reg
 /// pixel), walked clockwise on screen with the component on the right. At a pinch (two diagonal
 /// component pixels) the walk turns left, keeping the same background region on its left: it stays
 /// on the outer boundary instead of switching onto the boundary of a hole that touches it there.
-pub fn outer_boundary(inside: impl Fn(i64, i64) -> bool, start: (i64, i64), area: u64) -> Vec<(i64, i64)> {
+pub fn outer_boundary(
+    inside: impl Fn(i64, i64) -> bool,
+    start: (i64, i64),
+    area: u64,
+) -> Vec<(i64, i64)> {
     // Edge from vertex (x, y) in direction d is on the boundary when the pixel on its right is in
     // the component and the pixel on its left is not.
     let valid = |(x, y): (i64, i64), d: usize| {
@@ -101,7 +123,9 @@ pub fn outer_boundary(inside: impl Fn(i64, i64) -> bool, start: (i64, i64), area
         if v == start {
             break;
         }
-        let next = [(d + 3) % 4, d, (d + 1) % 4].into_iter().find(|&nd| valid(v, nd));
+        let next = [(d + 3) % 4, d, (d + 1) % 4]
+            .into_iter()
+            .find(|&nd| valid(v, nd));
         let Some(nd) = next else { break };
         if nd != d {
             corners.push(v);
@@ -117,7 +141,9 @@ pub fn simplify_closed(ring: &[(i64, i64)], epsilon: f64) -> Vec<(i64, i64)> {
         return ring.to_vec();
     }
     let d2 = |a: (i64, i64), b: (i64, i64)| ((a.0 - b.0).pow(2) + (a.1 - b.1).pow(2)) as f64;
-    let far = (1..ring.len()).max_by(|&i, &j| d2(ring[0], ring[i]).total_cmp(&d2(ring[0], ring[j]))).unwrap_or(0);
+    let far = (1..ring.len())
+        .max_by(|&i, &j| d2(ring[0], ring[i]).total_cmp(&d2(ring[0], ring[j])))
+        .unwrap_or(0);
     let mut first: Vec<(i64, i64)> = ring[..=far].to_vec();
     let mut second: Vec<(i64, i64)> = ring[far..].to_vec();
     second.push(ring[0]);
@@ -151,7 +177,10 @@ fn douglas_peucker(pts: &[(i64, i64)], epsilon: f64) -> Vec<(i64, i64)> {
         .iter()
         .enumerate()
         .map(|(i, &p)| (i + 1, dist(p)))
-        .fold((0, -1.0), |best, cur| if cur.1 > best.1 { cur } else { best });
+        .fold(
+            (0, -1.0),
+            |best, cur| if cur.1 > best.1 { cur } else { best },
+        );
     if max <= epsilon {
         return vec![a, b];
     }

@@ -12,19 +12,46 @@ pub const BOTH: Rgb<u8> = Rgb([255, 230, 0]);
 pub const PANELS: u32 = 4;
 
 /// One row, each panel `panel`×`panel`. `truth`/`pred` are masks (non-zero = foreground) at the image's size.
-pub fn row(img: &GrayImage, truth: &GrayImage, pred: &GrayImage, dice: f64, panel: u32) -> RgbImage {
+pub fn row(
+    img: &GrayImage,
+    truth: &GrayImage,
+    pred: &GrayImage,
+    dice: f64,
+    panel: u32,
+) -> RgbImage {
     let mri = imageops::resize(img, panel, panel, imageops::FilterType::Triangle);
-    let truth = binary(&imageops::resize(truth, panel, panel, imageops::FilterType::Nearest));
-    let pred = binary(&imageops::resize(pred, panel, panel, imageops::FilterType::Nearest));
+    let truth = binary(&imageops::resize(
+        truth,
+        panel,
+        panel,
+        imageops::FilterType::Nearest,
+    ));
+    let pred = binary(&imageops::resize(
+        pred,
+        panel,
+        panel,
+        imageops::FilterType::Nearest,
+    ));
     let mut out = RgbImage::new(PANELS * panel, panel);
     let grey = gray_to_rgb(&mri);
     imageops::replace(&mut out, &grey, 0, 0);
     imageops::replace(&mut out, &gray_to_rgb(&scale_mask(&truth)), panel as i64, 0);
-    imageops::replace(&mut out, &gray_to_rgb(&scale_mask(&pred)), 2 * panel as i64, 0);
+    imageops::replace(
+        &mut out,
+        &gray_to_rgb(&scale_mask(&pred)),
+        2 * panel as i64,
+        0,
+    );
     let mut over = grey;
     outline(&mut over, &truth, &pred);
     let scale = (panel / 128).max(1);
-    draw_text(&mut over, &format!("Dice {dice:.3}"), 3 * scale, 3 * scale, scale);
+    draw_text(
+        &mut over,
+        &format!("Dice {dice:.3}"),
+        3 * scale,
+        3 * scale,
+        scale,
+    );
     imageops::replace(&mut out, &over, 3 * panel as i64, 0);
     out
 }
@@ -59,11 +86,15 @@ pub fn pick_worst(scores: &[f64], n: usize) -> Vec<usize> {
 }
 
 fn binary(m: &GrayImage) -> GrayImage {
-    GrayImage::from_fn(m.width(), m.height(), |x, y| image::Luma([u8::from(m.get_pixel(x, y)[0] != 0)]))
+    GrayImage::from_fn(m.width(), m.height(), |x, y| {
+        image::Luma([u8::from(m.get_pixel(x, y)[0] != 0)])
+    })
 }
 
 fn scale_mask(m: &GrayImage) -> GrayImage {
-    GrayImage::from_fn(m.width(), m.height(), |x, y| image::Luma([m.get_pixel(x, y)[0] * 255]))
+    GrayImage::from_fn(m.width(), m.height(), |x, y| {
+        image::Luma([m.get_pixel(x, y)[0] * 255])
+    })
 }
 
 fn gray_to_rgb(g: &GrayImage) -> RgbImage {
@@ -79,7 +110,13 @@ fn on_edge(m: &GrayImage, x: u32, y: u32) -> bool {
         return false;
     }
     let (w, h) = m.dimensions();
-    x == 0 || y == 0 || x + 1 == w || y + 1 == h || [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)].iter().any(|&(a, b)| m.get_pixel(a, b)[0] == 0)
+    x == 0
+        || y == 0
+        || x + 1 == w
+        || y + 1 == h
+        || [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)]
+            .iter()
+            .any(|&(a, b)| m.get_pixel(a, b)[0] == 0)
 }
 
 fn outline(img: &mut RgbImage, truth: &GrayImage, pred: &GrayImage) {
@@ -142,7 +179,11 @@ pub fn draw_text(img: &mut RgbImage, text: &str, x: u32, y: u32, scale: u32) {
                 }
                 for dy in 0..scale {
                     for dx in 0..scale {
-                        put(gx + col * scale + dx, y + scale + r as u32 * scale + dy, Rgb([255, 255, 255]));
+                        put(
+                            gx + col * scale + dx,
+                            y + scale + r as u32 * scale + dy,
+                            Rgb([255, 255, 255]),
+                        );
                     }
                 }
             }

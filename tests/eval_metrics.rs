@@ -16,7 +16,11 @@ fn values(pred: &[u8], truth: &[u8]) -> [f64; 6] {
 
 fn assert_values(got: [f64; 6], want: [f64; 6]) {
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(close(*g, w), "metric {} = {g}, want {w} (all: {got:?})", tumorseg::metrics::NAMES[i]);
+        assert!(
+            close(*g, w),
+            "metric {} = {g}, want {w} (all: {got:?})",
+            tumorseg::metrics::NAMES[i]
+        );
     }
 }
 
@@ -38,7 +42,15 @@ fn half_overlap() {
     let truth: Vec<u8> = (0..16).map(|i| u8::from(i % 4 < 2)).collect();
     let pred: Vec<u8> = (0..16).map(|i| u8::from(i < 8)).collect();
     let c = Confusion::from_masks(&pred, &truth);
-    assert_eq!(c, Confusion { tp: 4, fp: 4, fn_: 4, tn: 4 });
+    assert_eq!(
+        c,
+        Confusion {
+            tp: 4,
+            fp: 4,
+            fn_: 4,
+            tn: 4
+        }
+    );
     // Dice 2·4/(8+8) = 0.5, IoU 4/12, P 4/8, R 4/8, F1 0.5, accuracy 8/16.
     assert_values(c.metrics().values(), [0.5, 1.0 / 3.0, 0.5, 0.5, 0.5, 0.5]);
 }
@@ -52,7 +64,10 @@ fn one_pixel() {
     pred[37] = 255;
     pred[38] = 255;
     // tp 1, fp 1, fn 0, tn 98: Dice 2/3, IoU 1/2, P 1/2, R 1, F1 2/3, acc 99/100.
-    assert_values(values(&pred, &truth), [2.0 / 3.0, 0.5, 0.5, 1.0, 2.0 / 3.0, 0.99]);
+    assert_values(
+        values(&pred, &truth),
+        [2.0 / 3.0, 0.5, 0.5, 1.0, 2.0 / 3.0, 0.99],
+    );
     // Missing the single pixel entirely.
     assert_values(values(&[0; 100], &truth), [0.0, 0.0, 0.0, 0.0, 0.0, 0.99]);
 }
@@ -60,8 +75,18 @@ fn one_pixel() {
 #[test]
 fn mean_and_global_differ_as_computed_by_hand() {
     let mut agg = Aggregate::default();
-    agg.push(Confusion { tp: 0, fp: 0, fn_: 0, tn: 16 }); // empty/empty: Dice 1
-    agg.push(Confusion { tp: 4, fp: 4, fn_: 4, tn: 4 }); // Dice 0.5
+    agg.push(Confusion {
+        tp: 0,
+        fp: 0,
+        fn_: 0,
+        tn: 16,
+    }); // empty/empty: Dice 1
+    agg.push(Confusion {
+        tp: 4,
+        fp: 4,
+        fn_: 4,
+        tn: 4,
+    }); // Dice 0.5
     assert!(close(agg.mean().dice, 0.75));
     assert!(close(agg.global().dice, 0.5), "pooled: 8/16");
     assert!(close(agg.global().accuracy, 24.0 / 32.0));
@@ -71,7 +96,15 @@ fn mean_and_global_differ_as_computed_by_hand() {
 #[test]
 fn probabilities_binarise_with_strict_greater() {
     let c = Confusion::from_probs(&[0.5, 0.51, 0.2], 0.5, &[1, 1, 0]);
-    assert_eq!(c, Confusion { tp: 1, fp: 0, fn_: 1, tn: 1 });
+    assert_eq!(
+        c,
+        Confusion {
+            tp: 1,
+            fp: 0,
+            fn_: 1,
+            tn: 1
+        }
+    );
 }
 
 #[test]
@@ -125,8 +158,16 @@ fn threshold_search_picks_known_best() {
     assert!(close(mean[k20], 8.0 / 9.0 / 2.0));
     // Every curve point equals a direct count at that threshold.
     for (k, &t) in grid.iter().enumerate() {
-        assert_eq!(curves.per_image[0][k], Confusion::from_probs(&probs, t, &truth), "t = {t}");
-        assert_eq!(curves.per_image[1][k], Confusion::from_probs(&empty_probs, t, &[0; 64]), "t = {t}");
+        assert_eq!(
+            curves.per_image[0][k],
+            Confusion::from_probs(&probs, t, &truth),
+            "t = {t}"
+        );
+        assert_eq!(
+            curves.per_image[1][k],
+            Confusion::from_probs(&empty_probs, t, &[0; 64]),
+            "t = {t}"
+        );
     }
 }
 
@@ -139,7 +180,9 @@ fn threshold_file_round_trips_and_plots() {
     assert_eq!(file.threshold, 0.7);
     let dir = tempfile::tempdir().unwrap();
     file.save(dir.path()).unwrap();
-    let back = ThresholdFile::load(dir.path()).unwrap().expect("threshold.json written");
+    let back = ThresholdFile::load(dir.path())
+        .unwrap()
+        .expect("threshold.json written");
     assert_eq!(back.threshold, 0.7);
     assert_eq!(back.curve.len(), 9);
     assert!(file.table().contains("0.70") && file.table().contains("<- best"));
@@ -147,5 +190,7 @@ fn threshold_file_round_trips_and_plots() {
     tumorseg::report::plot_threshold(&file, &png).unwrap();
     let img = image::open(&png).unwrap();
     assert_eq!((img.width(), img.height()), (800, 500));
-    assert!(ThresholdFile::load(&dir.path().join("nope")).unwrap().is_none());
+    assert!(ThresholdFile::load(&dir.path().join("nope"))
+        .unwrap()
+        .is_none());
 }

@@ -16,8 +16,16 @@ fn fake_run(dir: &Path) -> PathBuf {
     let vs = VarStore::new(Device::Cpu);
     let _model = UnetPlusPlus::new(&vs.root());
     tumorseg::checkpoint::save_model(&vs, &dir.join(tumorseg::checkpoint::BEST)).unwrap();
-    let cfg = TrainConfig { size: 64, dataset: common::fixture(), ..TrainConfig::default() };
-    std::fs::write(dir.join(tumorseg::checkpoint::CONFIG), cfg.to_toml().unwrap()).unwrap();
+    let cfg = TrainConfig {
+        size: 64,
+        dataset: common::fixture(),
+        ..TrainConfig::default()
+    };
+    std::fs::write(
+        dir.join(tumorseg::checkpoint::CONFIG),
+        cfg.to_toml().unwrap(),
+    )
+    .unwrap();
     dir.to_path_buf()
 }
 
@@ -33,7 +41,13 @@ fn gradient(w: u32, h: u32) -> GrayImage {
 }
 
 fn inf(tta: bool) -> Inference {
-    Inference { size: 64, batch: 2, device: Device::Cpu, precision: Precision::Fp32, tta }
+    Inference {
+        size: 64,
+        batch: 2,
+        device: Device::Cpu,
+        precision: Precision::Fp32,
+        tta,
+    }
 }
 
 #[test]
@@ -48,37 +62,72 @@ fn probabilities_come_back_at_the_original_size() {
         assert!(p.data.iter().all(|v| (0.0..=1.0).contains(v)));
     }
     // At model size the upsample is the identity: equal to sigmoid(forward) on the normalised input.
-    let x = Tensor::from_slice(&tumorseg::batches::normalize_gray(&images[2], 64)).view([1, 3, 64, 64]);
+    let x =
+        Tensor::from_slice(&tumorseg::batches::normalize_gray(&images[2], 64)).view([1, 3, 64, 64]);
     let want = tch::no_grad(|| tch::nn::ModuleT::forward_t(&m, &x, false).sigmoid()).view([-1]);
     let want = Vec::<f32>::try_from(want).unwrap();
-    let max = want.iter().zip(&probs[2].data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let max = want
+        .iter()
+        .zip(&probs[2].data)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
     assert!(max < 1e-5, "max diff {max}");
-    assert!(probabilities_gray(&m, &images, &Inference { size: 50, ..inf(false) }).is_err());
+    assert!(probabilities_gray(
+        &m,
+        &images,
+        &Inference {
+            size: 50,
+            ..inf(false)
+        }
+    )
+    .is_err());
 }
 
 #[test]
 fn tta_is_the_mean_of_the_flipped_predictions() {
     let (_vs, m) = model();
     let img = gradient(64, 64);
-    let plain = probabilities_gray(&m, std::slice::from_ref(&img), &inf(false)).unwrap().remove(0);
-    let tta = probabilities_gray(&m, std::slice::from_ref(&img), &inf(true)).unwrap().remove(0);
-    let h = probabilities_gray(&m, &[image::imageops::flip_horizontal(&img)], &inf(false)).unwrap().remove(0);
-    let v = probabilities_gray(&m, &[image::imageops::flip_vertical(&img)], &inf(false)).unwrap().remove(0);
+    let plain = probabilities_gray(&m, std::slice::from_ref(&img), &inf(false))
+        .unwrap()
+        .remove(0);
+    let tta = probabilities_gray(&m, std::slice::from_ref(&img), &inf(true))
+        .unwrap()
+        .remove(0);
+    let h = probabilities_gray(&m, &[image::imageops::flip_horizontal(&img)], &inf(false))
+        .unwrap()
+        .remove(0);
+    let v = probabilities_gray(&m, &[image::imageops::flip_vertical(&img)], &inf(false))
+        .unwrap()
+        .remove(0);
     let (w, hh) = (64usize, 64usize);
     let mut max = 0f32;
     for y in 0..hh {
         for x in 0..w {
-            let want = (plain.data[y * w + x] + h.data[y * w + (w - 1 - x)] + v.data[(hh - 1 - y) * w + x]) / 3.0;
+            let want = (plain.data[y * w + x]
+                + h.data[y * w + (w - 1 - x)]
+                + v.data[(hh - 1 - y) * w + x])
+                / 3.0;
             max = max.max((want - tta.data[y * w + x]).abs());
         }
     }
     assert!(max < 1e-5, "max diff {max}");
-    assert!(plain.data.iter().zip(&tta.data).any(|(a, b)| (a - b).abs() > 1e-4), "TTA changes something");
+    assert!(
+        plain
+            .data
+            .iter()
+            .zip(&tta.data)
+            .any(|(a, b)| (a - b).abs() > 1e-4),
+        "TTA changes something"
+    );
 }
 
 fn tumorseg(args: &[&str]) -> String {
     let o = common::bin().args(args).output().unwrap();
-    assert!(o.status.success(), "tumorseg {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "tumorseg {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -90,26 +139,65 @@ fn json(path: &Path) -> serde_json::Value {
 fn cli_tune_evaluate_predict_agree() {
     let tmp = tempfile::tempdir().unwrap();
     let run = fake_run(tmp.path());
-    let (run_s, fix) = (run.to_str().unwrap().to_string(), common::fixture().to_str().unwrap().to_string());
+    let (run_s, fix) = (
+        run.to_str().unwrap().to_string(),
+        common::fixture().to_str().unwrap().to_string(),
+    );
     let cpu = ["--device", "cpu", "--batch", "4"];
 
     // No threshold.json yet: evaluate says it uses 0.5.
-    let o = common::bin().args(["evaluate", &run_s, &fix]).args(cpu).output().unwrap();
+    let o = common::bin()
+        .args(["evaluate", &run_s, &fix])
+        .args(cpu)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("using 0.5"));
-    assert_eq!(json(&run.join("report.json"))["threshold_source"], "default");
+    assert_eq!(
+        json(&run.join("report.json"))["threshold_source"],
+        "default"
+    );
 
-    let out = tumorseg(&[&["tune-threshold", &run_s, &fix, "--threshold-grid", "0.3:0.7:0.1"][..], &cpu].concat());
+    let out = tumorseg(
+        &[
+            &[
+                "tune-threshold",
+                &run_s,
+                &fix,
+                "--threshold-grid",
+                "0.3:0.7:0.1",
+            ][..],
+            &cpu,
+        ]
+        .concat(),
+    );
     assert!(out.contains("<- best"), "{out}");
     let tuned = json(&run.join("threshold.json"));
     assert_eq!(tuned["curve"].as_array().unwrap().len(), 5);
     assert!(run.join("threshold.png").is_file());
     let t = tuned["threshold"].as_f64().unwrap();
-    let best = tuned["curve"].as_array().unwrap().iter().map(|p| p["mean_dice"].as_f64().unwrap()).fold(f64::MIN, f64::max);
+    let best = tuned["curve"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["mean_dice"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
     assert_eq!(tuned["mean_dice"].as_f64().unwrap(), best);
 
     // evaluate picks the tuned threshold and writes its files.
-    let table = tumorseg(&[&["evaluate", &run_s, &fix, "--out", tmp.path().join("ev").to_str().unwrap()][..], &cpu].concat());
+    let table = tumorseg(
+        &[
+            &[
+                "evaluate",
+                &run_s,
+                &fix,
+                "--out",
+                tmp.path().join("ev").to_str().unwrap(),
+            ][..],
+            &cpu,
+        ]
+        .concat(),
+    );
     assert!(table.contains("| Dice |"), "{table}");
     let report = json(&tmp.path().join("ev/report.json"));
     assert_eq!(report["threshold_source"], "tuned");
@@ -119,14 +207,41 @@ fn cli_tune_evaluate_predict_agree() {
 
     // predict on the test images, then score the written masks: same numbers as evaluate.
     let pred = tmp.path().join("pred");
-    tumorseg(&[&["predict", &run_s, &format!("{fix}/test"), "--out", pred.to_str().unwrap()][..], &cpu].concat());
-    let masks = tumorseg(&["evaluate", "--pred-masks", pred.join("masks").to_str().unwrap(), &fix, "--split", "test", "--out", tmp.path().join("ev2").to_str().unwrap()]);
+    tumorseg(
+        &[
+            &[
+                "predict",
+                &run_s,
+                &format!("{fix}/test"),
+                "--out",
+                pred.to_str().unwrap(),
+            ][..],
+            &cpu,
+        ]
+        .concat(),
+    );
+    let masks = tumorseg(&[
+        "evaluate",
+        "--pred-masks",
+        pred.join("masks").to_str().unwrap(),
+        &fix,
+        "--split",
+        "test",
+        "--out",
+        tmp.path().join("ev2").to_str().unwrap(),
+    ]);
     assert!(masks.contains("| Dice |"));
     let report2 = json(&tmp.path().join("ev2/report.json"));
     for agg in ["mean", "global"] {
         for k in ["dice", "iou", "precision", "recall", "f1", "accuracy"] {
-            let (a, b) = (report[agg][k].as_f64().unwrap(), report2[agg][k].as_f64().unwrap());
-            assert!((a - b).abs() < 1e-12, "{agg}.{k}: evaluate {a} vs predict+--pred-masks {b}");
+            let (a, b) = (
+                report[agg][k].as_f64().unwrap(),
+                report2[agg][k].as_f64().unwrap(),
+            );
+            assert!(
+                (a - b).abs() < 1e-12,
+                "{agg}.{k}: evaluate {a} vs predict+--pred-masks {b}"
+            );
         }
     }
     // COCO results: one entry per component, polygons inside the 640×640 images, area = mask pixels.
@@ -135,14 +250,23 @@ fn cli_tune_evaluate_predict_agree() {
     let total_area: f64 = entries.iter().map(|e| e["area"].as_f64().unwrap()).sum();
     let mask_pixels: u64 = std::fs::read_dir(pred.join("masks"))
         .unwrap()
-        .map(|e| image::open(e.unwrap().path()).unwrap().to_luma8().iter().filter(|&&v| v != 0).count() as u64)
+        .map(|e| {
+            image::open(e.unwrap().path())
+                .unwrap()
+                .to_luma8()
+                .iter()
+                .filter(|&&v| v != 0)
+                .count() as u64
+        })
         .sum();
     assert_eq!(total_area as u64, mask_pixels);
     for e in entries {
         assert_eq!(e["category_id"], 0);
         let poly = e["segmentation"][0].as_array().unwrap();
-        assert!(poly.len() >= 6 && poly.len() % 2 == 0);
-        assert!(poly.iter().all(|v| (0.0..=640.0).contains(&v.as_f64().unwrap())));
+        assert!(poly.len() >= 6 && poly.len().is_multiple_of(2));
+        assert!(poly
+            .iter()
+            .all(|v| (0.0..=640.0).contains(&v.as_f64().unwrap())));
         assert!(e["file_name"].as_str().unwrap().ends_with(".jpg"));
     }
 }
@@ -154,20 +278,51 @@ fn predict_writes_masks_at_any_input_size() {
     let dir = tmp.path().join("in");
     std::fs::create_dir_all(&dir).unwrap();
     gradient(150, 90).save(dir.join("wide.png")).unwrap();
-    image::DynamicImage::ImageLuma8(gradient(40, 120)).to_rgb8().save(dir.join("tall.jpg")).unwrap();
+    image::DynamicImage::ImageLuma8(gradient(40, 120))
+        .to_rgb8()
+        .save(dir.join("tall.jpg"))
+        .unwrap();
     let single = tmp.path().join("single.png");
     gradient(77, 77).save(&single).unwrap();
     let out = tmp.path().join("out");
-    tumorseg(&["predict", run.to_str().unwrap(), dir.to_str().unwrap(), single.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cpu", "--threshold", "0.5"]);
-    for (name, size) in [("wide", (150, 90)), ("tall", (40, 120)), ("single", (77, 77))] {
-        let m = image::open(out.join(format!("masks/{name}.png"))).unwrap().to_luma8();
+    tumorseg(&[
+        "predict",
+        run.to_str().unwrap(),
+        dir.to_str().unwrap(),
+        single.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--threshold",
+        "0.5",
+    ]);
+    for (name, size) in [
+        ("wide", (150, 90)),
+        ("tall", (40, 120)),
+        ("single", (77, 77)),
+    ] {
+        let m = image::open(out.join(format!("masks/{name}.png")))
+            .unwrap()
+            .to_luma8();
         assert_eq!(m.dimensions(), size, "{name}");
         assert!(m.iter().all(|&v| v == 0 || v == 255));
-        let o: RgbImage = image::open(out.join(format!("overlays/{name}.png"))).unwrap().to_rgb8();
+        let o: RgbImage = image::open(out.join(format!("overlays/{name}.png")))
+            .unwrap()
+            .to_rgb8();
         assert_eq!(o.dimensions(), size);
     }
     assert!(json(&out.join("results.json")).is_array());
-    let o = common::bin().args(["predict", run.to_str().unwrap(), "/nonexistent.png", "--out", out.to_str().unwrap()]).output().unwrap();
+    let o = common::bin()
+        .args([
+            "predict",
+            run.to_str().unwrap(),
+            "/nonexistent.png",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("/nonexistent.png"));
 }
 
@@ -177,10 +332,26 @@ fn visualize_writes_rows_of_four_distinct_panels() {
     let run = fake_run(tmp.path());
     let fix = common::fixture();
     let args = ["--device", "cpu", "--panel", "64", "--threshold", "0.5"];
-    let out = tumorseg(&[&["visualize", run.to_str().unwrap(), fix.to_str().unwrap(), "--n", "3", "--seed", "1"][..], &args].concat());
+    let out = tumorseg(
+        &[
+            &[
+                "visualize",
+                run.to_str().unwrap(),
+                fix.to_str().unwrap(),
+                "--n",
+                "3",
+                "--seed",
+                "1",
+            ][..],
+            &args,
+        ]
+        .concat(),
+    );
     let files: Vec<&str> = out.lines().collect();
     assert_eq!(files.len(), 4, "stacked figure + 3 rows: {out}");
-    let stacked = image::open(run.join("figures/random.png")).unwrap().to_rgb8();
+    let stacked = image::open(run.join("figures/random.png"))
+        .unwrap()
+        .to_rgb8();
     assert_eq!(stacked.dimensions(), (4 * 64, 3 * 64));
     for f in &files[1..] {
         let row = image::open(f).unwrap().to_rgb8();
@@ -193,7 +364,9 @@ fn visualize_writes_rows_of_four_distinct_panels() {
             }
         }
         // Truth panel: binary white-on-black with some tumour; overlay: green truth outline present.
-        assert!(p[1].pixels().all(|px| px.0 == [0, 0, 0] || px.0 == [255, 255, 255]));
+        assert!(p[1]
+            .pixels()
+            .all(|px| px.0 == [0, 0, 0] || px.0 == [255, 255, 255]));
         assert!(p[1].pixels().any(|px| px.0 == [255, 255, 255]));
         let outline = |c: [u8; 3]| p[3].pixels().any(|px| px.0 == c);
         assert!(outline(tumorseg::visualize::TRUTH.0) || outline(tumorseg::visualize::BOTH.0));
@@ -201,8 +374,40 @@ fn visualize_writes_rows_of_four_distinct_panels() {
         assert_eq!(p[3].get_pixel(3, 3).0, [0, 0, 0]);
     }
     // Same seed, same choice; worst mode writes its own figure.
-    let again = tumorseg(&[&["visualize", run.to_str().unwrap(), fix.to_str().unwrap(), "--n", "3", "--seed", "1"][..], &args].concat());
+    let again = tumorseg(
+        &[
+            &[
+                "visualize",
+                run.to_str().unwrap(),
+                fix.to_str().unwrap(),
+                "--n",
+                "3",
+                "--seed",
+                "1",
+            ][..],
+            &args,
+        ]
+        .concat(),
+    );
     assert_eq!(again, out);
-    tumorseg(&[&["visualize", run.to_str().unwrap(), fix.to_str().unwrap(), "--worst", "2"][..], &args].concat());
-    assert_eq!(image::open(run.join("figures/worst.png")).unwrap().to_rgb8().dimensions(), (256, 128));
+    tumorseg(
+        &[
+            &[
+                "visualize",
+                run.to_str().unwrap(),
+                fix.to_str().unwrap(),
+                "--worst",
+                "2",
+            ][..],
+            &args,
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        image::open(run.join("figures/worst.png"))
+            .unwrap()
+            .to_rgb8()
+            .dimensions(),
+        (256, 128)
+    );
 }

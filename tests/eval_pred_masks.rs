@@ -26,14 +26,20 @@ fn evaluate(pred: &Path, split: &str, out: &Path) -> serde_json::Value {
         .arg(out)
         .output()
         .unwrap();
-    assert!(o.status.success(), "evaluate failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "evaluate failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("| Dice |"), "prints the table: {stdout}");
     serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
 }
 
 fn metric(r: &serde_json::Value, agg: &str, name: &str) -> f64 {
-    r[agg][name].as_f64().unwrap_or_else(|| panic!("report.json lacks {agg}.{name}: {r}"))
+    r[agg][name]
+        .as_f64()
+        .unwrap_or_else(|| panic!("report.json lacks {agg}.{name}: {r}"))
 }
 
 const NAMES: [&str; 6] = ["dice", "iou", "precision", "recall", "f1", "accuracy"];
@@ -57,7 +63,11 @@ fn ground_truth_masks_score_one() {
         }
     }
     let csv = std::fs::read_to_string(tmp.path().join("out/per_image.csv")).unwrap();
-    assert_eq!(csv.lines().count(), test.len() + 1, "header + one row per image");
+    assert_eq!(
+        csv.lines().count(),
+        test.len() + 1,
+        "header + one row per image"
+    );
     let md = std::fs::read_to_string(tmp.path().join("out/report.md")).unwrap();
     assert!(md.contains("| Dice | 1.0000 | 1.0000 |"), "{md}");
 }
@@ -67,19 +77,35 @@ fn empty_masks_score_the_documented_convention() {
     // train has one image without annotations: empty/empty scores 1, the others 0.
     let tmp = tempfile::tempdir().unwrap();
     let train = samples("train");
-    write_masks(&tmp.path().join("pred"), &train, |s| GrayImage::new(s.width, s.height));
+    write_masks(&tmp.path().join("pred"), &train, |s| {
+        GrayImage::new(s.width, s.height)
+    });
     let r = evaluate(&tmp.path().join("pred"), "train", &tmp.path().join("out"));
     let masks: Vec<GrayImage> = train.iter().map(Sample::mask).collect();
-    let positives: Vec<u64> = masks.iter().map(|m| m.iter().filter(|&&v| v != 0).count() as u64).collect();
+    let positives: Vec<u64> = masks
+        .iter()
+        .map(|m| m.iter().filter(|&&v| v != 0).count() as u64)
+        .collect();
     let n = train.len() as f64;
     let n_empty = positives.iter().filter(|&&p| p == 0).count() as f64;
-    assert!(n_empty >= 1.0, "the fixture's train split has an unannotated image");
+    assert!(
+        n_empty >= 1.0,
+        "the fixture's train split has an unannotated image"
+    );
     for name in ["dice", "iou", "precision", "recall", "f1"] {
-        assert!((metric(&r, "mean", name) - n_empty / n).abs() < 1e-12, "mean.{name}");
+        assert!(
+            (metric(&r, "mean", name) - n_empty / n).abs() < 1e-12,
+            "mean.{name}"
+        );
         assert_eq!(metric(&r, "global", name), 0.0, "global.{name}");
     }
     // Accuracy: the fraction of background pixels, per image then pooled.
-    let acc_mean = masks.iter().zip(&positives).map(|(m, &p)| 1.0 - p as f64 / m.len() as f64).sum::<f64>() / n;
+    let acc_mean = masks
+        .iter()
+        .zip(&positives)
+        .map(|(m, &p)| 1.0 - p as f64 / m.len() as f64)
+        .sum::<f64>()
+        / n;
     let total: u64 = masks.iter().map(|m| m.len() as u64).sum();
     let acc_global = 1.0 - positives.iter().sum::<u64>() as f64 / total as f64;
     assert!((metric(&r, "mean", "accuracy") - acc_mean).abs() < 1e-12);
@@ -94,7 +120,13 @@ fn half_the_masks_shifted_give_hand_computed_dice() {
     let test = samples("test");
     let cut = |s: &Sample| {
         let m = s.mask();
-        GrayImage::from_fn(m.width(), m.height(), |x, y| Luma([if x < m.width() / 2 { m.get_pixel(x, y)[0] * 255 } else { 0 }]))
+        GrayImage::from_fn(m.width(), m.height(), |x, y| {
+            Luma([if x < m.width() / 2 {
+                m.get_pixel(x, y)[0] * 255
+            } else {
+                0
+            }])
+        })
     };
     write_masks(&tmp.path().join("pred"), &test, cut);
     let r = evaluate(&tmp.path().join("pred"), "test", &tmp.path().join("out"));
@@ -112,9 +144,17 @@ fn half_the_masks_shifted_give_hand_computed_dice() {
         })
         .sum::<f64>()
         / test.len() as f64;
-    assert!((metric(&r, "mean", "dice") - want).abs() < 1e-9, "{} vs {want}", metric(&r, "mean", "dice"));
+    assert!(
+        (metric(&r, "mean", "dice") - want).abs() < 1e-9,
+        "{} vs {want}",
+        metric(&r, "mean", "dice")
+    );
     // A non-empty subset of the truth is perfectly precise; an empty prediction of a tumour scores 0.
-    let want_p = test.iter().map(|s| f64::from(cut(s).iter().any(|&v| v != 0))).sum::<f64>() / test.len() as f64;
+    let want_p = test
+        .iter()
+        .map(|s| f64::from(cut(s).iter().any(|&v| v != 0)))
+        .sum::<f64>()
+        / test.len() as f64;
     assert!(want_p < 1.0, "some tumour lies entirely in the right half");
     assert!((metric(&r, "mean", "precision") - want_p).abs() < 1e-12);
 }
@@ -123,7 +163,9 @@ fn half_the_masks_shifted_give_hand_computed_dice() {
 fn missing_prediction_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let test = samples("test");
-    write_masks(&tmp.path().join("pred"), &test[1..], |s| GrayImage::new(s.width, s.height));
+    write_masks(&tmp.path().join("pred"), &test[1..], |s| {
+        GrayImage::new(s.width, s.height)
+    });
     let o = common::bin()
         .args(["evaluate", "--pred-masks"])
         .arg(tmp.path().join("pred"))
@@ -134,5 +176,8 @@ fn missing_prediction_is_a_clear_error() {
         .unwrap();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains(&format!("{}.png", test[0].stem)) && err.contains("missing prediction"), "{err}");
+    assert!(
+        err.contains(&format!("{}.png", test[0].stem)) && err.contains("missing prediction"),
+        "{err}"
+    );
 }

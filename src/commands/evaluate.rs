@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Forms:\n  tumorseg evaluate <RUN_DIR> <DATASET_ROOT> [--split test] [--threshold T]\n  \
-                        tumorseg evaluate --pred-masks <DIR> <DATASET_ROOT> --split S")]
+#[command(
+    after_help = "Forms:\n  tumorseg evaluate <RUN_DIR> <DATASET_ROOT> [--split test] [--threshold T]\n  \
+                        tumorseg evaluate --pred-masks <DIR> <DATASET_ROOT> --split S"
+)]
 pub struct Args {
     /// RUN_DIR then DATASET_ROOT; with --pred-masks only DATASET_ROOT.
     #[arg(value_name = "RUN_DIR|DATASET_ROOT")]
@@ -49,7 +51,9 @@ pub fn run(args: Args) -> Result<()> {
             let out = args.out.clone().unwrap_or_else(|| args.first.clone());
             evaluate_run(&run, root, &args.split, args.threshold, &out)?
         }
-        (None, None) => bail!("give RUN_DIR and DATASET_ROOT (or --pred-masks DIR and DATASET_ROOT)"),
+        (None, None) => {
+            bail!("give RUN_DIR and DATASET_ROOT (or --pred-masks DIR and DATASET_ROOT)")
+        }
     };
     print!("{}", markdown_table(&report));
     Ok(())
@@ -73,7 +77,13 @@ pub fn resolve_threshold(given: Option<f32>, run_dir: &Path) -> Result<(f32, Thr
 }
 
 /// Score a run on `split`; writes the report files into `out`.
-pub fn evaluate_run(run: &LoadedRun, root: &Path, split: &str, threshold: Option<f32>, out: &Path) -> Result<Report> {
+pub fn evaluate_run(
+    run: &LoadedRun,
+    root: &Path,
+    split: &str,
+    threshold: Option<f32>,
+    out: &Path,
+) -> Result<Report> {
     let start = Instant::now();
     let (threshold, source) = resolve_threshold(threshold, &run.dir)?;
     let samples = load_split(root, split, &SplitOptions::default())?;

@@ -47,9 +47,15 @@ pub fn run(args: Args) -> Result<()> {
         args.dataset_root.clone()
     } else {
         let mirror = run_dir.join("data");
-        println!("== clean (into {}, the dataset root is not modified)", mirror.display());
+        println!(
+            "== clean (into {}, the dataset root is not modified)",
+            mirror.display()
+        );
         mirror_dataset(&args.dataset_root, &mirror)?;
-        let opts = CleanOptions { categories: cfg.categories.clone(), ..CleanOptions::default() };
+        let opts = CleanOptions {
+            categories: cfg.categories.clone(),
+            ..CleanOptions::default()
+        };
         print!("{}", format_table(&clean_dataset(&mirror, &opts)?));
         mirror
     };
@@ -58,7 +64,10 @@ pub fn run(args: Args) -> Result<()> {
     println!("== train ({})", run_dir.display());
     let summary = crate::train::train(&cfg)?;
     if summary.best_epoch.is_none() {
-        bail!("training finished no epoch: nothing to evaluate in {}", summary.run_dir.display());
+        bail!(
+            "training finished no epoch: nothing to evaluate in {}",
+            summary.run_dir.display()
+        );
     }
     let inference = InferenceArgs {
         device: cfg.device.clone(),
@@ -73,7 +82,11 @@ pub fn run(args: Args) -> Result<()> {
     let tuned = tune(&run, &data, "valid", grid)?;
     print!("{}", tuned.table());
 
-    let split = if data.join("test").join(ORIGINAL).is_file() { "test" } else { "valid" };
+    let split = if data.join("test").join(ORIGINAL).is_file() {
+        "test"
+    } else {
+        "valid"
+    };
     if split != "test" {
         eprintln!("note: {} has no test split: evaluating on valid (optimistic: the threshold was tuned there)", data.display());
     }
@@ -82,7 +95,10 @@ pub fn run(args: Args) -> Result<()> {
 
     println!("== visualize");
     if args.figures > 0 {
-        let random = Choice::Random { n: args.figures, seed: cfg.seed };
+        let random = Choice::Random {
+            n: args.figures,
+            seed: cfg.seed,
+        };
         let worst = Choice::Worst(args.figures.div_ceil(2));
         for choice in [random, worst] {
             let files = figures(&run, &data, split, choice, None, 256)?;
@@ -105,21 +121,27 @@ pub fn mirror_dataset(root: &Path, dest: &Path) -> Result<()> {
             continue;
         }
         found = true;
-        let src = src.canonicalize().with_context(|| format!("resolve {}", src.display()))?;
+        let src = src
+            .canonicalize()
+            .with_context(|| format!("resolve {}", src.display()))?;
         let dst = dest.join(split);
         std::fs::create_dir_all(&dst).with_context(|| format!("create {}", dst.display()))?;
         for entry in std::fs::read_dir(&src).with_context(|| format!("read {}", src.display()))? {
             let entry = entry?;
             let name = entry.file_name();
             let target = dst.join(&name);
-            if name == CLEANED || !entry.file_type()?.is_file() || target.symlink_metadata().is_ok() {
+            if name == CLEANED || !entry.file_type()?.is_file() || target.symlink_metadata().is_ok()
+            {
                 continue;
             }
             link_or_copy(&entry.path(), &target)?;
         }
     }
     if !found {
-        bail!("{} has none of the split folders {SPLITS:?}", root.display());
+        bail!(
+            "{} has none of the split folders {SPLITS:?}",
+            root.display()
+        );
     }
     Ok(())
 }
@@ -129,6 +151,7 @@ fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
     if std::os::unix::fs::symlink(src, dst).is_ok() {
         return Ok(());
     }
-    std::fs::copy(src, dst).with_context(|| format!("copy {} to {}", src.display(), dst.display()))?;
+    std::fs::copy(src, dst)
+        .with_context(|| format!("copy {} to {}", src.display(), dst.display()))?;
     Ok(())
 }

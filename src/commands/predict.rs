@@ -40,7 +40,9 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 .with_context(|| format!("read folder {}", p.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| {
-                    f.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_lowercase().as_str()))
+                    f.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| EXTENSIONS.contains(&e.to_lowercase().as_str()))
                 })
                 .collect();
             found.sort();
@@ -54,14 +56,20 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut seen: HashMap<String, &Path> = HashMap::new();
     for f in &files {
         if let Some(other) = seen.insert(stem(f), f) {
-            bail!("{} and {} have the same name: outputs are named by stem", other.display(), f.display());
+            bail!(
+                "{} and {} have the same name: outputs are named by stem",
+                other.display(),
+                f.display()
+            );
         }
     }
     Ok(files)
 }
 
 fn stem(p: &Path) -> String {
-    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -81,7 +89,11 @@ pub fn run(args: Args) -> Result<()> {
     for (c, part) in files.chunks(chunk).enumerate() {
         let images: Vec<GrayImage> = part
             .par_iter()
-            .map(|f| Ok(image::open(f).with_context(|| format!("read image {}", f.display()))?.to_luma8()))
+            .map(|f| {
+                Ok(image::open(f)
+                    .with_context(|| format!("read image {}", f.display()))?
+                    .to_luma8())
+            })
             .collect::<Result<_>>()?;
         let probs = probabilities_gray(&run.model, &images, &run.inference)?;
         let entries: Vec<Vec<Value>> = part
@@ -89,28 +101,52 @@ pub fn run(args: Args) -> Result<()> {
             .zip(&images)
             .zip(&probs)
             .enumerate()
-            .map(|(j, ((f, img), prob))| write_outputs(&args, (c * chunk + j + 1) as u64, f, img, prob, threshold))
+            .map(|(j, ((f, img), prob))| {
+                write_outputs(&args, (c * chunk + j + 1) as u64, f, img, prob, threshold)
+            })
             .collect::<Result<_>>()?;
         results.extend(entries.into_iter().flatten());
         bar.inc(part.len() as u64);
     }
     bar.finish_and_clear();
     let path = args.out.join("results.json");
-    std::fs::write(&path, serde_json::to_string(&results)?).with_context(|| format!("write {}", path.display()))?;
-    println!("{} images, {} regions: masks, overlays and {} in {}", files.len(), results.len(), path.display(), args.out.display());
+    std::fs::write(&path, serde_json::to_string(&results)?)
+        .with_context(|| format!("write {}", path.display()))?;
+    println!(
+        "{} images, {} regions: masks, overlays and {} in {}",
+        files.len(),
+        results.len(),
+        path.display(),
+        args.out.display()
+    );
     Ok(())
 }
 
 /// Mask and overlay PNGs of one image; its COCO result entries (one per connected component).
-fn write_outputs(args: &Args, image_id: u64, file: &Path, img: &GrayImage, prob: &ProbMap, threshold: f32) -> Result<Vec<Value>> {
+fn write_outputs(
+    args: &Args,
+    image_id: u64,
+    file: &Path,
+    img: &GrayImage,
+    prob: &ProbMap,
+    threshold: f32,
+) -> Result<Vec<Value>> {
     let name = stem(file);
     let mask = prob.to_mask(threshold);
-    let png = GrayImage::from_fn(mask.width(), mask.height(), |x, y| image::Luma([mask.get_pixel(x, y)[0] * 255]));
+    let png = GrayImage::from_fn(mask.width(), mask.height(), |x, y| {
+        image::Luma([mask.get_pixel(x, y)[0] * 255])
+    });
     let path = args.out.join("masks").join(format!("{name}.png"));
-    png.save(&path).with_context(|| format!("write {}", path.display()))?;
+    png.save(&path)
+        .with_context(|| format!("write {}", path.display()))?;
     let path = args.out.join("overlays").join(format!("{name}.png"));
-    overlay(img, &mask).save(&path).with_context(|| format!("write {}", path.display()))?;
-    let file_name = file.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    overlay(img, &mask)
+        .save(&path)
+        .with_context(|| format!("write {}", path.display()))?;
+    let file_name = file
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     Ok(regions(&mask, Some(&prob.data), args.simplify)
         .into_iter()
         .map(|r| {

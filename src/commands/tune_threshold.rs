@@ -42,7 +42,10 @@ pub fn run(args: Args) -> Result<()> {
 pub fn tune(run: &LoadedRun, root: &Path, split: &str, grid: Vec<f32>) -> Result<ThresholdFile> {
     let samples = load_split(root, split, &SplitOptions::default())?;
     if samples.is_empty() {
-        bail!("split {split:?} under {} has no images to tune on", root.display());
+        bail!(
+            "split {split:?} under {} has no images to tune on",
+            root.display()
+        );
     }
     let curves = threshold_curves(&run.model, &samples, &run.inference, grid, true)?;
     let file = ThresholdFile::from_curves(&curves, split, run.inference.tta);

@@ -40,9 +40,19 @@ pub fn run(args: Args) -> Result<()> {
     let run = open_run(&args.run_dir, &args.inference)?;
     let choice = match args.worst {
         Some(n) => Choice::Worst(n),
-        None => Choice::Random { n: args.n, seed: args.seed },
+        None => Choice::Random {
+            n: args.n,
+            seed: args.seed,
+        },
     };
-    let files = figures(&run, &args.dataset_root, &args.split, choice, args.threshold, args.panel)?;
+    let files = figures(
+        &run,
+        &args.dataset_root,
+        &args.split,
+        choice,
+        args.threshold,
+        args.panel,
+    )?;
     for f in &files {
         println!("{}", f.display());
     }
@@ -58,7 +68,14 @@ pub enum Choice {
 
 /// Write one PNG per sample (`<mode>_<rank>_<stem>.png`) and the stacked rows (`<mode>.png`) into
 /// `<run>/figures/`; returns the paths, stacked figure first.
-pub fn figures(run: &LoadedRun, root: &Path, split: &str, choice: Choice, threshold: Option<f32>, panel: u32) -> Result<Vec<PathBuf>> {
+pub fn figures(
+    run: &LoadedRun,
+    root: &Path,
+    split: &str,
+    choice: Choice,
+    threshold: Option<f32>,
+    panel: u32,
+) -> Result<Vec<PathBuf>> {
     if panel < 16 {
         bail!("--panel must be at least 16 pixels");
     }
@@ -87,10 +104,13 @@ pub fn figures(run: &LoadedRun, root: &Path, split: &str, choice: Choice, thresh
         let dice = Confusion::from_masks(pred.as_raw(), truth.as_raw()).dice();
         let r = row(img, &truth, &pred, dice, panel);
         let path = dir.join(format!("{mode}_{rank:02}_{}.png", s.stem));
-        r.save(&path).with_context(|| format!("write {}", path.display()))?;
+        r.save(&path)
+            .with_context(|| format!("write {}", path.display()))?;
         files.push(path);
         rows.push(r);
     }
-    stack(&rows).save(&files[0]).with_context(|| format!("write {}", files[0].display()))?;
+    stack(&rows)
+        .save(&files[0])
+        .with_context(|| format!("write {}", files[0].display()))?;
     Ok(files)
 }
