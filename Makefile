@@ -26,7 +26,7 @@ test: build
 	cargo test --release -- --test-threads 2
 
 demo: build
-	$(BIN) pipeline $(FIXTURE) --out runs/demo --size 128 --epochs 3 --batch 4
+	$(BIN) pipeline $(FIXTURE) --out runs/demo --size 128 --epochs 3 --batch 4 --encoder-weights none
 
 lint: $(STAMP)
 	cargo fmt --all -- --check
