@@ -72,12 +72,13 @@ pub fn displacement_fields(
 pub fn elastic(img: &mut Plane, mask: &mut Plane, cfg: &ElasticConfig, seed: u64) {
     let field = displacement_fields(img.width, img.height, cfg, seed);
     let mut scratch = Vec::new();
+    let cols = field.dx.columns(img.width);
     remap_pair(img, mask, |y, xs, ys| {
-        field.dx.row(y, &mut scratch, xs);
+        field.dx.row_with(y, &cols, &mut scratch, xs);
         for (x, v) in xs.iter_mut().enumerate() {
             *v += x as f32;
         }
-        field.dy.row(y, &mut scratch, ys);
+        field.dy.row_with(y, &cols, &mut scratch, ys);
         for v in ys.iter_mut() {
             *v += y as f32;
         }
