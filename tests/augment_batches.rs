@@ -199,7 +199,7 @@ fn mismatched_inputs_are_rejected_with_a_located_error() {
 }
 
 #[test]
-fn bench_cli_runs_and_unwired_benches_fail_cleanly() {
+fn bench_cli_runs_and_refuses_fp16_on_cpu() {
     let out = common::bin()
         .args([
             "bench",
@@ -225,7 +225,10 @@ fn bench_cli_runs_and_unwired_benches_fail_cleanly() {
         text.contains("1 thread") && text.contains("img/s"),
         "{text}"
     );
-    let out = common::bin().args(["bench", "train"]).output().unwrap();
+    let out = common::bin()
+        .args(["bench", "train", "--device", "cpu", "--precision", "fp16"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not wired yet"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fp16 is not supported on the CPU"));
 }
