@@ -7,17 +7,29 @@ use tumorseg::train::{dice_sum, step, StepState};
 #[test]
 fn valid_dice_is_the_mean_of_hand_computed_per_image_dice() {
     // Three 1×2×2 images: a perfect prediction, empty/empty, and tp=1 fp=1 fn=2.
-    let pred = Tensor::from_slice(&[1f32, 0., 1., 0., 0., 0., 0., 0., 1., 1., 0., 0.]).view([3, 1, 2, 2]);
-    let truth = Tensor::from_slice(&[1f32, 0., 1., 0., 0., 0., 0., 0., 1., 0., 1., 1.]).view([3, 1, 2, 2]);
+    let pred =
+        Tensor::from_slice(&[1f32, 0., 1., 0., 0., 0., 0., 0., 1., 1., 0., 0.]).view([3, 1, 2, 2]);
+    let truth =
+        Tensor::from_slice(&[1f32, 0., 1., 0., 0., 0., 0., 0., 1., 0., 1., 1.]).view([3, 1, 2, 2]);
     let logits = pred * 20.0 - 10.0;
     let model = nn::func_t(move |_, train| {
         assert!(!train, "validation must run the model in eval mode");
         logits.shallow_clone()
     });
-    let sum = dice_sum(&model, Device::Cpu, Precision::Fp32, &Tensor::zeros([3, 3, 2, 2], tch::kind::FLOAT_CPU), &truth);
+    let sum = dice_sum(
+        &model,
+        Device::Cpu,
+        Precision::Fp32,
+        &Tensor::zeros([3, 3, 2, 2], tch::kind::FLOAT_CPU),
+        &truth,
+    );
     let eps = 1e-7;
     let want = 1.0 + 1.0 + (2.0 + eps) / (2.0 + 1.0 + 2.0 + eps);
-    assert!((sum.double_value(&[0]) - want).abs() < 1e-12, "{} vs {want}", sum.double_value(&[0]));
+    assert!(
+        (sum.double_value(&[0]) - want).abs() < 1e-12,
+        "{} vs {want}",
+        sum.double_value(&[0])
+    );
 }
 
 #[test]
@@ -27,8 +39,15 @@ fn bf16_autocast_switches_on_and_off_on_the_cpu() {
     let x = Tensor::randn([1, 3, 8, 8], tch::kind::FLOAT_CPU);
     let inside = autocast(Device::Cpu, Precision::Bf16, || conv.forward_t(&x, true));
     assert_eq!(inside.kind(), Kind::BFloat16);
-    assert_eq!(conv.forward_t(&x, true).kind(), Kind::Float, "autocast must be off again afterwards");
-    assert_eq!(autocast(Device::Cpu, Precision::Fp32, || conv.forward_t(&x, true)).kind(), Kind::Float);
+    assert_eq!(
+        conv.forward_t(&x, true).kind(),
+        Kind::Float,
+        "autocast must be off again afterwards"
+    );
+    assert_eq!(
+        autocast(Device::Cpu, Precision::Fp32, || conv.forward_t(&x, true)).kind(),
+        Kind::Float
+    );
 }
 
 fn overfit(precision: Precision, steps: u64) -> (f64, f64) {
@@ -52,12 +71,18 @@ fn overfit(precision: Precision, steps: u64) -> (f64, f64) {
 #[test]
 fn steps_on_one_batch_lower_the_loss_fp32() {
     let (first, last) = overfit(Precision::Fp32, 8);
-    assert!(first.is_finite() && last < first * 0.9, "loss {first} → {last}");
+    assert!(
+        first.is_finite() && last < first * 0.9,
+        "loss {first} → {last}"
+    );
 }
 
 #[test]
 fn bf16_steps_run_on_the_cpu() {
     // CPU bf16 convolutions are slow without AMX: two steps only, checking the loss stays finite and moves.
     let (first, last) = overfit(Precision::Bf16, 2);
-    assert!(first.is_finite() && last.is_finite() && last != first, "loss {first} → {last}");
+    assert!(
+        first.is_finite() && last.is_finite() && last != first,
+        "loss {first} → {last}"
+    );
 }

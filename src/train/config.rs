@@ -97,7 +97,7 @@ impl TrainConfig {
             "no dataset root: pass <dataset-root> or set `dataset` in the config"
         );
         anyhow::ensure!(
-            self.size >= 32 && self.size % 32 == 0,
+            self.size >= 32 && self.size.is_multiple_of(32),
             "size {} must be a positive multiple of 32 (U-Net++ downsamples 5 times)",
             self.size
         );
@@ -125,7 +125,9 @@ impl TrainConfig {
 }
 
 /// Reads a partial `[augmentation]` table over the default pipeline (AugmentConfig itself wants every key).
-fn augmentation_over_default<'de, D: serde::Deserializer<'de>>(d: D) -> Result<AugmentConfig, D::Error> {
+fn augmentation_over_default<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<AugmentConfig, D::Error> {
     use serde::de::Error;
     let given = toml::Table::deserialize(d)?;
     let mut base = toml::Table::try_from(AugmentConfig::default()).map_err(D::Error::custom)?;

@@ -178,7 +178,7 @@ fn train_epoch(
         loss_sum += loss;
         steps += 1;
         bar.inc(1);
-        if steps % SHOW_EVERY == 0 && !bar.is_hidden() {
+        if steps.is_multiple_of(SHOW_EVERY) && !bar.is_hidden() {
             bar.set_message(format!(
                 "loss {:.4} lr {:.1e}",
                 loss_sum.double_value(&[0]) / steps as f64,
