@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug)]
@@ -370,55 +370,4 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
-}
-
-/// The per-split table `tumorseg clean` prints.
-pub fn format_table(r: &CleanReport) -> String {
-    let cols = [
-        "images", "anns", "no_ann", "multi", "missing", "corrupt", "degen", "dups", "leaked",
-        "kept", "removed",
-    ];
-    let mut out = format!("{:<8}", "split");
-    for c in cols {
-        out += &format!("{c:>9}");
-    }
-    out.push('\n');
-    for (name, s) in &r.splits {
-        out += &format!("{name:<8}");
-        let vals = [
-            s.images,
-            s.annotations,
-            s.no_annotation,
-            s.multi_annotation,
-            s.missing,
-            s.corrupt,
-            s.degenerate,
-            s.duplicates,
-            s.leaked,
-            s.kept,
-            s.removed_ids.len(),
-        ];
-        for v in vals {
-            out += &format!("{v:>9}");
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// Leakage and duplicate details, one line each (empty when there are none).
-pub fn format_details(r: &CleanReport) -> Vec<String> {
-    let mut lines = BTreeMap::new();
-    for (name, s) in &r.splits {
-        for g in &s.duplicate_files {
-            lines.insert(format!("duplicate in {name}: {}", g.join(" = ")), ());
-        }
-        for (a, b) in &s.leaked_files {
-            lines.insert(format!("leak: {name}/{a} = {b}"), ());
-        }
-        if !s.removed_ids.is_empty() {
-            lines.insert(format!("{name}: removed image ids {:?}", s.removed_ids), ());
-        }
-    }
-    lines.into_keys().collect()
 }

@@ -150,7 +150,19 @@ pub fn rle_from_poly(xy: &[f64], h: usize, w: usize) -> Vec<u32> {
         .collect();
     x.push(x[0]);
     y.push(y[0]);
-    let (mut u, mut v) = (Vec::new(), Vec::new());
+    // The boundary points are streamed into `crossing` instead of being stored: C keeps them in
+    // arrays, but only consecutive pairs matter, and arrays cost memory proportional to the
+    // perimeter ×5.
+    let mut a: Vec<u64> = Vec::new();
+    let mut prev: Option<(i64, i64)> = None;
+    let mut visit = |u: i64, v: i64| {
+        if let Some((pu, pv)) = prev {
+            if let Some(c) = crossing((pu, pv), (u, v), h, w) {
+                a.push(c);
+            }
+        }
+        prev = Some((u, v));
+    };
     for j in 0..k {
         let (mut xs, mut xe, mut ys, mut ye) = (x[j], x[j + 1], y[j], y[j + 1]);
         let dx = (xe - xs).abs();
@@ -169,31 +181,14 @@ pub fn rle_from_poly(xy: &[f64], h: usize, w: usize) -> Vec<u32> {
         if dx >= dy {
             for d in 0..=dx {
                 let t = if flip { dx - d } else { d };
-                u.push(t + xs);
-                v.push((ys as f64 + s * t as f64 + 0.5) as i64);
+                visit(t + xs, (ys as f64 + s * t as f64 + 0.5) as i64);
             }
         } else {
             for d in 0..=dy {
                 let t = if flip { dy - d } else { d };
-                v.push(t + ys);
-                u.push((xs as f64 + s * t as f64 + 0.5) as i64);
+                visit((xs as f64 + s * t as f64 + 0.5) as i64, t + ys);
             }
         }
-    }
-    // Keep the points where the boundary crosses a pixel-column centre, downsampled.
-    let mut a: Vec<u64> = Vec::new();
-    for j in 1..u.len() {
-        if u[j] == u[j - 1] {
-            continue;
-        }
-        let xd = (if u[j] < u[j - 1] { u[j] } else { u[j] - 1 }) as f64;
-        let xd = (xd + 0.5) / SCALE - 0.5;
-        if xd.floor() != xd || xd < 0.0 || xd > (w - 1) as f64 {
-            continue;
-        }
-        let yd = (if v[j] < v[j - 1] { v[j] } else { v[j - 1] }) as f64;
-        let yd = ((yd + 0.5) / SCALE - 0.5).clamp(0.0, h as f64).ceil();
-        a.push(xd as u64 * h as u64 + yd as u64);
     }
     a.push((h * w) as u64);
     a.sort_unstable();
@@ -220,6 +215,24 @@ pub fn rle_from_poly(xy: &[f64], h: usize, w: usize) -> Vec<u32> {
         }
     }
     b
+}
+
+/// Where the upsampled boundary step `p → q` crosses a pixel-column centre, as a column-major
+/// pixel index (the start or end of a foreground run), downsampled back to pixel units.
+fn crossing(p: (i64, i64), q: (i64, i64), h: usize, w: usize) -> Option<u64> {
+    const SCALE: f64 = 5.0;
+    let ((pu, pv), (u, v)) = (p, q);
+    if u == pu {
+        return None;
+    }
+    let xd = (if u < pu { u } else { u - 1 }) as f64;
+    let xd = (xd + 0.5) / SCALE - 0.5;
+    if xd.floor() != xd || xd < 0.0 || xd > (w - 1) as f64 {
+        return None;
+    }
+    let yd = (if v < pv { v } else { pv }) as f64;
+    let yd = ((yd + 0.5) / SCALE - 0.5).clamp(0.0, h as f64).ceil();
+    Some(xd as u64 * h as u64 + yd as u64)
 }
 
 /// Decode COCO's compressed RLE string (LEB128-like, 6 bits per char, chars 48..=111, counts after

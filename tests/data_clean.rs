@@ -106,7 +106,7 @@ fn keep_multi_merges_the_two_annotations() {
         multi.mask(),
         "merged mask = union of both annotations"
     );
-    assert!(merged.mask().iter().any(|&v| v == 1));
+    assert!(merged.mask().contains(&1));
 }
 
 #[test]

@@ -135,3 +135,40 @@ fn scaled_polygon_equals_polygon_drawn_at_target_size() {
         assert_eq!(p[0], (x < 4) as u8);
     }
 }
+
+/// The whole real dataset against pycocotools (manual: not in CI, the data is not in the repo).
+/// `TUMORSEG_REAL_DATASET=/path/to/brain-tumor-coco cargo test --release --test data_masks -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn real_dataset_matches_pycocotools() {
+    let Some(root) = std::env::var_os("TUMORSEG_REAL_DATASET") else {
+        panic!("set TUMORSEG_REAL_DATASET to the dataset root");
+    };
+    for split in ["train", "valid", "test"] {
+        let dir = tempfile::tempdir().unwrap();
+        let ann = Path::new(&root).join(split).join("_annotations.coco.json");
+        common::run_py(
+            "data_masks_ref.py",
+            &[
+                "fixture",
+                ann.to_str().unwrap(),
+                dir.path().to_str().unwrap(),
+            ],
+        );
+        let file = coco::load(&ann).unwrap();
+        let (mut min_agree, mut min_iou, mut diff) = (1.0f64, 1.0f64, 0u64);
+        for a in &file.annotations {
+            let img = file.images.iter().find(|i| i.id == a.image_id).unwrap();
+            let ours = mask::rasterize(a.segmentation.as_ref().unwrap(), img.width, img.height);
+            let (d, agree, iou) = compare(&ours, &reference(dir.path(), a.id));
+            min_agree = min_agree.min(agree);
+            min_iou = min_iou.min(iou);
+            diff += d;
+        }
+        println!(
+            "{split}: {} annotations, min pixel agreement {min_agree}, min IoU {min_iou}, differing pixels {diff}",
+            file.annotations.len()
+        );
+        assert!(min_agree >= 0.999 && min_iou >= 0.995);
+    }
+}

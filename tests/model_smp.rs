@@ -56,6 +56,28 @@ fn smp_state_dict_loads_and_output_matches() {
         println!("{file}: max relative error vs smp = {e:.3e}");
         assert!(e <= 1e-4, "{file}: relative error {e}");
     }
+    train_mode_matches(&dir.path().join("smp_state.safetensors"), &io);
+}
+
+/// Train-mode forward (batch statistics) and the running-statistics update match smp's.
+fn train_mode_matches(state: &std::path::Path, io: &std::path::Path) {
+    let t: std::collections::HashMap<_, _> =
+        Tensor::read_safetensors(io).unwrap().into_iter().collect();
+    let mut vs = VarStore::new(Device::Cpu);
+    let model = UnetPlusPlus::new(&vs.root());
+    weights::load_smp(&mut vs, state).unwrap();
+    let y = tch::no_grad(|| model.forward_t(&t["train_input"], true));
+    let e = rel_err(&y, &t["train_output"]);
+    println!("train mode: max relative error vs smp = {e:.3e}");
+    assert!(e <= 1e-4, "train-mode relative error {e}");
+    let vars = vs.variables();
+    for (ours, theirs) in [
+        ("decoder.blocks.x_0_3.conv2.1.running_mean", "train_bn_mean"),
+        ("encoder.layer4.2.bn2.running_var", "train_bn_var"),
+    ] {
+        let e = rel_err(&vars[ours], &t[theirs]);
+        assert!(e <= 1e-4, "{ours}: relative error {e}");
+    }
 }
 
 #[test]
@@ -91,4 +113,26 @@ fn load_smp_lists_missing_and_unexpected_keys() {
         err.contains("nope.pth") && err.contains("does not exist"),
         "{err}"
     );
+}
+
+#[test]
+fn bench_runs_real_train_steps_on_cpu() {
+    use tumorseg::device::Precision;
+    use tumorseg::model::bench::{bench_infer, bench_train, BenchConfig};
+    let cfg = BenchConfig {
+        size: 32,
+        batch: 2,
+        precision: Precision::Fp32,
+        device: Device::Cpu,
+        steps: 2,
+        channels_last: true,
+    };
+    let r = bench_train(&cfg).unwrap();
+    assert_eq!((r.mode, r.steps, r.batch), ("train", 2, 2));
+    assert!(r.median_ms > 0.0 && r.min_ms <= r.median_ms);
+    assert!((r.images_per_s - 2000.0 / r.median_ms).abs() < 1e-9);
+    let r = bench_infer(&cfg).unwrap();
+    assert_eq!(r.mode, "infer");
+    let bad = BenchConfig { size: 48, ..cfg };
+    assert!(format!("{}", bench_train(&bad).unwrap_err()).contains("multiple of 32"));
 }

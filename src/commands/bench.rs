@@ -109,12 +109,41 @@ fn bench_augment(a: &AugmentArgs) -> Result<()> {
         "  {threads} threads     : {all:8.1} img/s  ({:.2}× one thread)",
         all / one
     );
+    for (name, step) in step_configs() {
+        let r = best_of_3(|| timed_pipeline(&split, &step, a.iters / 4 + 1, a.seed, 1))?;
+        println!("    only {name:<22}: {r:8.1} img/s (1 thread)");
+    }
     let loader = timed_loader(&split, &cfg, a, threads)?;
     println!(
         "  loader {threads} workers: {loader:8.1} img/s  (batch {}, incl. tensor assembly)",
         a.batch
     );
     Ok(())
+}
+
+/// One step at p = 1 (everything else off) for a per-step breakdown; "nothing" is the
+/// u8→f32 + normalise floor.
+fn step_configs() -> Vec<(&'static str, AugmentConfig)> {
+    let base = AugmentConfig::none();
+    let mut out = vec![("nothing", base.clone())];
+    let mut c = base.clone();
+    c.hflip.p = 1.0;
+    c.vflip.p = 1.0;
+    c.rot90.p = 1.0;
+    out.push(("flips + rot90", c));
+    let mut c = base.clone();
+    c.elastic.p = 1.0;
+    out.push(("elastic", c));
+    let mut c = base.clone();
+    c.blur.p = 1.0;
+    out.push(("blur", c));
+    let mut c = base.clone();
+    c.brightness_contrast.p = 1.0;
+    out.push(("brightness/contrast", c));
+    let mut c = base;
+    c.rotate.p = 1.0;
+    out.push(("rotate (off by default)", c));
+    out
 }
 
 fn best_of_3(mut f: impl FnMut() -> Result<f64>) -> Result<f64> {

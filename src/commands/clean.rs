@@ -1,6 +1,7 @@
 //! `tumorseg clean`: report anomalies and write `_annotations.coco.cleaned.json` per split.
-use crate::clean::{clean_dataset, format_details, format_table, CleanOptions};
+use crate::clean::{clean_dataset, CleanOptions, CleanReport};
 use anyhow::Result;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -39,4 +40,55 @@ pub fn run(args: Args) -> Result<()> {
     let out = args.out_dir.unwrap_or(args.root);
     println!("wrote {}", out.join("clean_report.json").display());
     Ok(())
+}
+
+/// The per-split table `tumorseg clean` prints.
+pub fn format_table(r: &CleanReport) -> String {
+    let cols = [
+        "images", "anns", "no_ann", "multi", "missing", "corrupt", "degen", "dups", "leaked",
+        "kept", "removed",
+    ];
+    let mut out = format!("{:<8}", "split");
+    for c in cols {
+        out += &format!("{c:>9}");
+    }
+    out.push('\n');
+    for (name, s) in &r.splits {
+        out += &format!("{name:<8}");
+        let vals = [
+            s.images,
+            s.annotations,
+            s.no_annotation,
+            s.multi_annotation,
+            s.missing,
+            s.corrupt,
+            s.degenerate,
+            s.duplicates,
+            s.leaked,
+            s.kept,
+            s.removed_ids.len(),
+        ];
+        for v in vals {
+            out += &format!("{v:>9}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Leakage and duplicate details, one line each (empty when there are none).
+pub fn format_details(r: &CleanReport) -> Vec<String> {
+    let mut lines = BTreeSet::new();
+    for (name, s) in &r.splits {
+        for g in &s.duplicate_files {
+            lines.insert(format!("duplicate in {name}: {}", g.join(" = ")));
+        }
+        for (a, b) in &s.leaked_files {
+            lines.insert(format!("leak: {name}/{a} = {b}"));
+        }
+        if !s.removed_ids.is_empty() {
+            lines.insert(format!("{name}: removed image ids {:?}", s.removed_ids));
+        }
+    }
+    lines.into_iter().collect()
 }

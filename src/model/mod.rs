@@ -1,4 +1,5 @@
 //! U-Net++ with a ResNet34 encoder, parameter names as segmentation_models_pytorch 0.6.0.
+pub mod bench;
 pub mod layers;
 pub mod resnet;
 pub mod unetpp;
@@ -54,7 +55,7 @@ fn fmt_thousands(n: i64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);

@@ -37,8 +37,17 @@ struct Unpickler<'a> {
     pos: usize,
     stack: Vec<Value>,
     memo: HashMap<u32, Value>,
-    /// Tensors are rebuilt later, once their storages are read: (storage key, kind, offset, size, stride).
-    tensors: Vec<(String, Kind, i64, Vec<i64>, Vec<i64>)>,
+    /// Tensors are rebuilt later, once their storages are read.
+    tensors: Vec<TensorRef>,
+}
+
+/// A view into a storage file of the archive (`_rebuild_tensor_v2`'s arguments).
+struct TensorRef {
+    storage: String,
+    kind: Kind,
+    offset: i64,
+    size: Vec<i64>,
+    stride: Vec<i64>,
 }
 
 fn storage_kind(name: &str) -> Result<Kind> {
@@ -148,8 +157,13 @@ impl<'a> Unpickler<'a> {
                 };
                 let size = ints(args.get(2).context("tensor without size")?)?;
                 let stride = ints(args.get(3).context("tensor without stride")?)?;
-                self.tensors
-                    .push((key.clone(), *kind, offset, size, stride));
+                self.tensors.push(TensorRef {
+                    storage: key.clone(),
+                    kind: *kind,
+                    offset,
+                    size,
+                    stride,
+                });
                 Value::Tensor(self.tensors.len() - 1)
             }
             ("torch._utils", "_rebuild_parameter") => {
@@ -357,7 +371,13 @@ pub fn read(path: &Path) -> Result<Vec<(String, Tensor)>> {
         let (Value::Str(key), Value::Tensor(i)) = (k, v) else {
             continue;
         };
-        let (skey, kind, offset, size, stride) = &up.tensors[i];
+        let TensorRef {
+            storage: skey,
+            kind,
+            offset,
+            size,
+            stride,
+        } = &up.tensors[i];
         let mut bytes = Vec::new();
         zip.by_name(&format!("{prefix}data/{skey}"))
             .with_context(|| format!("storage {skey} of {key} missing"))?

@@ -41,7 +41,20 @@ def smp(out):
     with torch.no_grad():
         y = model(x)
     save_state(model, out, "smp_state")
-    save_file({"input": x, "output": y.contiguous()}, os.path.join(out, "smp_io.safetensors"))
+    # Train mode: batch statistics in the forward, running statistics updated with momentum 0.1.
+    x2 = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    model.train()
+    with torch.no_grad():
+        y2 = model(x2)
+    io = {
+        "input": x,
+        "output": y.contiguous(),
+        "train_input": x2,
+        "train_output": y2.contiguous(),
+        "train_bn_mean": model.decoder.blocks["x_0_3"].conv2[1].running_mean.clone(),
+        "train_bn_var": model.encoder.layer4[2].bn2.running_var.clone(),
+    }
+    save_file(io, os.path.join(out, "smp_io.safetensors"))
     n = sum(p.numel() for p in model.parameters())
     print(n, sum(p.numel() for p in model.encoder.parameters()))
 

@@ -1,0 +1,161 @@
+//! `tumorseg bench train|infer`: median time per step of the U-Net++ on random data, so that runs on
+//! different machines/precisions compare. The train step is `train::step` itself (Adam lr 1e-4,
+//! 0.5·focal + 0.5·dice, fp16 loss scaling), not a re-implementation.
+use super::unetpp::UnetPlusPlus;
+use crate::device::{autocast, device_name, Precision};
+use crate::train::{step, StepState};
+use anyhow::{ensure, Result};
+use std::time::Instant;
+use tch::nn::{ModuleT, VarStore};
+use tch::{Device, Kind, Tensor};
+
+/// Untimed steps first: cuDNN autotuning and the caching allocator settle there.
+const WARMUP_STEPS: usize = 3;
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BenchResult {
+    pub mode: &'static str,
+    pub device: String,
+    pub precision: Precision,
+    pub size: i64,
+    pub batch: i64,
+    pub steps: usize,
+    pub channels_last: bool,
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub images_per_s: f64,
+}
+
+impl std::fmt::Display for BenchResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "bench {}: {} {:?} {}x{} batch {}{}: median {:.2} ms/step (min {:.2}), {:.1} img/s over {} steps",
+            self.mode,
+            self.device,
+            self.precision,
+            self.size,
+            self.size,
+            self.batch,
+            if self.channels_last { " channels-last" } else { "" },
+            self.median_ms,
+            self.min_ms,
+            self.images_per_s,
+            self.steps
+        )
+    }
+}
+
+/// What to measure; `precision` is resolved against the device first.
+#[derive(Clone, Copy, Debug)]
+pub struct BenchConfig {
+    pub size: i64,
+    pub batch: i64,
+    pub precision: Precision,
+    pub device: Device,
+    pub steps: usize,
+    /// Feed NHWC-strided inputs so cuDNN runs channels-last kernels (tch has no memory-format API).
+    pub channels_last: bool,
+}
+
+/// An NCHW tensor with NHWC strides (PyTorch's `channels_last`), built by permute + contiguous.
+pub fn to_channels_last(x: &Tensor) -> Tensor {
+    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+fn setup(cfg: &BenchConfig) -> Result<(VarStore, UnetPlusPlus, Tensor, Precision)> {
+    ensure!(
+        cfg.size > 0 && cfg.size % 32 == 0,
+        "--size must be a positive multiple of 32, got {}",
+        cfg.size
+    );
+    ensure!(
+        cfg.batch > 0 && cfg.steps > 0,
+        "--batch and --steps must be positive"
+    );
+    let precision = cfg.precision.resolve(cfg.device)?;
+    if cfg.device.is_cuda() {
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
+    tch::manual_seed(0);
+    let vs = VarStore::new(cfg.device);
+    let model = UnetPlusPlus::new(&vs.root());
+    let mut x = Tensor::randn(
+        [cfg.batch, 3, cfg.size, cfg.size],
+        (Kind::Float, cfg.device),
+    );
+    if cfg.channels_last {
+        x = to_channels_last(&x);
+    }
+    Ok((vs, model, x, precision))
+}
+
+/// Time `f` (synchronising the device after each call) and summarise.
+fn time_steps(
+    cfg: &BenchConfig,
+    precision: Precision,
+    mode: &'static str,
+    mut f: impl FnMut(),
+) -> BenchResult {
+    for _ in 0..WARMUP_STEPS {
+        f();
+    }
+    sync(cfg.device);
+    let mut ms: Vec<f64> = (0..cfg.steps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            sync(cfg.device);
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    let n = ms.len();
+    let median_ms = if n % 2 == 1 {
+        ms[n / 2]
+    } else {
+        (ms[n / 2 - 1] + ms[n / 2]) / 2.0
+    };
+    BenchResult {
+        mode,
+        device: device_name(cfg.device),
+        precision,
+        size: cfg.size,
+        batch: cfg.batch,
+        steps: cfg.steps,
+        channels_last: cfg.channels_last,
+        median_ms,
+        min_ms: ms[0],
+        images_per_s: cfg.batch as f64 * 1e3 / median_ms,
+    }
+}
+
+/// Training steps (forward, loss, backward, Adam) on random images and masks.
+pub fn bench_train(cfg: &BenchConfig) -> Result<BenchResult> {
+    let (vs, model, x, precision) = setup(cfg)?;
+    let y = Tensor::rand(
+        [cfg.batch, 1, cfg.size, cfg.size],
+        (Kind::Float, cfg.device),
+    )
+    .gt(0.8)
+    .to_kind(Kind::Float);
+    let mut st = StepState::new(&vs, 1e-4, precision)?;
+    Ok(time_steps(cfg, precision, "train", || {
+        let _ = step(&model, &mut st, &x, &y);
+    }))
+}
+
+/// Eval-mode forward passes (no grad) on random images, as `predict` runs them.
+pub fn bench_infer(cfg: &BenchConfig) -> Result<BenchResult> {
+    let (_vs, model, x, precision) = setup(cfg)?;
+    let _guard = tch::no_grad_guard();
+    Ok(time_steps(cfg, precision, "infer", || {
+        let _ = autocast(cfg.device, precision, || model.forward_t(&x, false));
+    }))
+}
