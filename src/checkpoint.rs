@@ -66,7 +66,8 @@ pub fn save_model(vs: &VarStore, path: &Path) -> Result<()> {
 
 /// Loads every variable of `vs` from a safetensors file written by `save_model` (missing names are an error).
 pub fn load_model_weights(vs: &mut VarStore, path: &Path) -> Result<()> {
-    vs.read_safetensors(path)
+    // tch's read_safetensors copies into the variables without disabling autograd.
+    tch::no_grad(|| vs.read_safetensors(path))
         .with_context(|| format!("loading weights from {}", path.display()))
 }
 

@@ -4,6 +4,7 @@ pub mod config;
 pub mod curves;
 pub mod interrupt;
 pub mod log;
+pub mod prefetch;
 mod run;
 pub mod schedule;
 pub mod setup;

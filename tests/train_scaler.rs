@@ -53,7 +53,7 @@ fn injected_inf_skips_the_step_and_halves_the_scale() {
     assert!(!scaler.unscale_(&mut [opt.flat_grad()]));
     let g = Vec::<f32>::try_from(opt.flat_grad()).unwrap();
     // Names sorted: a.weight (3) then b.bias (2). d/da = 6a + [b0, b1, 0]; d/db = a[0..2].
-    let want = [6.0 * 0.5 + 0.25, 6.0 * -1.0 + 3.0, 12.0, 0.5, -1.0];
+    let want = [6.0 * 0.5 + 0.25, -6.0 + 3.0, 12.0, 0.5, -1.0];
     for (x, w) in g.iter().zip(want) {
         assert!((x - w).abs() < 1e-5, "{g:?} vs {want:?}");
     }

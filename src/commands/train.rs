@@ -10,8 +10,9 @@ use std::path::PathBuf;
 pub struct Args {
     /// Dataset root with train/ and valid/ COCO splits (may instead come from --config or --resume).
     pub dataset: Option<PathBuf>,
+    /// Boxed: the flags are large and `main`'s command enum should stay small.
     #[command(flatten)]
-    pub flags: TrainFlags,
+    pub flags: Box<TrainFlags>,
 }
 
 /// Every training flag, reusable by other commands (`#[command(flatten)]`). Unset flags keep the value of

@@ -35,7 +35,9 @@ pub struct TrainConfig {
     /// Run directory whose `last.safetensors` and state to continue from.
     pub resume: Option<PathBuf>,
     pub no_augment: bool,
-    /// The training augmentation pipeline (`[augmentation]` table; ignored with `no_augment`).
+    /// The training augmentation pipeline (`[augmentation]` table, any subset of its keys; ignored with
+    /// `no_augment`).
+    #[serde(deserialize_with = "augmentation_over_default")]
     pub augmentation: AugmentConfig,
     /// Keep only annotations of these category ids (default: all).
     pub categories: Option<Vec<u64>>,
@@ -95,7 +97,7 @@ impl TrainConfig {
             "no dataset root: pass <dataset-root> or set `dataset` in the config"
         );
         anyhow::ensure!(
-            self.size >= 32 && self.size % 32 == 0,
+            self.size >= 32 && self.size.is_multiple_of(32),
             "size {} must be a positive multiple of 32 (U-Net++ downsamples 5 times)",
             self.size
         );
@@ -119,5 +121,27 @@ impl TrainConfig {
         self.out.clone().unwrap_or_else(|| {
             PathBuf::from("runs").join(chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string())
         })
+    }
+}
+
+/// Reads a partial `[augmentation]` table over the default pipeline (AugmentConfig itself wants every key).
+fn augmentation_over_default<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<AugmentConfig, D::Error> {
+    use serde::de::Error;
+    let given = toml::Table::deserialize(d)?;
+    let mut base = toml::Table::try_from(AugmentConfig::default()).map_err(D::Error::custom)?;
+    merge(&mut base, given);
+    base.try_into().map_err(D::Error::custom)
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
     }
 }

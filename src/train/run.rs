@@ -2,6 +2,7 @@
 //! returns cleanly. Host syncs: the fp16 skip decision per step, the loss shown by the progress bar every
 //! `SHOW_EVERY` steps, and the epoch's loss and Dice sums once per epoch.
 use super::log::{self, EpochRecord};
+use super::prefetch::DeviceBatches;
 use super::schedule::{EarlyStop, Plateau};
 use super::setup::{self, Data};
 use super::step::{dice_sum, step, StepState};
@@ -169,16 +170,17 @@ fn train_epoch(
     epoch: usize,
 ) -> Result<(f64, f64)> {
     let t0 = Instant::now();
-    let mut loader = batches::epoch(data.train.clone(), &data.train_loader, epoch as u64);
+    let loader = batches::epoch(data.train.clone(), &data.train_loader, epoch as u64);
     let bar = progress_bar(cfg, loader.n_batches(), epoch);
+    let mut feed = DeviceBatches::new(loader, st.device);
     let mut loss_sum = Tensor::zeros([1], (Kind::Float, st.device));
     let mut steps = 0usize;
-    for batch in loader.by_ref() {
-        let loss = step(model, st, &batch.images, &batch.masks);
+    for (images, masks) in feed.by_ref() {
+        let loss = step(model, st, &images, &masks);
         loss_sum += loss;
         steps += 1;
         bar.inc(1);
-        if steps % SHOW_EVERY == 0 && !bar.is_hidden() {
+        if steps.is_multiple_of(SHOW_EVERY) && !bar.is_hidden() {
             bar.set_message(format!(
                 "loss {:.4} lr {:.1e}",
                 loss_sum.double_value(&[0]) / steps as f64,
@@ -194,15 +196,16 @@ fn train_epoch(
         steps > 0 || interrupt::requested(),
         "epoch {epoch} ran no training step (empty train split?)"
     );
-    let wait = loader.wait_seconds() / t0.elapsed().as_secs_f64().max(1e-9);
+    let wait = feed.wait_seconds() / t0.elapsed().as_secs_f64().max(1e-9);
     Ok((loss_sum.double_value(&[0]) / steps.max(1) as f64, wait))
 }
 
 /// Mean per-image Dice at threshold 0.5 over the valid split.
 fn validate(data: &Data, model: &UnetPlusPlus, st: &StepState) -> f64 {
     let mut sum = Tensor::zeros([1], (Kind::Double, st.device));
-    for batch in batches::epoch(data.valid.clone(), &data.valid_loader, 0) {
-        sum += dice_sum(model, st.device, st.precision, &batch.images, &batch.masks);
+    let loader = batches::epoch(data.valid.clone(), &data.valid_loader, 0);
+    for (images, masks) in DeviceBatches::new(loader, st.device) {
+        sum += dice_sum(model, st.device, st.precision, &images, &masks);
     }
     sum.double_value(&[0]) / data.valid.len() as f64
 }

@@ -1,0 +1,278 @@
+//! Whole training runs on the fixture at 64×64 on the CPU (one libtorch thread each, to stay quick on a
+//! shared machine): the CLI's run directory, seeded reproducibility, exact resume, Ctrl-C, refusals.
+mod common;
+use serde_json::Value;
+use std::path::Path;
+use tumorseg::train::{self, TrainConfig};
+
+fn records(run: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The metrics without the timing fields.
+fn untimed(run: &Path) -> Vec<Value> {
+    records(run)
+        .into_iter()
+        .map(|mut r| {
+            let o = r.as_object_mut().unwrap();
+            o.remove("seconds").unwrap();
+            o.remove("data_wait_fraction").unwrap();
+            r
+        })
+        .collect()
+}
+
+fn tiny(out: &Path, epochs: usize, workers: usize) -> TrainConfig {
+    TrainConfig {
+        dataset: common::fixture(),
+        out: Some(out.to_path_buf()),
+        epochs,
+        size: 64,
+        batch: 4,
+        workers,
+        device: "cpu".into(),
+        seed: 7,
+        encoder_weights: "none".into(),
+        threads: 1,
+        progress: false,
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn cli_run_leaves_the_run_directory_and_the_loss_falls() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = common::bin()
+        .args([
+            "train",
+            common::fixture().to_str().unwrap(),
+            "--size",
+            "64",
+            "--epochs",
+            "3",
+            "--batch",
+            "4",
+        ])
+        .args([
+            "--encoder-weights",
+            "none",
+            "--threads",
+            "1",
+            "--no-progress",
+            "--out",
+            run.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "config.toml",
+        "metrics.jsonl",
+        "best_model.safetensors",
+        "last.safetensors",
+        "optimizer.safetensors",
+        "train_state.json",
+        "curves.png",
+    ] {
+        assert!(run.join(f).is_file(), "missing {f}");
+    }
+    let recs = records(&run);
+    assert_eq!(recs.len(), 3);
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r["epoch"], i + 1);
+        assert_eq!(r["lr"], 1e-4);
+        assert_eq!(r["skipped_steps"], 0);
+        let d = r["valid_dice"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&d), "{d}");
+        assert!(r["seconds"].as_f64().unwrap() > 0.0);
+    }
+    let (first, last) = (
+        recs[0]["train_loss"].as_f64().unwrap(),
+        recs[2]["train_loss"].as_f64().unwrap(),
+    );
+    assert!(last < first, "train loss did not fall: {first} → {last}");
+    // The resolved config reads back, with the flags applied.
+    let cfg = TrainConfig::from_toml_file(&run.join("config.toml")).unwrap();
+    assert_eq!(
+        (
+            cfg.size,
+            cfg.batch,
+            cfg.epochs,
+            cfg.encoder_weights.as_str()
+        ),
+        (64, 4, 3, "none")
+    );
+    let png = image::open(run.join("curves.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (1000, 400));
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("train_state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["epoch"], 3);
+    assert_eq!(state["finished"], true);
+    // The eval helper's entry point loads the best model.
+    let (_vs, _model, cfg2) = tumorseg::checkpoint::load_model(&run, tch::Device::Cpu).unwrap();
+    assert_eq!(cfg2, cfg);
+}
+
+#[test]
+fn seeded_cpu_runs_are_identical_and_resume_continues_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
+    train::train(&tiny(&a, 2, 1)).unwrap();
+    // Another loader thread count must not matter.
+    train::train(&tiny(&b, 2, 3)).unwrap();
+    assert_eq!(untimed(&a), untimed(&b));
+    assert_eq!(untimed(&a).len(), 2);
+    let weights = |run: &Path| std::fs::read(run.join("last.safetensors")).unwrap();
+    assert!(
+        weights(&a) == weights(&b),
+        "same seed, different final weights"
+    );
+    // One epoch, then --resume to two: the same two epochs as the uninterrupted run.
+    train::train(&tiny(&c, 1, 2)).unwrap();
+    let mut resume = tiny(&c, 2, 2);
+    resume.resume = Some(c.clone());
+    let summary = train::train(&resume).unwrap();
+    assert_eq!(summary.epochs, 2);
+    assert_eq!(untimed(&a), untimed(&c));
+    assert!(weights(&a) == weights(&c), "resumed run diverged");
+}
+
+#[test]
+fn ctrl_c_saves_the_last_checkpoint_and_exits_cleanly() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let mut child = common::bin()
+        .args([
+            "train",
+            common::fixture().to_str().unwrap(),
+            "--size",
+            "64",
+            "--epochs",
+            "50",
+            "--batch",
+            "2",
+        ])
+        .args([
+            "--encoder-weights",
+            "none",
+            "--threads",
+            "1",
+            "--no-progress",
+            "--out",
+            run.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Wait until the loop runs, then interrupt it as a terminal would.
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("training on") {
+            break;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit {status:?}: {rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.starts_with("interrupted: saved last.safetensors")),
+        "{rest:?}"
+    );
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("train_state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["interrupted"], true);
+    assert!(state["epoch"].as_u64().unwrap() < 50);
+    assert!(run.join("last.safetensors").is_file());
+    // No temp file left behind.
+    let names: Vec<String> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+}
+
+#[test]
+fn fp16_on_the_cpu_is_refused_with_a_clear_message() {
+    let out = common::bin()
+        .args([
+            "train",
+            common::fixture().to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--precision",
+            "fp16",
+            "--encoder-weights",
+            "none",
+        ])
+        .args([
+            "--out",
+            tempfile::tempdir().unwrap().path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--precision fp16 is not supported on the CPU"),
+        "{err}"
+    );
+}
+
+#[test]
+fn flags_override_the_config_file_which_overrides_defaults() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: tumorseg::commands::train::TrainFlags,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        "dataset = \"/data/x\"\nepochs = 7\nbatch = 2\nlr = 0.001\n[augmentation.hflip]\np = 0.0\n",
+    )
+    .unwrap();
+    let cli = Cli::parse_from([
+        "t",
+        "--config",
+        file.to_str().unwrap(),
+        "--batch",
+        "8",
+        "--no-augment",
+    ]);
+    let cfg = cli.args.resolve(None).unwrap();
+    assert_eq!(
+        (cfg.epochs, cfg.batch, cfg.lr, cfg.size),
+        (7, 8, 0.001, 640)
+    );
+    assert_eq!(cfg.dataset, Path::new("/data/x"));
+    assert_eq!(cfg.augmentation.hflip.p, 0.0);
+    assert!(cfg.no_augment);
+    std::fs::write(&file, "epoch = 3\n").unwrap();
+    let err = format!("{:#}", TrainConfig::from_toml_file(&file).unwrap_err());
+    assert!(err.contains("c.toml") && err.contains("epoch"), "{err}");
+}
