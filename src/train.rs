@@ -11,5 +11,5 @@ pub mod setup;
 pub mod step;
 
 pub use config::TrainConfig;
-pub use run::{train, TrainSummary};
+pub use run::{out_of_time, train, TrainSummary};
 pub use step::{dice_sum, step, StepState};

@@ -276,3 +276,36 @@ fn flags_override_the_config_file_which_overrides_defaults() {
     let err = format!("{:#}", TrainConfig::from_toml_file(&file).unwrap_err());
     assert!(err.contains("c.toml") && err.contains("epoch"), "{err}");
 }
+
+#[test]
+fn time_limit_stops_before_an_epoch_that_would_not_fit() {
+    let cfg = TrainConfig {
+        time_limit: Some(100.0),
+        ..TrainConfig::default()
+    };
+    assert!(!train::out_of_time(&cfg, 0.0, 0.0));
+    assert!(!train::out_of_time(&cfg, 60.0, 39.0));
+    assert!(train::out_of_time(&cfg, 60.0, 41.0));
+    assert!(!train::out_of_time(&TrainConfig::default(), 1e9, 1e9));
+    let bad = TrainConfig {
+        dataset: common::fixture(),
+        time_limit: Some(-1.0),
+        ..TrainConfig::default()
+    };
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("time_limit"));
+
+    // A 1-second budget lets the first epoch run and no other, whatever --epochs says.
+    let dir = tempfile::tempdir().unwrap();
+    let summary = train::train(&TrainConfig {
+        time_limit: Some(1.0),
+        ..tiny(dir.path(), 3, 1)
+    })
+    .unwrap();
+    assert!(summary.out_of_time);
+    assert_eq!(summary.epochs, 1);
+    assert_eq!(records(dir.path()).len(), 1);
+}

@@ -82,6 +82,10 @@ pub struct TrainFlags {
     /// No progress bars (epoch summaries are still printed).
     #[arg(long)]
     pub no_progress: bool,
+    /// Wall-clock budget for the epoch loop in seconds: no epoch is started that would end past it
+    /// (judged by the slowest epoch so far) [default: none].
+    #[arg(long, value_name = "SECONDS")]
+    pub time_limit: Option<f64>,
 }
 
 impl TrainFlags {
@@ -126,6 +130,9 @@ impl TrainFlags {
         }
         if self.categories.is_some() {
             cfg.categories = self.categories.clone();
+        }
+        if self.time_limit.is_some() {
+            cfg.time_limit = self.time_limit;
         }
         cfg.resume = self.resume.clone();
         cfg.no_augment |= self.no_augment;

@@ -47,6 +47,8 @@ pub struct TrainConfig {
     pub threads: usize,
     /// Progress bars on stderr.
     pub progress: bool,
+    /// Budget for the epoch loop in seconds (None: only `epochs` and early stopping end it).
+    pub time_limit: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -74,6 +76,7 @@ impl Default for TrainConfig {
             annotations: None,
             threads: 0,
             progress: true,
+            time_limit: None,
         }
     }
 }
@@ -103,6 +106,10 @@ impl TrainConfig {
         );
         anyhow::ensure!(self.batch >= 1, "batch must be at least 1");
         anyhow::ensure!(self.epochs >= 1, "epochs must be at least 1");
+        anyhow::ensure!(
+            self.time_limit.is_none_or(|t| t > 0.0 && t.is_finite()),
+            "time_limit must be a positive number of seconds"
+        );
         anyhow::ensure!(
             self.lr > 0.0 && self.lr.is_finite(),
             "lr {} must be positive",

@@ -28,6 +28,8 @@ pub struct TrainSummary {
     pub best_valid_dice: Option<f64>,
     pub stopped_early: bool,
     pub interrupted: bool,
+    /// Ended by `time_limit`.
+    pub out_of_time: bool,
     /// Wall time of this session.
     pub seconds: f64,
 }
@@ -91,9 +93,21 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         best_valid_dice: early.best,
         stopped_early: false,
         interrupted: false,
+        out_of_time: false,
         seconds: 0.0,
     };
+    let loop_start = Instant::now();
+    let mut slowest_epoch = 0.0f64;
     for epoch in first..=cfg.epochs {
+        if out_of_time(&cfg, loop_start.elapsed().as_secs_f64(), slowest_epoch) {
+            eprintln!(
+                "time limit: {:.0}s of {:.0}s used, the next epoch would not fit",
+                loop_start.elapsed().as_secs_f64(),
+                cfg.time_limit.unwrap_or_default()
+            );
+            summary.out_of_time = true;
+            break;
+        }
         let t0 = Instant::now();
         let lr = st.optimizer.lr();
         let skipped_before = st.scaler.skipped_steps();
@@ -119,6 +133,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             skipped_steps: st.scaler.skipped_steps() - skipped_before,
         };
         log::append(&metrics_path, &record)?;
+        slowest_epoch = slowest_epoch.max(record.seconds);
         let best = early.observe(epoch, valid_dice);
         if best {
             checkpoint::save_model(&vs, &run_dir.join(checkpoint::BEST))?;
@@ -159,6 +174,12 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     summary.best_valid_dice = early.best;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// True when another epoch, as slow as the slowest so far, would end past the time limit.
+pub fn out_of_time(cfg: &TrainConfig, elapsed: f64, slowest_epoch: f64) -> bool {
+    cfg.time_limit
+        .is_some_and(|limit| elapsed + slowest_epoch > limit)
 }
 
 /// One pass over the train split; returns (mean loss, share of the time spent waiting for data).
