@@ -133,7 +133,6 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             skipped_steps: st.scaler.skipped_steps() - skipped_before,
         };
         log::append(&metrics_path, &record)?;
-        slowest_epoch = slowest_epoch.max(record.seconds);
         let best = early.observe(epoch, valid_dice);
         if best {
             checkpoint::save_model(&vs, &run_dir.join(checkpoint::BEST))?;
@@ -161,6 +160,8 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             if record.skipped_steps > 0 { format!(", {} skipped steps", record.skipped_steps) } else { String::new() }
         );
         summary.epochs = epoch;
+        // Validation and checkpoint writes count too: they are part of what the next epoch costs.
+        slowest_epoch = slowest_epoch.max(t0.elapsed().as_secs_f64());
         if stop {
             eprintln!(
                 "early stop: no better valid Dice for {} epochs",
