@@ -30,8 +30,8 @@ impl DeviceBatches {
             let handle = std::thread::spawn(move || {
                 for b in loader {
                     // Pinning can fail (e.g. locked-memory limits): an unpinned batch still works, just slower.
-                    // No device argument: libtorch 2.11 deprecates it and warns on every call.
-                    let pin = |t: Tensor| t.f_pin_memory(None::<Device>).unwrap_or(t);
+                    // `_pin_memory` directly: the public `pin_memory(device)` warns on every call in libtorch 2.11.
+                    let pin = |t: Tensor| t.f_internal_pin_memory(device).unwrap_or(t);
                     if tx.send((pin(b.images), pin(b.masks))).is_err() {
                         break;
                     }
