@@ -22,7 +22,7 @@ $(STAMP): scripts/requirements.txt
 build: $(STAMP)
 	cargo build --release
 
-test: build
+test: build lint
 	cargo test --release -- --test-threads 2
 
 demo: build

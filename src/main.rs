@@ -29,7 +29,7 @@ enum Command {
     /// Predict masks, overlays and COCO results for new images.
     Predict(commands::predict::Args),
     /// clean → train → tune-threshold → evaluate → visualize in one run directory.
-    Pipeline(commands::pipeline::Args),
+    Pipeline(Box<commands::pipeline::Args>),
     /// Throughput benchmarks: augmentation, training step, inference.
     Bench(commands::bench::Args),
     /// Re-encode a dataset into a compact copy (resized JPEGs, same COCO layout).
@@ -47,7 +47,7 @@ fn main() {
         Command::Evaluate(a) => commands::evaluate::run(a),
         Command::Visualize(a) => commands::visualize::run(a),
         Command::Predict(a) => commands::predict::run(a),
-        Command::Pipeline(a) => commands::pipeline::run(a),
+        Command::Pipeline(a) => commands::pipeline::run(*a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Pack(a) => commands::pack::run(a),
     };
