@@ -37,6 +37,11 @@ enum Command {
 }
 
 fn main() {
+    // Behave like other Unix tools when piped into `head`: exit quietly instead of panicking on EPIPE.
+    // SAFETY: setting a signal disposition at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(a) => commands::info::run(a),
