@@ -10,6 +10,7 @@ pub mod commands;
 pub mod dataset;
 pub mod device;
 pub mod evaluate;
+pub mod font;
 pub mod loss;
 pub mod mask;
 pub mod metrics;

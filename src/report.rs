@@ -125,37 +125,10 @@ pub fn write_all(out_dir: &Path, report: &Report, rows: &[ImageRow]) -> Result<(
     write("per_image.csv", csv(rows))
 }
 
-/// plotters needs a TTF for any text: use a system DejaVu/Liberation font when there is one,
-/// otherwise the chart is drawn without labels (the numbers are in threshold.json anyway).
-fn register_font() -> bool {
-    static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *FONT.get_or_init(|| {
-        let candidates = [
-            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-            "/usr/share/fonts/TTF/DejaVuSans.ttf",
-            "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-            "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-            "/System/Library/Fonts/Supplemental/Arial.ttf",
-        ];
-        candidates
-            .iter()
-            .find_map(|p| std::fs::read(p).ok())
-            .is_some_and(|bytes| {
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                plotters::style::register_font(
-                    "sans-serif",
-                    plotters::style::FontStyle::Normal,
-                    bytes,
-                )
-                .is_ok()
-            })
-    })
-}
-
 /// threshold.png: mean and global Dice against the threshold, the chosen one marked.
 pub fn plot_threshold(file: &ThresholdFile, path: &Path) -> Result<()> {
     use plotters::prelude::*;
-    let text = register_font();
+    let text = crate::font::ensure();
     let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
     let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("draw {}: {e}", path.display());
     root.fill(&WHITE).map_err(|e| err(&e))?;

@@ -1,46 +1,13 @@
 //! `curves.png`: train loss (left) and valid Dice (right) per epoch, drawn with plotters' bitmap backend.
-//! plotters' `ab_glyph` text needs a registered font: the first system TTF found is registered once;
-//! without one the panels are drawn without any text (axes, grid and lines only).
+//! Text uses the embedded font (`crate::font`); should registering it fail, the panels are drawn without text.
 use super::log::EpochRecord;
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 use std::path::Path;
-use std::sync::OnceLock;
-
-/// Fonts tried in order (Debian/Ubuntu, Fedora, Arch, macOS locations); `TUMORSEG_FONT` comes first.
-const FONT_CANDIDATES: &[&str] = &[
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    "/Library/Fonts/Arial.ttf",
-];
-
-/// Registers a sans-serif font for plotters once per process; false when none could be found.
-pub fn ensure_font() -> bool {
-    static FOUND: OnceLock<bool> = OnceLock::new();
-    *FOUND.get_or_init(|| {
-        let env = std::env::var("TUMORSEG_FONT").ok();
-        let paths = env
-            .iter()
-            .map(String::as_str)
-            .chain(FONT_CANDIDATES.iter().copied());
-        for path in paths {
-            if let Ok(bytes) = std::fs::read(path) {
-                // plotters keeps `&'static` font data: leaking one font file per process is intended.
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                    return true;
-                }
-            }
-        }
-        false
-    })
-}
 
 /// Draws both curves into `path` (PNG, 1000×400).
 pub fn draw(records: &[EpochRecord], path: &Path) -> Result<()> {
-    let text = ensure_font();
+    let text = crate::font::ensure();
     let root = BitMapBackend::new(path, (1000, 400)).into_drawing_area();
     root.fill(&WHITE)
         .map_err(|e| anyhow!("drawing {}: {e}", path.display()))?;
