@@ -5,8 +5,7 @@ use crate::train::adam::AdamState;
 use crate::train::schedule::{EarlyStop, Plateau};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tch::{nn::VarStore, Tensor};
 
 pub const CONFIG: &str = "config.toml";
@@ -32,18 +31,8 @@ pub struct TrainState {
     pub early_stop: EarlyStop,
 }
 
-/// Writes `bytes` to `path` through a sibling temp file and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = temp_sibling(path);
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.sync_all().ok();
-    drop(f);
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
-}
+use crate::atomic::temp_sibling;
+pub use crate::atomic::write_atomic;
 
 /// Named tensors as safetensors, atomically. Tensors may live on any device.
 pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
@@ -96,14 +85,6 @@ pub fn load_state(run_dir: &Path) -> Result<TrainState> {
 /// The resolved config a run was trained with.
 pub fn load_config(run_dir: &Path) -> Result<crate::train::TrainConfig> {
     crate::train::TrainConfig::from_toml_file(&run_dir.join(CONFIG))
-}
-
-fn temp_sibling(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
 /// The trained model of a run directory (`best_model.safetensors`) on `device`, in eval-ready form, with the

@@ -6,6 +6,7 @@
 //! annotation (the seed's rule; `keep_multi` keeps them and merges their polygons into one
 //! annotation). Duplicates (byte-identical files) inside a split and across splits are reported,
 //! not removed: which copy is right is a human decision. Every other COCO field is kept verbatim.
+use crate::atomic::write_atomic;
 use crate::coco::{self, CocoAnnotation, CocoFile, IssueKind};
 use crate::dataset::{CLEANED, ORIGINAL};
 use crate::mask::Segmentation;
@@ -357,17 +358,4 @@ fn segmentation_json(seg: &Segmentation) -> Value {
             width,
         } => serde_json::json!({"size": [height, width], "counts": counts}),
     }
-}
-
-/// Write through a temporary file in the same directory and rename, so a reader never sees a
-/// half-written file and an interrupted run leaves the previous version intact.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
 }

@@ -1,6 +1,7 @@
 //! tumorseg: brain-tumour segmentation on COCO datasets, libtorch through `tch`.
 //! Data flows one way: files → dataset → batches → model → predictions → metrics → reports.
 
+pub mod atomic;
 pub mod augment;
 pub mod batches;
 pub mod checkpoint;

@@ -83,7 +83,7 @@ fn pack_split(src: &Path, dst: &Path, split: &str, opts: &PackOptions) -> Result
         }
     }
     let out_json = dst.join("_annotations.coco.json");
-    fs::write(&out_json, serde_json::to_vec(&coco)?)?;
+    crate::atomic::write_atomic(&out_json, &serde_json::to_vec(&coco)?)?;
     let bytes = fs::read_dir(dst)?
         .filter_map(|e| e.ok()?.metadata().ok())
         .map(|m| m.len())

@@ -1,0 +1,67 @@
+//! `tumorseg pack`: smaller images, polygons scaled with them, same COCO otherwise, the source untouched.
+mod common;
+use tumorseg::dataset::{load_split, SplitOptions};
+
+#[test]
+fn pack_halves_the_fixture_and_scales_its_polygons() {
+    let src = common::fixture();
+    let before = std::fs::read(src.join("train/_annotations.coco.json")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let packed = out.path().join("half");
+    let run = common::bin()
+        .args([
+            "pack",
+            src.to_str().unwrap(),
+            "--out",
+            packed.to_str().unwrap(),
+        ])
+        .args(["--size", "320", "--quality", "95"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        std::fs::read(src.join("train/_annotations.coco.json")).unwrap(),
+        before
+    );
+
+    let opts = SplitOptions::default();
+    for split in ["train", "valid", "test"] {
+        let orig = load_split(&src, split, &opts).unwrap();
+        let small = load_split(&packed, split, &opts).unwrap();
+        assert_eq!(orig.len(), small.len(), "{split}");
+        for (a, b) in orig.iter().zip(&small) {
+            assert_eq!((b.width, b.height), (a.width / 2, a.height / 2));
+            let img = b.load_gray().unwrap();
+            assert_eq!(img.dimensions(), (b.width, b.height));
+            // The packed polygons drawn at 320 equal the original polygons scaled to 320.
+            let expected = a.mask_scaled(b.width, b.height);
+            let got = b.mask();
+            let differ = expected
+                .pixels()
+                .zip(got.pixels())
+                .filter(|(x, y)| x != y)
+                .count();
+            assert!(
+                differ <= 2 * b.width as usize,
+                "{}: {differ} pixels differ",
+                b.stem
+            );
+        }
+    }
+    // Pack refuses to overwrite its input.
+    let again = common::bin()
+        .args([
+            "pack",
+            src.to_str().unwrap(),
+            "--out",
+            src.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("must differ from the dataset root"));
+}
