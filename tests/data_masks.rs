@@ -77,20 +77,23 @@ fn is_rle(s: &Segmentation) -> bool {
     matches!(s, Segmentation::Rle { .. })
 }
 
+/// pycocotools' masks for every annotation of `ann` (written into the returned temp dir) and our parse of it.
+fn pycocotools_masks(ann: &Path) -> (tempfile::TempDir, coco::CocoFile) {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "fixture",
+        ann.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
+    ];
+    common::run_py("data_masks_ref.py", &args);
+    (dir, coco::load(ann).unwrap())
+}
+
 #[test]
 fn fixture_polygons_and_rle_match_pycocotools() {
     for split in ["train", "valid", "test"] {
-        let dir = tempfile::tempdir().unwrap();
         let ann = common::fixture().join(split).join("_annotations.coco.json");
-        common::run_py(
-            "data_masks_ref.py",
-            &[
-                "fixture",
-                ann.to_str().unwrap(),
-                dir.path().to_str().unwrap(),
-            ],
-        );
-        let file = coco::load(&ann).unwrap();
+        let (dir, file) = pycocotools_masks(&ann);
         assert!(!file.annotations.is_empty());
         // Exact port of rleFrPoly: not a single pixel may differ.
         assert_eq!(
@@ -145,17 +148,8 @@ fn real_dataset_matches_pycocotools() {
         panic!("set TUMORSEG_REAL_DATASET to the dataset root");
     };
     for split in ["train", "valid", "test"] {
-        let dir = tempfile::tempdir().unwrap();
         let ann = Path::new(&root).join(split).join("_annotations.coco.json");
-        common::run_py(
-            "data_masks_ref.py",
-            &[
-                "fixture",
-                ann.to_str().unwrap(),
-                dir.path().to_str().unwrap(),
-            ],
-        );
-        let file = coco::load(&ann).unwrap();
+        let (dir, file) = pycocotools_masks(&ann);
         let (mut min_agree, mut min_iou, mut diff) = (1.0f64, 1.0f64, 0u64);
         for a in &file.annotations {
             let img = file.images.iter().find(|i| i.id == a.image_id).unwrap();

@@ -5,6 +5,15 @@ use serde_json::Value;
 use std::path::Path;
 use tumorseg::train::{self, TrainConfig};
 
+/// Flags every CLI training run here shares: from scratch, one libtorch thread, no bars.
+const QUIET_CPU: [&str; 5] = [
+    "--encoder-weights",
+    "none",
+    "--threads",
+    "1",
+    "--no-progress",
+];
+
 fn records(run: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     text.lines()
@@ -57,15 +66,8 @@ fn cli_run_leaves_the_run_directory_and_the_loss_falls() {
             "--batch",
             "4",
         ])
-        .args([
-            "--encoder-weights",
-            "none",
-            "--threads",
-            "1",
-            "--no-progress",
-            "--out",
-            run.to_str().unwrap(),
-        ])
+        .args(QUIET_CPU)
+        .args(["--out", run.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(
@@ -166,15 +168,8 @@ fn ctrl_c_saves_the_last_checkpoint_and_exits_cleanly() {
             "--batch",
             "2",
         ])
-        .args([
-            "--encoder-weights",
-            "none",
-            "--threads",
-            "1",
-            "--no-progress",
-            "--out",
-            run.to_str().unwrap(),
-        ])
+        .args(QUIET_CPU)
+        .args(["--out", run.to_str().unwrap()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
