@@ -3,10 +3,12 @@
 # .gpu/ (git-ignored, ≤ 64 MiB with .whl/) so the device run carries `.gpu` and `.whl`.
 set -euo pipefail
 DATA=${1:-../shared/data/brain-tumor-coco}
-PACK_SIZE=${PACK_SIZE:-512}; QUALITY=${QUALITY:-75}
+PACK_SIZE=${PACK_SIZE:-448}; QUALITY=${QUALITY:-75}
 make build
 rm -rf .gpu && mkdir -p .gpu .whl
 cp target/release/tumorseg .gpu/
+# Debug symbols would take ~30 of the 64 MiB that may travel.
+strip .gpu/tumorseg
 target/release/tumorseg pack "$DATA" --out .gpu/data --size "$PACK_SIZE" --quality "$QUALITY"
 cp ../shared/anchors/torch_anchor.py .gpu/
 ls .whl/segmentation_models_pytorch-0.6.0-*.whl >/dev/null 2>&1 ||

@@ -7,7 +7,9 @@
 #   .gpu/data/           `tumorseg pack` output of the real dataset
 #   .gpu/torch_anchor.py the reference script from ../shared/anchors
 #   .whl/                segmentation-models-pytorch wheel for the reference script
-# Logs go to $OUT (or ./gpu-out).
+# Logs go to $OUT (or ./gpu-out). Knobs (environment): SIZE, EPOCHS, BUDGET (training seconds),
+# EMA (decay, empty = off), CL (1/0 = channels-last on/off; empty = probe both and keep the faster),
+# EXTRA (more pipeline flags).
 set -uo pipefail
 what=${1:-all}
 OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
@@ -15,8 +17,11 @@ PY=${PY:-/opt/torch/.venv/bin/python3}
 TORCH_LIB=$($PY -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 export LD_LIBRARY_PATH=$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 BIN=.gpu/tumorseg
-SIZE=${SIZE:-320}; EPOCHS=${EPOCHS:-100}; BUDGET=${BUDGET:-330}; EXTRA=${EXTRA:-}
+SIZE=${SIZE:-320}; EPOCHS=${EPOCHS:-100}; BUDGET=${BUDGET:-500}; EMA=${EMA-0.997}; CL=${CL:-}
+EXTRA=${EXTRA:-}
 log() { echo "== $*" | tee -a "$OUT/summary.log"; }
+# img/s of one `tumorseg bench` line.
+rate() { grep -o '[0-9.]* img/s' | head -n 1 | cut -d' ' -f1; }
 
 # At most 8 files come back from the device: everything short goes into summary.log.
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee -a "$OUT/summary.log"
@@ -24,28 +29,45 @@ $BIN info | tee -a "$OUT/summary.log"
 grep -q "cuda available: true" "$OUT/summary.log" || { echo "tumorseg does not see CUDA: stop"; exit 3; }
 
 if [[ $what == bench || $what == all ]]; then
-  $PY -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-  log "reference (PyTorch + smp) benchmarks"
-  OUT=/tmp timeout 240 $PY .gpu/torch_anchor.py bench 2>&1 | grep -E "TORCH|FAILED" | tee -a "$OUT/summary.log"
-  log "tumorseg benchmarks"
-  for args in "train --size 640 --batch 16 --precision fp16" "train --size 640 --batch 16 --precision bf16" \
-              "train --size 640 --batch 16 --precision fp32" "train --size 320 --batch 16 --precision fp16" \
-              "infer --size 640 --batch 16 --precision fp16" "infer --size 640 --batch 1 --precision fp16"; do
-    timeout 120 $BIN bench $args 2>&1 | tail -n 2 | tee -a "$OUT/summary.log"
+  $PY -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+  log "reference (PyTorch + smp, torch_anchor.py's functions, its settings: cudnn.benchmark, NCHW)"
+  # One Python process for all reference numbers (imports cost seconds); the configs issue 5 compares.
+  OUT=/tmp PYTHONPATH=/tmp/site:.gpu timeout 300 $PY -c '
+import torch_anchor as a
+for args in [("UnetPlusPlus", 640, 16, True), ("UnetPlusPlus", 320, 16, True)]: a.bench_train(*args)
+for args in [("UnetPlusPlus", 640, 16, True), ("UnetPlusPlus", 640, 1, True)]: a.bench_infer(*args)
+' 2>&1 | grep -E "TORCH|Error" | tee -a "$OUT/summary.log"
+  log "tumorseg benchmarks (NCHW, then channels-last)"
+  for args in "train --size 640 --batch 16 --precision fp16" "train --size 320 --batch 16 --precision fp16" \
+              "infer --size 640 --batch 16 --precision fp16" "infer --size 640 --batch 1 --precision fp16" \
+              "train --size 640 --batch 16 --precision bf16"; do
+    for layout in "" "--channels-last"; do
+      timeout 120 $BIN bench $args $layout 2>&1 | tail -n 1 | tee -a "$OUT/summary.log"
+    done
   done
 fi
 
 if [[ $what == pipeline || $what == all ]]; then
-  log "pipeline size=$SIZE budget=${BUDGET}s"
+  if [[ -z $CL ]]; then
+    # A 20-step probe at the training size: channels-last only where this GPU runs it faster.
+    nchw=$(timeout 60 $BIN bench train --size "$SIZE" --batch 16 --precision fp16 --steps 20 2>&1 | rate)
+    nhwc=$(timeout 60 $BIN bench train --size "$SIZE" --batch 16 --precision fp16 --steps 20 --channels-last 2>&1 | rate)
+    CL=$(awk -v a="${nchw:-0}" -v b="${nhwc:-0}" 'BEGIN { print (b > a) ? 1 : 0 }')
+    log "layout probe at ${SIZE}²: NCHW ${nchw:-?} img/s, channels-last ${nhwc:-?} img/s -> channels-last=$CL"
+  fi
+  flags=(--size "$SIZE" --epochs "$EPOCHS" --time-limit "$BUDGET" --encoder-weights none --tta flips
+         --workers 12 --no-progress --save-every 10)
+  [[ $CL == 1 ]] && flags+=(--channels-last)
+  [[ -n $EMA ]] && flags+=(--ema "$EMA")
+  log "pipeline ${flags[*]} $EXTRA"
   start=$(date +%s)
   # The run directory stays outside $OUT: only a few files may come back from the device.
   RUN=${RUN:-/tmp/tumorseg-run}
-  $BIN pipeline .gpu/data --out "$RUN" --size "$SIZE" --epochs "$EPOCHS" --time-limit "$BUDGET" \
-       --encoder-weights none --tta flips --workers 12 --no-progress $EXTRA 2>&1 | tee "$OUT/pipeline.log" | tail -n 40
+  $BIN pipeline .gpu/data --out "$RUN" "${flags[@]}" $EXTRA 2>&1 | tee "$OUT/pipeline.log" | tail -n 40
   log "pipeline wall $(( $(date +%s) - start ))s"
-  cat "$RUN/report.md" >> "$OUT/summary.log" 2>/dev/null
+  cat "$RUN/report.md" "$RUN/threshold.json" >> "$OUT/summary.log" 2>/dev/null
   mkdir -p "$OUT/run"
-  cp "$RUN"/{report.json,report.md,curves.png,metrics.jsonl} "$OUT/run/" 2>/dev/null
+  cp "$RUN"/{report.json,report.md,curves.png,metrics.jsonl,per_image.csv} "$OUT/run/" 2>/dev/null
   cp "$RUN/figures/random.png" "$OUT/run/figures.png" 2>/dev/null
 fi
 cat "$OUT/summary.log"

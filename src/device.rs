@@ -1,7 +1,7 @@
 //! Where tensors live and in which precision the model runs: one place resolves `--device` and `--precision`.
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind};
+use tch::{Device, Kind, Tensor};
 
 /// `auto` picks CUDA when libtorch sees a GPU, otherwise the CPU.
 pub fn parse_device(s: &str) -> Result<Device> {
@@ -135,4 +135,10 @@ pub fn autocast<T>(device: Device, precision: Precision, f: impl FnOnce() -> T) 
         ffi::set_autocast_dtype(dt, prev_dtype);
     }
     out
+}
+
+/// An NCHW tensor with NHWC strides (PyTorch's `channels_last`), built by permute + contiguous:
+/// tch has no memory-format API, and cuDNN follows the input's layout through the whole network.
+pub fn to_channels_last(x: &Tensor) -> Tensor {
+    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }

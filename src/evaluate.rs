@@ -3,6 +3,7 @@
 use crate::dataset::Sample;
 use crate::metrics::{Aggregate, Confusion};
 use crate::model::unetpp::UnetPlusPlus;
+use crate::postprocess::{Decision, Postprocess};
 use crate::predict::{self, Inference};
 use crate::report::{ImageRow, Report, EMPTY_CONVENTION};
 use crate::threshold::Curves;
@@ -90,36 +91,45 @@ pub fn score_pred_dir(samples: &[Sample], dir: &Path) -> Result<Vec<ImageRow>> {
         .collect()
 }
 
-/// Score the model's predictions at `threshold`.
+/// Score the model's masks made by `decision`.
 pub fn score_model(
     model: &UnetPlusPlus,
     samples: &[Sample],
     inf: &Inference,
-    threshold: f32,
+    decision: Decision,
     progress: bool,
 ) -> Result<Vec<ImageRow>> {
     let mut rows = Vec::with_capacity(samples.len());
     predict::for_each(model, samples, inf, progress, |_, s, _, prob| {
+        let pred = decision.mask(&prob);
         rows.push(row(
             s,
-            Confusion::from_probs(&prob.data, threshold, s.mask().as_raw()),
+            Confusion::from_masks(pred.as_raw(), s.mask().as_raw()),
         ));
         Ok(())
     })?;
     Ok(rows)
 }
 
-/// Every grid threshold scored on every sample, from one prediction pass.
+/// Every grid threshold, under every post-processing candidate, scored on every sample from one
+/// prediction pass: one `Curves` per candidate, in the candidates' order.
 pub fn threshold_curves(
     model: &UnetPlusPlus,
     samples: &[Sample],
     inf: &Inference,
     grid: Vec<f32>,
+    candidates: &[Postprocess],
     progress: bool,
-) -> Result<Curves> {
-    let mut curves = Curves::new(grid);
+) -> Result<Vec<(Postprocess, Curves)>> {
+    let mut curves: Vec<(Postprocess, Curves)> = candidates
+        .iter()
+        .map(|&pp| (pp, Curves::new(grid.clone())))
+        .collect();
     predict::for_each(model, samples, inf, progress, |_, s, _, prob| {
-        curves.add_image(&prob.data, s.mask().as_raw());
+        let truth = s.mask();
+        for (pp, c) in curves.iter_mut() {
+            c.add_prob_map(&prob, truth.as_raw(), *pp);
+        }
         Ok(())
     })?;
     Ok(curves)
@@ -130,6 +140,7 @@ pub struct ReportContext<'a> {
     pub split: &'a str,
     pub threshold: f32,
     pub source: ThresholdSource,
+    pub postprocess: Postprocess,
     pub tta: bool,
     pub model: String,
     pub seconds: f64,
@@ -143,6 +154,7 @@ pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
         split: ctx.split.to_string(),
         threshold: ctx.threshold,
         threshold_source: ctx.source.as_str().to_string(),
+        postprocess: ctx.postprocess.as_str().to_string(),
         n_images: rows.len(),
         mean: agg.mean(),
         global: agg.global(),

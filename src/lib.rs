@@ -17,6 +17,7 @@ pub mod mask;
 pub mod metrics;
 pub mod model;
 pub mod pack;
+pub mod postprocess;
 pub mod predict;
 pub mod report;
 pub mod scaler;

@@ -18,6 +18,9 @@ pub struct Report {
     pub threshold: f32,
     /// `tuned` (threshold.json), `given` (--threshold), `default` (0.5, no threshold.json) or `masks` (--pred-masks).
     pub threshold_source: String,
+    /// After the threshold: `none`, or `largest` (only the largest connected region kept).
+    #[serde(default = "none_string")]
+    pub postprocess: String,
     pub n_images: usize,
     pub mean: MetricSet,
     pub global: MetricSet,
@@ -28,6 +31,10 @@ pub struct Report {
     /// Images whose truth mask is empty (they score 1 or 0 on most metrics, see `empty_convention`).
     pub n_empty_truth: usize,
     pub empty_convention: String,
+}
+
+fn none_string() -> String {
+    "none".into()
 }
 
 /// One line of per_image.csv.
@@ -47,11 +54,16 @@ pub fn markdown_table(r: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Split `{}`, {} images, threshold {:.2} ({}){}\n",
+        "Split `{}`, {} images, threshold {:.2} ({}){}{}\n",
         r.split,
         r.n_images,
         r.threshold,
         r.threshold_source,
+        if r.postprocess == "largest" {
+            ", largest region kept"
+        } else {
+            ""
+        },
         if r.tta { ", TTA flips" } else { "" }
     );
     s += "| Metric | Mean over images | Global (pixels pooled) |\n|---|---|---|\n";

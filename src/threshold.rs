@@ -1,7 +1,10 @@
 //! Probability-threshold search: one pass over each image's probabilities scores every grid
 //! threshold at once (a histogram over the grid), so tuning costs one prediction of the split.
 use crate::metrics::Confusion;
+use crate::postprocess::Postprocess;
+use crate::predict::ProbMap;
 use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -106,6 +109,20 @@ impl Curves {
         self.per_image.push(row);
     }
 
+    /// Score one image at all thresholds after `pp`. `None` takes the one-pass histogram; `Largest`
+    /// binarises and labels the image once per threshold (in parallel over the grid).
+    pub fn add_prob_map(&mut self, prob: &ProbMap, truth: &[u8], pp: Postprocess) {
+        if pp == Postprocess::None {
+            return self.add_image(&prob.data, truth);
+        }
+        let row = self
+            .thresholds
+            .par_iter()
+            .map(|&t| Confusion::from_masks(pp.apply(prob.to_mask(t)).as_raw(), truth))
+            .collect();
+        self.per_image.push(row);
+    }
+
     /// Mean over images of the Dice at each threshold.
     pub fn mean_dice(&self) -> Vec<f64> {
         let n = self.per_image.len().max(1) as f64;
@@ -138,15 +155,29 @@ impl Curves {
     }
 }
 
-/// `threshold.json`: the tuned value and the curve it came from.
+/// `threshold.json`: the tuned value, the post-processing chosen with it, and the curve they came from.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ThresholdFile {
     pub threshold: f32,
+    /// Files written before post-processing existed mean `none`.
+    #[serde(default)]
+    pub postprocess: Postprocess,
     pub mean_dice: f64,
     pub split: String,
     pub n_images: usize,
     pub tta: bool,
+    /// The curve of the chosen post-processing.
     pub curve: Vec<CurvePoint>,
+    /// The best threshold of every post-processing that was tried.
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Candidate {
+    pub postprocess: Postprocess,
+    pub threshold: f32,
+    pub mean_dice: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -157,8 +188,33 @@ pub struct CurvePoint {
 }
 
 impl ThresholdFile {
-    pub fn from_curves(curves: &Curves, split: &str, tta: bool) -> ThresholdFile {
-        let (threshold, mean_dice) = curves.best();
+    /// The best (threshold, post-processing) pair by mean Dice; ties keep the earlier candidate.
+    ///
+    /// # Panics
+    /// When `tried` is empty.
+    pub fn from_curves(tried: &[(Postprocess, Curves)], split: &str, tta: bool) -> ThresholdFile {
+        let candidates: Vec<Candidate> = tried
+            .iter()
+            .map(|(pp, c)| {
+                let (threshold, mean_dice) = c.best();
+                Candidate {
+                    postprocess: *pp,
+                    threshold,
+                    mean_dice,
+                }
+            })
+            .collect();
+        let pick = (0..candidates.len())
+            .reduce(|a, b| {
+                if candidates[b].mean_dice > candidates[a].mean_dice {
+                    b
+                } else {
+                    a
+                }
+            })
+            .expect("at least one post-processing candidate");
+        let (postprocess, curves) = (tried[pick].0, &tried[pick].1);
+        let (threshold, mean_dice) = (candidates[pick].threshold, candidates[pick].mean_dice);
         let curve = curves
             .thresholds
             .iter()
@@ -172,11 +228,13 @@ impl ThresholdFile {
             .collect();
         ThresholdFile {
             threshold,
+            postprocess,
             mean_dice,
             split: split.into(),
             n_images: curves.per_image.len(),
             tta,
             curve,
+            candidates,
         }
     }
 
@@ -201,7 +259,8 @@ impl ThresholdFile {
 
     /// The curve as a text table, best row marked.
     pub fn table(&self) -> String {
-        let mut s = String::from("threshold  mean Dice  global Dice\n");
+        let mut s = format!("post-processing: {}\n", self.postprocess.as_str());
+        s += "threshold  mean Dice  global Dice\n";
         for p in &self.curve {
             let mark = if p.threshold == self.threshold {
                 "  <- best"
@@ -212,6 +271,16 @@ impl ThresholdFile {
                 "{:>9.2}  {:>9.4}  {:>11.4}{mark}\n",
                 p.threshold, p.mean_dice, p.global_dice
             );
+        }
+        if self.candidates.len() > 1 {
+            for c in &self.candidates {
+                s += &format!(
+                    "best with post-processing {:<7}  threshold {:.2}  mean Dice {:.4}\n",
+                    c.postprocess.as_str(),
+                    c.threshold,
+                    c.mean_dice
+                );
+            }
         }
         s
     }

@@ -2,6 +2,7 @@
 pub mod adam;
 pub mod config;
 pub mod curves;
+pub mod ema;
 pub mod interrupt;
 pub mod log;
 pub mod prefetch;

@@ -1,6 +1,8 @@
 //! Metrics on hand-made masks with hand-computed values, and the threshold search on synthetic
 //! probabilities whose best threshold is known.
 use tumorseg::metrics::{Aggregate, Confusion};
+use tumorseg::postprocess::{Decision, Postprocess};
+use tumorseg::predict::ProbMap;
 use tumorseg::threshold::{parse_grid, Curves, ThresholdFile};
 
 const EPS: f64 = 1e-12;
@@ -176,8 +178,9 @@ fn threshold_file_round_trips_and_plots() {
     let mut curves = Curves::new(parse_grid("0.1:0.9:0.1").unwrap());
     let (probs, truth) = synthetic_image();
     curves.add_image(&probs, &truth);
-    let file = ThresholdFile::from_curves(&curves, "valid", false);
+    let file = ThresholdFile::from_curves(&[(Postprocess::None, curves)], "valid", false);
     assert_eq!(file.threshold, 0.7);
+    assert_eq!(file.postprocess, Postprocess::None);
     let dir = tempfile::tempdir().unwrap();
     file.save(dir.path()).unwrap();
     let back = ThresholdFile::load(dir.path())
@@ -185,6 +188,7 @@ fn threshold_file_round_trips_and_plots() {
         .expect("threshold.json written");
     assert_eq!(back.threshold, 0.7);
     assert_eq!(back.curve.len(), 9);
+    assert_eq!(back.postprocess, Postprocess::None);
     assert!(file.table().contains("0.70") && file.table().contains("<- best"));
     let png = dir.path().join("threshold.png");
     tumorseg::report::plot_threshold(&file, &png).unwrap();
@@ -193,4 +197,72 @@ fn threshold_file_round_trips_and_plots() {
     assert!(ThresholdFile::load(&dir.path().join("nope"))
         .unwrap()
         .is_none());
+}
+
+/// A 4×4 image whose truth is the 2×2 upper-left square; the model also lights a 1-pixel speck.
+fn speck_image() -> (ProbMap, Vec<u8>) {
+    #[rustfmt::skip]
+    let data = vec![
+        0.9, 0.8, 0.0, 0.0,
+        0.7, 0.9, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.6,
+    ];
+    #[rustfmt::skip]
+    let truth = vec![
+        1, 1, 0, 0,
+        1, 1, 0, 0,
+        0, 0, 0, 0,
+        0, 0, 0, 0,
+    ];
+    let prob = ProbMap {
+        width: 4,
+        height: 4,
+        data,
+    };
+    (prob, truth)
+}
+
+fn both_candidates(grid: &[f32], prob: &ProbMap, truth: &[u8]) -> Vec<(Postprocess, Curves)> {
+    [Postprocess::None, Postprocess::Largest]
+        .into_iter()
+        .map(|pp| {
+            let mut c = Curves::new(grid.to_vec());
+            c.add_prob_map(prob, truth, pp);
+            (pp, c)
+        })
+        .collect()
+}
+
+#[test]
+fn tuning_picks_largest_region_when_it_wins_on_the_tuning_split() {
+    let grid = parse_grid("0.5,0.65").unwrap();
+    let (prob, truth) = speck_image();
+    let tried = both_candidates(&grid, &prob, &truth);
+    // none at 0.5: the speck is a false positive, Dice 2·4/(8+1) = 8/9; at 0.65 the speck is gone: 1.
+    assert!(close(tried[0].1.mean_dice()[0], 8.0 / 9.0));
+    assert!(close(tried[0].1.mean_dice()[1], 1.0));
+    // largest drops the speck at either threshold.
+    assert!(close(tried[1].1.mean_dice()[0], 1.0));
+    // A tie (1.0 both) keeps the earlier candidate, none, at its lowest best threshold.
+    let tie = ThresholdFile::from_curves(&tried, "valid", false);
+    assert_eq!((tie.postprocess, tie.threshold), (Postprocess::None, 0.65));
+    assert_eq!(tie.candidates.len(), 2);
+    // With 0.5 only, largest is strictly better and is chosen.
+    let grid = parse_grid("0.5").unwrap();
+    let tried = both_candidates(&grid, &prob, &truth);
+    let file = ThresholdFile::from_curves(&tried, "valid", false);
+    assert_eq!(
+        (file.postprocess, file.threshold),
+        (Postprocess::Largest, 0.5)
+    );
+    assert!(close(file.mean_dice, 1.0));
+    assert!(file.table().contains("largest"));
+    // The decision the file describes reproduces the tuned score.
+    let decision = Decision {
+        threshold: file.threshold,
+        postprocess: file.postprocess,
+    };
+    let c = Confusion::from_masks(decision.mask(&prob).as_raw(), &truth);
+    assert_eq!((c.tp, c.fp, c.fn_), (4, 0, 0));
 }

@@ -14,6 +14,14 @@ const QUIET_CPU: [&str; 5] = [
     "--no-progress",
 ];
 
+/// libtorch's seed is process-global: in-process training runs of this file take turns, or one
+/// test's model initialisation would draw from another's random stream.
+static IN_PROCESS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn in_process() -> std::sync::MutexGuard<'static, ()> {
+    IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn records(run: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     text.lines()
@@ -126,6 +134,7 @@ fn cli_run_leaves_the_run_directory_and_the_loss_falls() {
 
 #[test]
 fn seeded_cpu_runs_are_identical_and_resume_continues_exactly() {
+    let _turn = in_process();
     let dir = tempfile::tempdir().unwrap();
     let (a, b, c) = (
         dir.path().join("a"),
@@ -274,6 +283,7 @@ fn flags_override_the_config_file_which_overrides_defaults() {
 
 #[test]
 fn time_limit_stops_before_an_epoch_that_would_not_fit() {
+    let _turn = in_process();
     let cfg = TrainConfig {
         time_limit: Some(100.0),
         ..TrainConfig::default()
@@ -295,12 +305,53 @@ fn time_limit_stops_before_an_epoch_that_would_not_fit() {
 
     // A 1-second budget lets the first epoch run and no other, whatever --epochs says.
     let dir = tempfile::tempdir().unwrap();
+    // --save-every 10 must still leave that epoch resumable.
     let summary = train::train(&TrainConfig {
         time_limit: Some(1.0),
+        save_every: 10,
         ..tiny(dir.path(), 3, 1)
     })
     .unwrap();
     assert!(summary.out_of_time);
     assert_eq!(summary.epochs, 1);
     assert_eq!(records(dir.path()).len(), 1);
+    let state = tumorseg::checkpoint::load_state(dir.path()).unwrap();
+    assert_eq!((state.epoch, state.finished), (1, true));
+    assert!(dir.path().join("last.safetensors").is_file());
+}
+
+#[test]
+fn ema_selects_the_average_and_resumes_exactly() {
+    let _turn = in_process();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, c) = (dir.path().join("a"), dir.path().join("c"));
+    let ema = |out: &Path, epochs: usize| TrainConfig {
+        ema: Some(0.9),
+        ..tiny(out, epochs, 1)
+    };
+    let summary = train::train(&ema(&a, 2)).unwrap();
+    let file = |run: &Path, name: &str| std::fs::read(run.join(name)).unwrap();
+    let best = summary.best_epoch.unwrap();
+    // The best checkpoint is the average, never the live weights of that epoch.
+    if best == 2 {
+        assert!(file(&a, "best_model.safetensors") != file(&a, "last.safetensors"));
+    }
+    let saved = tch::Tensor::read_safetensors(a.join("optimizer.safetensors")).unwrap();
+    let names: Vec<&str> = saved.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&"ema.params") && names.contains(&"ema.updates"),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.ends_with("running_var")),
+        "{names:?}"
+    );
+    // One epoch, then resume to two: same metrics, same averaged best, same live weights.
+    train::train(&ema(&c, 1)).unwrap();
+    let mut resume = ema(&c, 2);
+    resume.resume = Some(c.clone());
+    train::train(&resume).unwrap();
+    assert_eq!(untimed(&a), untimed(&c));
+    assert!(file(&a, "last.safetensors") == file(&c, "last.safetensors"));
+    assert!(file(&a, "best_model.safetensors") == file(&c, "best_model.safetensors"));
 }

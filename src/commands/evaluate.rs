@@ -1,6 +1,7 @@
 //! `tumorseg evaluate`: score a trained run, or any folder of predicted masks, on a split.
 use crate::dataset::{load_split, SplitOptions};
 use crate::evaluate::{build_report, score_model, score_pred_dir, ReportContext, ThresholdSource};
+use crate::postprocess::{Decision, Postprocess};
 use crate::predict::{open_run, InferenceArgs, LoadedRun};
 use crate::report::{markdown_table, write_all, Report};
 use crate::threshold::{ThresholdFile, DEFAULT};
@@ -23,9 +24,8 @@ pub struct Args {
     /// Split to score.
     #[arg(long, default_value = "test")]
     pub split: String,
-    /// Probability threshold (default: the run's threshold.json, else 0.5).
-    #[arg(long)]
-    pub threshold: Option<f32>,
+    #[command(flatten)]
+    pub decision: DecisionArgs,
     /// Score this folder of 0/255 PNG masks named `<image stem>.png` instead of a run.
     #[arg(long, value_name = "DIR")]
     pub pred_masks: Option<PathBuf>,
@@ -44,12 +44,9 @@ pub fn run(args: Args) -> Result<()> {
         }
         (Some(_), Some(_)) => bail!("with --pred-masks give only DATASET_ROOT (got two paths)"),
         (None, Some(root)) => {
-            if args.threshold.is_some_and(|t| !(0.0..1.0).contains(&t)) {
-                bail!("--threshold must be in [0, 1)");
-            }
             let run = open_run(&args.first, &args.inference)?;
             let out = args.out.clone().unwrap_or_else(|| args.first.clone());
-            evaluate_run(&run, root, &args.split, args.threshold, &out)?
+            evaluate_run(&run, root, &args.split, args.decision, &out)?
         }
         (None, None) => {
             bail!("give RUN_DIR and DATASET_ROOT (or --pred-masks DIR and DATASET_ROOT)")
@@ -59,21 +56,49 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// The threshold to use and where it came from; says so when falling back to 0.5.
-pub fn resolve_threshold(given: Option<f32>, run_dir: &Path) -> Result<(f32, ThresholdSource)> {
-    if let Some(t) = given {
-        return Ok((t, ThresholdSource::Given));
+/// How probabilities become masks, for evaluate, visualize and predict.
+#[derive(clap::Args, Debug, Clone, Copy, Default)]
+pub struct DecisionArgs {
+    /// Probability threshold (default: the run's threshold.json, else 0.5).
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// After the threshold: none, or largest (keep only the largest connected region). Default: what
+    /// tune-threshold chose on valid (threshold.json), else none.
+    #[arg(long, value_enum)]
+    pub postprocess: Option<Postprocess>,
+}
+
+/// The decision rule to use and where its threshold came from; says so when falling back to 0.5.
+pub fn resolve_decision(
+    given: DecisionArgs,
+    run_dir: &Path,
+) -> Result<(Decision, ThresholdSource)> {
+    if given.threshold.is_some_and(|t| !(0.0..1.0).contains(&t)) {
+        bail!("--threshold must be in [0, 1)");
     }
-    Ok(match ThresholdFile::load(run_dir)? {
-        Some(f) => (f.threshold, ThresholdSource::Tuned),
-        None => {
+    let file = ThresholdFile::load(run_dir)?;
+    let (threshold, source) = match (given.threshold, &file) {
+        (Some(t), _) => (t, ThresholdSource::Given),
+        (None, Some(f)) => (f.threshold, ThresholdSource::Tuned),
+        (None, None) => {
             eprintln!(
                 "note: {} has no threshold.json: using {DEFAULT} (run `tumorseg tune-threshold` to tune it)",
                 run_dir.display()
             );
             (DEFAULT, ThresholdSource::Default)
         }
-    })
+    };
+    let postprocess = given
+        .postprocess
+        .or(file.map(|f| f.postprocess))
+        .unwrap_or_default();
+    Ok((
+        Decision {
+            threshold,
+            postprocess,
+        },
+        source,
+    ))
 }
 
 /// Score a run on `split`; writes the report files into `out`.
@@ -81,20 +106,21 @@ pub fn evaluate_run(
     run: &LoadedRun,
     root: &Path,
     split: &str,
-    threshold: Option<f32>,
+    decision: DecisionArgs,
     out: &Path,
 ) -> Result<Report> {
     let start = Instant::now();
-    let (threshold, source) = resolve_threshold(threshold, &run.dir)?;
+    let (decision, source) = resolve_decision(decision, &run.dir)?;
     let samples = load_split(root, split, &SplitOptions::default())?;
     if samples.is_empty() {
         bail!("split {split:?} under {} has no images", root.display());
     }
-    let rows = score_model(&run.model, &samples, &run.inference, threshold, true)?;
+    let rows = score_model(&run.model, &samples, &run.inference, decision, true)?;
     let ctx = ReportContext {
         split,
-        threshold,
+        threshold: decision.threshold,
         source,
+        postprocess: decision.postprocess,
         tta: run.inference.tta,
         model: run.dir.display().to_string(),
         seconds: start.elapsed().as_secs_f64(),
@@ -116,6 +142,7 @@ pub fn evaluate_masks(dir: &Path, root: &Path, split: &str, out: &Path) -> Resul
         split,
         threshold: 0.5,
         source: ThresholdSource::Masks,
+        postprocess: Postprocess::None,
         tta: false,
         model: dir.display().to_string(),
         seconds: start.elapsed().as_secs_f64(),

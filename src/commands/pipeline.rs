@@ -10,6 +10,7 @@ use crate::commands::train::TrainFlags;
 use crate::commands::tune_threshold::tune;
 use crate::commands::visualize::{figures, Choice};
 use crate::dataset::{CLEANED, ORIGINAL};
+use crate::postprocess::PostprocessChoice;
 use crate::predict::{open_run, InferenceArgs, Tta};
 use crate::report::markdown_table;
 use crate::threshold::{parse_grid, DEFAULT_GRID};
@@ -30,6 +31,10 @@ pub struct Args {
     /// Thresholds tried on the valid split: START:STOP:STEP or a comma list.
     #[arg(long, default_value = DEFAULT_GRID)]
     pub threshold_grid: String,
+    /// Post-processing chosen on valid with the threshold: auto tries none and largest (keep the
+    /// largest connected region); none or largest forces one.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub postprocess: PostprocessChoice,
     /// Train on the dataset as it is (no cleaning, no mirror).
     #[arg(long)]
     pub no_clean: bool,
@@ -79,7 +84,7 @@ pub fn run(args: Args) -> Result<()> {
     let run = open_run(&summary.run_dir, &inference)?;
 
     println!("== tune-threshold (valid)");
-    let tuned = tune(&run, &data, "valid", grid)?;
+    let tuned = tune(&run, &data, "valid", grid, args.postprocess)?;
     print!("{}", tuned.table());
 
     let split = if data.join("test").join(ORIGINAL).is_file() {
@@ -91,7 +96,7 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("note: {} has no test split: evaluating on valid (optimistic: the threshold was tuned there)", data.display());
     }
     println!("== evaluate ({split})");
-    let report = evaluate_run(&run, &data, split, None, &run.dir)?;
+    let report = evaluate_run(&run, &data, split, Default::default(), &run.dir)?;
 
     println!("== visualize");
     if args.figures > 0 {
@@ -101,7 +106,7 @@ pub fn run(args: Args) -> Result<()> {
         };
         let worst = Choice::Worst(args.figures.div_ceil(2));
         for choice in [random, worst] {
-            let files = figures(&run, &data, split, choice, None, 256)?;
+            let files = figures(&run, &data, split, choice, Default::default(), 256)?;
             println!("{}", files[0].display());
         }
     }

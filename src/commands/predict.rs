@@ -1,5 +1,6 @@
 //! `tumorseg predict`: masks, overlays and COCO results (polygons traced from the masks) for new images.
-use crate::commands::evaluate::resolve_threshold;
+use crate::commands::evaluate::{resolve_decision, DecisionArgs};
+use crate::postprocess::Decision;
 use crate::predict::{open_run, probabilities_gray, progress_bar, InferenceArgs, ProbMap};
 use crate::trace::{regions, DEFAULT_EPSILON};
 use anyhow::{bail, Context, Result};
@@ -19,9 +20,8 @@ pub struct Args {
     /// Output folder: masks/<stem>.png (0/255), overlays/<stem>.png, results.json (COCO results).
     #[arg(long)]
     pub out: PathBuf,
-    /// Probability threshold (default: the run's threshold.json, else 0.5).
-    #[arg(long)]
-    pub threshold: Option<f32>,
+    #[command(flatten)]
+    pub decision: DecisionArgs,
     /// Douglas–Peucker tolerance in pixels for the traced polygons (0 = exact pixel outlines).
     #[arg(long, default_value_t = DEFAULT_EPSILON)]
     pub simplify: f64,
@@ -78,7 +78,7 @@ pub fn run(args: Args) -> Result<()> {
         bail!("no JPEG/PNG images in the inputs");
     }
     let run = open_run(&args.run_dir, &args.inference)?;
-    let (threshold, _) = resolve_threshold(args.threshold, &run.dir)?;
+    let (decision, _) = resolve_decision(args.decision, &run.dir)?;
     for sub in ["masks", "overlays"] {
         let d = args.out.join(sub);
         std::fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
@@ -102,7 +102,7 @@ pub fn run(args: Args) -> Result<()> {
             .zip(&probs)
             .enumerate()
             .map(|(j, ((f, img), prob))| {
-                write_outputs(&args, (c * chunk + j + 1) as u64, f, img, prob, threshold)
+                write_outputs(&args, (c * chunk + j + 1) as u64, f, img, prob, decision)
             })
             .collect::<Result<_>>()?;
         results.extend(entries.into_iter().flatten());
@@ -129,10 +129,10 @@ fn write_outputs(
     file: &Path,
     img: &GrayImage,
     prob: &ProbMap,
-    threshold: f32,
+    decision: Decision,
 ) -> Result<Vec<Value>> {
     let name = stem(file);
-    let mask = prob.to_mask(threshold);
+    let mask = decision.mask(prob);
     let png = GrayImage::from_fn(mask.width(), mask.height(), |x, y| {
         image::Luma([mask.get_pixel(x, y)[0] * 255])
     });

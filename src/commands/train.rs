@@ -86,6 +86,17 @@ pub struct TrainFlags {
     /// (judged by the slowest epoch so far) [default: none].
     #[arg(long, value_name = "SECONDS")]
     pub time_limit: Option<f64>,
+    /// Run convolutions channels-last (NHWC), usually faster with fp16/bf16 on recent NVIDIA GPUs.
+    #[arg(long)]
+    pub channels_last: bool,
+    /// Keep an exponential moving average of the weights with this decay (e.g. 0.997, about 3 epochs of
+    /// 100 steps) and validate, select and save it instead of the live weights [default: off].
+    #[arg(long, value_name = "DECAY")]
+    pub ema: Option<f64>,
+    /// Write the resumable checkpoint (last.safetensors + optimizer state, ~0.3 GB) every N epochs
+    /// and after the final one; Ctrl-C always writes it [default: 1].
+    #[arg(long, value_name = "N")]
+    pub save_every: Option<usize>,
 }
 
 impl TrainFlags {
@@ -115,7 +126,8 @@ impl TrainFlags {
             plateau_factor,
             early_stop,
             encoder_weights,
-            threads
+            threads,
+            save_every
         );
         if self.out.is_some() {
             cfg.out = self.out.clone();
@@ -134,8 +146,12 @@ impl TrainFlags {
         if self.time_limit.is_some() {
             cfg.time_limit = self.time_limit;
         }
+        if self.ema.is_some() {
+            cfg.ema = self.ema;
+        }
         cfg.resume = self.resume.clone();
         cfg.no_augment |= self.no_augment;
+        cfg.channels_last |= self.channels_last;
         cfg.progress &= !self.no_progress;
         Ok(cfg)
     }

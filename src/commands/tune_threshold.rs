@@ -1,6 +1,7 @@
 //! `tumorseg tune-threshold`: predict a split once, score every grid threshold, keep the best mean Dice.
 use crate::dataset::{load_split, SplitOptions};
 use crate::evaluate::threshold_curves;
+use crate::postprocess::PostprocessChoice;
 use crate::predict::{open_run, InferenceArgs, LoadedRun};
 use crate::report::plot_threshold;
 use crate::threshold::{parse_grid, ThresholdFile, DEFAULT_GRID};
@@ -19,6 +20,10 @@ pub struct Args {
     /// Thresholds to try: START:STOP:STEP (inclusive) or a comma list such as 0.3,0.5,0.7.
     #[arg(long, default_value = DEFAULT_GRID)]
     pub threshold_grid: String,
+    /// Post-processing candidates: auto tries none and largest (keep the largest connected region) and
+    /// keeps the better mean Dice; none or largest forces one.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub postprocess: PostprocessChoice,
     #[command(flatten)]
     pub inference: InferenceArgs,
 }
@@ -26,11 +31,18 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let grid = parse_grid(&args.threshold_grid)?;
     let run = open_run(&args.run_dir, &args.inference)?;
-    let file = tune(&run, &args.dataset_root, &args.split, grid)?;
+    let file = tune(
+        &run,
+        &args.dataset_root,
+        &args.split,
+        grid,
+        args.postprocess,
+    )?;
     print!("{}", file.table());
     println!(
-        "best threshold {:.2} (mean Dice {:.4}) saved to {} and {}",
+        "best threshold {:.2}, post-processing {} (mean Dice {:.4}) saved to {} and {}",
         file.threshold,
+        file.postprocess.as_str(),
         file.mean_dice,
         run.dir.join(crate::threshold::FILE).display(),
         run.dir.join("threshold.png").display()
@@ -39,7 +51,13 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// Tune on `split`, write threshold.json and threshold.png into the run directory.
-pub fn tune(run: &LoadedRun, root: &Path, split: &str, grid: Vec<f32>) -> Result<ThresholdFile> {
+pub fn tune(
+    run: &LoadedRun,
+    root: &Path,
+    split: &str,
+    grid: Vec<f32>,
+    postprocess: PostprocessChoice,
+) -> Result<ThresholdFile> {
     let samples = load_split(root, split, &SplitOptions::default())?;
     if samples.is_empty() {
         bail!(
@@ -47,7 +65,15 @@ pub fn tune(run: &LoadedRun, root: &Path, split: &str, grid: Vec<f32>) -> Result
             root.display()
         );
     }
-    let curves = threshold_curves(&run.model, &samples, &run.inference, grid, true)?;
+    let candidates = postprocess.candidates();
+    let curves = threshold_curves(
+        &run.model,
+        &samples,
+        &run.inference,
+        grid,
+        &candidates,
+        true,
+    )?;
     let file = ThresholdFile::from_curves(&curves, split, run.inference.tta);
     file.save(&run.dir)?;
     plot_threshold(&file, &run.dir.join("threshold.png"))?;

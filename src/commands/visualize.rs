@@ -1,5 +1,5 @@
 //! `tumorseg visualize`: MRI | ground truth | prediction | overlay rows for random or worst test samples.
-use crate::commands::evaluate::resolve_threshold;
+use crate::commands::evaluate::{resolve_decision, DecisionArgs};
 use crate::dataset::{load_split, Sample, SplitOptions};
 use crate::evaluate::score_model;
 use crate::metrics::Confusion;
@@ -26,9 +26,8 @@ pub struct Args {
     /// Draw the N samples with the lowest Dice instead of random ones (predicts the whole split).
     #[arg(long, value_name = "N")]
     pub worst: Option<usize>,
-    /// Probability threshold (default: the run's threshold.json, else 0.5).
-    #[arg(long)]
-    pub threshold: Option<f32>,
+    #[command(flatten)]
+    pub decision: DecisionArgs,
     /// Side of each of the four square panels, in pixels.
     #[arg(long, default_value_t = 256)]
     pub panel: u32,
@@ -50,7 +49,7 @@ pub fn run(args: Args) -> Result<()> {
         &args.dataset_root,
         &args.split,
         choice,
-        args.threshold,
+        args.decision,
         args.panel,
     )?;
     for f in &files {
@@ -73,13 +72,13 @@ pub fn figures(
     root: &Path,
     split: &str,
     choice: Choice,
-    threshold: Option<f32>,
+    decision: DecisionArgs,
     panel: u32,
 ) -> Result<Vec<PathBuf>> {
     if panel < 16 {
         bail!("--panel must be at least 16 pixels");
     }
-    let (threshold, _) = resolve_threshold(threshold, &run.dir)?;
+    let (decision, _) = resolve_decision(decision, &run.dir)?;
     let samples = load_split(root, split, &SplitOptions::default())?;
     if samples.is_empty() {
         bail!("split {split:?} under {} has no images", root.display());
@@ -87,7 +86,7 @@ pub fn figures(
     let (mode, picked) = match choice {
         Choice::Random { n, seed } => ("random", pick_random(samples.len(), n, seed)),
         Choice::Worst(n) => {
-            let rows = score_model(&run.model, &samples, &run.inference, threshold, true)?;
+            let rows = score_model(&run.model, &samples, &run.inference, decision, true)?;
             let dice: Vec<f64> = rows.iter().map(|r| r.confusion.dice()).collect();
             ("worst", pick_worst(&dice, n))
         }
@@ -100,7 +99,7 @@ pub fn figures(
     let mut rows = Vec::new();
     let mut files = vec![dir.join(format!("{mode}.png"))];
     for (rank, ((s, img), prob)) in chosen.iter().zip(&images).zip(&probs).enumerate() {
-        let (truth, pred) = (s.mask(), prob.to_mask(threshold));
+        let (truth, pred) = (s.mask(), decision.mask(prob));
         let dice = Confusion::from_masks(pred.as_raw(), truth.as_raw()).dice();
         let r = row(img, &truth, &pred, dice, panel);
         let path = dir.join(format!("{mode}_{rank:02}_{}.png", s.stem));

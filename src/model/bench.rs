@@ -2,7 +2,7 @@
 //! different machines/precisions compare. The train step is `train::step` itself (Adam lr 1e-4,
 //! 0.5·focal + 0.5·dice, fp16 loss scaling), not a re-implementation.
 use super::unetpp::UnetPlusPlus;
-use crate::device::{autocast, device_name, Precision};
+use crate::device::{autocast, device_name, to_channels_last, Precision};
 use crate::train::{step, StepState};
 use anyhow::{ensure, Result};
 use std::time::Instant;
@@ -56,11 +56,6 @@ pub struct BenchConfig {
     pub steps: usize,
     /// Feed NHWC-strided inputs so cuDNN runs channels-last kernels (tch has no memory-format API).
     pub channels_last: bool,
-}
-
-/// An NCHW tensor with NHWC strides (PyTorch's `channels_last`), built by permute + contiguous.
-pub fn to_channels_last(x: &Tensor) -> Tensor {
-    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
 fn sync(device: Device) {

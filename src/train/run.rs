@@ -1,6 +1,7 @@
 //! The epoch loop: train, validate, log, schedule, checkpoint, plot; Ctrl-C saves `last.safetensors` and
 //! returns cleanly. Host syncs: the fp16 skip decision per step, the loss shown by the progress bar every
 //! `SHOW_EVERY` steps, and the epoch's loss and Dice sums once per epoch.
+use super::ema::Ema;
 use super::log::{self, EpochRecord};
 use super::prefetch::DeviceBatches;
 use super::schedule::{EarlyStop, Plateau};
@@ -52,6 +53,10 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let data = setup::data(&cfg)?;
     let (vs, model) = setup::model(&cfg, rt.device, cfg.resume.as_deref())?;
     let mut st = StepState::new(&vs, cfg.lr, rt.precision)?;
+    st.channels_last = cfg.channels_last;
+    if let Some(decay) = cfg.ema {
+        st.ema = Some(Ema::new(&vs, st.optimizer.flat_param(), decay)?);
+    }
     let mut plateau = Plateau::new(cfg.plateau_factor, cfg.plateau_patience);
     let mut early = EarlyStop::new(cfg.early_stop);
     let mut records = vec![];
@@ -59,6 +64,11 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     if let Some(state) = &resumed {
         let moments = checkpoint::read_tensors(&run_dir.join(checkpoint::OPTIMIZER))?;
         st.optimizer.load(&state.optimizer, &moments)?;
+        if let Some(ema) = &mut st.ema {
+            if !ema.load(&moments)? {
+                eprintln!("note: the resumed run kept no weight average: --ema starts one now");
+            }
+        }
         st.scaler.load_state(&state.scaler);
         (plateau, early) = (state.plateau.clone(), state.early_stop.clone());
         // Flags given on resume (e.g. a new --early-stop) win over the saved counters' settings.
@@ -98,8 +108,13 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     };
     let loop_start = Instant::now();
     let mut slowest_epoch = 0.0f64;
+    // An epoch whose checkpoint `--save-every` skipped.
+    let mut unsaved: Option<usize> = None;
     for epoch in first..=cfg.epochs {
         if out_of_time(&cfg, loop_start.elapsed().as_secs_f64(), slowest_epoch) {
+            if let Some(e) = unsaved {
+                save_last(&run_dir, &vs, &st, &plateau, &early, e, false, true)?;
+            }
             eprintln!(
                 "time limit: {:.0}s of {:.0}s used, the next epoch would not fit",
                 loop_start.elapsed().as_secs_f64(),
@@ -122,7 +137,14 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             summary.interrupted = true;
             break;
         }
+        // With EMA, the averaged weights are validated and, when best, saved.
+        swap_ema(&mut st);
         let valid_dice = validate(&data, &model, &st);
+        let best = early.observe(epoch, valid_dice);
+        if best {
+            checkpoint::save_model(&vs, &run_dir.join(checkpoint::BEST))?;
+        }
+        swap_ema(&mut st);
         let record = EpochRecord {
             epoch,
             train_loss,
@@ -133,22 +155,24 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             skipped_steps: st.scaler.skipped_steps() - skipped_before,
         };
         log::append(&metrics_path, &record)?;
-        let best = early.observe(epoch, valid_dice);
-        if best {
-            checkpoint::save_model(&vs, &run_dir.join(checkpoint::BEST))?;
-        }
         st.optimizer.set_lr(plateau.step(valid_dice, lr));
         let stop = early.should_stop();
-        save_last(
-            &run_dir,
-            &vs,
-            &st,
-            &plateau,
-            &early,
-            epoch,
-            false,
-            stop || epoch == cfg.epochs,
-        )?;
+        // Judged before this epoch's checkpoint write, which the estimate then leaves out: the time
+        // limit's margin absorbs one write.
+        let last_epoch = stop
+            || epoch == cfg.epochs
+            || out_of_time(
+                &cfg,
+                loop_start.elapsed().as_secs_f64(),
+                slowest_epoch.max(t0.elapsed().as_secs_f64()),
+            );
+        unsaved = Some(epoch);
+        if last_epoch || epoch.is_multiple_of(cfg.save_every) {
+            save_last(
+                &run_dir, &vs, &st, &plateau, &early, epoch, false, last_epoch,
+            )?;
+            unsaved = None;
+        }
         records.push(record.clone());
         curves::draw(&records, &run_dir.join(checkpoint::CURVES))?;
         eprintln!(
@@ -175,6 +199,12 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     summary.best_valid_dice = early.best;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+fn swap_ema(st: &mut StepState) {
+    if let Some(ema) = &mut st.ema {
+        ema.swap();
+    }
 }
 
 /// True when another epoch, as slow as the slowest so far, would end past the time limit.
@@ -227,7 +257,7 @@ fn validate(data: &Data, model: &UnetPlusPlus, st: &StepState) -> f64 {
     let mut sum = Tensor::zeros([1], (Kind::Double, st.device));
     let loader = batches::epoch(data.valid.clone(), &data.valid_loader, 0);
     for (images, masks) in DeviceBatches::new(loader, st.device) {
-        sum += dice_sum(model, st.device, st.precision, &images, &masks);
+        sum += dice_sum(model, st.device, st.precision, &st.input(&images), &masks);
     }
     sum.double_value(&[0]) / data.valid.len() as f64
 }
@@ -261,10 +291,11 @@ fn save_last(
     finished: bool,
 ) -> Result<()> {
     checkpoint::save_model(vs, &run_dir.join(checkpoint::LAST))?;
-    checkpoint::save_tensors(
-        &run_dir.join(checkpoint::OPTIMIZER),
-        &st.optimizer.moments(),
-    )?;
+    let mut tensors = st.optimizer.moments();
+    if let Some(ema) = &st.ema {
+        tensors.extend(ema.tensors());
+    }
+    checkpoint::save_tensors(&run_dir.join(checkpoint::OPTIMIZER), &tensors)?;
     let state = TrainState {
         epoch,
         interrupted,

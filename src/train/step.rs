@@ -3,7 +3,8 @@
 //! Neither reads a value back to the host (except the fp16 scaler's skip decision): losses and Dice sums stay
 //! on the device until the loop asks for them once per epoch.
 use super::adam::Adam;
-use crate::device::{autocast, Precision};
+use super::ema::Ema;
+use crate::device::{autocast, to_channels_last, Precision};
 use crate::loss;
 use crate::scaler::GradScaler;
 use tch::{nn::ModuleT, Device, Kind, Tensor};
@@ -15,6 +16,10 @@ pub struct StepState {
     pub device: Device,
     /// Resolved (never `Auto`).
     pub precision: Precision,
+    /// Inputs go to the model NHWC-strided.
+    pub channels_last: bool,
+    /// Weight averaging, updated after every step taken.
+    pub ema: Option<Ema>,
 }
 
 impl StepState {
@@ -26,14 +31,16 @@ impl StepState {
             scaler: GradScaler::new(device, precision == Precision::Fp16),
             device,
             precision,
+            channels_last: false,
+            ema: None,
         })
     }
 }
 
-/// Forward (autocast) → 0.5·focal + 0.5·dice → scaled backward → unscale/check → Adam step (skipped on
-/// inf/NaN) → scale update. Returns the detached fp32 loss on the device.
+/// Forward (autocast) → 0.5·focal + 0.5·dice → scaled backward → unscale/check → Adam step and EMA
+/// update (skipped on inf/NaN) → scale update. Returns the detached fp32 loss on the device.
 pub fn step<M: ModuleT>(model: &M, st: &mut StepState, images: &Tensor, masks: &Tensor) -> Tensor {
-    let x = images.to_device(st.device);
+    let x = st.input(images);
     let y = masks.to_device(st.device);
     st.optimizer.zero_grad();
     let logits = autocast(st.device, st.precision, || model.forward_t(&x, true));
@@ -42,9 +49,24 @@ pub fn step<M: ModuleT>(model: &M, st: &mut StepState, images: &Tensor, masks: &
     let skip = st.scaler.unscale_(&mut [st.optimizer.flat_grad()]);
     if !skip {
         st.optimizer.step();
+        if let Some(ema) = &mut st.ema {
+            ema.update();
+        }
     }
     st.scaler.update();
     loss.detach()
+}
+
+impl StepState {
+    /// A batch of images on the device, in the layout the model runs in.
+    pub fn input(&self, images: &Tensor) -> Tensor {
+        let x = images.to_device(self.device);
+        if self.channels_last {
+            to_channels_last(&x)
+        } else {
+            x
+        }
+    }
 }
 
 /// Per-image Dice at threshold 0.5 (`(2tp+ε)/(2tp+fp+fn+ε)`, ε = 1e-7, as the reference script), summed
