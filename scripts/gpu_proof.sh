@@ -8,8 +8,8 @@
 #   .gpu/torch_anchor.py the reference script from ../shared/anchors
 #   .whl/                segmentation-models-pytorch wheel for the reference script
 # Logs go to $OUT (or ./gpu-out). Knobs (environment): SIZE, EPOCHS, BUDGET (training seconds),
-# EMA (decay, empty = off), CL (1/0 = channels-last on/off; empty = probe both and keep the faster),
-# EXTRA (more pipeline flags).
+# EMA (decay, empty = off), LAYOUT (auto = channels-last on CUDA, nchw, channels-last), EXTRA (more
+# pipeline flags).
 set -uo pipefail
 what=${1:-all}
 OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
@@ -17,11 +17,9 @@ PY=${PY:-/opt/torch/.venv/bin/python3}
 TORCH_LIB=$($PY -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 export LD_LIBRARY_PATH=$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 BIN=.gpu/tumorseg
-SIZE=${SIZE:-320}; EPOCHS=${EPOCHS:-100}; BUDGET=${BUDGET:-500}; EMA=${EMA-0.997}; CL=${CL:-}
+SIZE=${SIZE:-320}; EPOCHS=${EPOCHS:-100}; BUDGET=${BUDGET:-500}; EMA=${EMA-0.997}; LAYOUT=${LAYOUT:-auto}
 EXTRA=${EXTRA:-}
 log() { echo "== $*" | tee -a "$OUT/summary.log"; }
-# img/s of one `tumorseg bench` line.
-rate() { grep -o '[0-9.]* img/s' | head -n 1 | cut -d' ' -f1; }
 
 # At most 8 files come back from the device: everything short goes into summary.log.
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee -a "$OUT/summary.log"
@@ -41,23 +39,15 @@ for args in [("UnetPlusPlus", 640, 16, True), ("UnetPlusPlus", 640, 1, True)]: a
   for args in "train --size 640 --batch 16 --precision fp16" "train --size 320 --batch 16 --precision fp16" \
               "infer --size 640 --batch 16 --precision fp16" "infer --size 640 --batch 1 --precision fp16" \
               "train --size 640 --batch 16 --precision bf16"; do
-    for layout in "" "--channels-last"; do
-      timeout 120 $BIN bench $args $layout 2>&1 | tail -n 1 | tee -a "$OUT/summary.log"
+    for layout in nchw channels-last; do
+      timeout 120 $BIN bench $args --layout $layout 2>&1 | tail -n 1 | tee -a "$OUT/summary.log"
     done
   done
 fi
 
 if [[ $what == pipeline || $what == all ]]; then
-  if [[ -z $CL ]]; then
-    # A 20-step probe at the training size: channels-last only where this GPU runs it faster.
-    nchw=$(timeout 60 $BIN bench train --size "$SIZE" --batch 16 --precision fp16 --steps 20 2>&1 | rate)
-    nhwc=$(timeout 60 $BIN bench train --size "$SIZE" --batch 16 --precision fp16 --steps 20 --channels-last 2>&1 | rate)
-    CL=$(awk -v a="${nchw:-0}" -v b="${nhwc:-0}" 'BEGIN { print (b > a) ? 1 : 0 }')
-    log "layout probe at ${SIZE}²: NCHW ${nchw:-?} img/s, channels-last ${nhwc:-?} img/s -> channels-last=$CL"
-  fi
   flags=(--size "$SIZE" --epochs "$EPOCHS" --time-limit "$BUDGET" --encoder-weights none --tta flips
-         --workers 12 --no-progress --save-every 10)
-  [[ $CL == 1 ]] && flags+=(--channels-last)
+         --workers 12 --no-progress --save-every 10 --layout "$LAYOUT")
   [[ -n $EMA ]] && flags+=(--ema "$EMA")
   log "pipeline ${flags[*]} $EXTRA"
   start=$(date +%s)

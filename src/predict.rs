@@ -52,6 +52,8 @@ pub struct Inference {
     /// Already resolved (`Precision::resolve`).
     pub precision: Precision,
     pub tta: bool,
+    /// Inputs go to the model NHWC-strided.
+    pub channels_last: bool,
 }
 
 /// Probabilities of `samples` at their original sizes (the DESIGN.md entry point).
@@ -70,6 +72,7 @@ pub fn probabilities(
         device,
         precision,
         tta,
+        channels_last: crate::device::Layout::Auto.channels_last(device),
     };
     let images = load_images(samples)?;
     probabilities_gray(model, &images, &inf)
@@ -149,7 +152,12 @@ fn batch_probabilities(
 
 /// Sigmoid of the logits in fp32, the forward pass under autocast for fp16/bf16 (as in training).
 fn sigmoid(model: &UnetPlusPlus, input: &Tensor, inf: &Inference) -> Tensor {
-    crate::device::autocast(inf.device, inf.precision, || model.forward_t(input, false))
+    let input = if inf.channels_last {
+        crate::device::to_channels_last(input)
+    } else {
+        input.shallow_clone()
+    };
+    crate::device::autocast(inf.device, inf.precision, || model.forward_t(&input, false))
         .to_kind(Kind::Float)
         .sigmoid()
 }
@@ -210,6 +218,9 @@ pub struct InferenceArgs {
     /// Test-time augmentation: none, or flips (mean of the original, h-flipped and v-flipped probabilities).
     #[arg(long, value_enum, default_value = "none")]
     pub tta: Tta,
+    /// Memory layout: auto (channels-last on CUDA, NCHW on the CPU), nchw or channels-last.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub layout: crate::device::Layout,
 }
 
 /// A trained run opened for inference.
@@ -233,6 +244,7 @@ pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<Loade
         device,
         precision,
         tta: args.tta == Tta::Flips,
+        channels_last: args.layout.channels_last(device),
     };
     Ok(LoadedRun {
         dir: run_dir.to_path_buf(),

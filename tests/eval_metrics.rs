@@ -208,13 +208,7 @@ fn speck_image() -> (ProbMap, Vec<u8>) {
         0.0, 0.0, 0.0, 0.0,
         0.0, 0.0, 0.0, 0.6,
     ];
-    #[rustfmt::skip]
-    let truth = vec![
-        1, 1, 0, 0,
-        1, 1, 0, 0,
-        0, 0, 0, 0,
-        0, 0, 0, 0,
-    ];
+    let truth = (0..16).map(|i| u8::from(i % 4 < 2 && i / 4 < 2)).collect();
     let prob = ProbMap {
         width: 4,
         height: 4,

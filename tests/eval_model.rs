@@ -47,6 +47,7 @@ fn inf(tta: bool) -> Inference {
         device: Device::Cpu,
         precision: Precision::Fp32,
         tta,
+        channels_last: false,
     }
 }
 
@@ -81,6 +82,32 @@ fn probabilities_come_back_at_the_original_size() {
         }
     )
     .is_err());
+}
+
+#[test]
+fn channels_last_inference_gives_the_same_probabilities() {
+    let (_vs, m) = model();
+    let images = [gradient(64, 64), gradient(80, 48)];
+    let nchw = probabilities_gray(&m, &images, &inf(true)).unwrap();
+    let nhwc = probabilities_gray(
+        &m,
+        &images,
+        &Inference {
+            channels_last: true,
+            ..inf(true)
+        },
+    )
+    .unwrap();
+    for (a, b) in nchw.iter().zip(&nhwc) {
+        assert_eq!((a.width, a.height), (b.width, b.height));
+        let max = a
+            .data
+            .iter()
+            .zip(&b.data)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(max < 1e-4, "max diff {max}");
+    }
 }
 
 #[test]

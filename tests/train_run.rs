@@ -14,14 +14,6 @@ const QUIET_CPU: [&str; 5] = [
     "--no-progress",
 ];
 
-/// libtorch's seed is process-global: in-process training runs of this file take turns, or one
-/// test's model initialisation would draw from another's random stream.
-static IN_PROCESS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn in_process() -> std::sync::MutexGuard<'static, ()> {
-    IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn records(run: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     text.lines()
@@ -127,14 +119,15 @@ fn cli_run_leaves_the_run_directory_and_the_loss_falls() {
             .unwrap();
     assert_eq!(state["epoch"], 3);
     assert_eq!(state["finished"], true);
-    // The eval helper's entry point loads the best model.
+    // The eval helper's entry point loads the best model (building it draws from the global RNG).
+    let _turn = common::seeded_turn();
     let (_vs, _model, cfg2) = tumorseg::checkpoint::load_model(&run, tch::Device::Cpu).unwrap();
     assert_eq!(cfg2, cfg);
 }
 
 #[test]
 fn seeded_cpu_runs_are_identical_and_resume_continues_exactly() {
-    let _turn = in_process();
+    let _turn = common::seeded_turn();
     let dir = tempfile::tempdir().unwrap();
     let (a, b, c) = (
         dir.path().join("a"),
@@ -283,7 +276,7 @@ fn flags_override_the_config_file_which_overrides_defaults() {
 
 #[test]
 fn time_limit_stops_before_an_epoch_that_would_not_fit() {
-    let _turn = in_process();
+    let _turn = common::seeded_turn();
     let cfg = TrainConfig {
         time_limit: Some(100.0),
         ..TrainConfig::default()
@@ -322,7 +315,7 @@ fn time_limit_stops_before_an_epoch_that_would_not_fit() {
 
 #[test]
 fn ema_selects_the_average_and_resumes_exactly() {
-    let _turn = in_process();
+    let _turn = common::seeded_turn();
     let dir = tempfile::tempdir().unwrap();
     let (a, c) = (dir.path().join("a"), dir.path().join("c"));
     let ema = |out: &Path, epochs: usize| TrainConfig {

@@ -1,4 +1,5 @@
 //! The training step and the validation Dice on tiny inputs (CPU).
+mod common;
 use tch::{nn, nn::ModuleT, Device, Kind, Tensor};
 use tumorseg::device::{autocast, Precision};
 use tumorseg::model::unetpp::UnetPlusPlus;
@@ -34,6 +35,7 @@ fn valid_dice_is_the_mean_of_hand_computed_per_image_dice() {
 
 #[test]
 fn bf16_autocast_switches_on_and_off_on_the_cpu() {
+    let _turn = common::seeded_turn();
     let vs = nn::VarStore::new(Device::Cpu);
     let conv = nn::conv2d(vs.root(), 3, 4, 3, Default::default());
     let x = Tensor::randn([1, 3, 8, 8], tch::kind::FLOAT_CPU);
@@ -55,6 +57,7 @@ fn overfit(precision: Precision, steps: u64) -> (f64, f64) {
 }
 
 fn overfit_with(precision: Precision, steps: u64, channels_last: bool) -> (f64, f64) {
+    let _turn = common::seeded_turn();
     // One libtorch thread: on a shared, loaded machine OpenMP spinning makes 2 threads several times slower.
     tch::set_num_threads(1);
     tch::manual_seed(3);

@@ -71,9 +71,9 @@ pub struct ModelArgs {
     /// Timed steps (after 3 untimed warm-up steps).
     #[arg(long, default_value_t = 25)]
     pub steps: usize,
-    /// Feed NHWC-strided inputs so cuDNN can pick channels-last kernels.
-    #[arg(long)]
-    pub channels_last: bool,
+    /// Memory layout: auto (channels-last on CUDA, NCHW on the CPU), nchw or channels-last.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub layout: crate::device::Layout,
 }
 
 impl ModelArgs {
@@ -87,7 +87,7 @@ impl ModelArgs {
             precision: precision.resolve(device)?,
             device,
             steps: self.steps,
-            channels_last: self.channels_last,
+            channels_last: self.layout.channels_last(device),
         })
     }
 }

@@ -80,6 +80,7 @@ pub fn run(args: Args) -> Result<()> {
         batch: cfg.batch,
         size: None,
         tta: args.tta,
+        layout: cfg.layout,
     };
     let run = open_run(&summary.run_dir, &inference)?;
 

@@ -1,7 +1,7 @@
 //! `tumorseg train <dataset-root>`: builds a `TrainConfig` (defaults ← `--config` file, or the resumed run's
 //! config.toml ← flags) and runs `train::train`.
 use crate::checkpoint;
-use crate::device::Precision;
+use crate::device::{Layout, Precision};
 use crate::train::{self, TrainConfig};
 use anyhow::Result;
 use std::path::PathBuf;
@@ -86,9 +86,9 @@ pub struct TrainFlags {
     /// (judged by the slowest epoch so far) [default: none].
     #[arg(long, value_name = "SECONDS")]
     pub time_limit: Option<f64>,
-    /// Run convolutions channels-last (NHWC), usually faster with fp16/bf16 on recent NVIDIA GPUs.
-    #[arg(long)]
-    pub channels_last: bool,
+    /// Memory layout: auto (channels-last on CUDA, NCHW on the CPU), nchw or channels-last [default: auto].
+    #[arg(long, value_enum)]
+    pub layout: Option<Layout>,
     /// Keep an exponential moving average of the weights with this decay (e.g. 0.997, about 3 epochs of
     /// 100 steps) and validate, select and save it instead of the live weights [default: off].
     #[arg(long, value_name = "DECAY")]
@@ -127,7 +127,8 @@ impl TrainFlags {
             early_stop,
             encoder_weights,
             threads,
-            save_every
+            save_every,
+            layout
         );
         if self.out.is_some() {
             cfg.out = self.out.clone();
@@ -151,7 +152,6 @@ impl TrainFlags {
         }
         cfg.resume = self.resume.clone();
         cfg.no_augment |= self.no_augment;
-        cfg.channels_last |= self.channels_last;
         cfg.progress &= !self.no_progress;
         Ok(cfg)
     }

@@ -1,7 +1,7 @@
 //! `TrainConfig`: every knob of a training run, read from TOML (`--config`), overridden by flags, and
 //! written back resolved as `<run>/config.toml` so a run directory says exactly how it was made.
 use crate::augment::AugmentConfig;
-use crate::device::Precision;
+use crate::device::{Layout, Precision};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -49,9 +49,8 @@ pub struct TrainConfig {
     pub progress: bool,
     /// Budget for the epoch loop in seconds (None: only `epochs` and early stopping end it).
     pub time_limit: Option<f64>,
-    /// Feed the model NHWC-strided batches (PyTorch's channels_last) so cuDNN picks its NHWC kernels;
-    /// numerically the same model, a speed choice for CUDA.
-    pub channels_last: bool,
+    /// Memory layout (auto: channels-last on CUDA, NCHW on the CPU); numerically the same model.
+    pub layout: Layout,
     /// Validate, select and save an exponential moving average of the weights with this decay
     /// (None: the live weights, as the seed recipe).
     pub ema: Option<f64>,
@@ -86,7 +85,7 @@ impl Default for TrainConfig {
             threads: 0,
             progress: true,
             time_limit: None,
-            channels_last: false,
+            layout: Layout::Auto,
             ema: None,
             save_every: 1,
         }

@@ -53,7 +53,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let data = setup::data(&cfg)?;
     let (vs, model) = setup::model(&cfg, rt.device, cfg.resume.as_deref())?;
     let mut st = StepState::new(&vs, cfg.lr, rt.precision)?;
-    st.channels_last = cfg.channels_last;
+    st.channels_last = cfg.layout.channels_last(rt.device);
     if let Some(decay) = cfg.ema {
         st.ema = Some(Ema::new(&vs, st.optimizer.flat_param(), decay)?);
     }
@@ -86,9 +86,10 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     interrupt::install();
     let first = resumed.as_ref().map_or(1, |s| s.epoch + 1);
     eprintln!(
-        "training on {} ({:?}): {} train / {} valid images at {}², batch {}, epochs {first}..={}, run {}",
+        "training on {} ({:?}{}): {} train / {} valid images at {}², batch {}, epochs {first}..={}, run {}",
         crate::device::device_name(rt.device),
         rt.precision,
+        if st.channels_last { ", channels-last" } else { "" },
         data.train.len(),
         data.valid.len(),
         cfg.size,

@@ -4,6 +4,13 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+/// libtorch's random seed is process-global: tests of one file that seed and then draw (model
+/// initialisation, random inputs) take turns, or one would draw from another's stream.
+pub fn seeded_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
