@@ -13,6 +13,7 @@ pub struct DeviceBatches {
     source: Source,
     device: Device,
     wait: Duration,
+    n_batches: usize,
 }
 
 enum Source {
@@ -25,6 +26,7 @@ const PINNED_AHEAD: usize = 2;
 
 impl DeviceBatches {
     pub fn new(loader: Loader, device: Device) -> Self {
+        let n_batches = loader.n_batches();
         let source = if device.is_cuda() {
             let (tx, rx) = crossbeam_channel::bounded(PINNED_AHEAD);
             let handle = std::thread::spawn(move || {
@@ -45,7 +47,13 @@ impl DeviceBatches {
             source,
             device,
             wait: Duration::ZERO,
+            n_batches,
         }
+    }
+
+    /// Batches the epoch yields in all.
+    pub fn n_batches(&self) -> usize {
+        self.n_batches
     }
 
     /// Seconds the training thread spent waiting for data.

@@ -53,6 +53,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let data = setup::data(&cfg)?;
     let (vs, model) = setup::model(&cfg, rt.device, cfg.resume.as_deref())?;
     let mut st = StepState::new(&vs, cfg.lr, rt.precision)?;
+    let st_device = st.device;
     st.channels_last = cfg.layout.channels_last(rt.device);
     if let Some(decay) = cfg.ema {
         st.ema = Some(Ema::new(&vs, st.optimizer.flat_param(), decay)?);
@@ -111,6 +112,13 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let mut slowest_epoch = 0.0f64;
     // An epoch whose checkpoint `--save-every` skipped.
     let mut unsaved: Option<usize> = None;
+    // The next epoch's batches start preparing while this epoch validates and checkpoints, so the
+    // GPU does not wait for the first batches of every epoch.
+    let train_feed = |epoch: usize| {
+        let loader = batches::epoch(data.train.clone(), &data.train_loader, epoch as u64);
+        DeviceBatches::new(loader, st_device)
+    };
+    let mut next_feed = None;
     for epoch in first..=cfg.epochs {
         if out_of_time(&cfg, loop_start.elapsed().as_secs_f64(), slowest_epoch) {
             if let Some(e) = unsaved {
@@ -127,7 +135,11 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         let t0 = Instant::now();
         let lr = st.optimizer.lr();
         let skipped_before = st.scaler.skipped_steps();
-        let (train_loss, wait_fraction) = train_epoch(&cfg, &data, &model, &mut st, epoch)?;
+        let feed = next_feed.take().unwrap_or_else(|| train_feed(epoch));
+        let (train_loss, wait_fraction) = train_epoch(&cfg, feed, &model, &mut st, epoch)?;
+        if epoch < cfg.epochs && !interrupt::requested() {
+            next_feed = Some(train_feed(epoch + 1));
+        }
         if interrupt::requested() {
             save_last(&run_dir, &vs, &st, &plateau, &early, epoch - 1, true, false)?;
             eprintln!(
@@ -217,15 +229,13 @@ pub fn out_of_time(cfg: &TrainConfig, elapsed: f64, slowest_epoch: f64) -> bool 
 /// One pass over the train split; returns (mean loss, share of the time spent waiting for data).
 fn train_epoch(
     cfg: &TrainConfig,
-    data: &Data,
+    mut feed: DeviceBatches,
     model: &UnetPlusPlus,
     st: &mut StepState,
     epoch: usize,
 ) -> Result<(f64, f64)> {
     let t0 = Instant::now();
-    let loader = batches::epoch(data.train.clone(), &data.train_loader, epoch as u64);
-    let bar = progress_bar(cfg, loader.n_batches(), epoch);
-    let mut feed = DeviceBatches::new(loader, st.device);
+    let bar = progress_bar(cfg, feed.n_batches(), epoch);
     let mut loss_sum = Tensor::zeros([1], (Kind::Float, st.device));
     let mut steps = 0usize;
     for (images, masks) in feed.by_ref() {
