@@ -166,3 +166,17 @@ impl Layout {
 pub fn to_channels_last(x: &Tensor) -> Tensor {
     x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_layout_is_channels_last_on_cuda_only() {
+        let (cpu, gpu) = (Device::Cpu, Device::Cuda(0));
+        assert!(!Layout::Auto.channels_last(cpu));
+        assert!(Layout::Auto.channels_last(gpu));
+        assert!(!Layout::Nchw.channels_last(gpu));
+        assert!(Layout::ChannelsLast.channels_last(cpu));
+    }
+}
