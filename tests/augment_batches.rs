@@ -200,27 +200,19 @@ fn mismatched_inputs_are_rejected_with_a_located_error() {
 
 #[test]
 fn bench_cli_runs_and_refuses_fp16_on_cpu() {
-    let out = common::bin()
-        .args([
-            "bench",
-            "augment",
-            "--size",
-            "32",
-            "--images",
-            "4",
-            "--iters",
-            "8",
-            "--threads",
-            "2",
-        ])
-        .output()
-        .unwrap();
+    let out = common::run_ok(common::bin().args([
+        "bench",
+        "augment",
+        "--size",
+        "32",
+        "--images",
+        "4",
+        "--iters",
+        "8",
+        "--threads",
+        "2",
+    ]));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert!(
         text.contains("1 thread") && text.contains("img/s"),
         "{text}"

@@ -151,16 +151,12 @@ fn duplicates_and_leakage_are_reported() {
 fn cli_prints_table_and_out_dir_leaves_dataset_alone() {
     let dir = copy_fixture();
     let out = tempfile::tempdir().unwrap();
-    let o = common::bin()
-        .args([
-            "clean",
-            dir.path().to_str().unwrap(),
-            "--out-dir",
-            out.path().to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = common::run_ok(common::bin().args([
+        "clean",
+        dir.path().to_str().unwrap(),
+        "--out-dir",
+        out.path().to_str().unwrap(),
+    ]));
     let stdout = String::from_utf8_lossy(&o.stdout);
     let train_row = stdout.lines().find(|l| l.starts_with("train")).unwrap();
     let cols: Vec<&str> = train_row.split_whitespace().collect();
@@ -176,16 +172,12 @@ fn cli_prints_table_and_out_dir_leaves_dataset_alone() {
 fn masks_cli_writes_one_png_per_image() {
     let out = tempfile::tempdir().unwrap();
     let split = common::fixture().join("valid");
-    let o = common::bin()
-        .args([
-            "masks",
-            split.to_str().unwrap(),
-            "--out",
-            out.path().to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    common::run_ok(common::bin().args([
+        "masks",
+        split.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+    ]));
     let samples =
         tumorseg::dataset::load_split(&common::fixture(), "valid", &SplitOptions::default())
             .unwrap();

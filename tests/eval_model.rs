@@ -149,12 +149,7 @@ fn tta_is_the_mean_of_the_flipped_predictions() {
 }
 
 fn tumorseg(args: &[&str]) -> String {
-    let o = common::bin().args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "tumorseg {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = common::run_ok(common::bin().args(args));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -173,12 +168,7 @@ fn cli_tune_evaluate_predict_agree() {
     let cpu = ["--device", "cpu", "--batch", "4"];
 
     // No threshold.json yet: evaluate says it uses 0.5.
-    let o = common::bin()
-        .args(["evaluate", &run_s, &fix])
-        .args(cpu)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = common::run_ok(common::bin().args(["evaluate", &run_s, &fix]).args(cpu));
     assert!(String::from_utf8_lossy(&o.stderr).contains("using 0.5"));
     assert_eq!(
         json(&run.join("report.json"))["threshold_source"],

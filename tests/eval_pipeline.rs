@@ -33,38 +33,33 @@ fn pipeline_runs_every_stage_without_touching_the_dataset() {
     }
     let before = listing(&root);
     let run = tmp.path().join("run");
-    let o = common::bin()
-        .arg("pipeline")
-        .arg(&root)
-        .arg("--out")
-        .arg(&run)
-        .args([
-            "--size",
-            "64",
-            "--epochs",
-            "1",
-            "--batch",
-            "4",
-            "--encoder-weights",
-            "none",
-        ])
-        .args([
-            "--device",
-            "cpu",
-            "--no-progress",
-            "--threshold-grid",
-            "0.3:0.7:0.2",
-            "--figures",
-            "2",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "pipeline failed: {stdout}\n{}",
-        String::from_utf8_lossy(&o.stderr)
+    let o = common::run_ok(
+        common::bin()
+            .arg("pipeline")
+            .arg(&root)
+            .arg("--out")
+            .arg(&run)
+            .args([
+                "--size",
+                "64",
+                "--epochs",
+                "1",
+                "--batch",
+                "4",
+                "--encoder-weights",
+                "none",
+            ])
+            .args([
+                "--device",
+                "cpu",
+                "--no-progress",
+                "--threshold-grid",
+                "0.3:0.7:0.2",
+                "--figures",
+                "2",
+            ]),
     );
+    let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(listing(&root), before, "the dataset root must not change");
     for f in [
         "config.toml",

@@ -18,18 +18,13 @@ fn write_masks(dir: &Path, samples: &[Sample], f: impl Fn(&Sample) -> GrayImage)
 }
 
 fn evaluate(pred: &Path, split: &str, out: &Path) -> serde_json::Value {
-    let o = common::bin()
-        .args(["evaluate", "--pred-masks"])
-        .arg(pred)
-        .arg(common::fixture())
-        .args(["--split", split, "--out"])
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "evaluate failed: {}",
-        String::from_utf8_lossy(&o.stderr)
+    let o = common::run_ok(
+        common::bin()
+            .args(["evaluate", "--pred-masks"])
+            .arg(pred)
+            .arg(common::fixture())
+            .args(["--split", split, "--out"])
+            .arg(out),
     );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("| Dice |"), "prints the table: {stdout}");

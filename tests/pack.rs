@@ -8,20 +8,15 @@ fn pack_halves_the_fixture_and_scales_its_polygons() {
     let before = std::fs::read(src.join("train/_annotations.coco.json")).unwrap();
     let out = tempfile::tempdir().unwrap();
     let packed = out.path().join("half");
-    let run = common::bin()
-        .args([
-            "pack",
-            src.to_str().unwrap(),
-            "--out",
-            packed.to_str().unwrap(),
-        ])
-        .args(["--size", "320", "--quality", "95"])
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    common::run_ok(
+        common::bin()
+            .args([
+                "pack",
+                src.to_str().unwrap(),
+                "--out",
+                packed.to_str().unwrap(),
+            ])
+            .args(["--size", "320", "--quality", "95"]),
     );
     assert_eq!(
         std::fs::read(src.join("train/_annotations.coco.json")).unwrap(),

@@ -14,6 +14,13 @@ const QUIET_CPU: [&str; 5] = [
     "--no-progress",
 ];
 
+/// `tumorseg train <fixture>`, flags to follow.
+fn train_cli() -> std::process::Command {
+    let mut cmd = common::bin();
+    cmd.arg("train").arg(common::fixture());
+    cmd
+}
+
 fn records(run: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     text.lines()
@@ -55,25 +62,11 @@ fn tiny(out: &Path, epochs: usize, workers: usize) -> TrainConfig {
 fn cli_run_leaves_the_run_directory_and_the_loss_falls() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let out = common::bin()
-        .args([
-            "train",
-            common::fixture().to_str().unwrap(),
-            "--size",
-            "64",
-            "--epochs",
-            "3",
-            "--batch",
-            "4",
-        ])
-        .args(QUIET_CPU)
-        .args(["--out", run.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        train_cli()
+            .args(["--size", "64", "--epochs", "3", "--batch", "4"])
+            .args(QUIET_CPU)
+            .args(["--out", run.to_str().unwrap()]),
     );
     for f in [
         "config.toml",
@@ -159,17 +152,8 @@ fn ctrl_c_saves_the_last_checkpoint_and_exits_cleanly() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let mut child = common::bin()
-        .args([
-            "train",
-            common::fixture().to_str().unwrap(),
-            "--size",
-            "64",
-            "--epochs",
-            "50",
-            "--batch",
-            "2",
-        ])
+    let mut child = train_cli()
+        .args(["--size", "64", "--epochs", "50", "--batch", "2"])
         .args(QUIET_CPU)
         .args(["--out", run.to_str().unwrap()])
         .stdout(std::process::Stdio::null())
@@ -213,10 +197,8 @@ fn ctrl_c_saves_the_last_checkpoint_and_exits_cleanly() {
 
 #[test]
 fn fp16_on_the_cpu_is_refused_with_a_clear_message() {
-    let out = common::bin()
+    let out = train_cli()
         .args([
-            "train",
-            common::fixture().to_str().unwrap(),
             "--device",
             "cpu",
             "--precision",

@@ -41,6 +41,19 @@ pub fn run_py(script: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Run a command that must succeed; on failure the panic shows the command and both its outputs.
+pub fn run_ok(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().expect("start the command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// The built CLI (cargo builds it for integration tests).
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tumorseg"))
