@@ -141,7 +141,7 @@ pub struct ReportContext<'a> {
     pub threshold: f32,
     pub source: ThresholdSource,
     pub postprocess: Postprocess,
-    pub tta: bool,
+    pub tta: crate::predict::Tta,
     pub model: String,
     pub seconds: f64,
 }

@@ -31,15 +31,69 @@ impl ProbMap {
     }
 }
 
-/// Test-time augmentation.
+/// Test-time augmentation: the probabilities are averaged over transformed copies of each image,
+/// every prediction mapped back to the original orientation first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "TtaRepr")]
 pub enum Tta {
     /// The image as is.
     #[default]
     None,
-    /// Average the probabilities of the image and its horizontal and vertical flips.
+    /// The image and its horizontal and vertical flips (3 passes).
     Flips,
+    /// All 8 flips and quarter turns, the symmetries training augments with (8 passes).
+    D4,
+}
+
+/// A view as (mirror left-right first, then k counter-clockwise quarter turns): every element of
+/// the square's symmetry group is one of these. The vertical flip is the mirror turned twice.
+const FLIP_VIEWS: [(bool, i64); 3] = [(false, 0), (true, 0), (true, 2)];
+const D4_VIEWS: [(bool, i64); 8] = [
+    (false, 0),
+    (false, 1),
+    (false, 2),
+    (false, 3),
+    (true, 0),
+    (true, 1),
+    (true, 2),
+    (true, 3),
+];
+
+impl Tta {
+    fn views(self) -> &'static [(bool, i64)] {
+        match self {
+            Tta::None => &FLIP_VIEWS[..1],
+            Tta::Flips => &FLIP_VIEWS,
+            Tta::D4 => &D4_VIEWS,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tta::None => "none",
+            Tta::Flips => "flips",
+            Tta::D4 => "d4",
+        }
+    }
+}
+
+/// Files written before D4 existed hold `"tta": true` (flips) or `false`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TtaRepr {
+    Old(bool),
+    Name(String),
+}
+
+impl TryFrom<TtaRepr> for Tta {
+    type Error = String;
+    fn try_from(r: TtaRepr) -> Result<Tta, String> {
+        match r {
+            TtaRepr::Old(true) => Ok(Tta::Flips),
+            TtaRepr::Old(false) => Ok(Tta::None),
+            TtaRepr::Name(n) => <Tta as clap::ValueEnum>::from_str(&n, true),
+        }
+    }
 }
 
 /// How to run the model.
@@ -51,7 +105,7 @@ pub struct Inference {
     pub device: Device,
     /// Already resolved (`Precision::resolve`).
     pub precision: Precision,
-    pub tta: bool,
+    pub tta: Tta,
     /// Inputs go to the model NHWC-strided.
     pub channels_last: bool,
 }
@@ -64,7 +118,7 @@ pub fn probabilities(
     batch: usize,
     device: Device,
     precision: Precision,
-    tta: bool,
+    tta: Tta,
 ) -> Result<Vec<ProbMap>> {
     let inf = Inference {
         size,
@@ -117,15 +171,12 @@ fn batch_probabilities(
         .view([images.len() as i64, 3, s, s])
         .to_device(inf.device);
     let probs = tch::no_grad(|| {
-        let mut p = sigmoid(model, &input, inf);
-        if inf.tta {
-            // Flip, predict, flip the prediction back: dims 3 = width (h-flip), 2 = height (v-flip).
-            for dim in [3i64, 2] {
-                p += sigmoid(model, &input.flip([dim]), inf).flip([dim]);
-            }
-            p /= 3.0;
+        let views = inf.tta.views();
+        let mut sum = Tensor::zeros_like(&input.narrow(1, 0, 1));
+        for &view in views {
+            sum += unview(&sigmoid(model, &to_view(&input, view), inf), view);
         }
-        p
+        sum / views.len() as f64
     });
     images
         .iter()
@@ -148,6 +199,34 @@ fn batch_probabilities(
             })
         })
         .collect()
+}
+
+/// Dims 2 and 3 are height and width; `rot90` turns counter-clockwise from dim 2 towards dim 3.
+fn to_view(x: &Tensor, (mirror, k): (bool, i64)) -> Tensor {
+    let x = if mirror {
+        x.flip([3])
+    } else {
+        x.shallow_clone()
+    };
+    if k == 0 {
+        x
+    } else {
+        x.rot90(k, [2, 3])
+    }
+}
+
+/// The inverse of `to_view`: turn back, then mirror back.
+fn unview(p: &Tensor, (mirror, k): (bool, i64)) -> Tensor {
+    let p = if k == 0 {
+        p.shallow_clone()
+    } else {
+        p.rot90(-k, [2, 3])
+    };
+    if mirror {
+        p.flip([3])
+    } else {
+        p
+    }
 }
 
 /// Sigmoid of the logits in fp32, the forward pass under autocast for fp16/bf16 (as in training).
@@ -215,7 +294,8 @@ pub struct InferenceArgs {
     /// Model input side in pixels, a multiple of 32 (default: the run's training size).
     #[arg(long)]
     pub size: Option<u32>,
-    /// Test-time augmentation: none, or flips (mean of the original, h-flipped and v-flipped probabilities).
+    /// Test-time augmentation: none; flips (mean of the original, h-flipped and v-flipped
+    /// probabilities); d4 (mean over all 8 flips and quarter turns, 8 passes).
     #[arg(long, value_enum, default_value = "none")]
     pub tta: Tta,
     /// Memory layout: auto (channels-last on CUDA, NCHW on the CPU), nchw or channels-last.
@@ -243,7 +323,7 @@ pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<Loade
         batch: args.batch.max(1),
         device,
         precision,
-        tta: args.tta == Tta::Flips,
+        tta: args.tta,
         channels_last: args.layout.channels_last(device),
     };
     Ok(LoadedRun {

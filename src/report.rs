@@ -24,7 +24,8 @@ pub struct Report {
     pub n_images: usize,
     pub mean: MetricSet,
     pub global: MetricSet,
-    pub tta: bool,
+    /// Reports from before `d4` existed hold a bool (true = flips).
+    pub tta: crate::predict::Tta,
     /// The run directory or the predicted-mask folder that was scored.
     pub model: String,
     pub seconds: f64,
@@ -64,7 +65,10 @@ pub fn markdown_table(r: &Report) -> String {
         } else {
             ""
         },
-        if r.tta { ", TTA flips" } else { "" }
+        match r.tta {
+            crate::predict::Tta::None => String::new(),
+            t => format!(", TTA {}", t.as_str()),
+        }
     );
     s += "| Metric | Mean over images | Global (pixels pooled) |\n|---|---|---|\n";
     for ((label, m), g) in LABELS.iter().zip(r.mean.values()).zip(r.global.values()) {

@@ -165,7 +165,8 @@ pub struct ThresholdFile {
     pub mean_dice: f64,
     pub split: String,
     pub n_images: usize,
-    pub tta: bool,
+    /// Files from before `d4` existed hold a bool (true = flips).
+    pub tta: crate::predict::Tta,
     /// The curve of the chosen post-processing.
     pub curve: Vec<CurvePoint>,
     /// The best threshold of every post-processing that was tried.
@@ -192,7 +193,11 @@ impl ThresholdFile {
     ///
     /// # Panics
     /// When `tried` is empty.
-    pub fn from_curves(tried: &[(Postprocess, Curves)], split: &str, tta: bool) -> ThresholdFile {
+    pub fn from_curves(
+        tried: &[(Postprocess, Curves)],
+        split: &str,
+        tta: crate::predict::Tta,
+    ) -> ThresholdFile {
         let candidates: Vec<Candidate> = tried
             .iter()
             .map(|(pp, c)| {

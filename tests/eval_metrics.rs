@@ -2,7 +2,7 @@
 //! probabilities whose best threshold is known.
 use tumorseg::metrics::{Aggregate, Confusion};
 use tumorseg::postprocess::{Decision, Postprocess};
-use tumorseg::predict::ProbMap;
+use tumorseg::predict::{ProbMap, Tta};
 use tumorseg::threshold::{parse_grid, Curves, ThresholdFile};
 
 const EPS: f64 = 1e-12;
@@ -178,7 +178,7 @@ fn threshold_file_round_trips_and_plots() {
     let mut curves = Curves::new(parse_grid("0.1:0.9:0.1").unwrap());
     let (probs, truth) = synthetic_image();
     curves.add_image(&probs, &truth);
-    let file = ThresholdFile::from_curves(&[(Postprocess::None, curves)], "valid", false);
+    let file = ThresholdFile::from_curves(&[(Postprocess::None, curves)], "valid", Tta::None);
     assert_eq!(file.threshold, 0.7);
     assert_eq!(file.postprocess, Postprocess::None);
     let dir = tempfile::tempdir().unwrap();
@@ -197,6 +197,26 @@ fn threshold_file_round_trips_and_plots() {
     assert!(ThresholdFile::load(&dir.path().join("nope"))
         .unwrap()
         .is_none());
+}
+
+#[test]
+fn tta_is_read_from_new_and_old_threshold_files() {
+    let mut curves = Curves::new(parse_grid("0.1:0.9:0.1").unwrap());
+    let (probs, truth) = synthetic_image();
+    curves.add_image(&probs, &truth);
+    let file = ThresholdFile::from_curves(&[(Postprocess::None, curves)], "valid", Tta::D4);
+    let mut json = serde_json::to_value(&file).unwrap();
+    assert_eq!(json["tta"], "d4");
+    let back: ThresholdFile = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(back.tta, Tta::D4);
+    // Files written before d4 existed hold a bool.
+    for (old, want) in [(true, Tta::Flips), (false, Tta::None)] {
+        json["tta"] = serde_json::Value::Bool(old);
+        let back: ThresholdFile = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back.tta, want);
+    }
+    json["tta"] = "sideways".into();
+    assert!(serde_json::from_value::<ThresholdFile>(json).is_err());
 }
 
 /// A 4×4 image whose truth is the 2×2 upper-left square; the model also lights a 1-pixel speck.
@@ -239,13 +259,13 @@ fn tuning_picks_largest_region_when_it_wins_on_the_tuning_split() {
     // largest drops the speck at either threshold.
     assert!(close(tried[1].1.mean_dice()[0], 1.0));
     // A tie (1.0 both) keeps the earlier candidate, none, at its lowest best threshold.
-    let tie = ThresholdFile::from_curves(&tried, "valid", false);
+    let tie = ThresholdFile::from_curves(&tried, "valid", Tta::None);
     assert_eq!((tie.postprocess, tie.threshold), (Postprocess::None, 0.65));
     assert_eq!(tie.candidates.len(), 2);
     // With 0.5 only, largest is strictly better and is chosen.
     let grid = parse_grid("0.5").unwrap();
     let tried = both_candidates(&grid, &prob, &truth);
-    let file = ThresholdFile::from_curves(&tried, "valid", false);
+    let file = ThresholdFile::from_curves(&tried, "valid", Tta::None);
     assert_eq!(
         (file.postprocess, file.threshold),
         (Postprocess::Largest, 0.5)

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use tch::{nn::VarStore, Device, Tensor};
 use tumorseg::device::Precision;
 use tumorseg::model::unetpp::UnetPlusPlus;
-use tumorseg::predict::{probabilities_gray, Inference};
+use tumorseg::predict::{probabilities_gray, Inference, ProbMap, Tta};
 use tumorseg::train::TrainConfig;
 
 fn fake_run(dir: &Path) -> PathBuf {
@@ -40,7 +40,7 @@ fn gradient(w: u32, h: u32) -> GrayImage {
     GrayImage::from_fn(w, h, |x, y| Luma([((x * 7 + y * 13) % 256) as u8]))
 }
 
-fn inf(tta: bool) -> Inference {
+fn inf(tta: Tta) -> Inference {
     Inference {
         size: 64,
         batch: 2,
@@ -55,7 +55,7 @@ fn inf(tta: bool) -> Inference {
 fn probabilities_come_back_at_the_original_size() {
     let (_vs, m) = model();
     let images = vec![gradient(100, 70), gradient(33, 150), gradient(64, 64)];
-    let probs = probabilities_gray(&m, &images, &inf(false)).unwrap();
+    let probs = probabilities_gray(&m, &images, &inf(Tta::None)).unwrap();
     assert_eq!(probs.len(), 3);
     for (p, img) in probs.iter().zip(&images) {
         assert_eq!((p.width, p.height), img.dimensions());
@@ -78,7 +78,7 @@ fn probabilities_come_back_at_the_original_size() {
         &images,
         &Inference {
             size: 50,
-            ..inf(false)
+            ..inf(Tta::None)
         }
     )
     .is_err());
@@ -88,13 +88,14 @@ fn probabilities_come_back_at_the_original_size() {
 fn channels_last_inference_gives_the_same_probabilities() {
     let (_vs, m) = model();
     let images = [gradient(64, 64), gradient(80, 48)];
-    let nchw = probabilities_gray(&m, &images, &inf(true)).unwrap();
+    // D4 also puts turned (non-contiguous) views through the layout change.
+    let nchw = probabilities_gray(&m, &images, &inf(Tta::D4)).unwrap();
     let nhwc = probabilities_gray(
         &m,
         &images,
         &Inference {
             channels_last: true,
-            ..inf(true)
+            ..inf(Tta::D4)
         },
     )
     .unwrap();
@@ -114,16 +115,20 @@ fn channels_last_inference_gives_the_same_probabilities() {
 fn tta_is_the_mean_of_the_flipped_predictions() {
     let (_vs, m) = model();
     let img = gradient(64, 64);
-    let plain = probabilities_gray(&m, std::slice::from_ref(&img), &inf(false))
+    let plain = probabilities_gray(&m, std::slice::from_ref(&img), &inf(Tta::None))
         .unwrap()
         .remove(0);
-    let tta = probabilities_gray(&m, std::slice::from_ref(&img), &inf(true))
+    let tta = probabilities_gray(&m, std::slice::from_ref(&img), &inf(Tta::Flips))
         .unwrap()
         .remove(0);
-    let h = probabilities_gray(&m, &[image::imageops::flip_horizontal(&img)], &inf(false))
-        .unwrap()
-        .remove(0);
-    let v = probabilities_gray(&m, &[image::imageops::flip_vertical(&img)], &inf(false))
+    let h = probabilities_gray(
+        &m,
+        &[image::imageops::flip_horizontal(&img)],
+        &inf(Tta::None),
+    )
+    .unwrap()
+    .remove(0);
+    let v = probabilities_gray(&m, &[image::imageops::flip_vertical(&img)], &inf(Tta::None))
         .unwrap()
         .remove(0);
     let (w, hh) = (64usize, 64usize);
@@ -146,6 +151,63 @@ fn tta_is_the_mean_of_the_flipped_predictions() {
             .any(|(a, b)| (a - b).abs() > 1e-4),
         "TTA changes something"
     );
+}
+
+/// A probability map as an image, so that `imageops` can turn it back.
+fn prob_image(p: &ProbMap) -> image::ImageBuffer<Luma<f32>, Vec<f32>> {
+    image::ImageBuffer::from_raw(p.width, p.height, p.data.clone()).unwrap()
+}
+
+#[test]
+fn d4_tta_is_the_mean_over_the_eight_symmetries() {
+    use image::imageops::{flip_horizontal, rotate180, rotate270, rotate90};
+    type F = image::ImageBuffer<Luma<f32>, Vec<f32>>;
+    let (_vs, m) = model();
+    let img = gradient(64, 64);
+    let d4 = probabilities_gray(&m, std::slice::from_ref(&img), &inf(Tta::D4))
+        .unwrap()
+        .remove(0);
+    // Each symmetry g as (g on the image, g⁻¹ on the prediction).
+    let turns: [(fn(&GrayImage) -> GrayImage, fn(&F) -> F); 4] = [
+        (|i| i.clone(), |p| p.clone()),
+        (|i| rotate90(i), |p| rotate270(p)),
+        (|i| rotate180(i), |p| rotate180(p)),
+        (|i| rotate270(i), |p| rotate90(p)),
+    ];
+    let mut sum = vec![0f32; 64 * 64];
+    for mirror in [false, true] {
+        for (fwd, back) in &turns {
+            let view = if mirror {
+                fwd(&flip_horizontal(&img))
+            } else {
+                fwd(&img)
+            };
+            let p = probabilities_gray(&m, &[view], &inf(Tta::None))
+                .unwrap()
+                .remove(0);
+            let mut p = back(&prob_image(&p));
+            if mirror {
+                p = flip_horizontal(&p);
+            }
+            for (s, v) in sum.iter_mut().zip(p.as_raw()) {
+                *s += v / 8.0;
+            }
+        }
+    }
+    let max = sum
+        .iter()
+        .zip(&d4.data)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(max < 1e-5, "max diff {max}");
+    let flips = probabilities_gray(&m, &[img], &inf(Tta::Flips))
+        .unwrap()
+        .remove(0);
+    assert!(flips
+        .data
+        .iter()
+        .zip(&d4.data)
+        .any(|(a, b)| (a - b).abs() > 1e-4));
 }
 
 fn tumorseg(args: &[&str]) -> String {

@@ -143,7 +143,7 @@ pub fn evaluate_masks(dir: &Path, root: &Path, split: &str, out: &Path) -> Resul
         threshold: 0.5,
         source: ThresholdSource::Masks,
         postprocess: Postprocess::None,
-        tta: false,
+        tta: crate::predict::Tta::None,
         model: dir.display().to_string(),
         seconds: start.elapsed().as_secs_f64(),
     };

@@ -25,7 +25,8 @@ pub struct Args {
     pub dataset_root: PathBuf,
     #[command(flatten)]
     pub train: TrainFlags,
-    /// Test-time augmentation for threshold tuning, evaluation and figures: none or flips.
+    /// Test-time augmentation for threshold tuning, evaluation and figures: none, flips (3 passes)
+    /// or d4 (all 8 flips and quarter turns).
     #[arg(long, value_enum, default_value = "none")]
     pub tta: Tta,
     /// Thresholds tried on the valid split: START:STOP:STEP or a comma list.
