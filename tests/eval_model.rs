@@ -162,13 +162,14 @@ fn prob_image(p: &ProbMap) -> image::ImageBuffer<Luma<f32>, Vec<f32>> {
 fn d4_tta_is_the_mean_over_the_eight_symmetries() {
     use image::imageops::{flip_horizontal, rotate180, rotate270, rotate90};
     type F = image::ImageBuffer<Luma<f32>, Vec<f32>>;
+    type Turn = (fn(&GrayImage) -> GrayImage, fn(&F) -> F);
     let (_vs, m) = model();
     let img = gradient(64, 64);
     let d4 = probabilities_gray(&m, std::slice::from_ref(&img), &inf(Tta::D4))
         .unwrap()
         .remove(0);
     // Each symmetry g as (g on the image, g⁻¹ on the prediction).
-    let turns: [(fn(&GrayImage) -> GrayImage, fn(&F) -> F); 4] = [
+    let turns: [Turn; 4] = [
         (|i| i.clone(), |p| p.clone()),
         (|i| rotate90(i), |p| rotate270(p)),
         (|i| rotate180(i), |p| rotate180(p)),
