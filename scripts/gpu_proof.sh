@@ -8,8 +8,9 @@
 #   .gpu/torch_anchor.py the reference script from ../shared/anchors
 #   .whl/                segmentation-models-pytorch wheel for the reference script
 # Logs go to $OUT (or ./gpu-out). Knobs (environment): SIZE, EPOCHS, BUDGET (training seconds),
-# EMA (decay, empty = off), LAYOUT (auto = channels-last on CUDA, nchw, channels-last), EXTRA (more
-# pipeline flags).
+# EMA (decay, empty = off), LAYOUT (auto = channels-last on CUDA, nchw, channels-last), TTA (none,
+# flips, d4), AUG (a config file with an [augmentation] table, e.g. configs/augment-strong.toml;
+# empty = the seed's pipeline), EXTRA (more pipeline flags).
 set -uo pipefail
 what=${1:-all}
 OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
@@ -18,7 +19,7 @@ TORCH_LIB=$($PY -c 'import torch, os; print(os.path.join(os.path.dirname(torch._
 export LD_LIBRARY_PATH=$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 BIN=.gpu/tumorseg
 SIZE=${SIZE:-320}; EPOCHS=${EPOCHS:-100}; BUDGET=${BUDGET:-500}; EMA=${EMA-0.997}; LAYOUT=${LAYOUT:-auto}
-EXTRA=${EXTRA:-}
+TTA=${TTA:-flips}; AUG=${AUG:-}; EXTRA=${EXTRA:-}
 log() { echo "== $*" | tee -a "$OUT/summary.log"; }
 
 # At most 8 files come back from the device: everything short goes into summary.log.
@@ -46,9 +47,10 @@ for args in [("UnetPlusPlus", 640, 16, True), ("UnetPlusPlus", 640, 1, True)]: a
 fi
 
 if [[ $what == pipeline || $what == all ]]; then
-  flags=(--size "$SIZE" --epochs "$EPOCHS" --time-limit "$BUDGET" --encoder-weights none --tta flips
+  flags=(--size "$SIZE" --epochs "$EPOCHS" --time-limit "$BUDGET" --encoder-weights none --tta "$TTA"
          --workers 12 --no-progress --save-every 10 --layout "$LAYOUT")
   [[ -n $EMA ]] && flags+=(--ema "$EMA")
+  [[ -n $AUG ]] && flags+=(--config "$AUG")
   log "pipeline ${flags[*]} $EXTRA"
   start=$(date +%s)
   # The run directory stays outside $OUT: only a few files may come back from the device.

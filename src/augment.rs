@@ -5,7 +5,8 @@
 //! `HorizontalFlip(0.5) → VerticalFlip(0.5) → RandomRotate90(0.5) → ElasticTransform(0.5) →
 //! GaussianBlur(0.3) → RandomBrightnessContrast(0.5)`, followed by `Normalize` (done by
 //! [`crate::batches`], which owns the tensor layout). A small-angle rotation (`A.Rotate`-like) is
-//! available but off by default (p = 0) because the seed did not use it.
+//! available but off by default (p = 0) because the seed did not use it; so is a zoom in and out
+//! (`zoom`, applied after the photometric steps so that it does not shift their random draws).
 //!
 //! Geometric steps move image and mask with the same coordinates (image bilinear, mask nearest, so
 //! the mask stays exactly 0/1); photometric steps touch only the image.
@@ -17,7 +18,7 @@ mod remap;
 
 pub use elastic::{displacement_fields, elastic, ElasticField};
 pub use filter::{gaussian_kernel, smooth_replicate};
-pub use geometric::{hflip, rot90, rotate, vflip};
+pub use geometric::{hflip, rot90, rotate, vflip, zoom};
 pub use photometric::{brightness_contrast, gaussian_blur};
 
 use rand::{Rng, SeedableRng};
@@ -83,6 +84,14 @@ pub struct RotateConfig {
     pub max_deg: f32,
 }
 
+/// Zoom by a factor drawn log-uniformly in `range` (so 0.8..1.25 zooms in and out equally often),
+/// about the centre, constant-0 border (albumentations `Affine(scale=…)`-like). Off in the seed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ZoomConfig {
+    pub p: f64,
+    pub range: (f32, f32),
+}
+
 /// Noise of the elastic displacement field before smoothing.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -130,6 +139,8 @@ pub struct AugmentConfig {
     pub elastic: ElasticConfig,
     pub blur: BlurConfig,
     pub brightness_contrast: BrightnessContrastConfig,
+    /// Applied last so that enabling it leaves every earlier step's random draws unchanged.
+    pub zoom: ZoomConfig,
 }
 
 impl Default for AugmentConfig {
@@ -158,6 +169,10 @@ impl Default for AugmentConfig {
                 brightness: 0.2,
                 contrast: 0.2,
             },
+            zoom: ZoomConfig {
+                p: 0.0,
+                range: (0.8, 1.25),
+            },
         }
     }
 }
@@ -173,6 +188,7 @@ impl AugmentConfig {
         c.elastic.p = 0.0;
         c.blur.p = 0.0;
         c.brightness_contrast.p = 0.0;
+        c.zoom.p = 0.0;
         c
     }
 }
@@ -227,6 +243,12 @@ pub fn augment(img: &mut Plane, mask: &mut Plane, cfg: &AugmentConfig, rng: &mut
     );
     if bc_hit {
         brightness_contrast(img, 1.0 + c, b);
+    }
+    let zoom_hit = hit(rng, cfg.zoom.p);
+    let (lo, hi) = cfg.zoom.range;
+    let factor = uniform(rng, lo.ln(), hi.ln()).exp();
+    if zoom_hit {
+        zoom(img, mask, factor);
     }
 }
 

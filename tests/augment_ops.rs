@@ -142,6 +142,66 @@ fn elastic_and_rotation_keep_image_and_mask_aligned() {
 }
 
 #[test]
+fn zoom_scales_a_centred_square_about_the_centre() {
+    let n = 64;
+    // A 16×16 square centred on (31.5, 31.5).
+    let square = plane(n, n, |i| {
+        ((24..40).contains(&(i % n)) && (24..40).contains(&(i / n))) as u8 as f32
+    });
+    for (factor, side) in [(2.0f32, 32usize), (0.5, 8), (1.0, 16)] {
+        let (mut img, mut m) = (square.clone(), square.clone());
+        augment::zoom(&mut img, &mut m, factor);
+        let area = m.data.iter().filter(|v| **v == 1.0).count();
+        assert_eq!(area, side * side, "factor {factor}");
+        assert!(m.data.iter().all(|v| *v == 0.0 || *v == 1.0));
+        // Still centred: the mask is symmetric under a half turn.
+        let mut turned = m.clone();
+        augment::rot90(&mut turned, 2);
+        assert_eq!(turned, m, "factor {factor}");
+        assert!(assert_aligned(&img, &m) > 0.98);
+    }
+}
+
+#[test]
+fn zoom_draws_come_last_and_stay_in_range() {
+    let n = 40;
+    let (image, mask) = (plane(n, n, |i| (i % 17) as f32 / 16.0), blob(n));
+    let run = |cfg: &AugmentConfig| {
+        let (mut img, mut m) = (image.clone(), mask.clone());
+        augment::augment(&mut img, &mut m, cfg, &mut augment::sample_rng(7, 1, 2));
+        (img, m)
+    };
+    let base = AugmentConfig::default();
+    let mut identity_zoom = base.clone();
+    identity_zoom.zoom = augment::ZoomConfig {
+        p: 1.0,
+        range: (1.0, 1.0),
+    };
+    // Enabling the last step does not change what the earlier steps drew.
+    assert_eq!(run(&base), run(&identity_zoom));
+    let mut zoom_in = AugmentConfig::none();
+    zoom_in.zoom = augment::ZoomConfig {
+        p: 1.0,
+        range: (1.5, 2.0),
+    };
+    let before = mask.data.iter().filter(|v| **v == 1.0).count() as f64;
+    for seed in 0..8 {
+        let (mut img, mut m) = (image.clone(), mask.clone());
+        augment::augment(
+            &mut img,
+            &mut m,
+            &zoom_in,
+            &mut ChaCha8Rng::seed_from_u64(seed),
+        );
+        let ratio = m.data.iter().filter(|v| **v == 1.0).count() as f64 / before;
+        assert!(
+            (1.5f64.powi(2) * 0.85..=4.0 * 1.15).contains(&ratio),
+            "seed {seed}: area ×{ratio}"
+        );
+    }
+}
+
+#[test]
 fn default_pipeline_keeps_mask_binary_and_image_in_range() {
     let n = 48;
     let mask = blob(n);
@@ -150,6 +210,7 @@ fn default_pipeline_keeps_mask_binary_and_image_in_range() {
     cfg.elastic.alpha = 40.0;
     cfg.elastic.sigma = 4.0;
     cfg.rotate.p = 0.5;
+    cfg.zoom.p = 0.5;
     for seed in 0..20 {
         let (mut img, mut m) = (image.clone(), mask.clone());
         augment::augment(&mut img, &mut m, &cfg, &mut ChaCha8Rng::seed_from_u64(seed));
@@ -258,6 +319,7 @@ fn default_config_is_the_seed_pipeline_and_round_trips_toml() {
     assert_eq!((c.blur.p, c.blur.sigma), (0.3, (0.5, 3.0)));
     let bc = &c.brightness_contrast;
     assert_eq!((bc.p, bc.brightness, bc.contrast), (0.5, 0.2, 0.2));
+    assert_eq!(c.zoom.p, 0.0);
     let text = toml::to_string(&c).unwrap();
     assert_eq!(toml::from_str::<AugmentConfig>(&text).unwrap(), c);
 }

@@ -232,7 +232,8 @@ fn flags_override_the_config_file_which_overrides_defaults() {
     let file = dir.path().join("c.toml");
     std::fs::write(
         &file,
-        "dataset = \"/data/x\"\nepochs = 7\nbatch = 2\nlr = 0.001\n[augmentation.hflip]\np = 0.0\n",
+        "dataset = \"/data/x\"\nepochs = 7\nbatch = 2\nlr = 0.001\n[augmentation.hflip]\np = 0.0\n\
+         [augmentation.zoom]\np = 0.4\n",
     )
     .unwrap();
     let cli = Cli::parse_from([
@@ -250,7 +251,15 @@ fn flags_override_the_config_file_which_overrides_defaults() {
     );
     assert_eq!(cfg.dataset, Path::new("/data/x"));
     assert_eq!(cfg.augmentation.hflip.p, 0.0);
+    // A partial table keeps the other keys' defaults.
+    assert_eq!(cfg.augmentation.zoom.p, 0.4);
+    assert_eq!(cfg.augmentation.zoom.range, (0.8, 1.25));
+    assert_eq!(cfg.augmentation.vflip.p, 0.5);
     assert!(cfg.no_augment);
+    let mut bad = cfg.clone();
+    bad.augmentation.zoom.range = (1.2, 0.9);
+    let err = bad.validate().unwrap_err().to_string();
+    assert!(err.contains("augmentation.zoom.range"), "{err}");
     std::fs::write(&file, "epoch = 3\n").unwrap();
     let err = format!("{:#}", TrainConfig::from_toml_file(&file).unwrap_err());
     assert!(err.contains("c.toml") && err.contains("epoch"), "{err}");

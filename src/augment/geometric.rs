@@ -49,10 +49,23 @@ pub fn rot90(p: &mut Plane, k: u32) {
 /// Rotate image and mask by `deg` degrees counter-clockwise about the centre ((w-1)/2, (h-1)/2),
 /// as cv2.warpAffine with getRotationMatrix2D: bilinear image, nearest mask, constant-0 border.
 pub fn rotate(img: &mut Plane, mask: &mut Plane, deg: f32) {
-    if deg == 0.0 {
+    rotate_scale(img, mask, deg, 1.0);
+}
+
+/// Magnify image and mask by `factor` about the centre (> 1 zooms in and crops, < 1 zooms out
+/// with a constant-0 border), with the same resampling as `rotate`.
+pub fn zoom(img: &mut Plane, mask: &mut Plane, factor: f32) {
+    rotate_scale(img, mask, 0.0, factor);
+}
+
+/// getRotationMatrix2D(centre, deg, scale) applied with warpAffine.
+fn rotate_scale(img: &mut Plane, mask: &mut Plane, deg: f32, scale: f32) {
+    if deg == 0.0 && scale == 1.0 {
         return;
     }
     let (s, c) = deg.to_radians().sin_cos();
+    // Dividing by exactly 1.0 keeps plain rotation bit-identical to before zoom existed.
+    let (s, c) = (s / scale, c / scale);
     let cx = (img.width as f32 - 1.0) / 2.0;
     let cy = (img.height as f32 - 1.0) / 2.0;
     // Inverse map dst → src of the rotation M = [[c, s], [-s, c]] about (cx, cy).

@@ -19,8 +19,9 @@ pub struct Args {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum What {
-    /// Images/s of the seed-style augmentation pipeline (flips, rot90, elastic p=0.5, blur p=0.3,
-    /// brightness/contrast p=0.5, ImageNet normalise), one thread and all threads, plus the batch loader.
+    /// Images/s of the augmentation pipeline (the seed's: flips, rot90, elastic p=0.5, blur p=0.3,
+    /// brightness/contrast p=0.5, ImageNet normalise; or --config's), one thread and all threads,
+    /// plus the batch loader.
     Augment(AugmentArgs),
     /// Training-step throughput on random data: the real step (forward, 0.5·Focal+0.5·Dice, backward,
     /// loss scaling, Adam), median ms/step and img/s.
@@ -52,6 +53,9 @@ pub struct AugmentArgs {
     /// Seed of the augmentation RNG.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Training config file whose `[augmentation]` table to time (default: the seed's pipeline).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -117,13 +121,19 @@ fn bench_augment(a: &AugmentArgs) -> Result<()> {
         Some(root) => real_split(root, a.size, a.images)?,
         None => synthetic_split(a.size, a.images)?,
     });
-    let cfg = AugmentConfig::default();
+    let (cfg, pipeline) = match &a.config {
+        Some(file) => (
+            crate::train::TrainConfig::from_toml_file(file)?.augmentation,
+            file.display().to_string(),
+        ),
+        None => (AugmentConfig::default(), "seed-style pipeline".to_string()),
+    };
     let source = a
         .data
         .as_ref()
         .map_or("synthetic".to_string(), |p| p.display().to_string());
     println!(
-        "augment bench: {} images {}×{} from {source}, seed-style pipeline + normalise",
+        "augment bench: {} images {}×{} from {source}, {pipeline} + normalise",
         split.len(),
         a.size,
         a.size
@@ -166,9 +176,12 @@ fn step_configs() -> Vec<(&'static str, AugmentConfig)> {
     let mut c = base.clone();
     c.brightness_contrast.p = 1.0;
     out.push(("brightness/contrast", c));
-    let mut c = base;
+    let mut c = base.clone();
     c.rotate.p = 1.0;
     out.push(("rotate (off by default)", c));
+    let mut c = base;
+    c.zoom.p = 1.0;
+    out.push(("zoom (off by default)", c));
     out
 }
 

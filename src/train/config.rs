@@ -136,6 +136,11 @@ impl TrainConfig {
             "plateau_factor {} must be in (0, 1)",
             self.plateau_factor
         );
+        let (lo, hi) = self.augmentation.zoom.range;
+        anyhow::ensure!(
+            lo > 0.0 && lo <= hi && hi.is_finite(),
+            "augmentation.zoom.range [{lo}, {hi}] must satisfy 0 < low <= high"
+        );
         Ok(())
     }
 
