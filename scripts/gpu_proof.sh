@@ -44,6 +44,8 @@ for args in [("UnetPlusPlus", 640, 16, True), ("UnetPlusPlus", 640, 1, True)]: a
       timeout 120 $BIN bench $args --layout $layout 2>&1 | tail -n 1 | tee -a "$OUT/summary.log"
     done
   done
+  # The per-step cost of the weight average the pipeline trains with.
+  timeout 120 $BIN bench train --size 320 --batch 16 --precision fp16 --ema 0.997 2>&1 | tail -n 1 | tee -a "$OUT/summary.log"
 fi
 
 if [[ $what == pipeline || $what == all ]]; then

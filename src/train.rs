@@ -3,6 +3,7 @@ pub mod adam;
 pub mod config;
 pub mod curves;
 pub mod ema;
+pub mod flat;
 pub mod interrupt;
 pub mod log;
 pub mod prefetch;

@@ -126,9 +126,16 @@ fn bench_runs_real_train_steps_on_cpu() {
         device: Device::Cpu,
         steps: 2,
         channels_last: true,
+        ema: None,
     };
     let r = bench_train(&cfg).unwrap();
     assert_eq!((r.mode, r.steps, r.batch), ("train", 2, 2));
+    let with_ema = bench_train(&BenchConfig {
+        ema: Some(0.9),
+        ..cfg
+    })
+    .unwrap();
+    assert!(with_ema.to_string().contains("ema 0.9"), "{with_ema}");
     assert!(r.median_ms > 0.0 && r.min_ms <= r.median_ms);
     assert!((r.images_per_s - 2000.0 / r.median_ms).abs() < 1e-9);
     let r = bench_infer(&cfg).unwrap();

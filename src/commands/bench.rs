@@ -78,6 +78,9 @@ pub struct ModelArgs {
     /// Memory layout: auto (channels-last on CUDA, NCHW on the CPU), nchw or channels-last.
     #[arg(long, value_enum, default_value = "auto")]
     pub layout: crate::device::Layout,
+    /// train: also update a weight average of this decay after every step (as `train --ema`).
+    #[arg(long)]
+    pub ema: Option<f64>,
 }
 
 impl ModelArgs {
@@ -92,6 +95,7 @@ impl ModelArgs {
             device,
             steps: self.steps,
             channels_last: self.layout.channels_last(device),
+            ema: self.ema,
         })
     }
 }

@@ -21,6 +21,8 @@ pub struct BenchResult {
     pub batch: i64,
     pub steps: usize,
     pub channels_last: bool,
+    /// Decay of the weight average updated after every step (train only).
+    pub ema: Option<f64>,
     pub median_ms: f64,
     pub min_ms: f64,
     pub images_per_s: f64,
@@ -30,7 +32,7 @@ impl std::fmt::Display for BenchResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "bench {}: {} {:?} {}x{} batch {}{}: median {:.2} ms/step (min {:.2}), {:.1} img/s over {} steps",
+            "bench {}: {} {:?} {}x{} batch {}{}{}: median {:.2} ms/step (min {:.2}), {:.1} img/s over {} steps",
             self.mode,
             self.device,
             self.precision,
@@ -38,6 +40,7 @@ impl std::fmt::Display for BenchResult {
             self.size,
             self.batch,
             if self.channels_last { " channels-last" } else { "" },
+            self.ema.map_or(String::new(), |d| format!(" ema {d}")),
             self.median_ms,
             self.min_ms,
             self.images_per_s,
@@ -56,6 +59,8 @@ pub struct BenchConfig {
     pub steps: usize,
     /// Feed NHWC-strided inputs so cuDNN runs channels-last kernels (tch has no memory-format API).
     pub channels_last: bool,
+    /// Train with a weight average of this decay (`--ema`), to time its per-step update.
+    pub ema: Option<f64>,
 }
 
 fn sync(device: Device) {
@@ -125,6 +130,7 @@ fn time_steps(
         batch: cfg.batch,
         steps: cfg.steps,
         channels_last: cfg.channels_last,
+        ema: cfg.ema,
         median_ms,
         min_ms: ms[0],
         images_per_s: cfg.batch as f64 * 1e3 / median_ms,
@@ -141,6 +147,13 @@ pub fn bench_train(cfg: &BenchConfig) -> Result<BenchResult> {
     .gt(0.8)
     .to_kind(Kind::Float);
     let mut st = StepState::new(&vs, 1e-4, precision)?;
+    if let Some(decay) = cfg.ema {
+        st.ema = Some(crate::train::ema::Ema::new(
+            &vs,
+            st.optimizer.flat_param(),
+            decay,
+        )?);
+    }
     Ok(time_steps(cfg, precision, "train", || {
         let _ = step(&model, &mut st, &x, &y);
     }))

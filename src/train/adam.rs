@@ -6,7 +6,7 @@
 //! a handful of kernels instead of ~8 per parameter tensor: the same effect as PyTorch's foreach/fused Adam.
 //! Autograd keeps accumulating into the existing flat-backed `.grad` in place because gradients are
 //! zeroed, never set to None.
-use anyhow::{bail, ensure, Result};
+use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
@@ -44,26 +44,15 @@ impl Adam {
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         ensure!(!vars.is_empty(), "the model has no trainable tensors");
         let device = vs.device();
-        for (name, t) in &vars {
-            if t.kind() != Kind::Float || t.device() != device {
-                bail!("trainable tensor {name} is {:?} on {:?}: Adam keeps fp32 master weights on {device:?}", t.kind(), t.device());
-            }
-        }
-        let total: i64 = vars.iter().map(|(_, t)| t.numel() as i64).sum();
-        let flat_param = Tensor::zeros([total], (Kind::Float, device));
-        let flat_grad = Tensor::zeros([total], (Kind::Float, device));
         define_grads(&vars);
+        let flat_param =
+            super::flat::flatten(vars.iter_mut().map(|(n, t)| (n.as_str(), t)), device)
+                .context("Adam keeps fp32 master weights")?;
+        let flat_grad = flat_param.zeros_like();
+        let shapes: Vec<Vec<i64>> = vars.iter().map(|(_, t)| t.size()).collect();
         let _guard = tch::no_grad_guard();
-        let mut offset = 0;
-        for (_, t) in vars.iter_mut() {
-            let n = t.numel() as i64;
-            let shape = t.size();
-            let mut pv = flat_param.narrow(0, offset, n).view(shape.as_slice());
-            pv.copy_(t);
-            t.set_data(&pv);
-            t.grad()
-                .set_data(&flat_grad.narrow(0, offset, n).view(shape.as_slice()));
-            offset += n;
+        for ((_, t), g) in vars.iter().zip(super::flat::views(&flat_grad, &shapes)) {
+            t.grad().set_data(&g);
         }
         Ok(Adam {
             names: vars.into_iter().map(|(n, _)| n).collect(),

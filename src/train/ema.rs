@@ -20,8 +20,12 @@ pub struct Ema {
     /// The optimizer's flat parameter buffer (shared storage) and its average.
     live: Tensor,
     shadow: Tensor,
-    /// Float buffers (BatchNorm running mean/var) by name: live tensor, average.
-    buffers: Vec<(String, Tensor, Tensor)>,
+    /// The float buffers (BatchNorm running mean/var), re-pointed into one flat tensor like the
+    /// weights so that an update is two kernels, not one per buffer; and their average.
+    live_buffers: Tensor,
+    shadow_buffers: Tensor,
+    /// Buffer names and their views into `shadow_buffers`, for saving and loading.
+    buffers: Vec<(String, Tensor)>,
 }
 
 impl Ema {
@@ -31,21 +35,27 @@ impl Ema {
             decay > 0.0 && decay < 1.0,
             "--ema decay {decay} must be in (0, 1)"
         );
-        let mut buffers: Vec<(String, Tensor, Tensor)> = vs
+        let mut live: Vec<(String, Tensor)> = vs
             .variables()
             .into_iter()
             .filter(|(_, t)| !t.requires_grad() && t.is_floating_point())
-            .map(|(n, t)| {
-                let copy = t.detach().copy();
-                (n, t, copy)
-            })
             .collect();
-        buffers.sort_by(|a, b| a.0.cmp(&b.0));
+        live.sort_by(|a, b| a.0.cmp(&b.0));
+        let live_buffers =
+            super::flat::flatten(live.iter_mut().map(|(n, t)| (n.as_str(), t)), vs.device())?;
+        let shadow_buffers = live_buffers.copy();
+        let shapes: Vec<Vec<i64>> = live.iter().map(|(_, t)| t.size()).collect();
+        let names = live.into_iter().map(|(n, _)| n);
+        let buffers = names
+            .zip(super::flat::views(&shadow_buffers, &shapes))
+            .collect();
         Ok(Ema {
             decay,
             updates: 0,
             shadow: flat_param.detach().copy(),
             live: flat_param,
+            live_buffers,
+            shadow_buffers,
             buffers,
         })
     }
@@ -61,9 +71,7 @@ impl Ema {
         let _guard = tch::no_grad_guard();
         let w = 1.0 - self.current_decay();
         let _ = self.shadow.lerp_(&self.live, w);
-        for (_, live, avg) in &mut self.buffers {
-            let _ = avg.lerp_(live, w);
-        }
+        let _ = self.shadow_buffers.lerp_(&self.live_buffers, w);
         self.updates += 1;
     }
 
@@ -72,9 +80,7 @@ impl Ema {
     pub fn swap(&mut self) {
         let _guard = tch::no_grad_guard();
         swap_values(&mut self.live, &mut self.shadow);
-        for (_, live, avg) in &mut self.buffers {
-            swap_values(live, avg);
-        }
+        swap_values(&mut self.live_buffers, &mut self.shadow_buffers);
     }
 
     /// The averaged tensors and the update count, named for `optimizer.safetensors`.
@@ -86,7 +92,7 @@ impl Ema {
                 Tensor::from_slice(&[self.updates as i64]),
             ),
         ];
-        for (name, _, avg) in &self.buffers {
+        for (name, avg) in &self.buffers {
             out.push((format!("{PREFIX}buffer.{name}"), avg.shallow_clone()));
         }
         out
@@ -107,7 +113,7 @@ impl Ema {
         };
         let _guard = tch::no_grad_guard();
         copy_checked(&mut self.shadow, find(PARAMS)?, PARAMS)?;
-        for (name, _, avg) in &mut self.buffers {
+        for (name, avg) in &mut self.buffers {
             let key = format!("{PREFIX}buffer.{name}");
             copy_checked(avg, find(&key)?, &key)?;
         }
@@ -175,5 +181,28 @@ mod tests {
         assert!(!other.load(&[]).unwrap(), "no average saved: start one");
         assert!((other.shadow.double_value(&[0]) - 2.8).abs() < 1e-6);
         assert_eq!(other.updates, 1);
+    }
+
+    #[test]
+    fn batchnorm_statistics_reach_the_average_through_the_flat_buffer() {
+        use tch::nn::ModuleT;
+        let vs = VarStore::new(Device::Cpu);
+        let bn = nn::batch_norm2d(vs.root(), 2, Default::default());
+        let flat = vs.root().var("w", &[3], nn::Init::Const(1.0));
+        let mut ema = Ema::new(&vs, flat, 0.5).unwrap();
+        // A train-mode pass over a constant 5 moves the running mean 0 → 0.5 and the variance
+        // 1 → 0.9 (momentum 0.1), written in place by BatchNorm into the flat buffer.
+        let x = Tensor::full([4, 2, 3, 3], 5.0, (Kind::Float, Device::Cpu));
+        let _ = bn.forward_t(&x, true);
+        let live = Vec::<f32>::try_from(&ema.live_buffers).unwrap();
+        assert_eq!(live, [0.5, 0.5, 0.9, 0.9]);
+        ema.update(); // decay 0.1: mean 0.9·0.5 = 0.45, variance 1 − 0.9·0.1 = 0.91
+        ema.swap();
+        let mean = Vec::<f32>::try_from(&bn.running_mean).unwrap();
+        let var = Vec::<f32>::try_from(&bn.running_var).unwrap();
+        assert!(mean.iter().all(|v| (v - 0.45).abs() < 1e-6), "{mean:?}");
+        assert!(var.iter().all(|v| (v - 0.91).abs() < 1e-6), "{var:?}");
+        ema.swap();
+        assert_eq!(Vec::<f32>::try_from(&bn.running_mean).unwrap(), [0.5, 0.5]);
     }
 }
