@@ -173,12 +173,17 @@ fn threshold_search_picks_known_best() {
     }
 }
 
-#[test]
-fn threshold_file_round_trips_and_plots() {
+/// The threshold file tuned on `synthetic_image` over 0.1..0.9.
+fn tuned_synthetic(tta: Tta) -> ThresholdFile {
     let mut curves = Curves::new(parse_grid("0.1:0.9:0.1").unwrap());
     let (probs, truth) = synthetic_image();
     curves.add_image(&probs, &truth);
-    let file = ThresholdFile::from_curves(&[(Postprocess::None, curves)], "valid", Tta::None);
+    ThresholdFile::from_curves(&[(Postprocess::None, curves)], "valid", tta)
+}
+
+#[test]
+fn threshold_file_round_trips_and_plots() {
+    let file = tuned_synthetic(Tta::None);
     assert_eq!(file.threshold, 0.7);
     assert_eq!(file.postprocess, Postprocess::None);
     let dir = tempfile::tempdir().unwrap();
@@ -201,11 +206,7 @@ fn threshold_file_round_trips_and_plots() {
 
 #[test]
 fn tta_is_read_from_new_and_old_threshold_files() {
-    let mut curves = Curves::new(parse_grid("0.1:0.9:0.1").unwrap());
-    let (probs, truth) = synthetic_image();
-    curves.add_image(&probs, &truth);
-    let file = ThresholdFile::from_curves(&[(Postprocess::None, curves)], "valid", Tta::D4);
-    let mut json = serde_json::to_value(&file).unwrap();
+    let mut json = serde_json::to_value(tuned_synthetic(Tta::D4)).unwrap();
     assert_eq!(json["tta"], "d4");
     let back: ThresholdFile = serde_json::from_value(json.clone()).unwrap();
     assert_eq!(back.tta, Tta::D4);
