@@ -7,10 +7,13 @@
 #   .gpu/data/           `tumorseg pack` output of the real dataset
 #   .gpu/torch_anchor.py the reference script from ../shared/anchors
 #   .whl/                segmentation-models-pytorch wheel for the reference script
-# Logs go to $OUT (or ./gpu-out). Knobs (environment): SIZE, EPOCHS, BUDGET (training seconds),
+# Logs go to $OUT (or ./gpu-out). Knobs (environment) and their defaults, the configuration planned
+# for the next issue-5 run (448², strong augmentation, D4 TTA, EMA; BUDGET leaves ~90 s of the 9
+# minutes for cleaning, tuning, evaluation and figures): SIZE (448), EPOCHS, BUDGET (450 training seconds),
 # EMA (decay, empty = off), LAYOUT (auto = channels-last on CUDA, nchw, channels-last), TTA (none,
-# flips, d4), AUG (a config file with an [augmentation] table, e.g. configs/augment-strong.toml;
-# empty = the seed's pipeline), EXTRA (more pipeline flags).
+# flips, d4), AUG (a config file with an [augmentation] table; empty = the seed's pipeline), EXTRA
+# (more pipeline flags). The 2026-11-26 runs used SIZE=320 BUDGET=490 TTA=flips AUG= (see
+# docs/results/2026-11-26-h100-cl-ema/README.md).
 set -uo pipefail
 what=${1:-all}
 OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
@@ -18,8 +21,8 @@ PY=${PY:-/opt/torch/.venv/bin/python3}
 TORCH_LIB=$($PY -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 export LD_LIBRARY_PATH=$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 BIN=.gpu/tumorseg
-SIZE=${SIZE:-320}; EPOCHS=${EPOCHS:-100}; BUDGET=${BUDGET:-500}; EMA=${EMA-0.997}; LAYOUT=${LAYOUT:-auto}
-TTA=${TTA:-flips}; AUG=${AUG:-}; EXTRA=${EXTRA:-}
+SIZE=${SIZE:-448}; EPOCHS=${EPOCHS:-100}; BUDGET=${BUDGET:-450}; EMA=${EMA-0.997}; LAYOUT=${LAYOUT:-auto}
+TTA=${TTA:-d4}; AUG=${AUG-configs/augment-strong.toml}; EXTRA=${EXTRA:-}
 log() { echo "== $*" | tee -a "$OUT/summary.log"; }
 
 # At most 8 files come back from the device: everything short goes into summary.log.
@@ -46,6 +49,11 @@ for args in [("UnetPlusPlus", 640, 16, True), ("UnetPlusPlus", 640, 1, True)]: a
   done
   # The per-step cost of the weight average the pipeline trains with.
   timeout 120 $BIN bench train --size 320 --batch 16 --precision fp16 --ema 0.997 2>&1 | tail -n 1 | tee -a "$OUT/summary.log"
+  # Can the loader feed the GPU? Its img/s on the real images against the training img/s above.
+  log "loader (12 workers, batch 16, ${AUG:-seed} augmentation, ${SIZE}²)"
+  # 192 images = 12 batches of 16 per loader epoch, one per worker (a worker assembles whole batches).
+  timeout 120 $BIN bench augment --size "$SIZE" --data .gpu/data --threads 12 --batch 16 --images 192 --iters 384 \
+    ${AUG:+--config "$AUG"} 2>&1 | grep -E "thread|loader" | tee -a "$OUT/summary.log"
 fi
 
 if [[ $what == pipeline || $what == all ]]; then

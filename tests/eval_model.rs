@@ -412,21 +412,20 @@ fn visualize_writes_rows_of_four_distinct_panels() {
     let run = fake_run(tmp.path());
     let fix = common::fixture();
     let args = ["--device", "cpu", "--panel", "64", "--threshold", "0.5"];
-    let out = tumorseg(
+    let random = [
         &[
-            &[
-                "visualize",
-                run.to_str().unwrap(),
-                fix.to_str().unwrap(),
-                "--n",
-                "3",
-                "--seed",
-                "1",
-            ][..],
-            &args,
-        ]
-        .concat(),
-    );
+            "visualize",
+            run.to_str().unwrap(),
+            fix.to_str().unwrap(),
+            "--n",
+            "3",
+            "--seed",
+            "1",
+        ][..],
+        &args,
+    ]
+    .concat();
+    let out = tumorseg(&random);
     let files: Vec<&str> = out.lines().collect();
     assert_eq!(files.len(), 4, "stacked figure + 3 rows: {out}");
     let stacked = image::open(run.join("figures/random.png"))
@@ -454,21 +453,7 @@ fn visualize_writes_rows_of_four_distinct_panels() {
         assert_eq!(p[3].get_pixel(3, 3).0, [0, 0, 0]);
     }
     // Same seed, same choice; worst mode writes its own figure.
-    let again = tumorseg(
-        &[
-            &[
-                "visualize",
-                run.to_str().unwrap(),
-                fix.to_str().unwrap(),
-                "--n",
-                "3",
-                "--seed",
-                "1",
-            ][..],
-            &args,
-        ]
-        .concat(),
-    );
+    let again = tumorseg(&random);
     assert_eq!(again, out);
     tumorseg(
         &[
