@@ -22,7 +22,8 @@ pub struct TrainFlags {
     /// Run directory for config, metrics, checkpoints and curves [default: runs/<UTC timestamp>].
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// TOML file with any TrainConfig fields (flags given here override it).
+    /// TOML file with any TrainConfig fields, e.g. an `[augmentation]` table as in
+    /// configs/augment-strong.toml (flags given here override it).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Maximum number of epochs [default: 100].
