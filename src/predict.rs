@@ -295,9 +295,10 @@ pub struct InferenceArgs {
     #[arg(long)]
     pub size: Option<u32>,
     /// Test-time augmentation: none; flips (mean of the original, h-flipped and v-flipped
-    /// probabilities); d4 (mean over all 8 flips and quarter turns, 8 passes).
-    #[arg(long, value_enum, default_value = "none")]
-    pub tta: Tta,
+    /// probabilities); d4 (mean over all 8 flips and quarter turns, 8 passes) [default: the one
+    /// threshold.json was tuned with, else none].
+    #[arg(long, value_enum)]
+    pub tta: Option<Tta>,
     /// Memory layout: auto (channels-last on CUDA, NCHW on the CPU), nchw or channels-last.
     #[arg(long, value_enum, default_value = "auto")]
     pub layout: crate::device::Layout,
@@ -318,12 +319,17 @@ pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<Loade
     let precision = args.precision.resolve(device)?;
     let (vs, model, size) = load_model(run_dir, device)?;
     let size = args.size.unwrap_or(size);
+    // The tuned threshold belongs to the probabilities of one TTA: keep using that one.
+    let tta = match args.tta {
+        Some(t) => t,
+        None => crate::threshold::ThresholdFile::load(run_dir)?.map_or(Tta::None, |f| f.tta),
+    };
     let inference = Inference {
         size,
         batch: args.batch.max(1),
         device,
         precision,
-        tta: args.tta,
+        tta,
         channels_last: args.layout.channels_last(device),
     };
     Ok(LoadedRun {

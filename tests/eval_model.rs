@@ -246,6 +246,8 @@ fn cli_tune_evaluate_predict_agree() {
                 &fix,
                 "--threshold-grid",
                 "0.3:0.7:0.1",
+                "--tta",
+                "flips",
             ][..],
             &cpu,
         ]
@@ -263,8 +265,9 @@ fn cli_tune_evaluate_predict_agree() {
         .map(|p| p["mean_dice"].as_f64().unwrap())
         .fold(f64::MIN, f64::max);
     assert_eq!(tuned["mean_dice"].as_f64().unwrap(), best);
+    assert_eq!(tuned["tta"], "flips");
 
-    // evaluate picks the tuned threshold and writes its files.
+    // evaluate picks the tuned threshold and its TTA, and writes its files.
     let table = tumorseg(
         &[
             &[
@@ -281,11 +284,13 @@ fn cli_tune_evaluate_predict_agree() {
     assert!(table.contains("| Dice |"), "{table}");
     let report = json(&tmp.path().join("ev/report.json"));
     assert_eq!(report["threshold_source"], "tuned");
+    assert_eq!(report["tta"], "flips");
     assert!((report["threshold"].as_f64().unwrap() - t).abs() < 1e-6);
     assert_eq!(report["split"], "test");
     assert_eq!(report["n_images"], 8);
 
-    // predict on the test images, then score the written masks: same numbers as evaluate.
+    // predict on the test images (the tuned TTA too), then score the written masks: same numbers
+    // as evaluate.
     let pred = tmp.path().join("pred");
     tumorseg(
         &[

@@ -80,7 +80,7 @@ pub fn run(args: Args) -> Result<()> {
         precision: cfg.precision,
         batch: cfg.batch,
         size: None,
-        tta: args.tta,
+        tta: Some(args.tta),
         layout: cfg.layout,
     };
     let run = open_run(&summary.run_dir, &inference)?;
