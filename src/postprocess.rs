@@ -1,10 +1,11 @@
 //! From probabilities to the final mask: the threshold, then optionally "keep the largest
-//! connected region".
+//! connected region" or "exactly one region".
 //!
 //! Why the second step exists: after cleaning, every image of this kind of dataset carries exactly one
-//! tumour annotation, so a prediction with several blobs has at least one false blob. Whether dropping
-//! all but the largest helps is decided on the valid split by `tune-threshold` (it can also cut off
-//! a real second lobe), never assumed.
+//! tumour annotation, so a prediction with several blobs has at least one false blob, and an empty
+//! prediction is a certain miss. Whether dropping all but the largest, or also filling an empty
+//! prediction, helps is decided on the valid split by `tune-threshold` (either can also cut off a
+//! real second lobe or invent a tumour), never assumed.
 use crate::predict::ProbMap;
 use image::{GrayImage, Luma};
 use imageproc::region_labelling::{connected_components, Connectivity};
@@ -19,6 +20,9 @@ pub enum Postprocess {
     None,
     /// Keep only the largest 8-connected foreground region (ties: the one met first in raster order).
     Largest,
+    /// Exactly one region: `largest`, or when no pixel passes the threshold, the region around the
+    /// most probable pixel of the pixels above half its probability (the half-maximum blob).
+    One,
 }
 
 impl Postprocess {
@@ -26,13 +30,18 @@ impl Postprocess {
         match self {
             Postprocess::None => "none",
             Postprocess::Largest => "largest",
+            Postprocess::One => "one",
         }
     }
 
-    pub fn apply(self, mask: GrayImage) -> GrayImage {
+    /// The final 0/1 mask of `prob` at `threshold`.
+    pub fn apply(self, prob: &ProbMap, threshold: f32) -> GrayImage {
+        let mask = prob.to_mask(threshold);
         match self {
             Postprocess::None => mask,
             Postprocess::Largest => largest_component(&mask),
+            Postprocess::One if mask.iter().any(|&v| v != 0) => largest_component(&mask),
+            Postprocess::One => half_maximum_region(prob),
         }
     }
 }
@@ -40,19 +49,23 @@ impl Postprocess {
 /// `--postprocess` of tune-threshold and pipeline: which candidates the valid split chooses from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum PostprocessChoice {
-    /// Try both and keep the better mean Dice (ties keep `none`).
+    /// Try none, largest and one; keep the best mean Dice (ties keep the earlier).
     #[default]
     Auto,
     None,
     Largest,
+    One,
 }
 
 impl PostprocessChoice {
     pub fn candidates(self) -> Vec<Postprocess> {
         match self {
-            PostprocessChoice::Auto => vec![Postprocess::None, Postprocess::Largest],
+            PostprocessChoice::Auto => {
+                vec![Postprocess::None, Postprocess::Largest, Postprocess::One]
+            }
             PostprocessChoice::None => vec![Postprocess::None],
             PostprocessChoice::Largest => vec![Postprocess::Largest],
+            PostprocessChoice::One => vec![Postprocess::One],
         }
     }
 }
@@ -66,8 +79,26 @@ pub struct Decision {
 
 impl Decision {
     pub fn mask(&self, prob: &ProbMap) -> GrayImage {
-        self.postprocess.apply(prob.to_mask(self.threshold))
+        self.postprocess.apply(prob, self.threshold)
     }
+}
+
+/// The 8-connected region of the most probable pixel (first in raster order) among the pixels
+/// above half its probability; empty when every probability is 0.
+pub fn half_maximum_region(prob: &ProbMap) -> GrayImage {
+    let (peak, max) =
+        prob.data.iter().enumerate().fold(
+            (0, 0f32),
+            |(i, m), (j, &p)| if p > m { (j, p) } else { (i, m) },
+        );
+    let mask = prob.to_mask(max / 2.0);
+    if max <= 0.0 {
+        return mask;
+    }
+    let labels = connected_components(&mask, Connectivity::Eight, Luma([0u8]));
+    let keep = labels.as_raw()[peak];
+    let data = labels.pixels().map(|px| u8::from(px[0] == keep)).collect();
+    GrayImage::from_raw(mask.width(), mask.height(), data).expect("same size as the input")
 }
 
 /// 0/1 mask holding only the largest 8-connected region of the non-zero pixels of `mask`.
@@ -144,5 +175,44 @@ mod tests {
             ..none
         };
         assert_eq!(largest.mask(&prob).into_raw(), vec![0, 0, 1, 1]);
+        let one = Decision {
+            postprocess: Postprocess::One,
+            ..none
+        };
+        assert_eq!(one.mask(&prob).into_raw(), vec![0, 0, 1, 1]);
+    }
+
+    #[test]
+    fn one_fills_an_empty_prediction_with_the_half_maximum_blob() {
+        // Nothing passes 0.5; the peak 0.4 sits in a blob of values > 0.2 (8-connected through
+        // the diagonal); the separate 0.3 on the right is not connected to it.
+        #[rustfmt::skip]
+        let data = vec![
+            0.0, 0.1, 0.0, 0.0, 0.0,
+            0.0, 0.4, 0.0, 0.0, 0.3,
+            0.0, 0.0, 0.25, 0.0, 0.0,
+        ];
+        let prob = ProbMap {
+            width: 5,
+            height: 3,
+            data,
+        };
+        let one = Decision {
+            threshold: 0.5,
+            postprocess: Postprocess::One,
+        };
+        let want = mask(&[".....", ".#...", "..#.."]);
+        assert_eq!(one.mask(&prob), want);
+        let largest = Decision {
+            postprocess: Postprocess::Largest,
+            ..one
+        };
+        assert_eq!(largest.mask(&prob), mask(&[".....", ".....", "....."]));
+        let zeros = ProbMap {
+            width: 2,
+            height: 1,
+            data: vec![0.0, 0.0],
+        };
+        assert_eq!(one.mask(&zeros), mask(&[".."]));
     }
 }

@@ -18,7 +18,8 @@ pub struct Report {
     pub threshold: f32,
     /// `tuned` (threshold.json), `given` (--threshold), `default` (0.5, no threshold.json) or `masks` (--pred-masks).
     pub threshold_source: String,
-    /// After the threshold: `none`, or `largest` (only the largest connected region kept).
+    /// After the threshold: `none`, `largest` (only the largest connected region kept) or `one`
+    /// (largest, and an empty mask filled with the half-maximum blob).
     #[serde(default = "none_string")]
     pub postprocess: String,
     pub n_images: usize,
@@ -60,10 +61,10 @@ pub fn markdown_table(r: &Report) -> String {
         r.n_images,
         r.threshold,
         r.threshold_source,
-        if r.postprocess == "largest" {
-            ", largest region kept"
-        } else {
-            ""
+        match r.postprocess.as_str() {
+            "largest" => ", largest region kept",
+            "one" => ", exactly one region kept",
+            _ => "",
         },
         match r.tta {
             crate::predict::Tta::None => String::new(),

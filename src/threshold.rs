@@ -118,7 +118,7 @@ impl Curves {
         let row = self
             .thresholds
             .par_iter()
-            .map(|&t| Confusion::from_masks(pp.apply(prob.to_mask(t)).as_raw(), truth))
+            .map(|&t| Confusion::from_masks(pp.apply(prob, t).as_raw(), truth))
             .collect();
         self.per_image.push(row);
     }

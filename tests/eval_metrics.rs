@@ -1,7 +1,7 @@
 //! Metrics on hand-made masks with hand-computed values, and the threshold search on synthetic
 //! probabilities whose best threshold is known.
 use tumorseg::metrics::{Aggregate, Confusion};
-use tumorseg::postprocess::{Decision, Postprocess};
+use tumorseg::postprocess::{Decision, Postprocess, PostprocessChoice};
 use tumorseg::predict::{ProbMap, Tta};
 use tumorseg::threshold::{parse_grid, Curves, ThresholdFile};
 
@@ -239,8 +239,22 @@ fn speck_image() -> (ProbMap, Vec<u8>) {
 }
 
 fn both_candidates(grid: &[f32], prob: &ProbMap, truth: &[u8]) -> Vec<(Postprocess, Curves)> {
-    [Postprocess::None, Postprocess::Largest]
-        .into_iter()
+    candidates(
+        &[Postprocess::None, Postprocess::Largest],
+        grid,
+        prob,
+        truth,
+    )
+}
+
+fn candidates(
+    pps: &[Postprocess],
+    grid: &[f32],
+    prob: &ProbMap,
+    truth: &[u8],
+) -> Vec<(Postprocess, Curves)> {
+    pps.iter()
+        .copied()
         .map(|pp| {
             let mut c = Curves::new(grid.to_vec());
             c.add_prob_map(prob, truth, pp);
@@ -280,4 +294,32 @@ fn tuning_picks_largest_region_when_it_wins_on_the_tuning_split() {
     };
     let c = Confusion::from_masks(decision.mask(&prob).as_raw(), &truth);
     assert_eq!((c.tp, c.fp, c.fn_), (4, 0, 0));
+}
+
+#[test]
+fn tuning_picks_one_region_when_the_model_is_unsure_everywhere() {
+    // A faint 2×2 tumour (peak 0.4) below every threshold tried, plus background noise at 0.1.
+    #[rustfmt::skip]
+    let data = vec![
+        0.1, 0.0, 0.0, 0.0,
+        0.0, 0.4, 0.3, 0.0,
+        0.0, 0.3, 0.25, 0.0,
+        0.0, 0.0, 0.0, 0.1,
+    ];
+    let truth: Vec<u8> = (0..16)
+        .map(|i| u8::from((1..3).contains(&(i % 4)) && (1..3).contains(&(i / 4))))
+        .collect();
+    let prob = ProbMap {
+        width: 4,
+        height: 4,
+        data,
+    };
+    let grid = parse_grid("0.5,0.6").unwrap();
+    let tried = candidates(&PostprocessChoice::Auto.candidates(), &grid, &prob, &truth);
+    assert_eq!(tried.len(), 3, "auto tries none, largest and one");
+    let file = ThresholdFile::from_curves(&tried, "valid", Tta::None);
+    // none and largest predict nothing (Dice 0); one fills in the half-maximum blob: Dice 1.
+    assert_eq!((file.postprocess, file.threshold), (Postprocess::One, 0.5));
+    assert!(close(file.mean_dice, 1.0));
+    assert!(close(file.candidates[0].mean_dice, 0.0) && close(file.candidates[1].mean_dice, 0.0));
 }

@@ -62,8 +62,9 @@ pub struct DecisionArgs {
     /// Probability threshold (default: the run's threshold.json, else 0.5).
     #[arg(long)]
     pub threshold: Option<f32>,
-    /// After the threshold: none, or largest (keep only the largest connected region). Default: what
-    /// tune-threshold chose on valid (threshold.json), else none.
+    /// After the threshold: none; largest (keep only the largest connected region); or one (largest,
+    /// and an empty mask becomes the half-maximum blob around the most probable pixel). Default:
+    /// what tune-threshold chose on valid (threshold.json), else none.
     #[arg(long, value_enum)]
     pub postprocess: Option<Postprocess>,
 }

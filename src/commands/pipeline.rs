@@ -32,8 +32,9 @@ pub struct Args {
     /// Thresholds tried on the valid split: START:STOP:STEP or a comma list.
     #[arg(long, default_value = DEFAULT_GRID)]
     pub threshold_grid: String,
-    /// Post-processing chosen on valid with the threshold: auto tries none and largest (keep the
-    /// largest connected region); none or largest forces one.
+    /// Post-processing chosen on valid with the threshold: auto tries none, largest (keep the
+    /// largest connected region) and one (largest, and never an empty mask); none, largest or one
+    /// forces that one.
     #[arg(long, value_enum, default_value = "auto")]
     pub postprocess: PostprocessChoice,
     /// Train on the dataset as it is (no cleaning, no mirror).

@@ -20,8 +20,9 @@ pub struct Args {
     /// Thresholds to try: START:STOP:STEP (inclusive) or a comma list such as 0.3,0.5,0.7.
     #[arg(long, default_value = DEFAULT_GRID)]
     pub threshold_grid: String,
-    /// Post-processing candidates: auto tries none and largest (keep the largest connected region) and
-    /// keeps the better mean Dice; none or largest forces one.
+    /// Post-processing candidates: auto tries none, largest (keep the largest connected region) and
+    /// one (largest, and an empty mask becomes the half-maximum blob around the most probable
+    /// pixel), keeping the best mean Dice; none, largest or one forces that one.
     #[arg(long, value_enum, default_value = "auto")]
     pub postprocess: PostprocessChoice,
     #[command(flatten)]
