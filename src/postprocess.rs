@@ -97,8 +97,16 @@ pub fn half_maximum_region(prob: &ProbMap) -> GrayImage {
     }
     let labels = connected_components(&mask, Connectivity::Eight, Luma([0u8]));
     let keep = labels.as_raw()[peak];
-    let data = labels.pixels().map(|px| u8::from(px[0] == keep)).collect();
-    GrayImage::from_raw(mask.width(), mask.height(), data).expect("same size as the input")
+    only_label(&labels, keep)
+}
+
+/// 0/1 mask of the pixels labelled `keep` (label 0 is the background: an empty mask).
+fn only_label(labels: &image::ImageBuffer<Luma<u32>, Vec<u32>>, keep: u32) -> GrayImage {
+    let data = labels
+        .pixels()
+        .map(|px| u8::from(keep > 0 && px[0] == keep))
+        .collect();
+    GrayImage::from_raw(labels.width(), labels.height(), data).expect("same size as the labels")
 }
 
 /// 0/1 mask holding only the largest 8-connected region of the non-zero pixels of `mask`.
@@ -116,11 +124,7 @@ pub fn largest_component(mask: &GrayImage) -> GrayImage {
     }
     // First maximum: labels are numbered in raster order, so ties keep the upper-left region.
     let keep = (1..sizes.len()).fold(0, |best, l| if sizes[l] > sizes[best] { l } else { best });
-    let data = labels
-        .pixels()
-        .map(|px| u8::from(keep > 0 && px[0] as usize == keep))
-        .collect();
-    GrayImage::from_raw(mask.width(), mask.height(), data).expect("same size as the input")
+    only_label(&labels, keep as u32)
 }
 
 #[cfg(test)]
