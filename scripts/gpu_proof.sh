@@ -12,8 +12,8 @@
 # minutes for cleaning, tuning, evaluation and figures): SIZE (448), EPOCHS, BUDGET (450 training seconds),
 # EMA (decay, empty = off), LAYOUT (auto = channels-last on CUDA, nchw, channels-last), TTA (none,
 # flips, d4), AUG (a config file with an [augmentation] table; empty = the seed's pipeline), EXTRA
-# (more pipeline flags). The 2026-11-26 runs used SIZE=320 BUDGET=490 TTA=flips AUG= (see
-# docs/results/2026-11-26-h100-cl-ema/README.md).
+# (more pipeline flags), PIPE_LIMIT (seconds before the pipeline is interrupted, 560). The
+# 2026-11-26 runs used SIZE=320 BUDGET=490 TTA=flips AUG= (docs/results/2026-11-26-h100-cl-ema/).
 set -uo pipefail
 what=${1:-all}
 OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
@@ -65,7 +65,10 @@ if [[ $what == pipeline || $what == all ]]; then
   start=$(date +%s)
   # The run directory stays outside $OUT: only a few files may come back from the device.
   RUN=${RUN:-/tmp/tumorseg-run}
-  $BIN pipeline .gpu/data --out "$RUN" "${flags[@]}" $EXTRA 2>&1 | tee "$OUT/pipeline.log" | tail -n 40
+  # Stop (SIGINT: training saves and stops) before the device's 600 s per-command limit, so that the
+  # files below still come back if the pipeline overruns.
+  timeout -s INT -k 20 "${PIPE_LIMIT:-560}" \
+    $BIN pipeline .gpu/data --out "$RUN" "${flags[@]}" $EXTRA 2>&1 | tee "$OUT/pipeline.log" | tail -n 40
   log "pipeline wall $(( $(date +%s) - start ))s"
   cat "$RUN/report.md" "$RUN/threshold.json" >> "$OUT/summary.log" 2>/dev/null
   mkdir -p "$OUT/run"
