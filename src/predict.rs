@@ -172,10 +172,11 @@ fn batch_probabilities(
         .to_device(inf.device);
     let probs = tch::no_grad(|| {
         let views = inf.tta.views();
-        let mut sum = Tensor::zeros_like(&input.narrow(1, 0, 1));
-        for &view in views {
-            sum += unview(&sigmoid(model, &to_view(&input, view), inf), view);
-        }
+        let sum = views
+            .iter()
+            .map(|&view| unview(&sigmoid(model, &to_view(&input, view), inf), view))
+            .reduce(|a, b| a + b)
+            .expect("every TTA has at least the image itself");
         sum / views.len() as f64
     });
     images
