@@ -84,7 +84,8 @@ pub struct TrainFlags {
     #[arg(long)]
     pub no_progress: bool,
     /// Wall-clock budget for the epoch loop in seconds: no epoch is started that would end past it
-    /// (judged by the slowest epoch so far) [default: none].
+    /// (judged by the slowest epoch so far; the first epoch's one-off warm-up counts only until a second
+    /// has run) [default: none].
     #[arg(long, value_name = "SECONDS")]
     pub time_limit: Option<f64>,
     /// Memory layout: auto (channels-last on CUDA, NCHW on the CPU), nchw or channels-last [default: auto].

@@ -4,7 +4,7 @@
 use super::ema::Ema;
 use super::log::{self, EpochRecord};
 use super::prefetch::DeviceBatches;
-use super::schedule::{EarlyStop, Plateau};
+use super::schedule::{EarlyStop, EpochCost, Plateau};
 use super::setup::{self, Data};
 use super::step::{dice_sum, step, StepState};
 use super::{curves, interrupt, TrainConfig};
@@ -109,7 +109,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         seconds: 0.0,
     };
     let loop_start = Instant::now();
-    let mut slowest_epoch = 0.0f64;
+    let mut cost = EpochCost::default();
     // An epoch whose checkpoint `--save-every` skipped.
     let mut unsaved: Option<usize> = None;
     // The next epoch's batches start preparing while this epoch validates and checkpoints, so the
@@ -120,7 +120,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     };
     let mut next_feed = None;
     for epoch in first..=cfg.epochs {
-        if out_of_time(&cfg, loop_start.elapsed().as_secs_f64(), slowest_epoch) {
+        if out_of_time(&cfg, loop_start.elapsed().as_secs_f64(), cost.estimate()) {
             if let Some(e) = unsaved {
                 save_last(&run_dir, &vs, &st, &plateau, &early, e, false, true)?;
             }
@@ -177,7 +177,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             || out_of_time(
                 &cfg,
                 loop_start.elapsed().as_secs_f64(),
-                slowest_epoch.max(t0.elapsed().as_secs_f64()),
+                cost.estimate_with(t0.elapsed().as_secs_f64()),
             );
         unsaved = Some(epoch);
         if last_epoch || epoch.is_multiple_of(cfg.save_every) {
@@ -198,7 +198,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         );
         summary.epochs = epoch;
         // Validation and checkpoint writes count too: they are part of what the next epoch costs.
-        slowest_epoch = slowest_epoch.max(t0.elapsed().as_secs_f64());
+        cost.observe(t0.elapsed().as_secs_f64());
         if stop {
             eprintln!(
                 "early stop: no better valid Dice for {} epochs",
@@ -220,10 +220,10 @@ fn swap_ema(st: &mut StepState) {
     }
 }
 
-/// True when another epoch, as slow as the slowest so far, would end past the time limit.
-pub fn out_of_time(cfg: &TrainConfig, elapsed: f64, slowest_epoch: f64) -> bool {
+/// True when another epoch taking `next_epoch` seconds would end past the time limit.
+pub fn out_of_time(cfg: &TrainConfig, elapsed: f64, next_epoch: f64) -> bool {
     cfg.time_limit
-        .is_some_and(|limit| elapsed + slowest_epoch > limit)
+        .is_some_and(|limit| elapsed + next_epoch > limit)
 }
 
 /// One pass over the train split; returns (mean loss, share of the time spent waiting for data).

@@ -1,5 +1,6 @@
-//! Epoch-level decisions on the valid Dice: PyTorch's `ReduceLROnPlateau` (mode max, relative threshold 1e-4,
-//! cooldown 0, min_lr 0) and early stopping after `patience` epochs without a new best.
+//! Epoch-level decisions: on the valid Dice, PyTorch's `ReduceLROnPlateau` (mode max, relative threshold
+//! 1e-4, cooldown 0, min_lr 0) and early stopping after `patience` epochs without a new best; on the clock,
+//! whether another epoch fits the time limit.
 use serde::{Deserialize, Serialize};
 
 /// `torch.optim.lr_scheduler.ReduceLROnPlateau` defaults other than mode/factor/patience.
@@ -90,6 +91,40 @@ impl EarlyStop {
     }
 }
 
+/// What the next epoch will cost, for `--time-limit`: the slowest epoch of this process after its first.
+/// The first carries one-off costs (cuDNN autotuning every convolution shape, lazy CUDA kernel loading,
+/// allocator growth: 26 s against 5.7 s for the others at 448² on the H100), so it counts only while it is
+/// the only one; later epochs' checkpoint writes and slow validations still count.
+#[derive(Clone, Debug, Default)]
+pub struct EpochCost {
+    first: Option<f64>,
+    slowest_after_first: Option<f64>,
+}
+
+impl EpochCost {
+    /// Record one finished epoch's seconds.
+    pub fn observe(&mut self, seconds: f64) {
+        if self.first.is_none() {
+            self.first = Some(seconds);
+        } else {
+            self.slowest_after_first =
+                Some(self.slowest_after_first.map_or(seconds, |s| s.max(seconds)));
+        }
+    }
+
+    /// Seconds to expect for the next epoch (0 before any).
+    pub fn estimate(&self) -> f64 {
+        self.slowest_after_first.or(self.first).unwrap_or(0.0)
+    }
+
+    /// The estimate if an epoch running now took `seconds`.
+    pub fn estimate_with(&self, seconds: f64) -> f64 {
+        let mut with = self.clone();
+        with.observe(seconds);
+        with.estimate()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +155,22 @@ mod tests {
         assert!(!e.observe(3, 0.2));
         assert!(e.should_stop());
         assert_eq!(e.best_epoch, Some(1));
+    }
+
+    #[test]
+    fn epoch_cost_forgets_the_warm_up_epoch_once_others_exist() {
+        let mut c = EpochCost::default();
+        assert_eq!(c.estimate(), 0.0);
+        c.observe(26.3);
+        assert_eq!(c.estimate(), 26.3);
+        assert_eq!(c.estimate_with(5.9), 5.9);
+        c.observe(5.85);
+        c.observe(5.79);
+        assert_eq!(c.estimate(), 5.85);
+        // An epoch that also wrote a checkpoint is slower and counts.
+        c.observe(7.0);
+        assert_eq!(c.estimate(), 7.0);
+        assert_eq!(c.estimate_with(8.0), 8.0);
+        assert_eq!(c.estimate(), 7.0);
     }
 }
