@@ -1,9 +1,9 @@
 //! Model inference: foreground probabilities at each image's original size.
 //!
-//! Images are resized and normalised exactly like training (`batches::normalize_gray`), the sigmoid
-//! is taken at model size and upsampled bilinearly (align_corners = false, on the device) to the
-//! original size. No gradients, eval-mode BatchNorm, autocast for fp16.
-use crate::batches::normalize_gray;
+//! Images are resized and normalised exactly like training (`batches::grey_plane`, then
+//! `batches::normalize` on the device), the sigmoid is taken at model size and upsampled bilinearly
+//! (align_corners = false, on the device) to the original size. No gradients, eval-mode BatchNorm, autocast for fp16.
+use crate::batches::{grey_plane, normalize};
 use crate::dataset::Sample;
 use crate::device::Precision;
 use crate::model::unetpp::UnetPlusPlus;
@@ -164,12 +164,11 @@ fn batch_probabilities(
     let s = inf.size as i64;
     let planes: Vec<Vec<f32>> = images
         .par_iter()
-        .map(|img| normalize_gray(img, inf.size))
+        .map(|img| grey_plane(img, inf.size))
         .collect();
     let flat: Vec<f32> = planes.concat();
-    let input = Tensor::from_slice(&flat)
-        .view([images.len() as i64, 3, s, s])
-        .to_device(inf.device);
+    let grey = Tensor::from_slice(&flat).view([images.len() as i64, 1, s, s]);
+    let input = normalize(&grey.to_device(inf.device));
     let probs = tch::no_grad(|| {
         let views = inf.tta.views();
         let sum = views

@@ -46,18 +46,18 @@ fn tensors(
     split: &Arc<PreparedSplit>,
     c: &LoaderConfig,
     epoch: u64,
-) -> Vec<(Vec<f32>, Vec<f32>, Vec<usize>)> {
+) -> Vec<(Vec<f32>, Vec<u8>, Vec<usize>)> {
     batches::epoch(split.clone(), c, epoch)
         .map(|b| {
             let img = Vec::<f32>::try_from(b.images.flatten(0, -1)).unwrap();
-            let mask = Vec::<f32>::try_from(b.masks.flatten(0, -1)).unwrap();
+            let mask = Vec::<u8>::try_from(b.masks.flatten(0, -1)).unwrap();
             (img, mask, b.indices)
         })
         .collect()
 }
 
 #[test]
-fn shapes_and_normalised_values_are_hand_computable() {
+fn shapes_and_values_are_hand_computable() {
     let sp = split(2, 8);
     let c = LoaderConfig {
         size: 8,
@@ -70,14 +70,21 @@ fn shapes_and_normalised_values_are_hand_computable() {
     };
     let b: Vec<_> = batches::epoch(sp.clone(), &c, 0).collect();
     assert_eq!(b.len(), 1);
-    assert_eq!(b[0].images.size(), vec![2, 3, 8, 8]);
+    assert_eq!(b[0].images.size(), vec![2, 1, 8, 8]);
     assert_eq!(b[0].masks.size(), vec![2, 1, 8, 8]);
     assert_eq!(b[0].images.kind(), tch::Kind::Float);
+    assert_eq!(b[0].masks.kind(), tch::Kind::Uint8);
     assert_eq!(b[0].indices, vec![0, 1]);
     // Sample 1, pixel (x=2, y=1): (17 + 2 + 3) = 22 → 22/255 = 0.0862745.
-    // Channel 0: (0.0862745 - 0.485) / 0.229 = -1.741159; channel 2: (0.0862745 - 0.406) / 0.225 = -1.421002.
-    let v0 = b[0].images.double_value(&[1, 0, 1, 2]);
-    let v2 = b[0].images.double_value(&[1, 2, 1, 2]);
+    assert_eq!(
+        b[0].images.double_value(&[1, 0, 1, 2]),
+        f64::from(22f32 / 255.0)
+    );
+    // Normalised: channel 0 (0.0862745 - 0.485) / 0.229 = -1.741159; channel 2 (0.0862745 - 0.406) / 0.225 = -1.421002.
+    let x = batches::normalize(&b[0].images);
+    assert_eq!(x.size(), vec![2, 3, 8, 8]);
+    let v0 = x.double_value(&[1, 0, 1, 2]);
+    let v2 = x.double_value(&[1, 2, 1, 2]);
     assert!((v0 - -1.741159).abs() < 1e-5, "{v0}");
     assert!((v2 - -1.421002).abs() < 1e-5, "{v2}");
     // Mask of sample 1: columns 1..5, rows 0..5.
@@ -102,9 +109,7 @@ fn worker_count_does_not_change_the_batches() {
         ..cfg(1)
     };
     assert_ne!(tensors(&sp, &plain, 3)[0].0, one[0].0);
-    assert!(one
-        .iter()
-        .all(|b| b.1.iter().all(|v| *v == 0.0 || *v == 1.0)));
+    assert!(one.iter().all(|b| b.1.iter().all(|v| *v <= 1)));
 }
 
 #[test]
@@ -152,15 +157,32 @@ fn loader_reports_wait_time_and_can_be_dropped_early() {
 }
 
 #[test]
-fn normalize_gray_resizes_and_normalises() {
+fn grey_plane_resizes_and_normalize_makes_three_channels() {
     let img = GrayImage::from_pixel(6, 4, Luma([255]));
-    let v = batches::normalize_gray(&img, 2);
-    assert_eq!(v.len(), 3 * 4);
+    let v = batches::grey_plane(&img, 2);
+    assert_eq!(v, vec![1.0; 4]);
+    let x = batches::normalize(&tch::Tensor::from_slice(&v).view([1, 1, 2, 2]));
+    assert_eq!(x.size(), vec![1, 3, 2, 2]);
+    let x = Vec::<f32>::try_from(x.view([-1])).unwrap();
     // 1.0 → ((1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225)
     let want = [2.248908f32, 2.428571, 2.64];
     for (c, w) in want.iter().enumerate() {
-        for v in &v[c * 4..(c + 1) * 4] {
+        for v in &x[c * 4..(c + 1) * 4] {
             assert!((v - w).abs() < 1e-5, "channel {c}: {v} vs {w}");
+        }
+    }
+    // Bit for bit the f32 arithmetic of albumentations' Normalize: (v - mean) · (1 / std).
+    let g = [0.0f32, 0.3, 0.5019608, 0.99];
+    let x = batches::normalize(&tch::Tensor::from_slice(&g).view([1, 1, 2, 2]));
+    let x = Vec::<f32>::try_from(x.view([-1])).unwrap();
+    for c in 0..3 {
+        let inv = 1.0 / batches::IMAGENET_STD[c];
+        for (k, v) in g.iter().enumerate() {
+            assert_eq!(
+                x[c * 4 + k],
+                (v - batches::IMAGENET_MEAN[c]) * inv,
+                "channel {c}"
+            );
         }
     }
 }

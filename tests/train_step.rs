@@ -65,8 +65,9 @@ fn overfit_with(precision: Precision, steps: u64, channels_last: bool) -> (f64, 
     let model = UnetPlusPlus::new(&vs.root());
     let mut st = StepState::new(&vs, 1e-3, precision).unwrap();
     st.channels_last = channels_last;
-    let x = Tensor::randn([2, 3, 32, 32], tch::kind::FLOAT_CPU);
-    let y = x.narrow(1, 0, 1).gt(0.5).to_kind(Kind::Float);
+    // A loader-shaped batch: grey images in [0, 1), u8 masks.
+    let x = Tensor::rand([2, 1, 32, 32], tch::kind::FLOAT_CPU);
+    let y = x.gt(0.5).to_kind(Kind::Uint8);
     let first = step(&model, &mut st, &x, &y).double_value(&[]);
     let mut last = first;
     for _ in 1..steps {

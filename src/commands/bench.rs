@@ -20,7 +20,7 @@ pub struct Args {
 #[derive(clap::Subcommand, Debug)]
 pub enum What {
     /// Images/s of the augmentation pipeline (the seed's: flips, rot90, elastic p=0.5, blur p=0.3,
-    /// brightness/contrast p=0.5, ImageNet normalise; or --config's), one thread and all threads,
+    /// brightness/contrast p=0.5; or --config's), one thread and all threads,
     /// plus the batch loader.
     Augment(AugmentArgs),
     /// Training-step throughput on random data: the real step (forward, 0.5·Focal+0.5·Dice, backward,
@@ -137,7 +137,7 @@ fn bench_augment(a: &AugmentArgs) -> Result<()> {
         .as_ref()
         .map_or("synthetic".to_string(), |p| p.display().to_string());
     println!(
-        "augment bench: {} images {}×{} from {source}, {pipeline} + normalise",
+        "augment bench: {} images {}×{} from {source}, {pipeline}",
         split.len(),
         a.size,
         a.size
@@ -162,7 +162,7 @@ fn bench_augment(a: &AugmentArgs) -> Result<()> {
 }
 
 /// One step at p = 1 (everything else off) for a per-step breakdown; "nothing" is the
-/// u8→f32 + normalise floor.
+/// u8→f32 floor.
 fn step_configs() -> Vec<(&'static str, AugmentConfig)> {
     let base = AugmentConfig::none();
     let mut out = vec![("nothing", base.clone())];
@@ -198,7 +198,7 @@ fn best_of_3(mut f: impl FnMut() -> Result<f64>) -> Result<f64> {
     Ok(best)
 }
 
-/// Augment + normalise `iters` samples on a pool of `threads` threads; images/s.
+/// Augment `iters` samples on a pool of `threads` threads; images/s.
 fn timed_pipeline(
     split: &PreparedSplit,
     cfg: &AugmentConfig,
@@ -214,7 +214,7 @@ fn timed_pipeline(
     let start = Instant::now();
     pool.install(|| {
         (0..iters).into_par_iter().for_each_init(
-            || (vec![0f32; 3 * px], vec![0f32; px]),
+            || (vec![0f32; px], vec![0u8; px]),
             |(img, mask), k| {
                 split.sample_into(k % split.len(), Some(cfg), seed, k as u64, img, mask);
             },
@@ -223,7 +223,7 @@ fn timed_pipeline(
     Ok(iters as f64 / start.elapsed().as_secs_f64())
 }
 
-/// One epoch-worth of batches through the threaded loader (augment + normalise + tensors); images/s.
+/// One epoch-worth of batches through the threaded loader (augment + tensors); images/s.
 fn timed_loader(
     split: &Arc<PreparedSplit>,
     cfg: &AugmentConfig,

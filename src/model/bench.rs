@@ -69,7 +69,7 @@ fn sync(device: Device) {
     }
 }
 
-fn setup(cfg: &BenchConfig) -> Result<(VarStore, UnetPlusPlus, Tensor, Precision)> {
+fn setup(cfg: &BenchConfig) -> Result<(VarStore, UnetPlusPlus, Precision)> {
     ensure!(
         cfg.size > 0 && cfg.size % 32 == 0,
         "--size must be a positive multiple of 32, got {}",
@@ -86,14 +86,15 @@ fn setup(cfg: &BenchConfig) -> Result<(VarStore, UnetPlusPlus, Tensor, Precision
     tch::manual_seed(0);
     let vs = VarStore::new(cfg.device);
     let model = UnetPlusPlus::new(&vs.root());
-    let mut x = Tensor::randn(
-        [cfg.batch, 3, cfg.size, cfg.size],
+    Ok((vs, model, precision))
+}
+
+/// Random [B, channels, S, S] f32 in [0, 1) on the bench device.
+fn random_images(cfg: &BenchConfig, channels: i64) -> Tensor {
+    Tensor::rand(
+        [cfg.batch, channels, cfg.size, cfg.size],
         (Kind::Float, cfg.device),
-    );
-    if cfg.channels_last {
-        x = to_channels_last(&x);
-    }
-    Ok((vs, model, x, precision))
+    )
 }
 
 /// Time `f` (synchronising the device after each call) and summarise.
@@ -137,16 +138,14 @@ fn time_steps(
     }
 }
 
-/// Training steps (forward, loss, backward, Adam) on random images and masks.
+/// Training steps on random batches shaped like the loader's (grey images, u8 masks, already on the
+/// device as the prefetcher leaves them): normalisation, forward, loss, backward, Adam.
 pub fn bench_train(cfg: &BenchConfig) -> Result<BenchResult> {
-    let (vs, model, x, precision) = setup(cfg)?;
-    let y = Tensor::rand(
-        [cfg.batch, 1, cfg.size, cfg.size],
-        (Kind::Float, cfg.device),
-    )
-    .gt(0.8)
-    .to_kind(Kind::Float);
+    let (vs, model, precision) = setup(cfg)?;
+    let x = random_images(cfg, 1);
+    let y = random_images(cfg, 1).gt(0.8).to_kind(Kind::Uint8);
     let mut st = StepState::new(&vs, 1e-4, precision)?;
+    st.channels_last = cfg.channels_last;
     if let Some(decay) = cfg.ema {
         st.ema = Some(crate::train::ema::Ema::new(
             &vs,
@@ -161,7 +160,11 @@ pub fn bench_train(cfg: &BenchConfig) -> Result<BenchResult> {
 
 /// Eval-mode forward passes (no grad) on random images, as `predict` runs them.
 pub fn bench_infer(cfg: &BenchConfig) -> Result<BenchResult> {
-    let (_vs, model, x, precision) = setup(cfg)?;
+    let (_vs, model, precision) = setup(cfg)?;
+    let mut x = random_images(cfg, 3);
+    if cfg.channels_last {
+        x = to_channels_last(&x);
+    }
     let _guard = tch::no_grad_guard();
     Ok(time_steps(cfg, precision, "infer", || {
         let _ = autocast(cfg.device, precision, || model.forward_t(&x, false));

@@ -1,5 +1,5 @@
 //! Feeding the GPU: a copy from pageable host memory blocks the training thread for the whole transfer
-//! (16×3×640² f32 = 79 MB a step). On CUDA a helper thread page-locks ("pins") each batch as the loader
+//! (16×640² grey f32 + u8 masks = 33 MB a step). On CUDA a helper thread page-locks ("pins") each batch as the loader
 //! produces it, so the step's host→device copy is asynchronous (`non_blocking`) and DMA-fast. On the CPU
 //! the loader's batches are used as they are.
 use crate::batches::Loader;
@@ -66,7 +66,7 @@ impl DeviceBatches {
 }
 
 impl Iterator for DeviceBatches {
-    /// (images, masks) on the device.
+    /// (images, masks) on the device, both f32 (the masks' conversion from u8 runs there too).
     type Item = (Tensor, Tensor);
 
     fn next(&mut self) -> Option<(Tensor, Tensor)> {

@@ -4,6 +4,7 @@
 //! on the device until the loop asks for them once per epoch.
 use super::adam::Adam;
 use super::ema::Ema;
+use crate::batches::normalize;
 use crate::device::{autocast, to_channels_last, Precision};
 use crate::loss;
 use crate::scaler::GradScaler;
@@ -41,7 +42,7 @@ impl StepState {
 /// update (skipped on inf/NaN) → scale update. Returns the detached fp32 loss on the device.
 pub fn step<M: ModuleT>(model: &M, st: &mut StepState, images: &Tensor, masks: &Tensor) -> Tensor {
     let x = st.input(images);
-    let y = masks.to_device(st.device);
+    let y = masks.to_device(st.device).to_kind(Kind::Float);
     st.optimizer.zero_grad();
     let logits = autocast(st.device, st.precision, || model.forward_t(&x, true));
     let loss = loss::combined(&logits, &y);
@@ -58,9 +59,10 @@ pub fn step<M: ModuleT>(model: &M, st: &mut StepState, images: &Tensor, masks: &
 }
 
 impl StepState {
-    /// A batch of images on the device, in the layout the model runs in.
+    /// A loader batch's grey images [B, 1, S, S] as the model's input: on the device, normalised to 3
+    /// channels, in the layout the model runs in.
     pub fn input(&self, images: &Tensor) -> Tensor {
-        let x = images.to_device(self.device);
+        let x = normalize(&images.to_device(self.device));
         if self.channels_last {
             to_channels_last(&x)
         } else {
