@@ -12,6 +12,16 @@ use std::path::{Path, PathBuf};
 pub const ORIGINAL: &str = "_annotations.coco.json";
 pub const CLEANED: &str = "_annotations.coco.cleaned.json";
 
+/// An image file as luma: JPEG or PNG, grey, RGB(A) or 16-bit; the format is sniffed, not taken from the name.
+pub fn read_gray(path: &Path) -> Result<GrayImage> {
+    let img = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .with_context(|| format!("cannot open {}", path.display()))?
+        .decode()
+        .with_context(|| format!("cannot decode {} (corrupt or unsupported)", path.display()))?;
+    Ok(img.to_luma8())
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
     pub id: u64,
@@ -23,20 +33,9 @@ pub struct Sample {
 }
 
 impl Sample {
-    /// The image as luma (JPEG or PNG, grey or RGB; the format is sniffed, not taken from the name).
+    /// The image as luma (see [`read_gray`]).
     pub fn load_gray(&self) -> Result<GrayImage> {
-        let img = image::ImageReader::open(&self.path)
-            .and_then(|r| r.with_guessed_format())
-            .with_context(|| format!("image id {}: cannot open {}", self.id, self.path.display()))?
-            .decode()
-            .with_context(|| {
-                format!(
-                    "image id {}: cannot decode {} (corrupt or unsupported)",
-                    self.id,
-                    self.path.display()
-                )
-            })?;
-        Ok(img.to_luma8())
+        read_gray(&self.path).with_context(|| format!("image id {}", self.id))
     }
 
     /// 0/1 mask at (width, height): the union of every annotation.

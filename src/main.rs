@@ -57,7 +57,7 @@ fn main() {
         Command::Pack(a) => commands::pack::run(a),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", commands::error_chain(&e));
         std::process::exit(1);
     }
 }

@@ -369,19 +369,28 @@ fn predict_writes_masks_at_any_input_size() {
         .unwrap();
     let single = tmp.path().join("single.png");
     gradient(77, 77).save(&single).unwrap();
+    let predict = |out: &Path| {
+        common::bin()
+            .args([
+                "predict",
+                run.to_str().unwrap(),
+                dir.to_str().unwrap(),
+                single.to_str().unwrap(),
+            ])
+            .args([
+                "--out",
+                out.to_str().unwrap(),
+                "--device",
+                "cpu",
+                "--threshold",
+                "0.5",
+            ])
+            .output()
+            .unwrap()
+    };
     let out = tmp.path().join("out");
-    tumorseg(&[
-        "predict",
-        run.to_str().unwrap(),
-        dir.to_str().unwrap(),
-        single.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--threshold",
-        "0.5",
-    ]);
+    let o = predict(&out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for (name, size) in [
         ("wide", (150, 90)),
         ("tall", (40, 120)),
@@ -409,6 +418,60 @@ fn predict_writes_masks_at_any_input_size() {
         .output()
         .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("/nonexistent.png"));
+
+    // An unreadable file is skipped and listed; the others are still written, and the exit status fails.
+    std::fs::write(dir.join("broken.jpg"), b"\xff\xd8\xff not a JPEG").unwrap();
+    let out2 = tmp.path().join("out2");
+    let o = predict(&out2);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 of 4 images could not be read"),
+        "{stderr}"
+    );
+    let listed = std::fs::read_to_string(out2.join("skipped.txt")).unwrap();
+    assert_eq!(listed.lines().count(), 1);
+    assert!(
+        listed.starts_with(&format!("{}\t", dir.join("broken.jpg").display())),
+        "{listed}"
+    );
+    assert!(listed.contains("corrupt or unsupported"), "{listed}");
+    for name in ["wide", "tall", "single"] {
+        assert!(out2.join(format!("masks/{name}.png")).is_file(), "{name}");
+    }
+    assert!(!out2.join("masks/broken.png").exists());
+    // Ids follow the input order (broken.jpg, tall.jpg, wide.png, single.png): the skipped file keeps id 1.
+    let results = json(&out2.join("results.json"));
+    for r in results.as_array().unwrap() {
+        let want = match r["file_name"].as_str().unwrap() {
+            "tall.jpg" => 2,
+            "wide.png" => 3,
+            "single.png" => 4,
+            other => panic!("unexpected result for {other}"),
+        };
+        assert_eq!(r["image_id"], want);
+    }
+    // Once every input reads, a rerun into the same folder drops the stale list.
+    std::fs::remove_file(dir.join("broken.jpg")).unwrap();
+    assert!(predict(&out2).status.success());
+    assert!(!out2.join("skipped.txt").exists());
+}
+
+#[test]
+fn error_chain_leaves_out_repeated_causes() {
+    let inner = anyhow::anyhow!("Not enough bytes");
+    let e = inner
+        .context("Format error decoding Jpeg: Not enough bytes")
+        .context("cannot decode a.jpg");
+    assert_eq!(
+        tumorseg::commands::error_chain(&e),
+        "cannot decode a.jpg: Format error decoding Jpeg: Not enough bytes"
+    );
+    let e = anyhow::anyhow!("no such file").context("cannot open a.png");
+    assert_eq!(
+        tumorseg::commands::error_chain(&e),
+        "cannot open a.png: no such file"
+    );
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! `tumorseg predict`: masks, overlays and COCO results (polygons traced from the masks) for new images.
+use crate::commands::error_chain;
 use crate::commands::evaluate::{resolve_decision, DecisionArgs};
+use crate::dataset::read_gray;
 use crate::postprocess::Decision;
 use crate::predict::{open_run, probabilities_gray, progress_bar, InferenceArgs, ProbMap};
 use crate::trace::{regions, DEFAULT_EPSILON};
@@ -17,7 +19,8 @@ pub struct Args {
     /// Images (JPEG/PNG, any size) and/or folders of images.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Output folder: masks/<stem>.png (0/255), overlays/<stem>.png, results.json (COCO results).
+    /// Output folder: masks/<stem>.png (0/255), overlays/<stem>.png, results.json (COCO results); unreadable
+    /// inputs are skipped and listed in skipped.txt (the command then exits with status 1).
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
@@ -84,26 +87,33 @@ pub fn run(args: Args) -> Result<()> {
         std::fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
     }
     let bar = progress_bar(files.len() as u64, true);
-    let mut results = Vec::new();
+    let (mut results, mut skipped) = (Vec::new(), Vec::new());
     let chunk = run.inference.batch * 4;
     for (c, part) in files.chunks(chunk).enumerate() {
-        let images: Vec<GrayImage> = part
-            .par_iter()
-            .map(|f| {
-                Ok(image::open(f)
-                    .with_context(|| format!("read image {}", f.display()))?
-                    .to_luma8())
-            })
-            .collect::<Result<_>>()?;
+        // COCO image ids follow the input order, skipped files included, so they do not shift.
+        let ids = (c * chunk + 1) as u64..;
+        let read: Vec<_> = part.par_iter().map(|f| read_gray(f)).collect();
+        let (mut ok, mut images) = (Vec::new(), Vec::new());
+        for ((id, f), img) in ids.zip(part).zip(read) {
+            match img {
+                Ok(img) => {
+                    ok.push((id, f));
+                    images.push(img);
+                }
+                // One unreadable file must not cost the whole folder: skip it and report it at the end.
+                Err(e) => {
+                    let why = error_chain(&e);
+                    bar.suspend(|| eprintln!("skipped: {why}"));
+                    skipped.push(format!("{}\t{why}", f.display()));
+                }
+            }
+        }
         let probs = probabilities_gray(&run.model, &images, &run.inference)?;
-        let entries: Vec<Vec<Value>> = part
+        let entries: Vec<Vec<Value>> = ok
             .par_iter()
             .zip(&images)
             .zip(&probs)
-            .enumerate()
-            .map(|(j, ((f, img), prob))| {
-                write_outputs(&args, (c * chunk + j + 1) as u64, f, img, prob, decision)
-            })
+            .map(|((&(id, f), img), prob)| write_outputs(&args, id, f, img, prob, decision))
             .collect::<Result<_>>()?;
         results.extend(entries.into_iter().flatten());
         bar.inc(part.len() as u64);
@@ -114,12 +124,40 @@ pub fn run(args: Args) -> Result<()> {
         .with_context(|| format!("write {}", path.display()))?;
     println!(
         "{} images, {} regions: masks, overlays and {} in {}",
-        files.len(),
+        files.len() - skipped.len(),
         results.len(),
         path.display(),
         args.out.display()
     );
-    Ok(())
+    report_skipped(&args.out, &skipped, files.len())
+}
+
+/// Unreadable inputs go to `skipped.txt` (path, tab, reason) and make the command fail after the others
+/// were written, so that scripts notice.
+fn report_skipped(out: &Path, skipped: &[String], total: usize) -> Result<()> {
+    let path = out.join("skipped.txt");
+    if skipped.is_empty() {
+        // A stale list from an earlier run into the same folder would be misleading.
+        return match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("remove {}", path.display()))
+            }
+            _ => Ok(()),
+        };
+    }
+    std::fs::write(&path, skipped.join("\n") + "\n")
+        .with_context(|| format!("write {}", path.display()))?;
+    if skipped.len() == total {
+        bail!(
+            "none of the {total} images could be read (listed in {})",
+            path.display()
+        );
+    }
+    bail!(
+        "{} of {total} images could not be read and were skipped (listed in {}); the others' outputs are written",
+        skipped.len(),
+        path.display()
+    )
 }
 
 /// Mask and overlay PNGs of one image; its COCO result entries (one per connected component).
