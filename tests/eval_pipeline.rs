@@ -84,6 +84,30 @@ fn pipeline_runs_every_stage_without_touching_the_dataset() {
         stdout.trim_end().lines().any(|l| l.starts_with("| Dice |")),
         "ends with the table: {stdout}"
     );
+    // Every stage prints when it starts, in order, and the total comes last.
+    let stages: Vec<(&str, f64)> = stdout
+        .lines()
+        .filter_map(|l| {
+            let (name, t) = l.strip_prefix("== ")?.rsplit_once(" [")?;
+            Some((
+                name.split(' ').next()?,
+                t.strip_suffix(" s]")?.parse().ok()?,
+            ))
+        })
+        .collect();
+    let names: Vec<&str> = stages.iter().map(|s| s.0).collect();
+    assert_eq!(
+        names,
+        ["clean", "train", "tune-threshold", "evaluate", "visualize"],
+        "{stdout}"
+    );
+    assert!(stages.windows(2).all(|w| w[0].1 <= w[1].1), "{stages:?}");
+    let total = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("pipeline: "))
+        .unwrap();
+    let total: f64 = total.split(' ').next().unwrap().parse().unwrap();
+    assert!(total >= stages[4].1, "{total} vs {stages:?}");
     // Training used the cleaned train split (2 of the 26 fixture images are removed by clean).
     let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(

@@ -16,6 +16,7 @@ use crate::report::markdown_table;
 use crate::threshold::{parse_grid, DEFAULT_GRID};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 const SPLITS: [&str; 3] = ["train", "valid", "test"];
 
@@ -46,6 +47,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    let started = Instant::now();
+    // Each stage's start time, so a time-boxed run (the GPU proof's 9 minutes) shows where time goes.
+    let stage = |what: &str| println!("== {what} [{:.1} s]", started.elapsed().as_secs_f64());
     let grid = parse_grid(&args.threshold_grid)?;
     let mut cfg = args.train.resolve(Some(args.dataset_root.clone()))?;
     let run_dir = cfg.resume.clone().unwrap_or_else(|| cfg.run_dir());
@@ -54,10 +58,10 @@ pub fn run(args: Args) -> Result<()> {
         args.dataset_root.clone()
     } else {
         let mirror = run_dir.join("data");
-        println!(
-            "== clean (into {}, the dataset root is not modified)",
+        stage(&format!(
+            "clean (into {}, the dataset root is not modified)",
             mirror.display()
-        );
+        ));
         mirror_dataset(&args.dataset_root, &mirror)?;
         let opts = CleanOptions {
             categories: cfg.categories.clone(),
@@ -68,7 +72,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     cfg.dataset = data.clone();
 
-    println!("== train ({})", run_dir.display());
+    stage(&format!("train ({})", run_dir.display()));
     let summary = crate::train::train(&cfg)?;
     if summary.best_epoch.is_none() {
         bail!(
@@ -86,7 +90,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let run = open_run(&summary.run_dir, &inference)?;
 
-    println!("== tune-threshold (valid)");
+    stage("tune-threshold (valid)");
     let tuned = tune(&run, &data, "valid", grid, args.postprocess)?;
     print!("{}", tuned.table());
 
@@ -98,10 +102,10 @@ pub fn run(args: Args) -> Result<()> {
     if split != "test" {
         eprintln!("note: {} has no test split: evaluating on valid (optimistic: the threshold was tuned there)", data.display());
     }
-    println!("== evaluate ({split})");
+    stage(&format!("evaluate ({split})"));
     let report = evaluate_run(&run, &data, split, Default::default(), &run.dir)?;
 
-    println!("== visualize");
+    stage("visualize");
     if args.figures > 0 {
         let random = Choice::Random {
             n: args.figures,
@@ -115,6 +119,11 @@ pub fn run(args: Args) -> Result<()> {
     }
     println!("\n{}", markdown_table(&report));
     println!("run directory: {}", run.dir.display());
+    println!(
+        "pipeline: {:.1} s in all, {:.1} s of them training",
+        started.elapsed().as_secs_f64(),
+        summary.seconds
+    );
     Ok(())
 }
 
