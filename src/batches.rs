@@ -288,9 +288,12 @@ fn build_batch(split: &PreparedSplit, idx: &[usize], cfg: &LoaderConfig, epoch: 
 /// kernel, each of which starts an OpenMP team as wide as the machine in every worker thread.
 fn zeroed_cpu<T: Element>(shape: &[i64]) -> Tensor {
     let t = Tensor::empty(shape, (T::KIND, Device::Cpu));
-    // SAFETY: `t` is a fresh contiguous CPU tensor of `numel` elements of `T::KIND`, which `Element`
-    // guarantees has `T`'s layout; zero bytes are a valid value of every element kind.
-    unsafe { std::ptr::write_bytes(t.data_ptr().cast::<T>(), 0, t.numel()) };
+    if t.numel() > 0 {
+        // SAFETY: `t` is a fresh contiguous CPU tensor of `numel` (> 0, so its pointer is valid) elements
+        // of `T::KIND`, which `Element` guarantees has `T`'s layout; zero bytes are a valid value of
+        // every element kind.
+        unsafe { std::ptr::write_bytes(t.data_ptr().cast::<T>(), 0, t.numel()) };
+    }
     t
 }
 
@@ -303,6 +306,10 @@ unsafe fn elements_mut<T: Element>(t: &mut Tensor) -> &mut [T] {
         t.device() == Device::Cpu && t.kind() == T::KIND && t.is_contiguous(),
         "elements_mut needs a contiguous CPU tensor of the element's kind"
     );
+    // An empty tensor's data pointer may be null, which a slice must never be.
+    if t.numel() == 0 {
+        return &mut [];
+    }
     std::slice::from_raw_parts_mut(t.data_ptr().cast::<T>(), t.numel())
 }
 
