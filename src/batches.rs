@@ -185,9 +185,19 @@ pub fn normalize(grey: &Tensor) -> Tensor {
     Tensor::cat(&channels, 1)
 }
 
-/// Inference input: resize to size×size, S² grey values in [0, 1] (then [`normalize`] on the device).
-pub fn grey_plane(img: &GrayImage, size: u32) -> Vec<f32> {
-    Plane::from_gray(&resize_gray(img, size)).data
+/// Inference input: every image resized to size×size, grey in [0, 1], as one [N, 1, S, S] CPU tensor
+/// written in place like the loader's batches (then [`normalize`] on the device).
+pub fn grey_batch(images: &[GrayImage], size: u32) -> Tensor {
+    let px = (size * size) as usize;
+    let mut batch = zeroed_cpu::<f32>(&[images.len() as i64, 1, i64::from(size), i64::from(size)]);
+    // SAFETY: `batch` was allocated just above; no other handle refers to its storage.
+    let buf = unsafe { elements_mut::<f32>(&mut batch) };
+    buf.par_chunks_exact_mut(px.max(1))
+        .zip(images)
+        .for_each(|(out, img)| {
+            out.copy_from_slice(&Plane::from_gray(&resize_gray(img, size)).data)
+        });
+    batch
 }
 
 pub struct Batch {

@@ -1,9 +1,10 @@
 //! Model inference: foreground probabilities at each image's original size.
 //!
-//! Images are resized and normalised exactly like training (`batches::grey_plane`, then
+//! Images are resized and normalised exactly like training (`batches::grey_batch`, then
 //! `batches::normalize` on the device), the sigmoid is taken at model size and upsampled bilinearly
-//! (align_corners = false, on the device) to the original size. No gradients, eval-mode BatchNorm, autocast for fp16.
-use crate::batches::{grey_plane, normalize};
+//! (align_corners = false, on the device) to the original size. No gradients, eval-mode BatchNorm,
+//! autocast for fp16.
+use crate::batches::{grey_batch, normalize};
 use crate::dataset::Sample;
 use crate::device::Precision;
 use crate::model::unetpp::UnetPlusPlus;
@@ -161,13 +162,7 @@ fn batch_probabilities(
     images: &[GrayImage],
     inf: &Inference,
 ) -> Result<Vec<ProbMap>> {
-    let s = inf.size as i64;
-    let planes: Vec<Vec<f32>> = images
-        .par_iter()
-        .map(|img| grey_plane(img, inf.size))
-        .collect();
-    let flat: Vec<f32> = planes.concat();
-    let grey = Tensor::from_slice(&flat).view([images.len() as i64, 1, s, s]);
+    let grey = grey_batch(images, inf.size);
     let input = normalize(&grey.to_device(inf.device));
     let probs = tch::no_grad(|| {
         let views = inf.tta.views();

@@ -157,11 +157,15 @@ fn loader_reports_wait_time_and_can_be_dropped_early() {
 }
 
 #[test]
-fn grey_plane_resizes_and_normalize_makes_three_channels() {
+fn grey_batch_resizes_and_normalize_makes_three_channels() {
     let img = GrayImage::from_pixel(6, 4, Luma([255]));
-    let v = batches::grey_plane(&img, 2);
-    assert_eq!(v, vec![1.0; 4]);
-    let x = batches::normalize(&tch::Tensor::from_slice(&v).view([1, 1, 2, 2]));
+    let dark = GrayImage::from_pixel(3, 3, Luma([51]));
+    let both = batches::grey_batch(&[img.clone(), dark], 2);
+    assert_eq!(both.size(), vec![2, 1, 2, 2]);
+    let v = Vec::<f32>::try_from(both.view([-1])).unwrap();
+    assert_eq!(v, [[1.0; 4], [0.2; 4]].concat());
+    assert_eq!(batches::grey_batch(&[], 2).size(), vec![0, 1, 2, 2]);
+    let x = batches::normalize(&batches::grey_batch(&[img], 2));
     assert_eq!(x.size(), vec![1, 3, 2, 2]);
     let x = Vec::<f32>::try_from(x.view([-1])).unwrap();
     // 1.0 → ((1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225)

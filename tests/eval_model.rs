@@ -5,7 +5,7 @@ mod common;
 
 use image::{GrayImage, Luma, RgbImage};
 use std::path::{Path, PathBuf};
-use tch::{nn::VarStore, Device, Tensor};
+use tch::{nn::VarStore, Device};
 use tumorseg::device::Precision;
 use tumorseg::model::unetpp::UnetPlusPlus;
 use tumorseg::predict::{probabilities_gray, Inference, ProbMap, Tta};
@@ -63,8 +63,8 @@ fn probabilities_come_back_at_the_original_size() {
         assert!(p.data.iter().all(|v| (0.0..=1.0).contains(v)));
     }
     // At model size the upsample is the identity: equal to sigmoid(forward) on the normalised input.
-    let grey = Tensor::from_slice(&tumorseg::batches::grey_plane(&images[2], 64));
-    let x = tumorseg::batches::normalize(&grey.view([1, 1, 64, 64]));
+    let grey = tumorseg::batches::grey_batch(&images[2..], 64);
+    let x = tumorseg::batches::normalize(&grey);
     let want = tch::no_grad(|| tch::nn::ModuleT::forward_t(&m, &x, false).sigmoid()).view([-1]);
     let want = Vec::<f32>::try_from(want).unwrap();
     let max = want
