@@ -11,10 +11,13 @@
 # for the next issue-5 run (448², strong augmentation, D4 TTA, EMA; BUDGET leaves ~80 s of the 9
 # minutes for cleaning, tuning, evaluation and figures, now that the time limit stops reserving the first
 # epoch's ~20 s warm-up for every later one): SIZE (448), EPOCHS, BUDGET (460 training seconds),
+# SCHEDULE (cosine: the learning rate anneals to 0 as the budget ends; plateau: the seed's
+# ReduceLROnPlateau, which halved it once in the 81 epochs of the 2026-11-26 run),
 # EMA (decay, empty = off), LAYOUT (auto = channels-last on CUDA, nchw, channels-last), TTA (none,
 # flips, d4), AUG (a config file with an [augmentation] table; empty = the seed's pipeline), EXTRA
 # (more pipeline flags), PIPE_LIMIT (seconds before the pipeline is interrupted, 560). The
-# 2026-11-26 runs used SIZE=320 BUDGET=490 TTA=flips AUG= (docs/results/2026-11-26-h100-cl-ema/).
+# 2026-11-26 runs used SIZE=320 BUDGET=490 SCHEDULE=plateau TTA=flips AUG=
+# (docs/results/2026-11-26-h100-cl-ema/).
 set -uo pipefail
 what=${1:-all}
 OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
@@ -23,7 +26,7 @@ TORCH_LIB=$($PY -c 'import torch, os; print(os.path.join(os.path.dirname(torch._
 export LD_LIBRARY_PATH=$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 BIN=.gpu/tumorseg
 SIZE=${SIZE:-448}; EPOCHS=${EPOCHS:-100}; BUDGET=${BUDGET:-460}; EMA=${EMA-0.997}; LAYOUT=${LAYOUT:-auto}
-TTA=${TTA:-d4}; AUG=${AUG-configs/augment-strong.toml}; EXTRA=${EXTRA:-}
+TTA=${TTA:-d4}; AUG=${AUG-configs/augment-strong.toml}; SCHEDULE=${SCHEDULE:-cosine}; EXTRA=${EXTRA:-}
 log() { echo "== $*" | tee -a "$OUT/summary.log"; }
 
 # At most 8 files come back from the device: everything short goes into summary.log.
@@ -59,7 +62,7 @@ fi
 
 if [[ $what == pipeline || $what == all ]]; then
   flags=(--size "$SIZE" --epochs "$EPOCHS" --time-limit "$BUDGET" --encoder-weights none --tta "$TTA"
-         --workers 12 --no-progress --save-every 10 --layout "$LAYOUT")
+         --workers 12 --no-progress --save-every 10 --layout "$LAYOUT" --schedule "$SCHEDULE")
   [[ -n $EMA ]] && flags+=(--ema "$EMA")
   [[ -n $AUG ]] && flags+=(--config "$AUG")
   log "pipeline ${flags[*]} $EXTRA"

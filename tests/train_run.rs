@@ -339,3 +339,40 @@ fn ema_selects_the_average_and_resumes_exactly() {
     assert!(file(&a, "last.safetensors") == file(&c, "last.safetensors"));
     assert!(file(&a, "best_model.safetensors") == file(&c, "best_model.safetensors"));
 }
+
+#[test]
+fn cosine_schedule_anneals_over_the_epochs_and_resumes_exactly() {
+    let _turn = common::seeded_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, c) = (dir.path().join("a"), dir.path().join("c"));
+    let cosine = |out: &Path| TrainConfig {
+        schedule: train::schedule::LrSchedule::Cosine,
+        lr: 2e-4,
+        ..tiny(out, 3, 1)
+    };
+    train::train(&cosine(&a)).unwrap();
+    let lrs: Vec<f64> = records(&a)
+        .iter()
+        .map(|r| r["lr"].as_f64().unwrap())
+        .collect();
+    // Epoch midpoints at 1/6, 3/6, 5/6 of the run: 2e-4·(1 + cos(π·p))/2.
+    let expected = [1.866_025_403_784_438_6e-4, 1e-4, 1.339_745_962_155_614e-5];
+    for (got, want) in lrs.iter().zip(expected) {
+        assert!((got - want).abs() < 1e-12, "{lrs:?} != {expected:?}");
+    }
+    assert_eq!(lrs.len(), 3);
+    // Stopped by a 1-second budget after one epoch, then resumed without it: the rates follow the
+    // epochs, so the run is the uninterrupted one.
+    let first = train::train(&TrainConfig {
+        time_limit: Some(1.0),
+        ..cosine(&c)
+    })
+    .unwrap();
+    assert_eq!(first.epochs, 1);
+    let mut resume = cosine(&c);
+    resume.resume = Some(c.clone());
+    train::train(&resume).unwrap();
+    assert_eq!(untimed(&a), untimed(&c));
+    let file = |run: &Path| std::fs::read(run.join("last.safetensors")).unwrap();
+    assert!(file(&a) == file(&c), "resumed cosine run diverged");
+}

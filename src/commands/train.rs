@@ -2,7 +2,7 @@
 //! config.toml ← flags) and runs `train::train`.
 use crate::checkpoint;
 use crate::device::{Layout, Precision};
-use crate::train::{self, TrainConfig};
+use crate::train::{self, schedule::LrSchedule, TrainConfig};
 use anyhow::Result;
 use std::path::PathBuf;
 
@@ -50,6 +50,11 @@ pub struct TrainFlags {
     /// Adam learning rate [default: 1e-4].
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Learning-rate schedule: plateau (the seed's ReduceLROnPlateau on valid Dice) or cosine (from --lr
+    /// down to 0 over --epochs, or over --time-limit when that ends the run first; the plateau flags are
+    /// then unused) [default: plateau].
+    #[arg(long, value_enum)]
+    pub schedule: Option<LrSchedule>,
     /// Epochs without valid-Dice improvement before the learning rate is reduced [default: 5].
     #[arg(long)]
     pub plateau_patience: Option<usize>,
@@ -124,6 +129,7 @@ impl TrainFlags {
             precision,
             seed,
             lr,
+            schedule,
             plateau_patience,
             plateau_factor,
             early_stop,

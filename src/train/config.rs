@@ -1,5 +1,6 @@
 //! `TrainConfig`: every knob of a training run, read from TOML (`--config`), overridden by flags, and
 //! written back resolved as `<run>/config.toml` so a run directory says exactly how it was made.
+use super::schedule::LrSchedule;
 use crate::augment::AugmentConfig;
 use crate::device::{Layout, Precision};
 use anyhow::{Context, Result};
@@ -23,7 +24,10 @@ pub struct TrainConfig {
     pub device: String,
     pub precision: Precision,
     pub seed: u64,
+    /// Peak (and, with the plateau schedule, starting) Adam learning rate.
     pub lr: f64,
+    /// plateau (the seed's) | cosine
+    pub schedule: LrSchedule,
     pub plateau_patience: usize,
     pub plateau_factor: f64,
     /// Epochs without a better valid Dice before stopping.
@@ -72,6 +76,7 @@ impl Default for TrainConfig {
             precision: Precision::Auto,
             seed: 42,
             lr: 1e-4,
+            schedule: LrSchedule::Plateau,
             plateau_patience: 5,
             plateau_factor: 0.5,
             early_stop: 15,

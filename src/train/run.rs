@@ -4,7 +4,7 @@
 use super::ema::Ema;
 use super::log::{self, EpochRecord};
 use super::prefetch::DeviceBatches;
-use super::schedule::{EarlyStop, EpochCost, Plateau};
+use super::schedule::{self, EarlyStop, EpochCost, LrSchedule, Plateau};
 use super::setup::{self, Data};
 use super::step::{dice_sum, step, StepState};
 use super::{curves, interrupt, TrainConfig};
@@ -133,6 +133,16 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             break;
         }
         let t0 = Instant::now();
+        if cfg.schedule == LrSchedule::Cosine {
+            let at = schedule::progress(
+                epoch,
+                cfg.epochs,
+                loop_start.elapsed().as_secs_f64(),
+                cost.estimate(),
+                cfg.time_limit,
+            );
+            st.optimizer.set_lr(schedule::cosine_lr(cfg.lr, at));
+        }
         let lr = st.optimizer.lr();
         let skipped_before = st.scaler.skipped_steps();
         let feed = next_feed.take().unwrap_or_else(|| train_feed(epoch));
@@ -168,7 +178,11 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             skipped_steps: st.scaler.skipped_steps() - skipped_before,
         };
         log::append(&metrics_path, &record)?;
-        st.optimizer.set_lr(plateau.step(valid_dice, lr));
+        // The plateau's counters run under either schedule; only its own schedule applies its rate.
+        let plateau_lr = plateau.step(valid_dice, lr);
+        if cfg.schedule == LrSchedule::Plateau {
+            st.optimizer.set_lr(plateau_lr);
+        }
         let stop = early.should_stop();
         // Judged before this epoch's checkpoint write, which the estimate then leaves out: the time
         // limit's margin absorbs one write.

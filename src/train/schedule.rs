@@ -1,7 +1,39 @@
-//! Epoch-level decisions: on the valid Dice, PyTorch's `ReduceLROnPlateau` (mode max, relative threshold
-//! 1e-4, cooldown 0, min_lr 0) and early stopping after `patience` epochs without a new best; on the clock,
-//! whether another epoch fits the time limit.
+//! Epoch-level decisions: the learning rate (the seed's `ReduceLROnPlateau` on the valid Dice, mode max,
+//! relative threshold 1e-4, cooldown 0, min_lr 0; or a cosine decay over the run's epochs or time budget),
+//! early stopping after `patience` epochs without a new best, and whether another epoch fits the time limit.
 use serde::{Deserialize, Serialize};
+
+/// How the learning rate moves from epoch to epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LrSchedule {
+    /// The seed's: halve the rate after `plateau_patience` epochs without a better valid Dice.
+    #[default]
+    Plateau,
+    /// Half a cosine from `lr` down to 0 over the run: over `epochs`, or over `time_limit` when the clock
+    /// would end the run first, so a time-boxed run still anneals before it stops.
+    Cosine,
+}
+
+/// The cosine rate for an epoch whose midpoint lies at `progress` (0 = start of the run, 1 = its end).
+pub fn cosine_lr(base: f64, progress: f64) -> f64 {
+    0.5 * base * (1.0 + (std::f64::consts::PI * progress.clamp(0.0, 1.0)).cos())
+}
+
+/// Where the midpoint of the coming epoch `epoch` (1-based) lies in the run, in [0, 1]: the larger of its
+/// place among `epochs` and, with a time limit, its place on the clock (`elapsed` seconds of the epoch
+/// loop so far, `next_epoch` its expected length). A midpoint, so that the last epoch still learns.
+pub fn progress(
+    epoch: usize,
+    epochs: usize,
+    elapsed: f64,
+    next_epoch: f64,
+    limit: Option<f64>,
+) -> f64 {
+    let by_epochs = (epoch as f64 - 0.5) / epochs.max(1) as f64;
+    let by_clock = limit.map_or(0.0, |l| (elapsed + next_epoch / 2.0) / l);
+    by_epochs.max(by_clock).clamp(0.0, 1.0)
+}
 
 /// `torch.optim.lr_scheduler.ReduceLROnPlateau` defaults other than mode/factor/patience.
 const THRESHOLD: f64 = 1e-4;
@@ -144,6 +176,26 @@ mod tests {
         assert_eq!(lrs[..5], [1e-4, 1e-4, 1e-4, 1e-4, 5e-5]);
         // 0.7 is a new best, then three equal values: bad, bad, bad → halves again on the third.
         assert_eq!(lrs[5..], [5e-5, 5e-5, 5e-5, 2.5e-5]);
+    }
+
+    #[test]
+    fn cosine_decays_from_lr_to_zero_over_epochs_or_the_clock() {
+        let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-12, "{a} != {b}");
+        close(cosine_lr(1e-4, 0.0), 1e-4);
+        close(cosine_lr(1e-4, 0.5), 5e-5);
+        close(cosine_lr(1e-4, 1.0), 0.0);
+        close(cosine_lr(1e-4, 1.5), 0.0);
+        // 1 - cos(π/3) = 0.5 → a quarter of the rate.
+        close(cosine_lr(2e-4, 2.0 / 3.0), 5e-5);
+        // Midpoints of epochs 1 and 4 of 4.
+        close(progress(1, 4, 0.0, 0.0, None), 0.125);
+        close(progress(4, 4, 1e9, 1.0, None), 0.875);
+        // The clock leads: 40 s of 100 gone, the next epoch takes 10 → its midpoint is at 45 s.
+        close(progress(2, 100, 40.0, 10.0, Some(100.0)), 0.45);
+        // The epochs lead when the budget is loose.
+        close(progress(50, 100, 1.0, 1.0, Some(1e6)), 0.495);
+        // The last epoch that fits a time limit ends by it, so its midpoint is before the end.
+        assert!(progress(9, 100, 89.0, 10.0, Some(100.0)) < 1.0);
     }
 
     #[test]
