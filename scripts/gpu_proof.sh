@@ -13,7 +13,7 @@
 # epoch's ~20 s warm-up for every later one): SIZE (448), EPOCHS, BUDGET (460 training seconds),
 # SCHEDULE (cosine: the learning rate anneals to 0 as the budget ends; plateau: the seed's
 # ReduceLROnPlateau, which halved it once in the 81 epochs of the 2026-11-26 run),
-# EMA (decay, empty = off), LAYOUT (auto = channels-last on CUDA, nchw, channels-last), TTA (none,
+# EMA (decay, empty = off), LAYOUT (auto = channels-last, nchw, channels-last), TTA (none,
 # flips, d4), AUG (a config file with an [augmentation] table; empty = the seed's pipeline), EXTRA
 # (more pipeline flags), PIPE_LIMIT (seconds before the pipeline is interrupted, 560). The
 # 2026-11-26 runs used SIZE=320 BUDGET=490 SCHEDULE=plateau TTA=flips AUG=

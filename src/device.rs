@@ -141,22 +141,22 @@ pub fn autocast<T>(device: Device, precision: Precision, f: impl FnOnce() -> T) 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Layout {
-    /// channels-last on CUDA (on an H100 it trained 1.8–2× and inferred 1.2× faster), NCHW on the CPU.
+    /// channels-last, measured faster on both devices: on an H100 it trained 1.8–2× and inferred 1.2×
+    /// faster; on a 2-core CPU it inferred 640² batches 1.3–1.45× and trained 128² batches 1.25× faster.
     #[default]
     Auto,
-    /// PyTorch's default layout.
+    /// PyTorch's default layout (on the CPU slightly faster only for tiny inputs, e.g. 64² batches of 4).
     Nchw,
-    /// NHWC strides, so cuDNN runs its tensor-core-native kernels.
+    /// NHWC strides, so cuDNN and oneDNN run their native kernels.
     ChannelsLast,
 }
 
 impl Layout {
-    /// Whether inputs go to the model NHWC-strided on `device`.
-    pub fn channels_last(self, device: Device) -> bool {
+    /// Whether inputs go to the model NHWC-strided.
+    pub fn channels_last(self) -> bool {
         match self {
-            Layout::Auto => device.is_cuda(),
+            Layout::Auto | Layout::ChannelsLast => true,
             Layout::Nchw => false,
-            Layout::ChannelsLast => true,
         }
     }
 }
@@ -172,11 +172,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auto_layout_is_channels_last_on_cuda_only() {
-        let (cpu, gpu) = (Device::Cpu, Device::Cuda(0));
-        assert!(!Layout::Auto.channels_last(cpu));
-        assert!(Layout::Auto.channels_last(gpu));
-        assert!(!Layout::Nchw.channels_last(gpu));
-        assert!(Layout::ChannelsLast.channels_last(cpu));
+    fn auto_layout_is_channels_last() {
+        assert!(Layout::Auto.channels_last());
+        assert!(Layout::ChannelsLast.channels_last());
+        assert!(!Layout::Nchw.channels_last());
     }
 }

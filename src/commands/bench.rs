@@ -75,7 +75,7 @@ pub struct ModelArgs {
     /// Timed steps (after 3 untimed warm-up steps).
     #[arg(long, default_value_t = 25)]
     pub steps: usize,
-    /// Memory layout: auto (channels-last on CUDA, NCHW on the CPU), nchw or channels-last.
+    /// Memory layout: auto (channels-last, the faster on CUDA and on CPUs), nchw or channels-last.
     #[arg(long, value_enum, default_value = "auto")]
     pub layout: crate::device::Layout,
     /// train: also update a weight average of this decay after every step (as `train --ema`).
@@ -94,7 +94,7 @@ impl ModelArgs {
             precision: precision.resolve(device)?,
             device,
             steps: self.steps,
-            channels_last: self.layout.channels_last(device),
+            channels_last: self.layout.channels_last(),
             ema: self.ema,
         })
     }

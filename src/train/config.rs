@@ -53,7 +53,7 @@ pub struct TrainConfig {
     pub progress: bool,
     /// Budget for the epoch loop in seconds (None: only `epochs` and early stopping end it).
     pub time_limit: Option<f64>,
-    /// Memory layout (auto: channels-last on CUDA, NCHW on the CPU); numerically the same model.
+    /// Memory layout (auto: channels-last on every device); numerically the same model.
     pub layout: Layout,
     /// Validate, select and save an exponential moving average of the weights with this decay
     /// (None: the live weights, as the seed recipe).

@@ -54,7 +54,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let (vs, model) = setup::model(&cfg, rt.device, cfg.resume.as_deref())?;
     let mut st = StepState::new(&vs, cfg.lr, rt.precision)?;
     let st_device = st.device;
-    st.channels_last = cfg.layout.channels_last(rt.device);
+    st.channels_last = cfg.layout.channels_last();
     if let Some(decay) = cfg.ema {
         st.ema = Some(Ema::new(&vs, st.optimizer.flat_param(), decay)?);
     }
