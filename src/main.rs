@@ -42,7 +42,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    keep_freed_memory();
+    commands::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(a) => commands::info::run(a),
@@ -60,29 +60,5 @@ fn main() {
     if let Err(e) = result {
         eprintln!("error: {}", commands::error_chain(&e));
         std::process::exit(1);
-    }
-}
-
-/// Environment variables through which a user tunes glibc's allocator; set, they win over ours.
-const MALLOC_ENV: [&str; 3] = [
-    "MALLOC_MMAP_MAX_",
-    "MALLOC_TRIM_THRESHOLD_",
-    "GLIBC_TUNABLES",
-];
-
-/// glibc serves large blocks (from 128 KiB, adapting up to 32 MiB) with their own mmap and unmaps them
-/// on free, so libtorch's CPU activations come back as fresh pages every step, which the kernel faults
-/// in and zeroes (perf, 640² CPU inference: 21 % of the time in `clear_page`, ~8 % more in faults).
-/// Served from the heap and kept there, they are reused instead. On the 2-core CPU machine: 640²
-/// inference 1.6× faster, `predict` of 48 images at 448² 1.3×, 128² training ~1.15×; the peak resident
-/// size is higher (3.4 → 5.1 GB at 640², batch 8) but stays level over a run.
-fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if MALLOC_ENV.iter().all(|v| std::env::var_os(v).is_none()) {
-        // SAFETY: allocator settings changed at start-up, before any thread exists.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_MAX, 0);
-            libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
-        }
     }
 }
