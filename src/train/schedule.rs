@@ -185,7 +185,7 @@ mod tests {
         close(cosine_lr(1e-4, 0.5), 5e-5);
         close(cosine_lr(1e-4, 1.0), 0.0);
         close(cosine_lr(1e-4, 1.5), 0.0);
-        // 1 - cos(π/3) = 0.5 → a quarter of the rate.
+        // 1 + cos(2π/3) = 0.5 → a quarter of the rate.
         close(cosine_lr(2e-4, 2.0 / 3.0), 5e-5);
         // Midpoints of epochs 1 and 4 of 4.
         close(progress(1, 4, 0.0, 0.0, None), 0.125);
