@@ -3,7 +3,20 @@
 //!
 //! Losses are computed in fp32 whatever the autocast dtype of the logits: autocast would promote
 //! `binary_cross_entropy_with_logits`, `exp`, `pow` and `sum` to fp32 anyway, and fp16 sums over 640² pixels overflow.
+use serde::{Deserialize, Serialize};
 use tch::{Kind, Reduction, Tensor};
+
+/// Over what the soft Dice of the loss is pooled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiceReduction {
+    /// smp's `DiceLoss`: one Dice over all pixels of the batch, so large tumours weigh the most.
+    #[default]
+    Batch,
+    /// One Dice per image, averaged over the images that hold a tumour: every tumour weighs the same,
+    /// as in the mean per-image Dice the runs are judged by.
+    Image,
+}
 
 /// smp `DiceLoss` eps: the denominator is clamped to at least this.
 const DICE_EPS: f64 = 1e-7;
@@ -25,6 +38,20 @@ pub fn focal(logits: &Tensor, target: &Tensor) -> Tensor {
 /// (dims (0,2) of the [B,1,H·W] view), smooth 0, denominator clamped at eps 1e-7, loss = 1 - dice,
 /// and zero when the batch has no positive pixel (smp's `loss * mask` for an empty class).
 pub fn dice(logits: &Tensor, target: &Tensor) -> Tensor {
+    let (loss, has_positive) = soft_dice_loss(logits, target, &[0, 2]);
+    (loss * has_positive).mean(Kind::Float)
+}
+
+/// `DiceReduction::Image`: smp's Dice loss of each image on its own, averaged over the images with a
+/// positive pixel (zero when there is none).
+pub fn dice_per_image(logits: &Tensor, target: &Tensor) -> Tensor {
+    let (loss, has_positive) = soft_dice_loss(logits, target, &[2]);
+    (loss * &has_positive).sum(Kind::Float) / has_positive.sum(Kind::Float).clamp_min(1.0)
+}
+
+/// `1 - dice` and whether the target has a positive pixel (0/1), both pooled over `dims` of the
+/// [B,1,H·W] view, with smp's arithmetic.
+fn soft_dice_loss(logits: &Tensor, target: &Tensor, dims: &[i64]) -> (Tensor, Tensor) {
     let bs = logits.size()[0];
     let p = logits
         .to_kind(Kind::Float)
@@ -32,7 +59,6 @@ pub fn dice(logits: &Tensor, target: &Tensor) -> Tensor {
         .exp()
         .reshape([bs, 1, -1]);
     let t = target.to_kind(Kind::Float).reshape([bs, 1, -1]);
-    let dims: &[i64] = &[0, 2];
     let p_sum = p.sum_dim_intlist(dims, false, Kind::Float);
     let t_sum = t.sum_dim_intlist(dims, false, Kind::Float);
     // smp 0.6 derives the intersection from an L1 norm (soft-label friendly); same value for 0/1 targets.
@@ -42,11 +68,14 @@ pub fn dice(logits: &Tensor, target: &Tensor) -> Tensor {
     let fn_ = &t_sum - &inter;
     let denom = (&inter + fp * 0.5 + fn_ * 0.5).clamp_min(DICE_EPS);
     let score = inter / denom;
-    let has_positive = t_sum.gt(0.0).to_kind(Kind::Float);
-    ((score.neg() + 1.0) * has_positive).mean(Kind::Float)
+    (score.neg() + 1.0, t_sum.gt(0.0).to_kind(Kind::Float))
 }
 
 /// The training objective: 0.5·focal + 0.5·dice (a scalar fp32 tensor on the logits' device).
-pub fn combined(logits: &Tensor, target: &Tensor) -> Tensor {
-    focal(logits, target) * 0.5 + dice(logits, target) * 0.5
+pub fn combined(logits: &Tensor, target: &Tensor, reduction: DiceReduction) -> Tensor {
+    let dice = match reduction {
+        DiceReduction::Batch => dice(logits, target),
+        DiceReduction::Image => dice_per_image(logits, target),
+    };
+    focal(logits, target) * 0.5 + dice * 0.5
 }

@@ -42,7 +42,7 @@ fn loss_matches_smp_values_and_gradients() {
             loss::dice(&x, &y).double_value(&[]),
             c["dice"].as_f64().unwrap(),
         );
-        let comb = loss::combined(&x, &y);
+        let comb = loss::combined(&x, &y, loss::DiceReduction::Batch);
         close(
             &format!("case {i} combined"),
             comb.double_value(&[]),
@@ -68,4 +68,61 @@ fn dice_is_zero_on_an_empty_batch_and_one_for_a_confident_miss() {
     let ones = Tensor::ones([2, 1, 4, 4], (Kind::Float, tch::Device::Cpu));
     let d = loss::dice(&(-x * 10.0), &ones).double_value(&[]);
     assert!((d - 1.0).abs() < 1e-6, "{d}");
+}
+
+/// Logits of ±20 (probabilities 1 and 0 to float precision) from a 0/1 prediction.
+fn confident(pred: &[f32], shape: [i64; 4]) -> Tensor {
+    (Tensor::from_slice(pred).reshape(shape) * 40.0) - 20.0
+}
+
+#[test]
+fn per_image_dice_weighs_a_small_tumour_like_a_large_one() {
+    // Image 0: 8 tumour pixels, all found. Image 1: 2 tumour pixels, found, plus 2 false positives.
+    let mut truth = vec![0f32; 32];
+    let mut pred = vec![0f32; 32];
+    for i in 0..8 {
+        (truth[i], pred[i]) = (1.0, 1.0);
+    }
+    for i in 16..18 {
+        (truth[i], pred[i]) = (1.0, 1.0);
+    }
+    pred[20] = 1.0;
+    pred[21] = 1.0;
+    let y = Tensor::from_slice(&truth).reshape([2, 1, 4, 4]);
+    let x = confident(&pred, [2, 1, 4, 4]);
+    // Batch: tp 10, fp 2, fn 0 → dice 10/11. Per image: dice 1 and 2/3 → losses 0 and 1/3.
+    let batch = loss::dice(&x, &y).double_value(&[]);
+    let image = loss::dice_per_image(&x, &y).double_value(&[]);
+    assert!((batch - 1.0 / 11.0).abs() < 1e-6, "{batch}");
+    assert!((image - 1.0 / 6.0).abs() < 1e-6, "{image}");
+}
+
+#[test]
+fn per_image_dice_is_smps_dice_of_each_image_averaged_over_those_with_a_tumour() {
+    tch::manual_seed(7);
+    let x = Tensor::randn([4, 1, 8, 8], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+    let y = Tensor::rand([4, 1, 8, 8], (Kind::Float, tch::Device::Cpu))
+        .gt(0.6)
+        .to_kind(Kind::Float);
+    // Image 2 holds no tumour: it is left out of the average, not counted as a zero loss.
+    let _ = y.get(2).zero_();
+    let got = loss::dice_per_image(&x, &y);
+    let per_image: Vec<f64> = [0, 1, 3]
+        .iter()
+        .map(|&i| loss::dice(&x.narrow(0, i, 1), &y.narrow(0, i, 1)).double_value(&[]))
+        .collect();
+    let want = per_image.iter().sum::<f64>() / 3.0;
+    assert!(
+        (got.double_value(&[]) - want).abs() < 1e-6,
+        "{got} != {want}"
+    );
+    // The combined loss uses it, and its gradient reaches every image with a tumour.
+    let comb = loss::combined(&x, &y, loss::DiceReduction::Image);
+    let focal = loss::focal(&x, &y).double_value(&[]);
+    assert!((comb.double_value(&[]) - (0.5 * focal + 0.5 * want)).abs() < 1e-6);
+    comb.backward();
+    assert!(x.grad().isfinite().all().int64_value(&[]) == 1);
+    // With no tumour anywhere the term is zero, as smp's batch Dice.
+    let none = Tensor::zeros([4, 1, 8, 8], (Kind::Float, tch::Device::Cpu));
+    assert_eq!(loss::dice_per_image(&x, &none).double_value(&[]), 0.0);
 }

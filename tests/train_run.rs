@@ -232,7 +232,7 @@ fn flags_override_the_config_file_which_overrides_defaults() {
     let file = dir.path().join("c.toml");
     std::fs::write(
         &file,
-        "dataset = \"/data/x\"\nepochs = 7\nbatch = 2\nlr = 0.001\n[augmentation.hflip]\np = 0.0\n\
+        "dataset = \"/data/x\"\nepochs = 7\nbatch = 2\nlr = 0.001\ndice = \"image\"\n[augmentation.hflip]\np = 0.0\n\
          [augmentation.zoom]\np = 0.4\n",
     )
     .unwrap();
@@ -250,6 +250,7 @@ fn flags_override_the_config_file_which_overrides_defaults() {
         (7, 8, 0.001, 640)
     );
     assert_eq!(cfg.dataset, Path::new("/data/x"));
+    assert_eq!(cfg.dice, tumorseg::loss::DiceReduction::Image);
     assert_eq!(cfg.augmentation.hflip.p, 0.0);
     // A partial table keeps the other keys' defaults.
     assert_eq!(cfg.augmentation.zoom.p, 0.4);

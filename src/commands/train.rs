@@ -2,6 +2,7 @@
 //! config.toml ← flags) and runs `train::train`.
 use crate::checkpoint;
 use crate::device::{Layout, Precision};
+use crate::loss::DiceReduction;
 use crate::train::{self, schedule::LrSchedule, TrainConfig};
 use anyhow::Result;
 use std::path::PathBuf;
@@ -61,6 +62,11 @@ pub struct TrainFlags {
     /// Factor applied to the learning rate on a plateau [default: 0.5].
     #[arg(long)]
     pub plateau_factor: Option<f64>,
+    /// Dice term of the loss: batch (one soft Dice over the whole batch, as smp's DiceLoss and the seed)
+    /// or image (one per image, averaged, so a small tumour counts as much as a large one, as in the
+    /// mean per-image Dice the runs are evaluated by) [default: batch].
+    #[arg(long, value_enum)]
+    pub dice: Option<DiceReduction>,
     /// Stop after this many epochs without a better valid Dice [default: 15].
     #[arg(long)]
     pub early_stop: Option<usize>,
@@ -132,6 +138,7 @@ impl TrainFlags {
             schedule,
             plateau_patience,
             plateau_factor,
+            dice,
             early_stop,
             encoder_weights,
             threads,

@@ -3,6 +3,7 @@
 use super::schedule::LrSchedule;
 use crate::augment::AugmentConfig;
 use crate::device::{Layout, Precision};
+use crate::loss::DiceReduction;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -30,6 +31,8 @@ pub struct TrainConfig {
     pub schedule: LrSchedule,
     pub plateau_patience: usize,
     pub plateau_factor: f64,
+    /// How the loss pools its Dice term: batch (smp's, the seed's) | image
+    pub dice: DiceReduction,
     /// Epochs without a better valid Dice before stopping.
     pub early_stop: usize,
     /// imagenet | none | <path to encoder weights>
@@ -79,6 +82,7 @@ impl Default for TrainConfig {
             schedule: LrSchedule::Plateau,
             plateau_patience: 5,
             plateau_factor: 0.5,
+            dice: DiceReduction::Batch,
             early_stop: 15,
             encoder_weights: "imagenet".into(),
             init: None,

@@ -55,6 +55,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let mut st = StepState::new(&vs, cfg.lr, rt.precision)?;
     let st_device = st.device;
     st.channels_last = cfg.layout.channels_last();
+    st.dice = cfg.dice;
     if let Some(decay) = cfg.ema {
         st.ema = Some(Ema::new(&vs, st.optimizer.flat_param(), decay)?);
     }

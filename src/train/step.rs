@@ -6,7 +6,7 @@ use super::adam::Adam;
 use super::ema::Ema;
 use crate::batches::normalize;
 use crate::device::{autocast, to_channels_last, Precision};
-use crate::loss;
+use crate::loss::{self, DiceReduction};
 use crate::scaler::GradScaler;
 use tch::{nn::ModuleT, Device, Kind, Tensor};
 
@@ -21,6 +21,8 @@ pub struct StepState {
     pub channels_last: bool,
     /// Weight averaging, updated after every step taken.
     pub ema: Option<Ema>,
+    /// How the loss pools its Dice term.
+    pub dice: DiceReduction,
 }
 
 impl StepState {
@@ -34,18 +36,19 @@ impl StepState {
             precision,
             channels_last: false,
             ema: None,
+            dice: DiceReduction::Batch,
         })
     }
 }
 
-/// Forward (autocast) → 0.5·focal + 0.5·dice → scaled backward → unscale/check → Adam step and EMA
+/// Forward (autocast) → 0.5·focal + 0.5·dice (pooled as `st.dice`) → scaled backward → unscale/check → Adam step and EMA
 /// update (skipped on inf/NaN) → scale update. Returns the detached fp32 loss on the device.
 pub fn step<M: ModuleT>(model: &M, st: &mut StepState, images: &Tensor, masks: &Tensor) -> Tensor {
     let x = st.input(images);
     let y = masks.to_device(st.device).to_kind(Kind::Float);
     st.optimizer.zero_grad();
     let logits = autocast(st.device, st.precision, || model.forward_t(&x, true));
-    let loss = loss::combined(&logits, &y);
+    let loss = loss::combined(&logits, &y, st.dice);
     st.scaler.scale(&loss).backward();
     let skip = st.scaler.unscale_(&mut [st.optimizer.flat_grad()]);
     if !skip {
