@@ -232,7 +232,7 @@ fn flags_override_the_config_file_which_overrides_defaults() {
     let file = dir.path().join("c.toml");
     std::fs::write(
         &file,
-        "dataset = \"/data/x\"\nepochs = 7\nbatch = 2\nlr = 0.001\ndice = \"image\"\n[augmentation.hflip]\np = 0.0\n\
+        "dataset = \"/data/x\"\nepochs = 7\nbatch = 2\nlr = 0.001\ndice = \"image\"\nanneal = 0.3\n[augmentation.hflip]\np = 0.0\n\
          [augmentation.zoom]\np = 0.4\n",
     )
     .unwrap();
@@ -251,6 +251,7 @@ fn flags_override_the_config_file_which_overrides_defaults() {
     );
     assert_eq!(cfg.dataset, Path::new("/data/x"));
     assert_eq!(cfg.dice, tumorseg::loss::DiceReduction::Image);
+    assert_eq!(cfg.anneal, 0.3);
     assert_eq!(cfg.augmentation.hflip.p, 0.0);
     // A partial table keeps the other keys' defaults.
     assert_eq!(cfg.augmentation.zoom.p, 0.4);
@@ -261,6 +262,14 @@ fn flags_override_the_config_file_which_overrides_defaults() {
     bad.augmentation.zoom.range = (1.2, 0.9);
     let err = bad.validate().unwrap_err().to_string();
     assert!(err.contains("augmentation.zoom.range"), "{err}");
+    let err = TrainConfig {
+        anneal: 1.5,
+        ..cfg.clone()
+    }
+    .validate()
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("anneal"), "{err}");
     std::fs::write(&file, "epoch = 3\n").unwrap();
     let err = format!("{:#}", TrainConfig::from_toml_file(&file).unwrap_err());
     assert!(err.contains("c.toml") && err.contains("epoch"), "{err}");
@@ -362,6 +371,22 @@ fn cosine_schedule_anneals_over_the_epochs_and_resumes_exactly() {
         assert!((got - want).abs() < 1e-12, "{lrs:?} != {expected:?}");
     }
     assert_eq!(lrs.len(), 3);
+    // Annealing over the last third only: epochs 1 and 2 keep the rate, epoch 3's midpoint is halfway
+    // down the decay.
+    let held = dir.path().join("held");
+    train::train(&TrainConfig {
+        anneal: 1.0 / 3.0,
+        ..cosine(&held)
+    })
+    .unwrap();
+    let lrs: Vec<f64> = records(&held)
+        .iter()
+        .map(|r| r["lr"].as_f64().unwrap())
+        .collect();
+    assert_eq!(lrs.len(), 3);
+    for (got, want) in lrs.iter().zip([2e-4, 2e-4, 1e-4]) {
+        assert!((got - want).abs() < 1e-12, "{lrs:?}");
+    }
     // Stopped by a 1-second budget after one epoch, then resumed without it: the rates follow the
     // epochs, so the run is the uninterrupted one.
     let first = train::train(&TrainConfig {

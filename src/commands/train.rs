@@ -56,6 +56,10 @@ pub struct TrainFlags {
     /// then unused) [default: plateau].
     #[arg(long, value_enum)]
     pub schedule: Option<LrSchedule>,
+    /// With --schedule cosine: the final share of the run over which the rate decays, holding --lr
+    /// before it (e.g. 0.3: constant for 70 %, cosine to 0 over the last 30 %) [default: 1, all of it].
+    #[arg(long, value_name = "SHARE")]
+    pub anneal: Option<f64>,
     /// Epochs without valid-Dice improvement before the learning rate is reduced [default: 5].
     #[arg(long)]
     pub plateau_patience: Option<usize>,
@@ -136,6 +140,7 @@ impl TrainFlags {
             seed,
             lr,
             schedule,
+            anneal,
             plateau_patience,
             plateau_factor,
             dice,

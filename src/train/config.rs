@@ -29,6 +29,8 @@ pub struct TrainConfig {
     pub lr: f64,
     /// plateau (the seed's) | cosine
     pub schedule: LrSchedule,
+    /// With the cosine schedule: the final share of the run over which the rate decays (1: all of it).
+    pub anneal: f64,
     pub plateau_patience: usize,
     pub plateau_factor: f64,
     /// How the loss pools its Dice term: batch (smp's, the seed's) | image
@@ -80,6 +82,7 @@ impl Default for TrainConfig {
             seed: 42,
             lr: 1e-4,
             schedule: LrSchedule::Plateau,
+            anneal: 1.0,
             plateau_patience: 5,
             plateau_factor: 0.5,
             dice: DiceReduction::Batch,
@@ -139,6 +142,11 @@ impl TrainConfig {
             self.lr > 0.0 && self.lr.is_finite(),
             "lr {} must be positive",
             self.lr
+        );
+        anyhow::ensure!(
+            self.anneal > 0.0 && self.anneal <= 1.0,
+            "anneal {} must be in (0, 1]",
+            self.anneal
         );
         anyhow::ensure!(
             self.plateau_factor > 0.0 && self.plateau_factor < 1.0,

@@ -142,7 +142,8 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
                 cost.estimate(),
                 cfg.time_limit,
             );
-            st.optimizer.set_lr(schedule::cosine_lr(cfg.lr, at));
+            st.optimizer
+                .set_lr(schedule::cosine_lr(cfg.lr, at, cfg.anneal));
         }
         let lr = st.optimizer.lr();
         let skipped_before = st.scaler.skipped_steps();

@@ -15,9 +15,13 @@ pub enum LrSchedule {
     Cosine,
 }
 
-/// The cosine rate for an epoch whose midpoint lies at `progress` (0 = start of the run, 1 = its end).
-pub fn cosine_lr(base: f64, progress: f64) -> f64 {
-    0.5 * base * (1.0 + (std::f64::consts::PI * progress.clamp(0.0, 1.0)).cos())
+/// The cosine rate for an epoch whose midpoint lies at `progress` (0 = start of the run, 1 = its end):
+/// `base` until the last `anneal` share of the run (in (0, 1]), then half a cosine down to 0 over it.
+/// Holding the rate first keeps a run that is still learning fast from being slowed early, while the end
+/// still anneals (constant rate + cool-down matches a full cosine: Hägele et al., 2024).
+pub fn cosine_lr(base: f64, progress: f64, anneal: f64) -> f64 {
+    let into = ((progress - (1.0 - anneal)) / anneal).clamp(0.0, 1.0);
+    0.5 * base * (1.0 + (std::f64::consts::PI * into).cos())
 }
 
 /// Where the midpoint of the coming epoch `epoch` (1-based) lies in the run, in [0, 1]: the larger of its
@@ -181,12 +185,19 @@ mod tests {
     #[test]
     fn cosine_decays_from_lr_to_zero_over_epochs_or_the_clock() {
         let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-12, "{a} != {b}");
-        close(cosine_lr(1e-4, 0.0), 1e-4);
-        close(cosine_lr(1e-4, 0.5), 5e-5);
-        close(cosine_lr(1e-4, 1.0), 0.0);
-        close(cosine_lr(1e-4, 1.5), 0.0);
+        close(cosine_lr(1e-4, 0.0, 1.0), 1e-4);
+        close(cosine_lr(1e-4, 0.5, 1.0), 5e-5);
+        close(cosine_lr(1e-4, 1.0, 1.0), 0.0);
+        close(cosine_lr(1e-4, 1.5, 1.0), 0.0);
         // 1 + cos(2π/3) = 0.5 → a quarter of the rate.
-        close(cosine_lr(2e-4, 2.0 / 3.0), 5e-5);
+        close(cosine_lr(2e-4, 2.0 / 3.0, 1.0), 5e-5);
+        // Annealing over the last 40 %: the rate holds until 60 %, halves at 80 %, and a point a third
+        // of the way into the decay gets the full cosine's two-thirds value.
+        close(cosine_lr(1e-4, 0.3, 0.4), 1e-4);
+        close(cosine_lr(1e-4, 0.6, 0.4), 1e-4);
+        close(cosine_lr(1e-4, 0.8, 0.4), 5e-5);
+        close(cosine_lr(2e-4, 0.6 + 0.4 * 2.0 / 3.0, 0.4), 5e-5);
+        close(cosine_lr(1e-4, 1.0, 0.4), 0.0);
         // Midpoints of epochs 1 and 4 of 4.
         close(progress(1, 4, 0.0, 0.0, None), 0.125);
         close(progress(4, 4, 1e9, 1.0, None), 0.875);
