@@ -39,6 +39,11 @@ pub struct TrainSummary {
 pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let started = Instant::now();
     cfg.validate()?;
+    if cfg.schedule == LrSchedule::Plateau && cfg.anneal < 1.0 {
+        eprintln!(
+            "note: --anneal shapes the cosine schedule only: add --schedule cosine to use it"
+        );
+    }
     let run_dir = cfg.resume.clone().unwrap_or_else(|| cfg.run_dir());
     let rt = setup::runtime(cfg)?;
     let mut cfg = cfg.clone();

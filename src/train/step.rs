@@ -41,8 +41,8 @@ impl StepState {
     }
 }
 
-/// Forward (autocast) → 0.5·focal + 0.5·dice (pooled as `st.dice`) → scaled backward → unscale/check → Adam step and EMA
-/// update (skipped on inf/NaN) → scale update. Returns the detached fp32 loss on the device.
+/// Forward (autocast) → 0.5·focal + 0.5·dice (pooled as `st.dice`) → scaled backward → unscale/check →
+/// Adam step and EMA update (skipped on inf/NaN) → scale update. Returns the detached fp32 loss on the device.
 pub fn step<M: ModuleT>(model: &M, st: &mut StepState, images: &Tensor, masks: &Tensor) -> Tensor {
     let x = st.input(images);
     let y = masks.to_device(st.device).to_kind(Kind::Float);
