@@ -14,7 +14,7 @@
 # SCHEDULE (cosine: the learning rate anneals to 0 as the budget ends; plateau: the seed's
 # ReduceLROnPlateau, which halved it once in the 81 epochs of the 2026-11-26 run), ANNEAL (0.3: the
 # cosine holds the rate for 70 % of the budget and decays over the last 30 %; a full cosine cost 0.05
-# valid Dice in an under-trained CPU proxy where this one cost nothing), DICE (batch: smp's loss; image),
+# valid Dice in an under-trained CPU proxy where this one lost nothing over 2 seeds), DICE (batch: smp's loss; image),
 # EMA (decay, empty = off), LAYOUT (auto = channels-last, nchw, channels-last), TTA (none,
 # flips, d4), AUG (a config file with an [augmentation] table; empty = the seed's pipeline), EXTRA
 # (more pipeline flags), PIPE_LIMIT (seconds before the pipeline is interrupted, 560). The
