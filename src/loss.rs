@@ -73,9 +73,11 @@ fn soft_dice_loss(logits: &Tensor, target: &Tensor, dims: &[i64]) -> (Tensor, Te
 
 /// The training objective: 0.5·focal + 0.5·dice (a scalar fp32 tensor on the logits' device).
 pub fn combined(logits: &Tensor, target: &Tensor, reduction: DiceReduction) -> Tensor {
+    // Converted once here: both terms' own `to_kind` are then no-ops, not a second fp16 → fp32 copy.
+    let (x, t) = (logits.to_kind(Kind::Float), target.to_kind(Kind::Float));
     let dice = match reduction {
-        DiceReduction::Batch => dice(logits, target),
-        DiceReduction::Image => dice_per_image(logits, target),
+        DiceReduction::Batch => dice(&x, &t),
+        DiceReduction::Image => dice_per_image(&x, &t),
     };
-    focal(logits, target) * 0.5 + dice * 0.5
+    focal(&x, &t) * 0.5 + dice * 0.5
 }

@@ -52,8 +52,8 @@ pub struct TrainFlags {
     #[arg(long)]
     pub lr: Option<f64>,
     /// Learning-rate schedule: plateau (the seed's ReduceLROnPlateau on valid Dice) or cosine (from --lr
-    /// down to 0 over --epochs, or over --time-limit when that ends the run first; the plateau flags are
-    /// then unused) [default: plateau].
+    /// down to 0 over --epochs, or over --time-limit when that ends the run first, or over the last
+    /// --anneal share of it; the plateau flags are then unused) [default: plateau].
     #[arg(long, value_enum)]
     pub schedule: Option<LrSchedule>,
     /// With --schedule cosine: the final share of the run over which the rate decays, holding --lr

@@ -10,8 +10,9 @@ pub enum LrSchedule {
     /// The seed's: halve the rate after `plateau_patience` epochs without a better valid Dice.
     #[default]
     Plateau,
-    /// Half a cosine from `lr` down to 0 over the run: over `epochs`, or over `time_limit` when the clock
-    /// would end the run first, so a time-boxed run still anneals before it stops.
+    /// Half a cosine from `lr` down to 0 over the run (or over its last `anneal` share, holding `lr`
+    /// before): over `epochs`, or over `time_limit` when the clock would end the run first, so a
+    /// time-boxed run still anneals before it stops.
     Cosine,
 }
 
