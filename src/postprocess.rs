@@ -7,7 +7,7 @@
 //! prediction, helps is decided on the valid split by `tune-threshold` (either can also cut off a
 //! real second lobe or invent a tumour), never assumed.
 use crate::predict::ProbMap;
-use image::{GrayImage, Luma};
+use image::{GrayImage, ImageBuffer, Luma};
 use imageproc::region_labelling::{connected_components, Connectivity};
 use serde::{Deserialize, Serialize};
 
@@ -95,9 +95,21 @@ pub fn half_maximum_region(prob: &ProbMap) -> GrayImage {
     if max <= 0.0 {
         return mask;
     }
-    let labels = connected_components(&mask, Connectivity::Eight, Luma([0u8]));
+    let labels = label_components(&mask, Connectivity::Eight);
     let keep = labels.as_raw()[peak];
     only_label(&labels, keep)
+}
+
+/// Components of the non-zero pixels of `mask` (label 0: background), through imageproc, except for a
+/// one-pixel image: imageproc (0.25 to 0.27) sizes its union-find by the pixel count but numbers
+/// labels from 1, so a 1×1 foreground image panics there — and `predict` traces masks at the input
+/// image's own size, whatever that is.
+pub fn label_components(mask: &GrayImage, conn: Connectivity) -> ImageBuffer<Luma<u32>, Vec<u32>> {
+    if mask.width() == 1 && mask.height() == 1 {
+        let label = u32::from(mask.as_raw()[0] != 0);
+        return ImageBuffer::from_raw(1, 1, vec![label]).expect("one pixel");
+    }
+    connected_components(mask, conn, Luma([0u8]))
 }
 
 /// 0/1 mask of the pixels labelled `keep` (label 0 is the background: an empty mask).
@@ -111,7 +123,7 @@ fn only_label(labels: &image::ImageBuffer<Luma<u32>, Vec<u32>>, keep: u32) -> Gr
 
 /// 0/1 mask holding only the largest 8-connected region of the non-zero pixels of `mask`.
 pub fn largest_component(mask: &GrayImage) -> GrayImage {
-    let labels = connected_components(mask, Connectivity::Eight, Luma([0u8]));
+    let labels = label_components(mask, Connectivity::Eight);
     let mut sizes: Vec<u64> = Vec::new();
     for px in labels.pixels() {
         let l = px[0] as usize;
@@ -160,6 +172,18 @@ mod tests {
         assert_eq!(largest_component(&m), mask(&["#....", ".....", "....."]));
         let empty = mask(&["...", "..."]);
         assert_eq!(largest_component(&empty), empty);
+    }
+
+    #[test]
+    fn a_one_pixel_mask_is_one_region_or_none() {
+        assert_eq!(largest_component(&mask(&["#"])), mask(&["#"]));
+        assert_eq!(largest_component(&mask(&["."])), mask(&["."]));
+        let prob = ProbMap {
+            width: 1,
+            height: 1,
+            data: vec![0.3],
+        };
+        assert_eq!(half_maximum_region(&prob).into_raw(), vec![1]);
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! edges (not through pixel centres) so that COCO rasterisation (pixel i covers [i, i+1)) gives the
 //! component back exactly before simplification; then a light Douglas–Peucker pass removes
 //! staircase vertices. COCO polygons cannot express holes: a component's holes are filled.
-use image::{GrayImage, Luma};
-use imageproc::region_labelling::{connected_components, Connectivity};
+use crate::postprocess::label_components;
+use image::GrayImage;
+use imageproc::region_labelling::Connectivity;
 
 /// Default Douglas–Peucker tolerance in pixels: removes staircases, keeps IoU ≈ 0.99 on small blobs.
 pub const DEFAULT_EPSILON: f64 = 0.5;
@@ -26,7 +27,7 @@ const DIRS: [(i64, i64); 4] = [(1, 0), (0, 1), (-1, 0), (0, -1)];
 
 /// Every foreground (non-zero) component of `mask`, in raster order of their first pixel.
 pub fn regions(mask: &GrayImage, probs: Option<&[f32]>, epsilon: f64) -> Vec<Region> {
-    let labels = connected_components(mask, Connectivity::Four, Luma([0u8]));
+    let labels = label_components(mask, Connectivity::Four);
     let (w, h) = mask.dimensions();
     // Per label: first pixel (topmost, then leftmost: raster order), bbox, area, probability sum.
     struct Acc {

@@ -147,6 +147,18 @@ fn simplified_polygons_keep_iou_above_098() {
 }
 
 #[test]
+fn a_one_pixel_image_traces_to_a_unit_square() {
+    let regs = regions(&GrayImage::from_raw(1, 1, vec![255]).unwrap(), None, 0.0);
+    assert_eq!(regs.len(), 1);
+    assert_eq!(regs[0].area, 1);
+    assert_eq!(
+        regs[0].polygon,
+        vec![0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
+    );
+    assert!(regions(&GrayImage::new(1, 1), None, 0.0).is_empty());
+}
+
+#[test]
 fn regions_report_area_bbox_and_score() {
     let mut mask = GrayImage::new(20, 10);
     for y in 2..5 {
