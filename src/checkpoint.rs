@@ -29,6 +29,10 @@ pub struct TrainState {
     pub scaler: ScalerState,
     pub plateau: Plateau,
     pub early_stop: EarlyStop,
+    /// Seconds of epoch loop the run's sessions have used up to this state: `--time-limit` and the
+    /// cosine schedule's clock count the whole run, not one session (0 in states written before).
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 use crate::atomic::temp_sibling;

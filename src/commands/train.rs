@@ -100,7 +100,8 @@ pub struct TrainFlags {
     pub no_progress: bool,
     /// Wall-clock budget for the epoch loop in seconds: no epoch is started that would end past it
     /// (judged by the slowest epoch so far; the first epoch's one-off warm-up counts only until a second
-    /// has run) [default: none].
+    /// has run). It is the whole run's: --resume counts the earlier sessions' seconds, so give a larger
+    /// value to extend a run [default: none].
     #[arg(long, value_name = "SECONDS")]
     pub time_limit: Option<f64>,
     /// Memory layout: auto (channels-last, the faster on CUDA and on CPUs), nchw or channels-last [default: auto].

@@ -92,6 +92,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     }
     interrupt::install();
     let first = resumed.as_ref().map_or(1, |s| s.epoch + 1);
+    let earlier_seconds = resumed.as_ref().map_or(0.0, |s| s.seconds);
     eprintln!(
         "training on {} ({:?}{}): {} train / {} valid images at {}², batch {}, epochs {first}..={}, run {}",
         crate::device::device_name(rt.device),
@@ -114,7 +115,18 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         out_of_time: false,
         seconds: 0.0,
     };
+    if let (Some(_), Some(limit)) = (&resumed, cfg.time_limit) {
+        eprintln!("time limit: {earlier_seconds:.0}s of {limit:.0}s used by the earlier sessions");
+    }
     let loop_start = Instant::now();
+    // The run's clock: a resumed run continues from its earlier sessions' seconds.
+    let clock = || earlier_seconds + loop_start.elapsed().as_secs_f64();
+    let mark = |epoch, interrupted, finished| Mark {
+        epoch,
+        interrupted,
+        finished,
+        seconds: clock(),
+    };
     let mut cost = EpochCost::default();
     // An epoch whose checkpoint `--save-every` skipped.
     let mut unsaved: Option<usize> = None;
@@ -126,13 +138,13 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     };
     let mut next_feed = None;
     for epoch in first..=cfg.epochs {
-        if out_of_time(&cfg, loop_start.elapsed().as_secs_f64(), cost.estimate()) {
+        if out_of_time(&cfg, clock(), cost.estimate()) {
             if let Some(e) = unsaved {
-                save_last(&run_dir, &vs, &st, &plateau, &early, e, false, true)?;
+                save_last(&run_dir, &vs, &st, &plateau, &early, mark(e, false, true))?;
             }
             eprintln!(
                 "time limit: {:.0}s of {:.0}s used, the next epoch would not fit",
-                loop_start.elapsed().as_secs_f64(),
+                clock(),
                 cfg.time_limit.unwrap_or_default()
             );
             summary.out_of_time = true;
@@ -140,13 +152,8 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         }
         let t0 = Instant::now();
         if cfg.schedule == LrSchedule::Cosine {
-            let at = schedule::progress(
-                epoch,
-                cfg.epochs,
-                loop_start.elapsed().as_secs_f64(),
-                cost.estimate(),
-                cfg.time_limit,
-            );
+            let at =
+                schedule::progress(epoch, cfg.epochs, clock(), cost.estimate(), cfg.time_limit);
             st.optimizer
                 .set_lr(schedule::cosine_lr(cfg.lr, at, cfg.anneal));
         }
@@ -158,7 +165,14 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             next_feed = Some(train_feed(epoch + 1));
         }
         if interrupt::requested() {
-            save_last(&run_dir, &vs, &st, &plateau, &early, epoch - 1, true, false)?;
+            save_last(
+                &run_dir,
+                &vs,
+                &st,
+                &plateau,
+                &early,
+                mark(epoch - 1, true, false),
+            )?;
             eprintln!(
                 "interrupted: saved {} (resume with --resume {})",
                 checkpoint::LAST,
@@ -197,13 +211,18 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             || epoch == cfg.epochs
             || out_of_time(
                 &cfg,
-                loop_start.elapsed().as_secs_f64(),
+                clock(),
                 cost.estimate_with(t0.elapsed().as_secs_f64()),
             );
         unsaved = Some(epoch);
         if last_epoch || epoch.is_multiple_of(cfg.save_every) {
             save_last(
-                &run_dir, &vs, &st, &plateau, &early, epoch, false, last_epoch,
+                &run_dir,
+                &vs,
+                &st,
+                &plateau,
+                &early,
+                mark(epoch, false, last_epoch),
             )?;
             unsaved = None;
         }
@@ -308,19 +327,26 @@ fn progress_bar(cfg: &TrainConfig, n: usize, epoch: usize) -> ProgressBar {
     bar
 }
 
+/// Where the run stands when `save_last` writes it.
+struct Mark {
+    /// Epochs fully finished.
+    epoch: usize,
+    interrupted: bool,
+    finished: bool,
+    /// The run's clock (all sessions).
+    seconds: f64,
+}
+
 /// last.safetensors (model), optimizer.safetensors (moments), then train_state.json, which names the epoch
 /// the two tensor files belong to (written last, so a crash between leaves the previous state consistent
 /// with at worst newer weights).
-#[allow(clippy::too_many_arguments)]
 fn save_last(
     run_dir: &Path,
     vs: &VarStore,
     st: &StepState,
     plateau: &Plateau,
     early: &EarlyStop,
-    epoch: usize,
-    interrupted: bool,
-    finished: bool,
+    at: Mark,
 ) -> Result<()> {
     checkpoint::save_model(vs, &run_dir.join(checkpoint::LAST))?;
     let mut tensors = st.optimizer.moments();
@@ -329,9 +355,10 @@ fn save_last(
     }
     checkpoint::save_tensors(&run_dir.join(checkpoint::OPTIMIZER), &tensors)?;
     let state = TrainState {
-        epoch,
-        interrupted,
-        finished,
+        epoch: at.epoch,
+        interrupted: at.interrupted,
+        finished: at.finished,
+        seconds: at.seconds,
         optimizer: st.optimizer.state(),
         scaler: st.scaler.state(),
         plateau: plateau.clone(),

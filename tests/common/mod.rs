@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+pub mod training;
+
 /// libtorch's random seed is process-global: tests of one file that seed and then draw (model
 /// initialisation, random inputs) take turns, or one would draw from another's stream.
 pub fn seeded_turn() -> std::sync::MutexGuard<'static, ()> {

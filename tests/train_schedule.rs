@@ -1,0 +1,152 @@
+//! Training runs that test the schedule around the epochs: the time limit, the weight average and the
+//! cosine rate, each with the resume that must continue them exactly.
+mod common;
+use common::training::{records, tiny, train_cli, untimed, QUIET_CPU};
+use std::path::Path;
+use tumorseg::train::{self, TrainConfig};
+
+#[test]
+fn time_limit_stops_before_an_epoch_that_would_not_fit() {
+    let _turn = common::seeded_turn();
+    let cfg = TrainConfig {
+        time_limit: Some(100.0),
+        ..TrainConfig::default()
+    };
+    assert!(!train::out_of_time(&cfg, 0.0, 0.0));
+    assert!(!train::out_of_time(&cfg, 60.0, 39.0));
+    assert!(train::out_of_time(&cfg, 60.0, 41.0));
+    assert!(!train::out_of_time(&TrainConfig::default(), 1e9, 1e9));
+    let bad = TrainConfig {
+        dataset: common::fixture(),
+        time_limit: Some(-1.0),
+        ..TrainConfig::default()
+    };
+    assert!(bad
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("time_limit"));
+
+    // A 1-second budget lets the first epoch run and no other, whatever --epochs says.
+    let dir = tempfile::tempdir().unwrap();
+    // --save-every 10 must still leave that epoch resumable.
+    let summary = train::train(&TrainConfig {
+        time_limit: Some(1.0),
+        save_every: 10,
+        ..tiny(dir.path(), 3, 1)
+    })
+    .unwrap();
+    assert!(summary.out_of_time);
+    assert_eq!(summary.epochs, 1);
+    assert_eq!(records(dir.path()).len(), 1);
+    let state = tumorseg::checkpoint::load_state(dir.path()).unwrap();
+    assert_eq!((state.epoch, state.finished), (1, true));
+    assert!(dir.path().join("last.safetensors").is_file());
+    assert!(state.seconds >= records(dir.path())[0]["seconds"].as_f64().unwrap());
+    // The budget is the run's: resumed, the inherited second is already spent; a larger one extends it.
+    let resumed = |limit: &str| {
+        let out = train_cli()
+            .args([
+                "--resume",
+                dir.path().to_str().unwrap(),
+                "--time-limit",
+                limit,
+            ])
+            .args(QUIET_CPU)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        records(dir.path()).len()
+    };
+    assert_eq!(resumed("1"), 1);
+    assert_eq!(resumed("1000"), 3);
+}
+
+#[test]
+fn ema_selects_the_average_and_resumes_exactly() {
+    let _turn = common::seeded_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, c) = (dir.path().join("a"), dir.path().join("c"));
+    let ema = |out: &Path, epochs: usize| TrainConfig {
+        ema: Some(0.9),
+        ..tiny(out, epochs, 1)
+    };
+    let summary = train::train(&ema(&a, 2)).unwrap();
+    let file = |run: &Path, name: &str| std::fs::read(run.join(name)).unwrap();
+    let best = summary.best_epoch.unwrap();
+    // The best checkpoint is the average, never the live weights of that epoch.
+    if best == 2 {
+        assert!(file(&a, "best_model.safetensors") != file(&a, "last.safetensors"));
+    }
+    let saved = tch::Tensor::read_safetensors(a.join("optimizer.safetensors")).unwrap();
+    let names: Vec<&str> = saved.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&"ema.params") && names.contains(&"ema.updates"),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.ends_with("running_var")),
+        "{names:?}"
+    );
+    // One epoch, then resume to two: same metrics, same averaged best, same live weights.
+    train::train(&ema(&c, 1)).unwrap();
+    let mut resume = ema(&c, 2);
+    resume.resume = Some(c.clone());
+    train::train(&resume).unwrap();
+    assert_eq!(untimed(&a), untimed(&c));
+    assert!(file(&a, "last.safetensors") == file(&c, "last.safetensors"));
+    assert!(file(&a, "best_model.safetensors") == file(&c, "best_model.safetensors"));
+}
+
+#[test]
+fn cosine_schedule_anneals_over_the_epochs_and_resumes_exactly() {
+    let _turn = common::seeded_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, c) = (dir.path().join("a"), dir.path().join("c"));
+    let cosine = |out: &Path| TrainConfig {
+        schedule: train::schedule::LrSchedule::Cosine,
+        lr: 2e-4,
+        ..tiny(out, 3, 1)
+    };
+    train::train(&cosine(&a)).unwrap();
+    let lrs: Vec<f64> = records(&a)
+        .iter()
+        .map(|r| r["lr"].as_f64().unwrap())
+        .collect();
+    // Epoch midpoints at 1/6, 3/6, 5/6 of the run: 2e-4·(1 + cos(π·p))/2.
+    let expected = [1.866_025_403_784_438_6e-4, 1e-4, 1.339_745_962_155_614e-5];
+    for (got, want) in lrs.iter().zip(expected) {
+        assert!((got - want).abs() < 1e-12, "{lrs:?} != {expected:?}");
+    }
+    assert_eq!(lrs.len(), 3);
+    // Annealing over the last third only: epochs 1 and 2 keep the rate, epoch 3's midpoint is halfway
+    // down the decay.
+    let held = dir.path().join("held");
+    train::train(&TrainConfig {
+        anneal: 1.0 / 3.0,
+        ..cosine(&held)
+    })
+    .unwrap();
+    let lrs: Vec<f64> = records(&held)
+        .iter()
+        .map(|r| r["lr"].as_f64().unwrap())
+        .collect();
+    assert_eq!(lrs.len(), 3);
+    for (got, want) in lrs.iter().zip([2e-4, 2e-4, 1e-4]) {
+        assert!((got - want).abs() < 1e-12, "{lrs:?}");
+    }
+    // Stopped by a 1-second budget after one epoch, then resumed without it: the rates follow the
+    // epochs, so the run is the uninterrupted one.
+    let first = train::train(&TrainConfig {
+        time_limit: Some(1.0),
+        ..cosine(&c)
+    })
+    .unwrap();
+    assert_eq!(first.epochs, 1);
+    let mut resume = cosine(&c);
+    resume.resume = Some(c.clone());
+    train::train(&resume).unwrap();
+    assert_eq!(untimed(&a), untimed(&c));
+    let file = |run: &Path| std::fs::read(run.join("last.safetensors")).unwrap();
+    assert!(file(&a) == file(&c), "resumed cosine run diverged");
+}
