@@ -127,6 +127,9 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         finished,
         seconds: clock(),
     };
+    let save = |st: &StepState, plateau: &Plateau, early: &EarlyStop, at: Mark| {
+        save_last(&run_dir, &vs, st, plateau, early, at)
+    };
     let mut cost = EpochCost::default();
     // An epoch whose checkpoint `--save-every` skipped.
     let mut unsaved: Option<usize> = None;
@@ -140,7 +143,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     for epoch in first..=cfg.epochs {
         if out_of_time(&cfg, clock(), cost.estimate()) {
             if let Some(e) = unsaved {
-                save_last(&run_dir, &vs, &st, &plateau, &early, mark(e, false, true))?;
+                save(&st, &plateau, &early, mark(e, false, true))?;
             }
             eprintln!(
                 "time limit: {:.0}s of {:.0}s used, the next epoch would not fit",
@@ -165,14 +168,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             next_feed = Some(train_feed(epoch + 1));
         }
         if interrupt::requested() {
-            save_last(
-                &run_dir,
-                &vs,
-                &st,
-                &plateau,
-                &early,
-                mark(epoch - 1, true, false),
-            )?;
+            save(&st, &plateau, &early, mark(epoch - 1, true, false))?;
             eprintln!(
                 "interrupted: saved {} (resume with --resume {})",
                 checkpoint::LAST,
@@ -216,14 +212,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             );
         unsaved = Some(epoch);
         if last_epoch || epoch.is_multiple_of(cfg.save_every) {
-            save_last(
-                &run_dir,
-                &vs,
-                &st,
-                &plateau,
-                &early,
-                mark(epoch, false, last_epoch),
-            )?;
+            save(&st, &plateau, &early, mark(epoch, false, last_epoch))?;
             unsaved = None;
         }
         records.push(record.clone());
