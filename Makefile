@@ -13,8 +13,9 @@ export LIBTORCH_USE_PYTORCH := 1
 
 setup: $(STAMP)
 
-# The CUDA wheels of torch need about 5 GB installed; pip's download cache would hold another 3.5 GB
-# of wheels that are never read again, and CI once ran out of disk in exactly this step. Measured peak of a fresh clone's `make test`: 5.8 GB.
+# torch's CUDA wheels take 4.9 GB installed; pip's download cache would keep a second, compressed copy
+# that is never read again, and CI once ran out of disk in exactly this step. Measured peak of a fresh
+# clone's `make test` without the cache: 5.8 GB (venv, target/ without incremental cache).
 $(STAMP): scripts/requirements.txt
 	@scripts/check_disk.sh . 7
 	$(PYTHON) -m venv $(VENV)
