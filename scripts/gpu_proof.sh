@@ -55,6 +55,8 @@ for args in [("UnetPlusPlus", 640, 16, True), ("UnetPlusPlus", 640, 1, True)]: a
       timeout 120 $BIN bench $args --layout $layout 2>&1 | tail -n 1 | tee -a "$OUT/summary.log"
     done
   done
+  # What folding the batch norms into the convolutions gives inference (the lines above are folded).
+  timeout 120 $BIN bench infer --size 640 --batch 16 --precision fp16 --unfolded 2>&1 | tail -n 1 | tee -a "$OUT/summary.log"
   # The per-step cost of the weight average the pipeline trains with.
   timeout 120 $BIN bench train --size 320 --batch 16 --precision fp16 --ema 0.997 2>&1 | tail -n 1 | tee -a "$OUT/summary.log"
   # Can the loader feed the GPU? Its img/s on the real images against the training img/s above.

@@ -337,6 +337,7 @@ pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<Loade
 
 /// `checkpoint::load_model`, with the copy into the variables done under no_grad: tch 0.24's
 /// `VarStore::read_safetensors` copies in place into leaves that require grad, which libtorch refuses.
+/// The batch norms are folded: this model only ever runs inference.
 fn load_model(
     run_dir: &std::path::Path,
     device: Device,
@@ -351,8 +352,9 @@ fn load_model(
         );
     }
     let mut vs = tch::nn::VarStore::new(device);
-    let model = UnetPlusPlus::new(&vs.root());
+    let mut model = UnetPlusPlus::new(&vs.root());
     tch::no_grad(|| crate::checkpoint::load_model_weights(&mut vs, &best))?;
     vs.freeze();
+    model.fold_batch_norms();
     Ok((vs, model, cfg.size))
 }

@@ -41,7 +41,7 @@ fn smp_state_dict_loads_and_output_matches() {
     let io = dir.path().join("smp_io.safetensors");
     for file in ["smp_state.safetensors", "smp_state.pth"] {
         let mut vs = VarStore::new(Device::Cpu);
-        let model = UnetPlusPlus::new(&vs.root());
+        let mut model = UnetPlusPlus::new(&vs.root());
         // Every key of smp's state dict, buffers included, is a variable here and vice versa.
         let src = weights::read_state_dict(&dir.path().join(file)).unwrap();
         let mut ours: Vec<String> = vs.variables().into_keys().collect();
@@ -55,6 +55,15 @@ fn smp_state_dict_loads_and_output_matches() {
         let e = rel_err(&y, &want);
         println!("{file}: max relative error vs smp = {e:.3e}");
         assert!(e <= 1e-4, "{file}: relative error {e}");
+        // Inference folds the batch norms into the convolutions: the same output to rounding.
+        model.fold_batch_norms();
+        let (folded, _) = smp_output(&vs, &model, &io);
+        let e = rel_err(&folded, &want);
+        println!("{file}: folded batch norms, max relative error vs smp = {e:.3e}");
+        assert!(e <= 1e-4, "{file}: folded, relative error {e}");
+        // Different rounding shows that the folded convolutions, not the batch norms, ran.
+        let moved = (&folded - &y).abs().max().double_value(&[]);
+        assert!(moved > 0.0, "{file}: folding changed no output bit");
     }
     train_mode_matches(&dir.path().join("smp_state.safetensors"), &io);
 }
@@ -64,8 +73,10 @@ fn train_mode_matches(state: &std::path::Path, io: &std::path::Path) {
     let t: std::collections::HashMap<_, _> =
         Tensor::read_safetensors(io).unwrap().into_iter().collect();
     let mut vs = VarStore::new(Device::Cpu);
-    let model = UnetPlusPlus::new(&vs.root());
+    let mut model = UnetPlusPlus::new(&vs.root());
     weights::load_smp(&mut vs, state).unwrap();
+    // Folding is for eval-mode forwards: training mode still normalises with batch statistics.
+    model.fold_batch_norms();
     let y = tch::no_grad(|| model.forward_t(&t["train_input"], true));
     let e = rel_err(&y, &t["train_output"]);
     println!("train mode: max relative error vs smp = {e:.3e}");
@@ -127,6 +138,7 @@ fn bench_runs_real_train_steps_on_cpu() {
         steps: 2,
         channels_last: true,
         ema: None,
+        fold_batch_norms: true,
     };
     let r = bench_train(&cfg).unwrap();
     assert_eq!((r.mode, r.steps, r.batch), ("train", 2, 2));
@@ -139,7 +151,14 @@ fn bench_runs_real_train_steps_on_cpu() {
     assert!(r.median_ms > 0.0 && r.min_ms <= r.median_ms);
     assert!((r.images_per_s - 2000.0 / r.median_ms).abs() < 1e-9);
     let r = bench_infer(&cfg).unwrap();
-    assert_eq!(r.mode, "infer");
+    assert_eq!((r.mode, r.folded), ("infer", Some(true)));
+    let unfolded = bench_infer(&BenchConfig {
+        fold_batch_norms: false,
+        ..cfg
+    })
+    .unwrap();
+    assert!(unfolded.to_string().contains(" unfolded:"), "{unfolded}");
+    assert_eq!(bench_train(&cfg).unwrap().folded, None);
     let bad = BenchConfig { size: 48, ..cfg };
     assert!(format!("{}", bench_train(&bad).unwrap_err()).contains("multiple of 32"));
 }

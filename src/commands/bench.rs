@@ -81,6 +81,10 @@ pub struct ModelArgs {
     /// train: also update a weight average of this decay after every step (as `train --ema`).
     #[arg(long)]
     pub ema: Option<f64>,
+    /// infer: keep each batch norm as its own layer instead of folding it into the convolution
+    /// before it (what `predict` does), to measure what folding gives.
+    #[arg(long)]
+    pub unfolded: bool,
 }
 
 impl ModelArgs {
@@ -96,6 +100,7 @@ impl ModelArgs {
             steps: self.steps,
             channels_last: self.layout.channels_last(),
             ema: self.ema,
+            fold_batch_norms: !self.unfolded,
         })
     }
 }

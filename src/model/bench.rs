@@ -23,6 +23,8 @@ pub struct BenchResult {
     pub channels_last: bool,
     /// Decay of the weight average updated after every step (train only).
     pub ema: Option<f64>,
+    /// Whether the batch norms were folded into the convolutions (infer only).
+    pub folded: Option<bool>,
     pub median_ms: f64,
     pub min_ms: f64,
     pub images_per_s: f64,
@@ -32,7 +34,7 @@ impl std::fmt::Display for BenchResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "bench {}: {} {:?} {}x{} batch {}{}{}: median {:.2} ms/step (min {:.2}), {:.1} img/s over {} steps",
+            "bench {}: {} {:?} {}x{} batch {}{}{}{}: median {:.2} ms/step (min {:.2}), {:.1} img/s over {} steps",
             self.mode,
             self.device,
             self.precision,
@@ -41,6 +43,7 @@ impl std::fmt::Display for BenchResult {
             self.batch,
             if self.channels_last { " channels-last" } else { "" },
             self.ema.map_or(String::new(), |d| format!(" ema {d}")),
+            if self.folded == Some(false) { " unfolded" } else { "" },
             self.median_ms,
             self.min_ms,
             self.images_per_s,
@@ -61,6 +64,8 @@ pub struct BenchConfig {
     pub channels_last: bool,
     /// Train with a weight average of this decay (`--ema`), to time its per-step update.
     pub ema: Option<f64>,
+    /// Infer with the batch norms folded into the convolutions, as `predict` does.
+    pub fold_batch_norms: bool,
 }
 
 fn sync(device: Device) {
@@ -132,6 +137,7 @@ fn time_steps(
         steps: cfg.steps,
         channels_last: cfg.channels_last,
         ema: cfg.ema,
+        folded: (mode == "infer").then_some(cfg.fold_batch_norms),
         median_ms,
         min_ms: ms[0],
         images_per_s: cfg.batch as f64 * 1e3 / median_ms,
@@ -160,7 +166,10 @@ pub fn bench_train(cfg: &BenchConfig) -> Result<BenchResult> {
 
 /// Eval-mode forward passes (no grad) on random images, as `predict` runs them.
 pub fn bench_infer(cfg: &BenchConfig) -> Result<BenchResult> {
-    let (_vs, model, precision) = setup(cfg)?;
+    let (_vs, mut model, precision) = setup(cfg)?;
+    if cfg.fold_batch_norms {
+        model.fold_batch_norms();
+    }
     let mut x = random_images(cfg, 3);
     if cfg.channels_last {
         x = to_channels_last(&x);

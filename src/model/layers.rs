@@ -3,6 +3,9 @@
 use tch::nn::{self, Init, Module, ModuleT};
 use tch::{Kind, Tensor};
 
+/// PyTorch's default batch-norm epsilon.
+const BN_EPS: f64 = 1e-5;
+
 /// `nn.BatchNorm2d` with PyTorch's full buffer set: tch's own batch norm lacks `num_batches_tracked`,
 /// which smp/torchvision state dicts carry, so loading and saving would not round-trip without it.
 #[derive(Debug)]
@@ -42,30 +45,77 @@ impl ModuleT for BatchNorm2d {
             Some(&self.running_var),
             train,
             0.1,
-            1e-5,
+            BN_EPS,
             true,
         )
     }
 }
 
-/// Bias-free `nn.Conv2d` (every conv followed by a batch norm).
-pub fn conv_no_bias(
-    p: &nn::Path,
-    cin: i64,
-    cout: i64,
-    k: i64,
+/// A bias-free `nn.Conv2d` and the batch norm that follows it (every convolution of the model but
+/// the head). For inference the pair can be folded into one convolution with a bias, which saves the
+/// batch norm's pass over the activations.
+#[derive(Debug)]
+pub struct ConvBn {
+    conv: nn::Conv2D,
+    bn: BatchNorm2d,
     stride: i64,
     padding: i64,
-    init: Init,
-) -> nn::Conv2D {
-    let cfg = nn::ConvConfig {
-        stride,
-        padding,
-        bias: false,
-        ws_init: init,
-        ..Default::default()
-    };
-    nn::conv2d(p, cin, cout, k, cfg)
+    /// Folded weight and bias, used by eval-mode forwards; a copy of the weights at folding time.
+    folded: Option<(Tensor, Tensor)>,
+}
+
+/// Where a `ConvBn`'s two layers live (PyTorch key prefixes) and its shape.
+pub struct ConvBnSpec<'a> {
+    pub conv: &'a nn::Path<'a>,
+    pub bn: &'a nn::Path<'a>,
+    pub cin: i64,
+    pub cout: i64,
+    pub kernel: i64,
+    pub stride: i64,
+    pub padding: i64,
+    pub init: Init,
+}
+
+impl ConvBn {
+    pub fn new(s: ConvBnSpec) -> Self {
+        let cfg = nn::ConvConfig {
+            stride: s.stride,
+            padding: s.padding,
+            bias: false,
+            ws_init: s.init,
+            ..Default::default()
+        };
+        Self {
+            conv: nn::conv2d(s.conv, s.cin, s.cout, s.kernel, cfg),
+            bn: BatchNorm2d::new(s.bn, s.cout),
+            stride: s.stride,
+            padding: s.padding,
+            folded: None,
+        }
+    }
+
+    /// Fold the batch norm's running statistics and affine into the convolution:
+    /// w' = w·γ/√(σ²+ε), b' = β − μ·γ/√(σ²+ε). Call it once the weights are final: later changes to
+    /// the variables reach training-mode forwards only, never the folded copy.
+    pub fn fold(&mut self) {
+        let _no_grad = tch::no_grad_guard();
+        let bn = &self.bn;
+        let scale = &bn.weight / (&bn.running_var + BN_EPS).sqrt();
+        let weight = &self.conv.ws * scale.view([-1, 1, 1, 1]);
+        let bias = &bn.bias - &bn.running_mean * &scale;
+        self.folded = Some((weight.contiguous(), bias));
+    }
+}
+
+impl ModuleT for ConvBn {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        match (&self.folded, train) {
+            (Some((weight, bias)), false) => {
+                xs.conv2d(weight, Some(bias), [self.stride], [self.padding], [1], 1)
+            }
+            _ => self.bn.forward_t(&self.conv.forward(xs), train),
+        }
+    }
 }
 
 /// torchvision's ResNet conv init: kaiming normal, fan_out, ReLU.
@@ -80,22 +130,29 @@ pub const KAIMING_UNIFORM_FAN_IN: Init = nn::init::DEFAULT_KAIMING_UNIFORM;
 
 /// smp `Conv2dReLU` (keys `<p>.0` conv, `<p>.1` batch norm; the ReLU holds no weights).
 #[derive(Debug)]
-pub struct Conv2dReLU {
-    conv: nn::Conv2D,
-    bn: BatchNorm2d,
-}
+pub struct Conv2dReLU(ConvBn);
 
 impl Conv2dReLU {
     pub fn new(p: &nn::Path, cin: i64, cout: i64) -> Self {
-        Self {
-            conv: conv_no_bias(&(p / "0"), cin, cout, 3, 1, 1, KAIMING_UNIFORM_FAN_IN),
-            bn: BatchNorm2d::new(&(p / "1"), cout),
-        }
+        Self(ConvBn::new(ConvBnSpec {
+            conv: &(p / "0"),
+            bn: &(p / "1"),
+            cin,
+            cout,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+            init: KAIMING_UNIFORM_FAN_IN,
+        }))
+    }
+
+    pub fn fold(&mut self) {
+        self.0.fold();
     }
 }
 
 impl ModuleT for Conv2dReLU {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.bn.forward_t(&self.conv.forward(xs), train).relu_()
+        self.0.forward_t(xs, train).relu_()
     }
 }

@@ -1,8 +1,8 @@
 //! torchvision's ResNet34 used as an smp encoder: same layers and key names (`conv1`, `bn1`,
 //! `layer1.0.conv1`, `layer2.0.downsample.0` …), no `avgpool`/`fc`, returning the five feature maps
 //! the U-Net++ decoder consumes.
-use super::layers::{conv_no_bias, BatchNorm2d, KAIMING_NORMAL_FAN_OUT};
-use tch::nn::{self, Module, ModuleT};
+use super::layers::{ConvBn, ConvBnSpec, KAIMING_NORMAL_FAN_OUT};
+use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
 /// Channels of the five encoder outputs, stride 2 to 32 (smp `out_channels[1..]`).
@@ -11,46 +11,51 @@ pub const FEATURE_CHANNELS: [i64; 5] = [64, 64, 128, 256, 512];
 /// torchvision `BasicBlock`.
 #[derive(Debug)]
 struct BasicBlock {
-    conv1: nn::Conv2D,
-    bn1: BatchNorm2d,
-    conv2: nn::Conv2D,
-    bn2: BatchNorm2d,
-    downsample: Option<(nn::Conv2D, BatchNorm2d)>,
+    conv1: ConvBn,
+    conv2: ConvBn,
+    downsample: Option<ConvBn>,
+}
+
+/// A torchvision conv + batch norm pair: `<conv>` and `<bn>` under `p`, kaiming-normal init.
+fn conv_bn(p: &nn::Path, names: (&str, &str), cin: i64, cout: i64, k: i64, stride: i64) -> ConvBn {
+    ConvBn::new(ConvBnSpec {
+        conv: &(p / names.0),
+        bn: &(p / names.1),
+        cin,
+        cout,
+        kernel: k,
+        stride,
+        padding: k / 2,
+        init: KAIMING_NORMAL_FAN_OUT,
+    })
 }
 
 impl BasicBlock {
     fn new(p: &nn::Path, cin: i64, cout: i64, stride: i64) -> Self {
-        let downsample = (stride != 1 || cin != cout).then(|| {
-            let d = p / "downsample";
-            (
-                conv_no_bias(&(&d / "0"), cin, cout, 1, stride, 0, KAIMING_NORMAL_FAN_OUT),
-                BatchNorm2d::new(&(&d / "1"), cout),
-            )
-        });
+        let downsample = (stride != 1 || cin != cout)
+            .then(|| conv_bn(&(p / "downsample"), ("0", "1"), cin, cout, 1, stride));
         Self {
-            conv1: conv_no_bias(
-                &(p / "conv1"),
-                cin,
-                cout,
-                3,
-                stride,
-                1,
-                KAIMING_NORMAL_FAN_OUT,
-            ),
-            bn1: BatchNorm2d::new(&(p / "bn1"), cout),
-            conv2: conv_no_bias(&(p / "conv2"), cout, cout, 3, 1, 1, KAIMING_NORMAL_FAN_OUT),
-            bn2: BatchNorm2d::new(&(p / "bn2"), cout),
+            conv1: conv_bn(p, ("conv1", "bn1"), cin, cout, 3, stride),
+            conv2: conv_bn(p, ("conv2", "bn2"), cout, cout, 3, 1),
             downsample,
+        }
+    }
+
+    fn fold(&mut self) {
+        self.conv1.fold();
+        self.conv2.fold();
+        if let Some(d) = &mut self.downsample {
+            d.fold();
         }
     }
 }
 
 impl ModuleT for BasicBlock {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let out = self.bn1.forward_t(&self.conv1.forward(xs), train).relu_();
-        let out = self.bn2.forward_t(&self.conv2.forward(&out), train);
+        let out = self.conv1.forward_t(xs, train).relu_();
+        let out = self.conv2.forward_t(&out, train);
         let identity = match &self.downsample {
-            Some((conv, bn)) => bn.forward_t(&conv.forward(xs), train),
+            Some(d) => d.forward_t(xs, train),
             None => xs.shallow_clone(),
         };
         (out + identity).relu_()
@@ -60,8 +65,7 @@ impl ModuleT for BasicBlock {
 /// ResNet34 trunk; build it under `root / "encoder"` for smp key names.
 #[derive(Debug)]
 pub struct ResNet34Encoder {
-    conv1: nn::Conv2D,
-    bn1: BatchNorm2d,
+    stem: ConvBn,
     layers: Vec<Vec<BasicBlock>>,
 }
 
@@ -83,15 +87,20 @@ impl ResNet34Encoder {
             layers.push(layer);
         }
         Self {
-            conv1: conv_no_bias(&(p / "conv1"), 3, 64, 7, 2, 3, KAIMING_NORMAL_FAN_OUT),
-            bn1: BatchNorm2d::new(&(p / "bn1"), 64),
+            stem: conv_bn(p, ("conv1", "bn1"), 3, 64, 7, 2),
             layers,
         }
     }
 
+    /// Fold every batch norm into its convolution for inference (`ConvBn::fold`).
+    pub fn fold_batch_norms(&mut self) {
+        self.stem.fold();
+        self.layers.iter_mut().flatten().for_each(BasicBlock::fold);
+    }
+
     /// Feature maps at strides 2, 4, 8, 16, 32 (smp's list without the input itself).
     pub fn features(&self, xs: &Tensor, train: bool) -> Vec<Tensor> {
-        let stem = self.bn1.forward_t(&self.conv1.forward(xs), train).relu_();
+        let stem = self.stem.forward_t(xs, train).relu_();
         let mut x = stem.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         let mut feats = vec![stem];
         for layer in &self.layers {

@@ -24,6 +24,11 @@ impl DecoderBlock {
         }
     }
 
+    fn fold(&mut self) {
+        self.conv1.fold();
+        self.conv2.fold();
+    }
+
     /// smp concatenates the dense skips first and then again with the upsampled input; one
     /// concatenation of all parts gives the same tensor with one copy less.
     fn forward(&self, x: &Tensor, skips: &[&Tensor], train: bool) -> Tensor {
@@ -92,6 +97,10 @@ impl Decoder {
         Self { blocks, depth }
     }
 
+    fn fold(&mut self) {
+        self.blocks.values_mut().for_each(DecoderBlock::fold);
+    }
+
     /// `feats`: encoder outputs at strides 2..32 (smp's features without the input).
     fn forward(&self, feats: &[Tensor], train: bool) -> Tensor {
         let f: Vec<&Tensor> = feats.iter().rev().collect();
@@ -142,6 +151,16 @@ impl UnetPlusPlus {
             decoder: Decoder::new(&(p / "decoder")),
             head: nn::conv2d(p / "segmentation_head" / "0", cin, 1, 3, cfg),
         }
+    }
+}
+
+impl UnetPlusPlus {
+    /// Fold every batch norm into the convolution before it: the same eval-mode outputs (to float
+    /// rounding) with one pass less over each activation. For inference only, once the weights are
+    /// loaded; training-mode forwards keep using the unfolded layers.
+    pub fn fold_batch_norms(&mut self) {
+        self.encoder.fold_batch_norms();
+        self.decoder.fold();
     }
 }
 
