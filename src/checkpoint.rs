@@ -91,8 +91,8 @@ pub fn load_config(run_dir: &Path) -> Result<crate::train::TrainConfig> {
     crate::train::TrainConfig::from_toml_file(&run_dir.join(CONFIG))
 }
 
-/// The trained model of a run directory (`best_model.safetensors`) on `device`, in eval-ready form, with the
-/// config it was trained with.
+/// The trained model of a run directory (`best_model.safetensors`) on `device`, ready for inference
+/// (frozen, batch norms folded into the convolutions), with the config it was trained with.
 pub fn load_model(
     run_dir: &Path,
     device: tch::Device,
@@ -102,15 +102,17 @@ pub fn load_model(
     crate::train::TrainConfig,
 )> {
     let cfg = load_config(run_dir)?;
-    let mut vs = VarStore::new(device);
-    let model = crate::model::unetpp::UnetPlusPlus::new(&vs.root());
     let best = run_dir.join(BEST);
     anyhow::ensure!(
         best.is_file(),
-        "{} not found: has this run finished an epoch?",
-        best.display()
+        "{} not found: is {} a training run that has finished an epoch?",
+        best.display(),
+        run_dir.display()
     );
+    let mut vs = VarStore::new(device);
+    let mut model = crate::model::unetpp::UnetPlusPlus::new(&vs.root());
     load_model_weights(&mut vs, &best)?;
     vs.freeze();
+    model.fold_batch_norms();
     Ok((vs, model, cfg))
 }

@@ -312,8 +312,8 @@ pub struct LoadedRun {
 pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<LoadedRun> {
     let device = crate::device::parse_device(&args.device)?;
     let precision = args.precision.resolve(device)?;
-    let (vs, model, size) = load_model(run_dir, device)?;
-    let size = args.size.unwrap_or(size);
+    let (vs, model, cfg) = crate::checkpoint::load_model(run_dir, device)?;
+    let size = args.size.unwrap_or(cfg.size);
     // The tuned threshold belongs to the probabilities of one TTA: keep using that one.
     let tta = match args.tta {
         Some(t) => t,
@@ -333,28 +333,4 @@ pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<Loade
         model,
         inference,
     })
-}
-
-/// `checkpoint::load_model`, with the copy into the variables done under no_grad: tch 0.24's
-/// `VarStore::read_safetensors` copies in place into leaves that require grad, which libtorch refuses.
-/// The batch norms are folded: this model only ever runs inference.
-fn load_model(
-    run_dir: &std::path::Path,
-    device: Device,
-) -> Result<(tch::nn::VarStore, UnetPlusPlus, u32)> {
-    let cfg = crate::checkpoint::load_config(run_dir)?;
-    let best = run_dir.join(crate::checkpoint::BEST);
-    if !best.is_file() {
-        bail!(
-            "{} not found: is {} a trained run?",
-            best.display(),
-            run_dir.display()
-        );
-    }
-    let mut vs = tch::nn::VarStore::new(device);
-    let mut model = UnetPlusPlus::new(&vs.root());
-    tch::no_grad(|| crate::checkpoint::load_model_weights(&mut vs, &best))?;
-    vs.freeze();
-    model.fold_batch_norms();
-    Ok((vs, model, cfg.size))
 }

@@ -458,6 +458,27 @@ fn predict_writes_masks_at_any_input_size() {
 }
 
 #[test]
+fn a_run_without_best_model_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = fake_run(dir.path());
+    std::fs::remove_file(run.join(tumorseg::checkpoint::BEST)).unwrap();
+    let o = common::bin()
+        .args(["predict", run.to_str().unwrap()])
+        .arg(common::fixture().join("test"))
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("best_model.safetensors not found")
+            && stderr.contains("a training run that has finished an epoch"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn error_chain_leaves_out_repeated_causes() {
     let inner = anyhow::anyhow!("Not enough bytes");
     let e = inner
