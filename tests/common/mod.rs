@@ -60,3 +60,8 @@ pub fn run_ok(cmd: &mut Command) -> std::process::Output {
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tumorseg"))
 }
+
+/// A deterministic grey test pattern (diagonal stripes), any size.
+pub fn gradient(w: u32, h: u32) -> image::GrayImage {
+    image::GrayImage::from_fn(w, h, |x, y| image::Luma([((x * 7 + y * 13) % 256) as u8]))
+}

@@ -1,0 +1,384 @@
+//! The inference commands on an untrained U-Net++ saved into a fake run directory (size 64, CPU):
+//! tune-threshold, evaluate, predict and visualize agree with each other, and their errors name what
+//! is wrong.
+mod common;
+
+use common::gradient;
+use image::RgbImage;
+use std::path::{Path, PathBuf};
+use tch::{nn::VarStore, Device};
+use tumorseg::model::unetpp::UnetPlusPlus;
+use tumorseg::train::TrainConfig;
+
+fn fake_run(dir: &Path) -> PathBuf {
+    tch::manual_seed(7);
+    let vs = VarStore::new(Device::Cpu);
+    let _model = UnetPlusPlus::new(&vs.root());
+    tumorseg::checkpoint::save_model(&vs, &dir.join(tumorseg::checkpoint::BEST)).unwrap();
+    let cfg = TrainConfig {
+        size: 64,
+        dataset: common::fixture(),
+        ..TrainConfig::default()
+    };
+    std::fs::write(
+        dir.join(tumorseg::checkpoint::CONFIG),
+        cfg.to_toml().unwrap(),
+    )
+    .unwrap();
+    dir.to_path_buf()
+}
+
+fn tumorseg(args: &[&str]) -> String {
+    let o = common::run_ok(common::bin().args(args));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn cli_tune_evaluate_predict_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = fake_run(tmp.path());
+    let (run_s, fix) = (
+        run.to_str().unwrap().to_string(),
+        common::fixture().to_str().unwrap().to_string(),
+    );
+    let cpu = ["--device", "cpu", "--batch", "4"];
+
+    // No threshold.json yet: evaluate says it uses 0.5.
+    let o = common::run_ok(common::bin().args(["evaluate", &run_s, &fix]).args(cpu));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("using 0.5"));
+    assert_eq!(
+        json(&run.join("report.json"))["threshold_source"],
+        "default"
+    );
+
+    let out = tumorseg(
+        &[
+            &[
+                "tune-threshold",
+                &run_s,
+                &fix,
+                "--threshold-grid",
+                "0.3:0.7:0.1",
+                "--tta",
+                "flips",
+            ][..],
+            &cpu,
+        ]
+        .concat(),
+    );
+    assert!(out.contains("<- best"), "{out}");
+    let tuned = json(&run.join("threshold.json"));
+    assert_eq!(tuned["curve"].as_array().unwrap().len(), 5);
+    assert!(run.join("threshold.png").is_file());
+    let t = tuned["threshold"].as_f64().unwrap();
+    let best = tuned["curve"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["mean_dice"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
+    assert_eq!(tuned["mean_dice"].as_f64().unwrap(), best);
+    assert_eq!(tuned["tta"], "flips");
+
+    // evaluate picks the tuned threshold and its TTA, and writes its files.
+    let table = tumorseg(
+        &[
+            &[
+                "evaluate",
+                &run_s,
+                &fix,
+                "--out",
+                tmp.path().join("ev").to_str().unwrap(),
+            ][..],
+            &cpu,
+        ]
+        .concat(),
+    );
+    assert!(table.contains("| Dice |"), "{table}");
+    let report = json(&tmp.path().join("ev/report.json"));
+    assert_eq!(report["threshold_source"], "tuned");
+    assert_eq!(report["tta"], "flips");
+    assert!((report["threshold"].as_f64().unwrap() - t).abs() < 1e-6);
+    assert_eq!(report["split"], "test");
+    assert_eq!(report["n_images"], 8);
+
+    // predict on the test images (the tuned TTA too), then score the written masks: same numbers
+    // as evaluate.
+    let pred = tmp.path().join("pred");
+    tumorseg(
+        &[
+            &[
+                "predict",
+                &run_s,
+                &format!("{fix}/test"),
+                "--out",
+                pred.to_str().unwrap(),
+            ][..],
+            &cpu,
+        ]
+        .concat(),
+    );
+    let masks = tumorseg(&[
+        "evaluate",
+        "--pred-masks",
+        pred.join("masks").to_str().unwrap(),
+        &fix,
+        "--split",
+        "test",
+        "--out",
+        tmp.path().join("ev2").to_str().unwrap(),
+    ]);
+    assert!(masks.contains("| Dice |"));
+    let report2 = json(&tmp.path().join("ev2/report.json"));
+    for agg in ["mean", "global"] {
+        for k in ["dice", "iou", "precision", "recall", "f1", "accuracy"] {
+            let (a, b) = (
+                report[agg][k].as_f64().unwrap(),
+                report2[agg][k].as_f64().unwrap(),
+            );
+            assert!(
+                (a - b).abs() < 1e-12,
+                "{agg}.{k}: evaluate {a} vs predict+--pred-masks {b}"
+            );
+        }
+    }
+    // COCO results: one entry per component, polygons inside the 640×640 images, area = mask pixels.
+    let results = json(&pred.join("results.json"));
+    let entries = results.as_array().unwrap();
+    let total_area: f64 = entries.iter().map(|e| e["area"].as_f64().unwrap()).sum();
+    let mask_pixels: u64 = std::fs::read_dir(pred.join("masks"))
+        .unwrap()
+        .map(|e| {
+            image::open(e.unwrap().path())
+                .unwrap()
+                .to_luma8()
+                .iter()
+                .filter(|&&v| v != 0)
+                .count() as u64
+        })
+        .sum();
+    assert_eq!(total_area as u64, mask_pixels);
+    for e in entries {
+        assert_eq!(e["category_id"], 0);
+        let poly = e["segmentation"][0].as_array().unwrap();
+        assert!(poly.len() >= 6 && poly.len().is_multiple_of(2));
+        assert!(poly
+            .iter()
+            .all(|v| (0.0..=640.0).contains(&v.as_f64().unwrap())));
+        assert!(e["file_name"].as_str().unwrap().ends_with(".jpg"));
+    }
+}
+
+#[test]
+fn predict_writes_masks_at_any_input_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = fake_run(tmp.path());
+    let dir = tmp.path().join("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    gradient(150, 90).save(dir.join("wide.png")).unwrap();
+    image::DynamicImage::ImageLuma8(gradient(40, 120))
+        .to_rgb8()
+        .save(dir.join("tall.jpg"))
+        .unwrap();
+    let single = tmp.path().join("single.png");
+    gradient(77, 77).save(&single).unwrap();
+    let predict = |out: &Path| {
+        common::bin()
+            .args([
+                "predict",
+                run.to_str().unwrap(),
+                dir.to_str().unwrap(),
+                single.to_str().unwrap(),
+            ])
+            .args([
+                "--out",
+                out.to_str().unwrap(),
+                "--device",
+                "cpu",
+                "--threshold",
+                "0.5",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = tmp.path().join("out");
+    let o = predict(&out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (name, size) in [
+        ("wide", (150, 90)),
+        ("tall", (40, 120)),
+        ("single", (77, 77)),
+    ] {
+        let m = image::open(out.join(format!("masks/{name}.png")))
+            .unwrap()
+            .to_luma8();
+        assert_eq!(m.dimensions(), size, "{name}");
+        assert!(m.iter().all(|&v| v == 0 || v == 255));
+        let o: RgbImage = image::open(out.join(format!("overlays/{name}.png")))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(o.dimensions(), size);
+    }
+    assert!(json(&out.join("results.json")).is_array());
+    let o = common::bin()
+        .args([
+            "predict",
+            run.to_str().unwrap(),
+            "/nonexistent.png",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("/nonexistent.png"));
+
+    // An unreadable file is skipped and listed; the others are still written, and the exit status fails.
+    std::fs::write(dir.join("broken.jpg"), b"\xff\xd8\xff not a JPEG").unwrap();
+    let out2 = tmp.path().join("out2");
+    let o = predict(&out2);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 of 4 images could not be read"),
+        "{stderr}"
+    );
+    let listed = std::fs::read_to_string(out2.join("skipped.txt")).unwrap();
+    assert_eq!(listed.lines().count(), 1);
+    assert!(
+        listed.starts_with(&format!("{}\t", dir.join("broken.jpg").display())),
+        "{listed}"
+    );
+    assert!(listed.contains("corrupt or unsupported"), "{listed}");
+    for name in ["wide", "tall", "single"] {
+        assert!(out2.join(format!("masks/{name}.png")).is_file(), "{name}");
+    }
+    assert!(!out2.join("masks/broken.png").exists());
+    // Ids follow the input order (broken.jpg, tall.jpg, wide.png, single.png): the skipped file keeps id 1.
+    let results = json(&out2.join("results.json"));
+    for r in results.as_array().unwrap() {
+        let want = match r["file_name"].as_str().unwrap() {
+            "tall.jpg" => 2,
+            "wide.png" => 3,
+            "single.png" => 4,
+            other => panic!("unexpected result for {other}"),
+        };
+        assert_eq!(r["image_id"], want);
+    }
+    // Once every input reads, a rerun into the same folder drops the stale list.
+    std::fs::remove_file(dir.join("broken.jpg")).unwrap();
+    assert!(predict(&out2).status.success());
+    assert!(!out2.join("skipped.txt").exists());
+}
+
+#[test]
+fn a_run_without_best_model_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = fake_run(dir.path());
+    std::fs::remove_file(run.join(tumorseg::checkpoint::BEST)).unwrap();
+    let o = common::bin()
+        .args(["predict", run.to_str().unwrap()])
+        .arg(common::fixture().join("test"))
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("best_model.safetensors not found")
+            && stderr.contains("a training run that has finished an epoch"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn error_chain_leaves_out_repeated_causes() {
+    let inner = anyhow::anyhow!("Not enough bytes");
+    let e = inner
+        .context("Format error decoding Jpeg: Not enough bytes")
+        .context("cannot decode a.jpg");
+    assert_eq!(
+        tumorseg::commands::error_chain(&e),
+        "cannot decode a.jpg: Format error decoding Jpeg: Not enough bytes"
+    );
+    let e = anyhow::anyhow!("no such file").context("cannot open a.png");
+    assert_eq!(
+        tumorseg::commands::error_chain(&e),
+        "cannot open a.png: no such file"
+    );
+}
+
+#[test]
+fn visualize_writes_rows_of_four_distinct_panels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = fake_run(tmp.path());
+    let fix = common::fixture();
+    let args = ["--device", "cpu", "--panel", "64", "--threshold", "0.5"];
+    let random = [
+        &[
+            "visualize",
+            run.to_str().unwrap(),
+            fix.to_str().unwrap(),
+            "--n",
+            "3",
+            "--seed",
+            "1",
+        ][..],
+        &args,
+    ]
+    .concat();
+    let out = tumorseg(&random);
+    let files: Vec<&str> = out.lines().collect();
+    assert_eq!(files.len(), 4, "stacked figure + 3 rows: {out}");
+    let stacked = image::open(run.join("figures/random.png"))
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(stacked.dimensions(), (4 * 64, 3 * 64));
+    for f in &files[1..] {
+        let row = image::open(f).unwrap().to_rgb8();
+        assert_eq!(row.dimensions(), (256, 64));
+        let panel = |i: u32| image::imageops::crop_imm(&row, i * 64, 0, 64, 64).to_image();
+        let p: Vec<RgbImage> = (0..4).map(panel).collect();
+        for i in 0..4 {
+            for j in i + 1..4 {
+                assert_ne!(p[i], p[j], "panels {i} and {j} of {f} are identical");
+            }
+        }
+        // Truth panel: binary white-on-black with some tumour; overlay: green truth outline present.
+        assert!(p[1]
+            .pixels()
+            .all(|px| px.0 == [0, 0, 0] || px.0 == [255, 255, 255]));
+        assert!(p[1].pixels().any(|px| px.0 == [255, 255, 255]));
+        let outline = |c: [u8; 3]| p[3].pixels().any(|px| px.0 == c);
+        assert!(outline(tumorseg::visualize::TRUTH.0) || outline(tumorseg::visualize::BOTH.0));
+        // The Dice label's white text on its black box, top-left of the overlay.
+        assert_eq!(p[3].get_pixel(3, 3).0, [0, 0, 0]);
+    }
+    // Same seed, same choice; worst mode writes its own figure.
+    let again = tumorseg(&random);
+    assert_eq!(again, out);
+    tumorseg(
+        &[
+            &[
+                "visualize",
+                run.to_str().unwrap(),
+                fix.to_str().unwrap(),
+                "--worst",
+                "2",
+            ][..],
+            &args,
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        image::open(run.join("figures/worst.png"))
+            .unwrap()
+            .to_rgb8()
+            .dimensions(),
+        (256, 128)
+    );
+}
