@@ -65,7 +65,36 @@ fn smp_state_dict_loads_and_output_matches() {
         let moved = (&folded - &y).abs().max().double_value(&[]);
         assert!(moved > 0.0, "{file}: folding changed no output bit");
     }
+    folded_under_autocast_matches(&dir.path().join("smp_state.safetensors"), &io);
     train_mode_matches(&dir.path().join("smp_state.safetensors"), &io);
+}
+
+/// Under bf16 autocast (the CPU's half precision; CUDA runs fp16 the same way) the folded model's
+/// output stays as close to smp's fp32 output as the unfolded model's does.
+fn folded_under_autocast_matches(state: &std::path::Path, io: &std::path::Path) {
+    use tumorseg::device::{autocast, Precision};
+    let t: std::collections::HashMap<_, _> =
+        Tensor::read_safetensors(io).unwrap().into_iter().collect();
+    let mut vs = VarStore::new(Device::Cpu);
+    let mut model = UnetPlusPlus::new(&vs.root());
+    weights::load_smp(&mut vs, state).unwrap();
+    let run = |m: &UnetPlusPlus| {
+        tch::no_grad(|| {
+            autocast(Device::Cpu, Precision::Bf16, || {
+                m.forward_t(&t["input"], false)
+            })
+        })
+        .to_kind(tch::Kind::Float)
+    };
+    let unfolded = rel_err(&run(&model), &t["output"]);
+    model.fold_batch_norms();
+    let folded = rel_err(&run(&model), &t["output"]);
+    println!("bf16 autocast: relative error vs smp {unfolded:.3e} unfolded, {folded:.3e} folded");
+    assert!(unfolded < 0.1, "bf16 unfolded: relative error {unfolded}");
+    assert!(
+        folded <= unfolded * 1.5,
+        "bf16 folded {folded} against unfolded {unfolded}"
+    );
 }
 
 /// Train-mode forward (batch statistics) and the running-statistics update match smp's.
