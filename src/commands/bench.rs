@@ -81,8 +81,8 @@ pub struct ModelArgs {
     /// train: also update a weight average of this decay after every step (as `train --ema`).
     #[arg(long)]
     pub ema: Option<f64>,
-    /// infer: keep each batch norm as its own layer instead of folding it into the convolution
-    /// before it (what `predict` does), to measure what folding gives.
+    /// infer: keep each batch norm as a layer of its own, to measure what folding gives (the
+    /// inference commands fold every batch norm into the convolution before it).
     #[arg(long)]
     pub unfolded: bool,
 }
