@@ -1,6 +1,7 @@
 //! Equivalence with segmentation_models_pytorch 0.6.0: same parameter count, smp's state dict
 //! loads by key name (.safetensors and .pth), and the eval-mode output matches smp's.
 mod common;
+use std::collections::HashMap;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Tensor};
 use tumorseg::model::{parameter_counts, unetpp::UnetPlusPlus};
@@ -12,8 +13,7 @@ fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
 }
 
 fn smp_output(vs: &VarStore, model: &UnetPlusPlus, io: &std::path::Path) -> (Tensor, Tensor) {
-    let t: std::collections::HashMap<_, _> =
-        Tensor::read_safetensors(io).unwrap().into_iter().collect();
+    let t: HashMap<_, _> = Tensor::read_safetensors(io).unwrap().into_iter().collect();
     let _ = vs;
     let y = tch::no_grad(|| model.forward_t(&t["input"], false));
     (y, t["output"].shallow_clone())
@@ -69,15 +69,23 @@ fn smp_state_dict_loads_and_output_matches() {
     train_mode_matches(&dir.path().join("smp_state.safetensors"), &io);
 }
 
+/// smp's reference tensors by name, and our model holding smp's state dict.
+fn smp_model(
+    state: &std::path::Path,
+    io: &std::path::Path,
+) -> (HashMap<String, Tensor>, VarStore, UnetPlusPlus) {
+    let t = Tensor::read_safetensors(io).unwrap().into_iter().collect();
+    let mut vs = VarStore::new(Device::Cpu);
+    let model = UnetPlusPlus::new(&vs.root());
+    weights::load_smp(&mut vs, state).unwrap();
+    (t, vs, model)
+}
+
 /// Under bf16 autocast (the CPU's half precision; CUDA runs fp16 the same way) the folded model's
 /// output stays as close to smp's fp32 output as the unfolded model's does.
 fn folded_under_autocast_matches(state: &std::path::Path, io: &std::path::Path) {
     use tumorseg::device::{autocast, Precision};
-    let t: std::collections::HashMap<_, _> =
-        Tensor::read_safetensors(io).unwrap().into_iter().collect();
-    let mut vs = VarStore::new(Device::Cpu);
-    let mut model = UnetPlusPlus::new(&vs.root());
-    weights::load_smp(&mut vs, state).unwrap();
+    let (t, _vs, mut model) = smp_model(state, io);
     let run = |m: &UnetPlusPlus| {
         tch::no_grad(|| {
             autocast(Device::Cpu, Precision::Bf16, || {
@@ -99,11 +107,7 @@ fn folded_under_autocast_matches(state: &std::path::Path, io: &std::path::Path) 
 
 /// Train-mode forward (batch statistics) and the running-statistics update match smp's.
 fn train_mode_matches(state: &std::path::Path, io: &std::path::Path) {
-    let t: std::collections::HashMap<_, _> =
-        Tensor::read_safetensors(io).unwrap().into_iter().collect();
-    let mut vs = VarStore::new(Device::Cpu);
-    let mut model = UnetPlusPlus::new(&vs.root());
-    weights::load_smp(&mut vs, state).unwrap();
+    let (t, vs, mut model) = smp_model(state, io);
     // Folding is for eval-mode forwards: training mode still normalises with batch statistics.
     model.fold_batch_norms();
     let y = tch::no_grad(|| model.forward_t(&t["train_input"], true));
