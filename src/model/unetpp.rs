@@ -152,9 +152,7 @@ impl UnetPlusPlus {
             head: nn::conv2d(p / "segmentation_head" / "0", cin, 1, 3, cfg),
         }
     }
-}
 
-impl UnetPlusPlus {
     /// Fold every batch norm into the convolution before it: the same eval-mode outputs (to float
     /// rounding) with one pass less over each activation. For inference only, once the weights are
     /// loaded; training-mode forwards keep using the unfolded layers.
