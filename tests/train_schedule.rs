@@ -150,3 +150,42 @@ fn cosine_schedule_anneals_over_the_epochs_and_resumes_exactly() {
     let file = |run: &Path| std::fs::read(run.join("last.safetensors")).unwrap();
     assert!(file(&a) == file(&c), "resumed cosine run diverged");
 }
+
+#[test]
+fn early_stop_waits_while_the_cosine_holds_its_rate() {
+    let _turn = common::seeded_turn();
+    let dir = tempfile::tempdir().unwrap();
+    // A rate this high leaves the masks empty at first: epoch 2 brings no better valid Dice. With the
+    // rate held over the first 80 % (epochs 1–2 of 3), that stall does not stop the run.
+    let summary = train::train(&TrainConfig {
+        schedule: train::schedule::LrSchedule::Cosine,
+        anneal: 0.2,
+        lr: 1e-2,
+        early_stop: 1,
+        ..tiny(dir.path(), 3, 1)
+    })
+    .unwrap();
+    let dice: Vec<f64> = records(dir.path())
+        .iter()
+        .map(|r| r["valid_dice"].as_f64().unwrap())
+        .collect();
+    assert!(
+        dice.len() > 1 && dice[1] <= dice[0],
+        "no stall at epoch 2: {dice:?}"
+    );
+    assert_eq!((summary.epochs, dice.len()), (3, 3), "{dice:?}");
+    // The seed's schedule, same rate and trajectory: the stall at epoch 2 stops a 3-epoch run, while
+    // in a 2-epoch run it is the last epoch, which is no early stop.
+    let plateau = |epochs: usize, out: &Path| {
+        train::train(&TrainConfig {
+            lr: 1e-2,
+            early_stop: 1,
+            ..tiny(out, epochs, 1)
+        })
+        .unwrap()
+    };
+    let stopped = plateau(3, &dir.path().join("p3"));
+    assert_eq!((stopped.epochs, stopped.stopped_early), (2, true));
+    let ended = plateau(2, &dir.path().join("p2"));
+    assert_eq!((ended.epochs, ended.stopped_early), (2, false));
+}

@@ -71,7 +71,8 @@ pub struct TrainFlags {
     /// mean per-image Dice the runs are evaluated by) [default: batch].
     #[arg(long, value_enum)]
     pub dice: Option<DiceReduction>,
-    /// Stop after this many epochs without a better valid Dice [default: 15].
+    /// Stop after this many epochs without a better valid Dice [default: 15]. Under --schedule cosine
+    /// only epochs of the decay count: while --anneal holds the rate, a stall never stops the run.
     #[arg(long)]
     pub early_stop: Option<usize>,
     /// Encoder initialisation: imagenet (torchvision ResNet34, downloaded once), none (random), or a file [default: imagenet].

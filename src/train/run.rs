@@ -154,12 +154,13 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             break;
         }
         let t0 = Instant::now();
-        if cfg.schedule == LrSchedule::Cosine {
-            let at =
-                schedule::progress(epoch, cfg.epochs, clock(), cost.estimate(), cfg.time_limit);
+        let cosine = cfg.schedule == LrSchedule::Cosine;
+        let at = schedule::progress(epoch, cfg.epochs, clock(), cost.estimate(), cfg.time_limit);
+        if cosine {
             st.optimizer
                 .set_lr(schedule::cosine_lr(cfg.lr, at, cfg.anneal));
         }
+        let held = cosine && !schedule::annealing(at, cfg.anneal);
         let lr = st.optimizer.lr();
         let skipped_before = st.scaler.skipped_steps();
         let feed = next_feed.take().unwrap_or_else(|| train_feed(epoch));
@@ -181,6 +182,9 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         swap_ema(&mut st);
         let valid_dice = validate(&data, &model, &st);
         let best = early.observe(epoch, valid_dice);
+        if held {
+            early.hold();
+        }
         if best {
             checkpoint::save_model(&vs, &run_dir.join(checkpoint::BEST))?;
         }
@@ -200,7 +204,8 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         if cfg.schedule == LrSchedule::Plateau {
             st.optimizer.set_lr(plateau_lr);
         }
-        let stop = early.should_stop();
+        // The last epoch ends the run anyway: it is no early stop.
+        let stop = early.should_stop() && epoch < cfg.epochs;
         // Judged before this epoch's checkpoint write, which the estimate then leaves out: the time
         // limit's margin absorbs one write.
         let last_epoch = stop

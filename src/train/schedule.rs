@@ -25,6 +25,11 @@ pub fn cosine_lr(base: f64, progress: f64, anneal: f64) -> f64 {
     0.5 * base * (1.0 + (std::f64::consts::PI * into).cos())
 }
 
+/// Whether the cosine has begun to decay at `progress` (with `anneal` = 1 it decays from the start).
+pub fn annealing(progress: f64, anneal: f64) -> bool {
+    progress > 1.0 - anneal
+}
+
 /// Where the midpoint of the coming epoch `epoch` (1-based) lies in the run, in [0, 1]: the larger of its
 /// place among `epochs` and, with a time limit, its place on the clock (`elapsed` seconds of the epoch
 /// loop so far, `next_epoch` its expected length). A midpoint, so that the last epoch still learns.
@@ -97,6 +102,7 @@ pub struct EarlyStop {
     pub patience: usize,
     pub best: Option<f64>,
     pub best_epoch: Option<usize>,
+    /// Epochs since the best that count towards a stop (`hold` clears them).
     pub epochs_since_best: usize,
 }
 
@@ -125,6 +131,13 @@ impl EarlyStop {
 
     pub fn should_stop(&self) -> bool {
         self.epochs_since_best >= self.patience
+    }
+
+    /// The epoch just observed cannot end the run, nor count towards a later stop: while a cosine
+    /// schedule still holds its rate, a stall is what the anneal still to come is for (a 12-epoch
+    /// stall at the held rate of the 2026-11-26 H100 run ended only when the rate came down).
+    pub fn hold(&mut self) {
+        self.epochs_since_best = 0;
     }
 }
 
@@ -218,6 +231,36 @@ mod tests {
         assert!(!e.should_stop());
         assert!(!e.observe(3, 0.2));
         assert!(e.should_stop());
+        assert_eq!(e.best_epoch, Some(1));
+    }
+
+    #[test]
+    fn early_stop_waits_while_the_cosine_holds_its_rate() {
+        // 10 epochs, the rate held for the first 60 %: epochs 1–6 have midpoints at or before 0.6.
+        let anneal = 0.4;
+        let held: Vec<bool> = (1..=10)
+            .map(|e| !annealing(progress(e, 10, 0.0, 0.0, None), anneal))
+            .collect();
+        assert_eq!(
+            held,
+            [true, true, true, true, true, true, false, false, false, false]
+        );
+        assert!(annealing(0.01, 1.0), "a full cosine decays from the start");
+        // Patience 2 and no better Dice after epoch 1: the held epochs 2–6 never stop the run, the
+        // count starts at the anneal and stops it two epochs in.
+        let mut e = EarlyStop::new(2);
+        let mut stopped_at = None;
+        for (epoch, &hold) in (1..=10).zip(&held) {
+            e.observe(epoch, if epoch == 1 { 0.5 } else { 0.4 });
+            if hold {
+                e.hold();
+            }
+            if e.should_stop() {
+                stopped_at = Some(epoch);
+                break;
+            }
+        }
+        assert_eq!(stopped_at, Some(8));
         assert_eq!(e.best_epoch, Some(1));
     }
 
