@@ -5,7 +5,8 @@
 //! usable annotation (none, bbox-only, or every ring degenerate), and images with more than one
 //! annotation (the seed's rule; `keep_multi` keeps them and merges their polygons into one
 //! annotation). Duplicates (byte-identical files) inside a split and across splits are reported,
-//! not removed: which copy is right is a human decision. Every other COCO field is kept verbatim.
+//! not removed: which copy is right is a human decision; so are near-identical images in different
+//! splits (`similar`: neighbouring slices of one scan). Every other COCO field is kept verbatim.
 use crate::atomic::write_atomic;
 use crate::coco::{self, CocoAnnotation, CocoFile, IssueKind};
 use crate::dataset::{CLEANED, ORIGINAL};
@@ -18,6 +19,9 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+pub mod similar;
+use similar::Thumb;
+
 #[derive(Clone, Debug)]
 pub struct CleanOptions {
     /// Keep images with several annotations and merge them, instead of removing the image.
@@ -28,6 +32,8 @@ pub struct CleanOptions {
     pub out_dir: Option<PathBuf>,
     /// Splits to clean, those that exist under the root.
     pub splits: Vec<String>,
+    /// Report images of different splits whose thumbnails correlate at least this much (None: skip).
+    pub similar_above: Option<f32>,
 }
 
 impl Default for CleanOptions {
@@ -37,6 +43,7 @@ impl Default for CleanOptions {
             categories: None,
             out_dir: None,
             splits: ["train", "valid", "test"].map(String::from).to_vec(),
+            similar_above: Some(similar::DEFAULT_THRESHOLD),
         }
     }
 }
@@ -55,6 +62,8 @@ pub struct SplitStats {
     pub duplicates: usize,
     /// Images whose bytes also appear in another split.
     pub leaked: usize,
+    /// Images with a near-identical (not byte-identical) image in another split.
+    pub similar: usize,
     pub kept: usize,
     pub removed_ids: Vec<u64>,
     pub bbox_only: usize,
@@ -67,6 +76,8 @@ pub struct SplitStats {
     pub duplicate_files: Vec<Vec<String>>,
     /// `(file here, split/file elsewhere)`.
     pub leaked_files: Vec<(String, String)>,
+    /// `(file here, split/file of its closest image elsewhere, thumbnail correlation)`.
+    pub similar_files: Vec<(String, String, f32)>,
 }
 
 /// Per-split statistics, serialised in split order (train, valid, test).
@@ -90,7 +101,8 @@ impl Serialize for CleanReport {
 enum FileState {
     Missing,
     Corrupt,
-    Ok([u8; 32]),
+    /// SHA-256 of the bytes, and the thumbnail when similarity is checked.
+    Ok([u8; 32], Option<Thumb>),
 }
 
 struct SplitData {
@@ -108,7 +120,7 @@ pub fn clean_dataset(root: &Path, opts: &CleanOptions) -> Result<CleanReport> {
             continue;
         }
         let file = coco::load(&dir.join(ORIGINAL))?;
-        let states = file_states(&dir, &file);
+        let states = file_states(&dir, &file, opts.similar_above.is_some());
         data.push(SplitData {
             name: name.clone(),
             file,
@@ -123,10 +135,16 @@ pub fn clean_dataset(root: &Path, opts: &CleanOptions) -> Result<CleanReport> {
         );
     }
     let owners = hash_owners(&data);
+    let similar = opts
+        .similar_above
+        .map(|threshold| similar::near_identical(&data, threshold));
     let out_root = opts.out_dir.as_deref().unwrap_or(root);
     let mut report = CleanReport::default();
-    for d in &data {
-        let (stats, cleaned) = clean_split(d, &owners, opts);
+    for (k, d) in data.iter().enumerate() {
+        let (mut stats, cleaned) = clean_split(d, &owners, opts);
+        if let Some(matches) = &similar {
+            similar::record(&data, k, &matches[k], &mut stats);
+        }
         let dir = out_root.join(&d.name);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -138,23 +156,24 @@ pub fn clean_dataset(root: &Path, opts: &CleanOptions) -> Result<CleanReport> {
     Ok(report)
 }
 
-/// Hash and decode every image (in parallel): missing, corrupt, or its SHA-256.
-fn file_states(dir: &Path, file: &CocoFile) -> Vec<FileState> {
+/// Hash and decode every image (in parallel): missing, corrupt, or its SHA-256 (and thumbnail).
+fn file_states(dir: &Path, file: &CocoFile, thumbnails: bool) -> Vec<FileState> {
     file.images
         .par_iter()
         .map(|img| {
             let Ok(bytes) = std::fs::read(dir.join(&img.file_name)) else {
                 return FileState::Missing;
             };
-            let decodes = image::ImageReader::new(std::io::Cursor::new(&bytes))
+            let decoded = image::ImageReader::new(std::io::Cursor::new(&bytes))
                 .with_guessed_format()
                 .ok()
-                .and_then(|r| r.decode().ok())
-                .is_some();
-            if decodes {
-                FileState::Ok(Sha256::digest(&bytes).into())
-            } else {
-                FileState::Corrupt
+                .and_then(|r| r.decode().ok());
+            match decoded {
+                Some(img) => FileState::Ok(
+                    Sha256::digest(&bytes).into(),
+                    thumbnails.then(|| Thumb::new(&img)).flatten(),
+                ),
+                None => FileState::Corrupt,
             }
         })
         .collect()
@@ -165,7 +184,7 @@ fn hash_owners(data: &[SplitData]) -> HashMap<[u8; 32], Vec<(String, String)>> {
     let mut owners: HashMap<[u8; 32], Vec<(String, String)>> = HashMap::new();
     for d in data {
         for (img, st) in d.file.images.iter().zip(&d.states) {
-            if let FileState::Ok(h) = st {
+            if let FileState::Ok(h, _) = st {
                 owners
                     .entry(*h)
                     .or_default()
@@ -217,7 +236,7 @@ fn clean_split(
                 s.corrupt += 1;
                 true
             }
-            FileState::Ok(h) => {
+            FileState::Ok(h, _) => {
                 count_copies(&d.name, &img.file_name, &owners[h], &mut s);
                 false
             }

@@ -1,5 +1,5 @@
 //! `clean` on a temporary copy of the fixture: counts, byte-identical original, idempotence,
-//! --keep-multi merging, duplicates and cross-split leakage.
+//! --keep-multi merging, duplicates, cross-split leakage and near-identical images across splits.
 mod common;
 use std::fs;
 use std::path::Path;
@@ -16,6 +16,17 @@ fn copy_fixture() -> tempfile::TempDir {
         }
     }
     dir
+}
+
+/// The split's JPEG file names, sorted.
+fn jpgs(root: &Path, split: &str) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(root.join(split))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".jpg"))
+        .collect();
+    v.sort();
+    v
 }
 
 fn read(p: &Path) -> Vec<u8> {
@@ -113,16 +124,7 @@ fn keep_multi_merges_the_two_annotations() {
 fn duplicates_and_leakage_are_reported() {
     let dir = copy_fixture();
     let root = dir.path();
-    let names = |split: &str| -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(root.join(split))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".jpg"))
-            .collect();
-        v.sort();
-        v
-    };
-    let (train, test) = (names("train"), names("test"));
+    let (train, test) = (jpgs(root, "train"), jpgs(root, "test"));
     // Same picture twice inside train, and one train picture also in test.
     fs::copy(
         root.join("train").join(&train[3]),
@@ -145,6 +147,43 @@ fn duplicates_and_leakage_are_reported() {
         vec![(test[0].clone(), format!("train/{}", train[5]))]
     );
     assert_eq!(report.splits[1].1.leaked, 0);
+    // A byte-identical copy is a leak, not also a near-identical image.
+    assert!(report.splits.iter().all(|(_, s)| s.similar == 0));
+}
+
+#[test]
+fn near_identical_images_across_splits_are_reported() {
+    let dir = copy_fixture();
+    let root = dir.path();
+    let (train, test) = (jpgs(root, "train"), jpgs(root, "test"));
+    // test[0] becomes train[5] one pixel to the right, brighter, re-encoded: other bytes, same slice.
+    let src = image::open(root.join("train").join(&train[5]))
+        .unwrap()
+        .to_luma8();
+    let moved = image::GrayImage::from_fn(src.width(), src.height(), |x, y| {
+        let v = src.get_pixel(x.saturating_sub(1), y)[0];
+        image::Luma([v.saturating_add(12)])
+    });
+    moved.save(root.join("test").join(&test[0])).unwrap();
+    let report = clean_dataset(root, &CleanOptions::default()).unwrap();
+    let stats = |i: usize| &report.splits[i].1;
+    let (a, b, c) = stats(2).similar_files[0].clone();
+    assert_eq!((a, b), (test[0].clone(), format!("train/{}", train[5])));
+    assert!((0.97..=1.0).contains(&c), "correlation {c}");
+    assert_eq!(
+        (stats(0).similar, stats(1).similar, stats(2).similar),
+        (1, 0, 1)
+    );
+    assert_eq!(stats(0).similar_files[0].1, format!("test/{}", test[0]));
+    assert!(report.splits.iter().all(|(_, s)| s.leaked == 0));
+    // Nothing is removed for it, and the check can be switched off.
+    assert_eq!(stats(2).kept, 8);
+    let off = CleanOptions {
+        similar_above: None,
+        ..CleanOptions::default()
+    };
+    let report = clean_dataset(root, &off).unwrap();
+    assert!(report.splits.iter().all(|(_, s)| s.similar == 0));
 }
 
 #[test]
@@ -161,7 +200,7 @@ fn cli_prints_table_and_out_dir_leaves_dataset_alone() {
     let train_row = stdout.lines().find(|l| l.starts_with("train")).unwrap();
     let cols: Vec<&str> = train_row.split_whitespace().collect();
     assert_eq!(cols[1], "26");
-    assert_eq!(cols[10], "24", "{stdout}");
+    assert_eq!(cols[11], "24", "{stdout}");
     assert!(out.path().join("train").join(CLEANED).is_file());
     assert!(out.path().join("clean_report.json").is_file());
     assert!(!dir.path().join("train").join(CLEANED).exists());

@@ -23,6 +23,14 @@ pub struct Args {
     /// Comma-separated splits to clean (missing ones are skipped).
     #[arg(long, value_delimiter = ',', default_value = "train,valid,test")]
     pub splits: Vec<String>,
+    /// Report ("similar") images whose 32×32 grey thumbnails correlate at least this much with an image
+    /// of another split: neighbouring slices of one scan split apart, which makes valid/test scores
+    /// optimistic. Reported, never removed.
+    #[arg(long, value_name = "R", default_value_t = crate::clean::similar::DEFAULT_THRESHOLD)]
+    pub similar_above: f32,
+    /// Skip the similarity check (it compares every pair of images: quadratic in their number).
+    #[arg(long)]
+    pub no_similar: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -31,6 +39,7 @@ pub fn run(args: Args) -> Result<()> {
         categories: args.categories,
         out_dir: args.out_dir.clone(),
         splits: args.splits,
+        similar_above: (!args.no_similar).then_some(args.similar_above),
     };
     let report = clean_dataset(&args.root, &opts)?;
     print!("{}", format_table(&report));
@@ -46,7 +55,7 @@ pub fn run(args: Args) -> Result<()> {
 pub fn format_table(r: &CleanReport) -> String {
     let cols = [
         "images", "anns", "no_ann", "multi", "missing", "corrupt", "degen", "dups", "leaked",
-        "kept", "removed",
+        "similar", "kept", "removed",
     ];
     let mut out = format!("{:<8}", "split");
     for c in cols {
@@ -65,6 +74,7 @@ pub fn format_table(r: &CleanReport) -> String {
             s.degenerate,
             s.duplicates,
             s.leaked,
+            s.similar,
             s.kept,
             s.removed_ids.len(),
         ];
@@ -76,9 +86,29 @@ pub fn format_table(r: &CleanReport) -> String {
     out
 }
 
-/// Leakage and duplicate details, one line each (empty when there are none).
+/// Leakage and duplicate details, one line each (empty when there are none); near-identical images
+/// as a count per split and a few examples (all of them are in clean_report.json).
 pub fn format_details(r: &CleanReport) -> Vec<String> {
     let mut lines = BTreeSet::new();
+    let similar: Vec<String> = r
+        .splits
+        .iter()
+        .filter(|(_, s)| s.similar > 0)
+        .map(|(name, s)| format!("{} {name}", s.similar))
+        .collect();
+    if !similar.is_empty() {
+        lines.insert(format!(
+            "similar: {} images have a near-identical image in another split, likely a neighbouring \
+             slice of the same scan (scores on those splits are optimistic); all pairs are in \
+             clean_report.json, for example:",
+            similar.join(", ")
+        ));
+        for (name, s) in &r.splits {
+            for (a, b, c) in s.similar_files.iter().take(2) {
+                lines.insert(format!("similar: {name}/{a} ~ {b} ({c:.3})"));
+            }
+        }
+    }
     for (name, s) in &r.splits {
         for g in &s.duplicate_files {
             lines.insert(format!("duplicate in {name}: {}", g.join(" = ")));
