@@ -20,6 +20,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 pub mod similar;
+
+/// The per-split statistics `clean_dataset` writes next to the splits.
+pub const REPORT: &str = "clean_report.json";
 use similar::Thumb;
 
 #[derive(Clone, Debug)]
@@ -152,7 +155,7 @@ pub fn clean_dataset(root: &Path, opts: &CleanOptions) -> Result<CleanReport> {
         report.splits.push((d.name.clone(), stats));
     }
     let json = serde_json::to_vec_pretty(&report)?;
-    write_atomic(&out_root.join("clean_report.json"), &json)?;
+    write_atomic(&out_root.join(REPORT), &json)?;
     Ok(report)
 }
 

@@ -5,7 +5,7 @@ use crate::metrics::{Aggregate, Confusion};
 use crate::model::unetpp::UnetPlusPlus;
 use crate::postprocess::{Decision, Postprocess};
 use crate::predict::{self, Inference};
-use crate::report::{ImageRow, Report, EMPTY_CONVENTION};
+use crate::report::{ImageRow, Report, Subset, EMPTY_CONVENTION};
 use crate::threshold::Curves;
 use anyhow::{bail, Context, Result};
 use image::GrayImage;
@@ -144,9 +144,25 @@ pub struct ReportContext<'a> {
     pub tta: crate::predict::Tta,
     pub model: String,
     pub seconds: f64,
+    /// Stems of the images with a near-identical image in another split (`clean_report.json`).
+    pub similar: Option<std::collections::HashSet<String>>,
 }
 
 pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
+    let independent = ctx.similar.as_ref().map(|similar| {
+        let agg = Aggregate {
+            per_image: rows
+                .iter()
+                .filter(|r| !similar.contains(&r.stem))
+                .map(|r| r.confusion)
+                .collect(),
+        };
+        Subset {
+            n_images: agg.per_image.len(),
+            mean: agg.mean(),
+            global: agg.global(),
+        }
+    });
     let agg = Aggregate {
         per_image: rows.iter().map(|r| r.confusion).collect(),
     };
@@ -166,5 +182,6 @@ pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
             .filter(|r| r.confusion.tp + r.confusion.fn_ == 0)
             .count(),
         empty_convention: EMPTY_CONVENTION.to_string(),
+        independent,
     }
 }

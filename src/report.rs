@@ -33,6 +33,18 @@ pub struct Report {
     /// Images whose truth mask is empty (they score 1 or 0 on most metrics, see `empty_convention`).
     pub n_empty_truth: usize,
     pub empty_convention: String,
+    /// The same scores over the images `clean` found no near-identical image for in another split
+    /// (clean_report.json's `similar`), when that report exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub independent: Option<Subset>,
+}
+
+/// Scores over a subset of a split's images.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Subset {
+    pub n_images: usize,
+    pub mean: MetricSet,
+    pub global: MetricSet,
 }
 
 fn none_string() -> String {
@@ -87,7 +99,23 @@ pub fn markdown(r: &Report) -> String {
         "\n{} of {} images have an empty ground truth. Convention: {}.\nTime: {:.1} s.\n",
         r.n_empty_truth, r.n_images, r.empty_convention, r.seconds
     );
+    if let Some(line) = independent_line(r) {
+        let _ = writeln!(s, "\n{line}");
+    }
     s
+}
+
+/// The scores without the images that have a near-identical image in another split, as a sentence.
+pub fn independent_line(r: &Report) -> Option<String> {
+    let sub = r.independent.as_ref().filter(|s| s.n_images < r.n_images)?;
+    Some(format!(
+        "Without the {} images that have a near-identical image (a neighbouring slice) in another split \
+         (`tumorseg clean`'s `similar`): {} images, mean Dice {:.4}, global Dice {:.4}.",
+        r.n_images - sub.n_images,
+        sub.n_images,
+        sub.mean.dice,
+        sub.global.dice
+    ))
 }
 
 /// per_image.csv, one row per image in split order.

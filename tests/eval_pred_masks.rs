@@ -18,17 +18,31 @@ fn write_masks(dir: &Path, samples: &[Sample], f: impl Fn(&Sample) -> GrayImage)
 }
 
 fn evaluate(pred: &Path, split: &str, out: &Path) -> serde_json::Value {
+    evaluate_in(&common::fixture(), pred, split, out).0
+}
+
+/// report.json and stdout of `evaluate --pred-masks` on the dataset at `root`.
+fn evaluate_in(root: &Path, pred: &Path, split: &str, out: &Path) -> (serde_json::Value, String) {
     let o = common::run_ok(
         common::bin()
             .args(["evaluate", "--pred-masks"])
             .arg(pred)
-            .arg(common::fixture())
+            .arg(root)
             .args(["--split", split, "--out"])
             .arg(out),
     );
-    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(stdout.contains("| Dice |"), "prints the table: {stdout}");
-    serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
+    let report =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    (report, stdout)
+}
+
+/// 0/255 truth masks, like `tumorseg masks` writes.
+fn truth_255(s: &Sample) -> GrayImage {
+    let mut m = s.mask();
+    m.iter_mut().for_each(|v| *v *= 255);
+    m
 }
 
 fn metric(r: &serde_json::Value, agg: &str, name: &str) -> f64 {
@@ -43,13 +57,10 @@ const NAMES: [&str; 6] = ["dice", "iou", "precision", "recall", "f1", "accuracy"
 fn ground_truth_masks_score_one() {
     let tmp = tempfile::tempdir().unwrap();
     let test = samples("test");
-    // 0/255 like `tumorseg masks` writes.
-    write_masks(&tmp.path().join("pred"), &test, |s| {
-        let mut m = s.mask();
-        m.iter_mut().for_each(|v| *v *= 255);
-        m
-    });
+    write_masks(&tmp.path().join("pred"), &test, truth_255);
     let r = evaluate(&tmp.path().join("pred"), "test", &tmp.path().join("out"));
+    // The fixture has no clean_report.json: no subset scores.
+    assert!(r.get("independent").is_none(), "{r}");
     assert_eq!(r["split"], "test");
     assert_eq!(r["n_images"], test.len());
     for agg in ["mean", "global"] {
@@ -175,4 +186,47 @@ fn missing_prediction_is_a_clear_error() {
         err.contains(&format!("{}.png", test[0].stem)) && err.contains("missing prediction"),
         "{err}"
     );
+}
+
+#[test]
+fn scores_without_near_identical_images_follow_clean_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("test")).unwrap();
+    for e in std::fs::read_dir(common::fixture().join("test")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), root.join("test").join(e.file_name())).unwrap();
+    }
+    // Every mask right but one, left empty; clean found that image near-identical to a train image.
+    let test = samples("test");
+    let odd = &test[2];
+    write_masks(&tmp.path().join("pred"), &test, |s| {
+        if s.stem == odd.stem {
+            GrayImage::new(s.width, s.height)
+        } else {
+            truth_255(s)
+        }
+    });
+    let file = odd.path.file_name().unwrap().to_str().unwrap();
+    let clean_report =
+        serde_json::json!({"test": {"similar": 1, "similar_files": [[file, "train/x.jpg", 0.98]]}});
+    std::fs::write(root.join("clean_report.json"), clean_report.to_string()).unwrap();
+    let (r, stdout) = evaluate_in(
+        &root,
+        &tmp.path().join("pred"),
+        "test",
+        &tmp.path().join("out"),
+    );
+    let n = test.len() as f64;
+    assert!(
+        (metric(&r, "mean", "dice") - (n - 1.0) / n).abs() < 1e-9,
+        "{r}"
+    );
+    assert_eq!(r["independent"]["n_images"], test.len() - 1);
+    assert_eq!(r["independent"]["mean"]["dice"], 1.0);
+    assert_eq!(r["independent"]["global"]["dice"], 1.0);
+    let line = format!("Without the 1 images that have a near-identical image (a neighbouring slice) in another split (`tumorseg clean`'s `similar`): {} images, mean Dice 1.0000, global Dice 1.0000.", test.len() - 1);
+    assert!(stdout.contains(&line), "{stdout}");
+    let md = std::fs::read_to_string(tmp.path().join("out/report.md")).unwrap();
+    assert!(md.contains(&line), "{md}");
 }

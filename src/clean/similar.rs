@@ -135,6 +135,28 @@ pub(super) fn record(
     }
 }
 
+/// Stems of `split`'s images that `clean` found near-identical to an image of another split, from
+/// `<root>/clean_report.json`; None when there is no such report (or it predates the check).
+pub fn similar_stems(
+    root: &std::path::Path,
+    split: &str,
+) -> Option<std::collections::HashSet<String>> {
+    let text = std::fs::read_to_string(root.join(super::REPORT)).ok()?;
+    let report: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let files = report.get(split)?.get("similar_files")?.as_array()?;
+    Some(
+        files
+            .iter()
+            .filter_map(|f| f.get(0)?.as_str())
+            .map(|name| {
+                std::path::Path::new(name)
+                    .file_stem()
+                    .map_or(name.into(), |s| s.to_string_lossy().into_owned())
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,6 +53,9 @@ pub fn run(args: Args) -> Result<()> {
         }
     };
     print!("{}", markdown_table(&report));
+    if let Some(line) = crate::report::independent_line(&report) {
+        println!("\n{line}");
+    }
     Ok(())
 }
 
@@ -125,6 +128,7 @@ pub fn evaluate_run(
         tta: run.inference.tta,
         model: run.dir.display().to_string(),
         seconds: start.elapsed().as_secs_f64(),
+        similar: crate::clean::similar::similar_stems(root, split),
     };
     let report = build_report(&ctx, &rows);
     write_all(out, &report, &rows)?;
@@ -147,6 +151,7 @@ pub fn evaluate_masks(dir: &Path, root: &Path, split: &str, out: &Path) -> Resul
         tta: crate::predict::Tta::None,
         model: dir.display().to_string(),
         seconds: start.elapsed().as_secs_f64(),
+        similar: crate::clean::similar::similar_stems(root, split),
     };
     let report = build_report(&ctx, &rows);
     write_all(out, &report, &rows)?;

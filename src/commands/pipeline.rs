@@ -118,6 +118,9 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     println!("\n{}", markdown_table(&report));
+    if let Some(line) = crate::report::independent_line(&report) {
+        println!("{line}\n");
+    }
     println!("run directory: {}", run.dir.display());
     println!(
         "pipeline: {:.1} s in all, {:.1} s of them training",
