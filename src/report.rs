@@ -93,12 +93,18 @@ pub fn markdown_table(r: &Report) -> String {
 /// report.md: the table plus the context needed to read it.
 pub fn markdown(r: &Report) -> String {
     let mut s = format!("# Evaluation of `{}`\n\n", r.model);
-    s += &markdown_table(r);
+    s += &summary(r);
     let _ = write!(
         s,
         "\n{} of {} images have an empty ground truth. Convention: {}.\nTime: {:.1} s.\n",
         r.n_empty_truth, r.n_images, r.empty_convention, r.seconds
     );
+    s
+}
+
+/// What the commands print: the table, then the scores without near-identical images when they differ.
+pub fn summary(r: &Report) -> String {
+    let mut s = markdown_table(r);
     if let Some(line) = independent_line(r) {
         let _ = writeln!(s, "\n{line}");
     }
@@ -106,7 +112,7 @@ pub fn markdown(r: &Report) -> String {
 }
 
 /// The scores without the images that have a near-identical image in another split, as a sentence.
-pub fn independent_line(r: &Report) -> Option<String> {
+fn independent_line(r: &Report) -> Option<String> {
     let sub = r.independent.as_ref().filter(|s| s.n_images < r.n_images)?;
     Some(format!(
         "Without the {} images that have a near-identical image (a neighbouring slice) in another split \

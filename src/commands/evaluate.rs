@@ -3,7 +3,7 @@ use crate::dataset::{load_split, SplitOptions};
 use crate::evaluate::{build_report, score_model, score_pred_dir, ReportContext, ThresholdSource};
 use crate::postprocess::{Decision, Postprocess};
 use crate::predict::{open_run, InferenceArgs, LoadedRun};
-use crate::report::{markdown_table, write_all, Report};
+use crate::report::{summary, write_all, Report};
 use crate::threshold::{ThresholdFile, DEFAULT};
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
@@ -52,10 +52,7 @@ pub fn run(args: Args) -> Result<()> {
             bail!("give RUN_DIR and DATASET_ROOT (or --pred-masks DIR and DATASET_ROOT)")
         }
     };
-    print!("{}", markdown_table(&report));
-    if let Some(line) = crate::report::independent_line(&report) {
-        println!("\n{line}");
-    }
+    print!("{}", summary(&report));
     Ok(())
 }
 

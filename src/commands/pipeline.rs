@@ -12,7 +12,6 @@ use crate::commands::visualize::{figures, Choice};
 use crate::dataset::{CLEANED, ORIGINAL};
 use crate::postprocess::PostprocessChoice;
 use crate::predict::{open_run, InferenceArgs, Tta};
-use crate::report::markdown_table;
 use crate::threshold::{parse_grid, DEFAULT_GRID};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -117,10 +116,7 @@ pub fn run(args: Args) -> Result<()> {
             println!("{}", files[0].display());
         }
     }
-    println!("\n{}", markdown_table(&report));
-    if let Some(line) = crate::report::independent_line(&report) {
-        println!("{line}\n");
-    }
+    println!("\n{}", crate::report::summary(&report));
     println!("run directory: {}", run.dir.display());
     println!(
         "pipeline: {:.1} s in all, {:.1} s of them training",
