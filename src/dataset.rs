@@ -12,14 +12,37 @@ use std::path::{Path, PathBuf};
 pub const ORIGINAL: &str = "_annotations.coco.json";
 pub const CLEANED: &str = "_annotations.coco.cleaned.json";
 
-/// An image file as luma: JPEG or PNG, grey, RGB(A) or 16-bit; the format is sniffed, not taken from the name.
+/// An image file as 8-bit luma: JPEG, PNG, TIFF or BMP; grey, RGB(A), 16-bit or float; the format is
+/// sniffed, not taken from the name. Deeper than 8 bits, the image's own range is stretched to 0–255
+/// (see [`to_luma8`]).
 pub fn read_gray(path: &Path) -> Result<GrayImage> {
     let img = image::ImageReader::open(path)
         .and_then(|r| r.with_guessed_format())
         .with_context(|| format!("cannot open {}", path.display()))?
         .decode()
         .with_context(|| format!("cannot decode {} (corrupt or unsupported)", path.display()))?;
-    Ok(img.to_luma8())
+    Ok(to_luma8(&img))
+}
+
+/// 8-bit images convert as they are. A 16-bit or float image (an MRI export that kept the scanner's
+/// 12-bit values, say) maps its minimum to 0 and its maximum to 255: scaling 16 bits to 8 by 257
+/// would leave a 12-bit image almost black, unlike the 8-bit slices the model was trained on.
+pub fn to_luma8(img: &image::DynamicImage) -> GrayImage {
+    let bits = 8 * img.color().bytes_per_pixel() / img.color().channel_count();
+    if bits <= 8 {
+        return img.to_luma8();
+    }
+    let deep = img.to_luma32f();
+    let (lo, hi) = deep
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let scale = if hi > lo { 255.0 / (hi - lo) } else { 0.0 };
+    GrayImage::from_fn(deep.width(), deep.height(), |x, y| {
+        let v = deep.get_pixel(x, y).0[0];
+        let v = if v.is_finite() { (v - lo) * scale } else { 0.0 };
+        image::Luma([v.round().clamp(0.0, 255.0) as u8])
+    })
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -194,5 +217,33 @@ pub fn print_report(r: &SplitReport) {
                 of_kind.len() - SHOW
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{DynamicImage, ImageBuffer, Luma};
+
+    #[test]
+    fn deep_images_are_stretched_from_their_minimum_to_their_maximum() {
+        // 12-bit values 1000..=1000+16·255: 1000 → 0, the maximum → 255, linear between.
+        let deep = ImageBuffer::<Luma<u16>, Vec<u16>>::from_fn(256, 1, |x, _| {
+            Luma([1000 + 16 * x as u16])
+        });
+        let g = to_luma8(&DynamicImage::ImageLuma16(deep));
+        assert!(g.iter().enumerate().all(|(i, &v)| v as usize == i), "{g:?}");
+        // Scaling by 257 instead would leave 4080 at 15: almost black.
+        // Float images too; a flat one becomes black rather than dividing by zero.
+        let float = image::Rgb32FImage::from_fn(3, 1, |x, _| image::Rgb([x as f32 - 7.0; 3]));
+        let f = to_luma8(&DynamicImage::ImageRgb32F(float));
+        assert_eq!(f.as_raw(), &[0, 128, 255]);
+        let flat = ImageBuffer::<Luma<u16>, Vec<u16>>::from_pixel(2, 2, Luma([500]));
+        assert!(to_luma8(&DynamicImage::ImageLuma16(flat))
+            .iter()
+            .all(|&v| v == 0));
+        // 8-bit images are left as they are, even when they do not span 0..255.
+        let narrow = image::GrayImage::from_fn(4, 1, |x, _| Luma([100 + x as u8]));
+        assert_eq!(to_luma8(&DynamicImage::ImageLuma8(narrow.clone())), narrow);
     }
 }

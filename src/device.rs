@@ -72,6 +72,29 @@ pub fn device_name(device: Device) -> String {
     }
 }
 
+/// tch exposes no device-properties call; the NVIDIA driver publishes each GPU's model under /proc.
+pub fn gpu_names() -> Vec<String> {
+    let Ok(dirs) = std::fs::read_dir("/proc/driver/nvidia/gpus") else {
+        return vec![];
+    };
+    let mut names: Vec<(String, String)> = dirs
+        .filter_map(|d| {
+            let d = d.ok()?;
+            let info = std::fs::read_to_string(d.path().join("information")).ok()?;
+            let model = info.lines().find_map(|l| l.strip_prefix("Model:"))?;
+            Some((
+                d.file_name().to_string_lossy().into_owned(),
+                model.trim().to_string(),
+            ))
+        })
+        .collect();
+    names.sort();
+    names.into_iter().map(|(_, m)| m).collect()
+}
+
+/// tch 0.24 pins the libtorch it was built for; the runtime library may differ when LD_LIBRARY_PATH points elsewhere.
+pub const LIBTORCH: &str = "2.11.0 (tch 0.24 build target)";
+
 /// libtorch's autocast state, reached through its C++ symbols: tch 0.24 only wraps the CUDA/fp16 switch,
 /// and bf16 (CUDA or CPU) needs the dtype and the device type. The signatures are the Itanium-mangled
 /// `at::autocast` functions of libtorch 2.x (`c10::DeviceType` and `c10::ScalarType` are `int8_t` enums).

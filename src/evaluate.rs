@@ -146,6 +146,7 @@ pub struct ReportContext<'a> {
     pub seconds: f64,
     /// Stems of the images with a near-identical image in another split (`clean_report.json`).
     pub similar: Option<std::collections::HashSet<String>>,
+    pub provenance: crate::provenance::Provenance,
 }
 
 pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
@@ -183,5 +184,6 @@ pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
             .count(),
         empty_convention: EMPTY_CONVENTION.to_string(),
         independent,
+        provenance: Some(ctx.provenance.clone()),
     }
 }

@@ -19,6 +19,7 @@ pub mod model;
 pub mod pack;
 pub mod postprocess;
 pub mod predict;
+pub mod provenance;
 pub mod report;
 pub mod scaler;
 pub mod threshold;

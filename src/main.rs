@@ -4,7 +4,7 @@ use tumorseg::commands;
 /// Segment brain tumours in MRI slices: clean a COCO dataset, train U-Net++/ResNet34 on libtorch,
 /// tune the threshold, evaluate, visualise and predict.
 #[derive(Parser)]
-#[command(name = "tumorseg", version, about, long_about = None, propagate_version = true)]
+#[command(name = "tumorseg", version = tumorseg::provenance::VERSION, about, long_about = None, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

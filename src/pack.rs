@@ -111,7 +111,7 @@ fn pack_image(
         // Missing or corrupt files are the cleaner's business: keep the entry so `clean` still reports it.
         return Ok((id, 1.0, 1.0));
     };
-    let grey = decoded.to_luma8();
+    let grey = crate::dataset::to_luma8(&decoded);
     let (w, h) = grey.dimensions();
     let scale = (opts.size as f64 / w.max(h) as f64).min(1.0);
     let (nw, nh) = (

@@ -37,6 +37,9 @@ pub struct Report {
     /// (clean_report.json's `similar`), when that report exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub independent: Option<Subset>,
+    /// The build, machine, command and input files (model, threshold, annotations, images) scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::provenance::Provenance>,
 }
 
 /// Scores over a subset of a split's images.
@@ -115,13 +118,18 @@ pub fn summary(r: &Report) -> String {
 fn independent_line(r: &Report) -> Option<String> {
     let sub = r.independent.as_ref().filter(|s| s.n_images < r.n_images)?;
     Some(format!(
-        "Without the {} images that have a near-identical image (a neighbouring slice) in another split \
-         (`tumorseg clean`'s `similar`): {} images, mean Dice {:.4}, global Dice {:.4}.",
-        r.n_images - sub.n_images,
-        sub.n_images,
+        "Without the {} that have a near-identical image (a neighbouring slice) in another split \
+         (`tumorseg clean`'s `similar`): {}, mean Dice {:.4}, global Dice {:.4}.",
+        count(r.n_images - sub.n_images, "image"),
+        count(sub.n_images, "image"),
         sub.mean.dice,
         sub.global.dice
     ))
+}
+
+/// `n` and the noun, plural unless `n` is 1: "1 image", "2 images".
+pub fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// per_image.csv, one row per image in split order.

@@ -172,6 +172,9 @@ pub struct ThresholdFile {
     /// The best threshold of every post-processing that was tried.
     #[serde(default)]
     pub candidates: Vec<Candidate>,
+    /// The build, machine, command and inputs (model, the tuning split's annotations and images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::provenance::Provenance>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -240,6 +243,7 @@ impl ThresholdFile {
             tta,
             curve,
             candidates,
+            provenance: None,
         }
     }
 

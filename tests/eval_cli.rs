@@ -50,10 +50,21 @@ fn cli_tune_evaluate_predict_agree() {
     // No threshold.json yet: evaluate says it uses 0.5.
     let o = common::run_ok(common::bin().args(["evaluate", &run_s, &fix]).args(cpu));
     assert!(String::from_utf8_lossy(&o.stderr).contains("using 0.5"));
+    let untuned = json(&run.join("report.json"));
+    assert_eq!(untuned["threshold_source"], "default");
+    // Its provenance names the checkpoint scored, by hash, and no threshold file.
+    let checkpoint = run.join(tumorseg::checkpoint::BEST);
+    let prov = &untuned["provenance"];
     assert_eq!(
-        json(&run.join("report.json"))["threshold_source"],
-        "default"
+        common::input(prov, "model")["sha256"],
+        common::sha256(&checkpoint)
     );
+    assert_eq!(prov["command"][1], "evaluate");
+    assert!(prov["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["role"] != "threshold"));
 
     let out = tumorseg(
         &[
@@ -83,6 +94,14 @@ fn cli_tune_evaluate_predict_agree() {
         .fold(f64::MIN, f64::max);
     assert_eq!(tuned["mean_dice"].as_f64().unwrap(), best);
     assert_eq!(tuned["tta"], "flips");
+    // The threshold was tuned on the model and the valid split only.
+    let roles: Vec<&str> = tuned["provenance"]["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["model", "valid annotations", "valid images"]);
 
     // evaluate picks the tuned threshold and its TTA, and writes its files.
     let table = tumorseg(
@@ -105,6 +124,13 @@ fn cli_tune_evaluate_predict_agree() {
     assert!((report["threshold"].as_f64().unwrap() - t).abs() < 1e-6);
     assert_eq!(report["split"], "test");
     assert_eq!(report["n_images"], 8);
+    let prov = &report["provenance"];
+    assert_eq!(
+        common::input(prov, "threshold")["sha256"],
+        common::sha256(&run.join("threshold.json"))
+    );
+    let test_images = common::input(prov, "test images");
+    assert_eq!(test_images["files"], 8);
 
     // predict on the test images (the tuned TTA too), then score the written masks: same numbers
     // as evaluate.
@@ -121,6 +147,23 @@ fn cli_tune_evaluate_predict_agree() {
             &cpu,
         ]
         .concat(),
+    );
+    // predict's provenance: the same checkpoint and threshold, and the same 8 images (read in another
+    // order: a folder listing, not the COCO file's) give the same digest.
+    let prov = json(&pred.join("provenance.json"));
+    let prov = &prov[0];
+    assert_eq!(prov["command"][1], "predict");
+    assert_eq!(
+        common::input(prov, "model")["sha256"],
+        common::sha256(&checkpoint)
+    );
+    assert_eq!(
+        common::input(prov, "threshold")["sha256"],
+        common::input(&report["provenance"], "threshold")["sha256"]
+    );
+    assert_eq!(
+        common::input(prov, "images")["sha256"],
+        test_images["sha256"]
     );
     let masks = tumorseg(&[
         "evaluate",
@@ -186,6 +229,26 @@ fn predict_writes_masks_at_any_input_size() {
         .unwrap();
     let single = tmp.path().join("single.png");
     gradient(77, 77).save(&single).unwrap();
+    // A 12-bit MRI export as a 16-bit TIFF (values 100..=4180) and its 8-bit twin: stretched from its
+    // minimum to its maximum, the TIFF is the twin exactly, so their masks must be equal.
+    let twin = gradient(96, 96);
+    assert_eq!(
+        (twin.iter().min(), twin.iter().max()),
+        (Some(&0), Some(&255))
+    );
+    twin.save(dir.join("twin.png")).unwrap();
+    image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(96, 96, |x, y| {
+        image::Luma([twin.get_pixel(x, y).0[0] as u16 * 16 + 100])
+    })
+    .save(dir.join("deep.tif"))
+    .unwrap();
+    image::DynamicImage::ImageLuma8(gradient(50, 30))
+        .to_rgb8()
+        .save(dir.join("old.bmp"))
+        .unwrap();
+    // Not images: a note names the text file; the COCO file of a split folder is expected.
+    std::fs::write(dir.join("notes.txt"), "x").unwrap();
+    std::fs::write(dir.join("_annotations.coco.json"), "{}").unwrap();
     let predict = |out: &Path| {
         common::bin()
             .args([
@@ -207,11 +270,22 @@ fn predict_writes_masks_at_any_input_size() {
     };
     let out = tmp.path().join("out");
     let o = predict(&out);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("note: 1 file in")
+            && stderr.contains("not read")
+            && stderr.contains("notes.txt"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("_annotations"), "{stderr}");
     for (name, size) in [
         ("wide", (150, 90)),
         ("tall", (40, 120)),
         ("single", (77, 77)),
+        ("deep", (96, 96)),
+        ("twin", (96, 96)),
+        ("old", (50, 30)),
     ] {
         let m = image::open(out.join(format!("masks/{name}.png")))
             .unwrap()
@@ -224,6 +298,16 @@ fn predict_writes_masks_at_any_input_size() {
         assert_eq!(o.dimensions(), size);
     }
     assert!(json(&out.join("results.json")).is_array());
+    let mask = |name: &str| std::fs::read(out.join(format!("masks/{name}.png"))).unwrap();
+    assert!(
+        mask("deep") == mask("twin"),
+        "the 16-bit image was not read as its 8-bit twin"
+    );
+    let deep = image::open(out.join("masks/deep.png")).unwrap().to_luma8();
+    assert!(
+        deep.contains(&0) && deep.contains(&255),
+        "an all-equal mask would make the comparison above vacuous"
+    );
     let o = common::bin()
         .args([
             "predict",
@@ -243,7 +327,7 @@ fn predict_writes_masks_at_any_input_size() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "{stderr}");
     assert!(
-        stderr.contains("1 of 4 images could not be read"),
+        stderr.contains("1 of 7 images could not be read"),
         "{stderr}"
     );
     let listed = std::fs::read_to_string(out2.join("skipped.txt")).unwrap();
@@ -257,13 +341,16 @@ fn predict_writes_masks_at_any_input_size() {
         assert!(out2.join(format!("masks/{name}.png")).is_file(), "{name}");
     }
     assert!(!out2.join("masks/broken.png").exists());
-    // Ids follow the input order (broken.jpg, tall.jpg, wide.png, single.png): the skipped file keeps id 1.
+    // Ids follow the input order (the folder sorted, then single.png): the skipped broken.jpg keeps id 1.
     let results = json(&out2.join("results.json"));
     for r in results.as_array().unwrap() {
         let want = match r["file_name"].as_str().unwrap() {
-            "tall.jpg" => 2,
-            "wide.png" => 3,
-            "single.png" => 4,
+            "deep.tif" => 2,
+            "old.bmp" => 3,
+            "tall.jpg" => 4,
+            "twin.png" => 5,
+            "wide.png" => 6,
+            "single.png" => 7,
             other => panic!("unexpected result for {other}"),
         };
         assert_eq!(r["image_id"], want);

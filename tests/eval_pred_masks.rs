@@ -68,6 +68,14 @@ fn ground_truth_masks_score_one() {
             assert_eq!(metric(&r, agg, name), 1.0, "{agg}.{name}");
         }
     }
+    // Provenance: the masks scored and the truth they were scored against, by hash.
+    let masks = common::input(&r["provenance"], "predicted masks");
+    assert_eq!(masks["files"], test.len());
+    let ann = common::fixture().join("test/_annotations.coco.json");
+    assert_eq!(
+        common::input(&r["provenance"], "test annotations")["sha256"],
+        common::sha256(&ann)
+    );
     let csv = std::fs::read_to_string(tmp.path().join("out/per_image.csv")).unwrap();
     assert_eq!(
         csv.lines().count(),
@@ -225,7 +233,7 @@ fn scores_without_near_identical_images_follow_clean_report() {
     assert_eq!(r["independent"]["n_images"], test.len() - 1);
     assert_eq!(r["independent"]["mean"]["dice"], 1.0);
     assert_eq!(r["independent"]["global"]["dice"], 1.0);
-    let line = format!("Without the 1 images that have a near-identical image (a neighbouring slice) in another split (`tumorseg clean`'s `similar`): {} images, mean Dice 1.0000, global Dice 1.0000.", test.len() - 1);
+    let line = format!("Without the 1 image that have a near-identical image (a neighbouring slice) in another split (`tumorseg clean`'s `similar`): {} images, mean Dice 1.0000, global Dice 1.0000.", test.len() - 1);
     assert!(stdout.contains(&line), "{stdout}");
     let md = std::fs::read_to_string(tmp.path().join("out/report.md")).unwrap();
     assert!(md.contains(&line), "{md}");

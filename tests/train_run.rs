@@ -25,9 +25,28 @@ fn cli_run_leaves_the_run_directory_and_the_loss_falls() {
         "optimizer.safetensors",
         "train_state.json",
         "curves.png",
+        "provenance.json",
     ] {
         assert!(run.join(f).is_file(), "missing {f}");
     }
+    // Provenance: this binary, this command, and the digests of the files the run read.
+    let prov = common::json(&run.join("provenance.json"));
+    let rec = &prov.as_array().unwrap()[..];
+    assert_eq!(rec.len(), 1);
+    let rec = &rec[0];
+    assert!(rec["tumorseg"]
+        .as_str()
+        .unwrap()
+        .starts_with(env!("CARGO_PKG_VERSION")));
+    assert_eq!(rec["command"][1], "train");
+    assert!(rec["device"].as_str().unwrap().starts_with("cpu"));
+    let ann = common::fixture().join("train/_annotations.coco.json");
+    let train_ann = common::input(rec, "train annotations");
+    assert_eq!(train_ann["path"], ann.to_str().unwrap());
+    assert_eq!(train_ann["sha256"], common::sha256(&ann));
+    let images = common::input(rec, "valid images");
+    assert_eq!(images["files"], 8);
+    assert_eq!(images["sha256"].as_str().unwrap().len(), 64);
     let recs = records(&run);
     assert_eq!(recs.len(), 3);
     for (i, r) in recs.iter().enumerate() {
@@ -94,6 +113,26 @@ fn seeded_cpu_runs_are_identical_and_resume_continues_exactly() {
     assert_eq!(summary.epochs, 2);
     assert_eq!(untimed(&a), untimed(&c));
     assert!(weights(&a) == weights(&c), "resumed run diverged");
+    // The resumed session is a second provenance record, starting from the first one's checkpoint.
+    let prov = common::json(&c.join("provenance.json"));
+    let sessions = prov.as_array().unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert!(sessions[0]["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["role"] != "initial weights"));
+    let start = common::input(&sessions[1], "initial weights");
+    assert_eq!(start["path"], c.join("last.safetensors").to_str().unwrap());
+    // A new run in the same directory starts its own record.
+    train::train(&tiny(&c, 1, 2)).unwrap();
+    assert_eq!(
+        common::json(&c.join("provenance.json"))
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]

@@ -1,8 +1,11 @@
 //! `tumorseg evaluate`: score a trained run, or any folder of predicted masks, on a split.
 use crate::dataset::{load_split, SplitOptions};
-use crate::evaluate::{build_report, score_model, score_pred_dir, ReportContext, ThresholdSource};
+use crate::evaluate::{
+    build_report, pred_mask_path, score_model, score_pred_dir, ReportContext, ThresholdSource,
+};
 use crate::postprocess::{Decision, Postprocess};
 use crate::predict::{open_run, InferenceArgs, LoadedRun};
+use crate::provenance::{self, Provenance};
 use crate::report::{summary, write_all, Report};
 use crate::threshold::{ThresholdFile, DEFAULT};
 use anyhow::{bail, Result};
@@ -117,6 +120,8 @@ pub fn evaluate_run(
         bail!("split {split:?} under {} has no images", root.display());
     }
     let rows = score_model(&run.model, &samples, &run.inference, decision, true)?;
+    let model = provenance::run_inputs(&run.dir, source == ThresholdSource::Tuned)?;
+    let inputs = provenance::scoring_inputs(model, root, split, &samples)?;
     let ctx = ReportContext {
         split,
         threshold: decision.threshold,
@@ -126,6 +131,7 @@ pub fn evaluate_run(
         model: run.dir.display().to_string(),
         seconds: start.elapsed().as_secs_f64(),
         similar: crate::clean::similar::similar_stems(root, split),
+        provenance: Provenance::now(run.inference.device, inputs),
     };
     let report = build_report(&ctx, &rows);
     write_all(out, &report, &rows)?;
@@ -140,6 +146,9 @@ pub fn evaluate_masks(dir: &Path, root: &Path, split: &str, out: &Path) -> Resul
         bail!("split {split:?} under {} has no images", root.display());
     }
     let rows = score_pred_dir(&samples, dir)?;
+    let masks: Vec<PathBuf> = samples.iter().map(|s| pred_mask_path(dir, s)).collect();
+    let scored = vec![provenance::files("predicted masks", dir, &masks)?];
+    let inputs = provenance::scoring_inputs(scored, root, split, &samples)?;
     let ctx = ReportContext {
         split,
         threshold: 0.5,
@@ -149,6 +158,7 @@ pub fn evaluate_masks(dir: &Path, root: &Path, split: &str, out: &Path) -> Resul
         model: dir.display().to_string(),
         seconds: start.elapsed().as_secs_f64(),
         similar: crate::clean::similar::similar_stems(root, split),
+        provenance: Provenance::now(tch::Device::Cpu, inputs),
     };
     let report = build_report(&ctx, &rows);
     write_all(out, &report, &rows)?;

@@ -2,8 +2,10 @@
 use crate::commands::error_chain;
 use crate::commands::evaluate::{resolve_decision, DecisionArgs};
 use crate::dataset::read_gray;
+use crate::evaluate::ThresholdSource;
 use crate::postprocess::Decision;
 use crate::predict::{open_run, probabilities_gray, progress_bar, InferenceArgs, ProbMap};
+use crate::provenance::{self, Provenance};
 use crate::trace::{regions, DEFAULT_EPSILON};
 use anyhow::{bail, Context, Result};
 use image::{GrayImage, Rgb, RgbImage};
@@ -16,10 +18,11 @@ use std::path::{Path, PathBuf};
 pub struct Args {
     /// Run directory written by `tumorseg train`.
     pub run_dir: PathBuf,
-    /// Images (JPEG/PNG, any size) and/or folders of images.
+    /// Images (JPEG, PNG, TIFF or BMP; any size; 16-bit and float images are stretched from their
+    /// minimum to their maximum) and/or folders of them (their other files are named on stderr).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Output folder: masks/<stem>.png (0/255), overlays/<stem>.png, results.json (COCO results); unreadable
+    /// Output folder: masks/<stem>.png (0/255), overlays/<stem>.png, results.json (COCO results), provenance.json (model, threshold, SHA-256 of the images); unreadable
     /// inputs are skipped and listed in skipped.txt (the command then exits with status 1).
     #[arg(long)]
     pub out: PathBuf,
@@ -32,22 +35,54 @@ pub struct Args {
     pub inference: InferenceArgs,
 }
 
-const EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
+/// The image files a folder's listing keeps (case-insensitive); a file named directly is always tried.
+const EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "tif", "tiff", "bmp"];
 
-/// Expand folders (their JPEG/PNG files, sorted) and check every stem is unique (outputs are named by stem).
+fn is_image_name(f: &Path) -> bool {
+    f.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| EXTENSIONS.contains(&e.to_lowercase().as_str()))
+}
+
+/// Expand folders (their image files, sorted; not their subfolders) and check every stem is unique
+/// (outputs are named by stem). Other files in a folder are named on stderr, so none is left out unseen.
 pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for p in inputs {
         if p.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+            let entries: Vec<PathBuf> = std::fs::read_dir(p)
                 .with_context(|| format!("read folder {}", p.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| {
-                    f.extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| EXTENSIONS.contains(&e.to_lowercase().as_str()))
-                })
+                .filter(|f| f.is_file())
                 .collect();
+            let (mut found, mut other): (Vec<PathBuf>, Vec<PathBuf>) =
+                entries.into_iter().partition(|f| is_image_name(f));
+            // Annotation files (a split folder's COCO JSON) and hidden files are expected company.
+            other.retain(|f| {
+                let name = f.file_name().unwrap_or_default().to_string_lossy();
+                !name.starts_with('.') && !name.ends_with(".json")
+            });
+            if !other.is_empty() {
+                other.sort();
+                let names: Vec<String> = other
+                    .iter()
+                    .take(3)
+                    .map(|f| {
+                        f.file_name()
+                            .unwrap_or_default()
+                            .to_string_lossy()
+                            .into_owned()
+                    })
+                    .collect();
+                eprintln!(
+                    "note: {} in {} not read (not {}): {}{}",
+                    crate::report::count(other.len(), "file"),
+                    p.display(),
+                    EXTENSIONS.join("/"),
+                    names.join(", "),
+                    if other.len() > 3 { ", …" } else { "" }
+                );
+            }
             found.sort();
             files.extend(found);
         } else if p.is_file() {
@@ -78,16 +113,16 @@ fn stem(p: &Path) -> String {
 pub fn run(args: Args) -> Result<()> {
     let files = collect_inputs(&args.inputs)?;
     if files.is_empty() {
-        bail!("no JPEG/PNG images in the inputs");
+        bail!("no images ({}) in the inputs", EXTENSIONS.join("/"));
     }
     let run = open_run(&args.run_dir, &args.inference)?;
-    let (decision, _) = resolve_decision(args.decision, &run.dir)?;
+    let (decision, source) = resolve_decision(args.decision, &run.dir)?;
     for sub in ["masks", "overlays"] {
         let d = args.out.join(sub);
         std::fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
     }
     let bar = progress_bar(files.len() as u64, true);
-    let (mut results, mut skipped) = (Vec::new(), Vec::new());
+    let (mut results, mut skipped, mut done) = (Vec::new(), Vec::new(), Vec::new());
     let chunk = run.inference.batch * 4;
     for (c, part) in files.chunks(chunk).enumerate() {
         // COCO image ids follow the input order, skipped files included, so they do not shift.
@@ -97,6 +132,7 @@ pub fn run(args: Args) -> Result<()> {
         for ((id, f), img) in ids.zip(part).zip(read) {
             match img {
                 Ok(img) => {
+                    done.push(f.clone());
                     ok.push((id, f));
                     images.push(img);
                 }
@@ -119,13 +155,26 @@ pub fn run(args: Args) -> Result<()> {
         bar.inc(part.len() as u64);
     }
     bar.finish_and_clear();
+    let mut inputs = provenance::run_inputs(&run.dir, source == ThresholdSource::Tuned)?;
+    let listed: Vec<String> = args
+        .inputs
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    inputs.push(provenance::files(
+        "images",
+        Path::new(&listed.join(" ")),
+        &done,
+    )?);
+    let record = Provenance::now(run.inference.device, inputs);
+    provenance::record(&args.out, record, false)?;
     let path = args.out.join("results.json");
     std::fs::write(&path, serde_json::to_string(&results)?)
         .with_context(|| format!("write {}", path.display()))?;
     println!(
-        "{} images, {} regions: masks, overlays and {} in {}",
-        files.len() - skipped.len(),
-        results.len(),
+        "{}, {}: masks, overlays and {} in {}",
+        crate::report::count(files.len() - skipped.len(), "image"),
+        crate::report::count(results.len(), "region"),
         path.display(),
         args.out.display()
     );

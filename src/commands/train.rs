@@ -184,9 +184,9 @@ pub fn run(args: Args) -> Result<()> {
     let summary = train::train(&cfg)?;
     match (summary.best_epoch, summary.best_valid_dice) {
         (Some(e), Some(d)) => println!(
-            "{}: {} epochs, best valid Dice {d:.4} at epoch {e} ({})",
+            "{}: {}, best valid Dice {d:.4} at epoch {e} ({})",
             summary.run_dir.display(),
-            summary.epochs,
+            crate::report::count(summary.epochs, "epoch"),
             checkpoint::BEST
         ),
         _ => println!("{}: no epoch finished", summary.run_dir.display()),

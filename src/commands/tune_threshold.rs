@@ -3,6 +3,7 @@ use crate::dataset::{load_split, SplitOptions};
 use crate::evaluate::threshold_curves;
 use crate::postprocess::PostprocessChoice;
 use crate::predict::{open_run, InferenceArgs, LoadedRun};
+use crate::provenance::{self, Provenance};
 use crate::report::plot_threshold;
 use crate::threshold::{parse_grid, ThresholdFile, DEFAULT_GRID};
 use anyhow::{bail, Result};
@@ -75,7 +76,10 @@ pub fn tune(
         &candidates,
         true,
     )?;
-    let file = ThresholdFile::from_curves(&curves, split, run.inference.tta);
+    let model = provenance::run_inputs(&run.dir, false)?;
+    let inputs = provenance::scoring_inputs(model, root, split, &samples)?;
+    let mut file = ThresholdFile::from_curves(&curves, split, run.inference.tta);
+    file.provenance = Some(Provenance::now(run.inference.device, inputs));
     file.save(&run.dir)?;
     plot_threshold(&file, &run.dir.join("threshold.png"))?;
     Ok(file)

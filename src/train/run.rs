@@ -11,6 +11,7 @@ use super::{curves, interrupt, TrainConfig};
 use crate::batches;
 use crate::checkpoint::{self, TrainState};
 use crate::model::unetpp::UnetPlusPlus;
+use crate::provenance::{self, Provenance};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -57,6 +58,13 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     checkpoint::write_atomic(&run_dir.join(checkpoint::CONFIG), cfg.to_toml()?.as_bytes())?;
     let data = setup::data(&cfg)?;
     let (vs, model) = setup::model(&cfg, rt.device, cfg.resume.as_deref())?;
+    let mut inputs = data.inputs.clone();
+    inputs.extend(setup::weights_input(&cfg, cfg.resume.as_deref())?);
+    provenance::record(
+        &run_dir,
+        Provenance::now(rt.device, inputs),
+        resumed.is_some(),
+    )?;
     let mut st = StepState::new(&vs, cfg.lr, rt.precision)?;
     let st_device = st.device;
     st.channels_last = cfg.layout.channels_last();
@@ -235,8 +243,8 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         cost.observe(t0.elapsed().as_secs_f64());
         if stop {
             eprintln!(
-                "early stop: no better valid Dice for {} epochs",
-                cfg.early_stop
+                "early stop: no better valid Dice for {}",
+                crate::report::count(cfg.early_stop, "epoch")
             );
             summary.stopped_early = true;
             break;

@@ -6,6 +6,7 @@ use crate::checkpoint;
 use crate::dataset::{self, SplitOptions};
 use crate::device::{self, Precision};
 use crate::model::unetpp::UnetPlusPlus;
+use crate::provenance::{self, Digest};
 use crate::weights::{self, EncoderWeights};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -38,6 +39,8 @@ pub struct Data {
     pub valid: Arc<PreparedSplit>,
     pub train_loader: LoaderConfig,
     pub valid_loader: LoaderConfig,
+    /// Each split's annotation file and images, for the run's provenance.
+    pub inputs: Vec<Digest>,
 }
 
 /// Loads and prepares the train and valid splits (load_split's file choice; unannotated images skipped).
@@ -46,7 +49,8 @@ pub fn data(cfg: &TrainConfig) -> Result<Data> {
         annotations: cfg.annotations.clone(),
         categories: cfg.categories.clone(),
     };
-    let prepare = |split: &str| -> Result<Arc<PreparedSplit>> {
+    let mut inputs = vec![];
+    let mut prepare = |split: &str| -> Result<Arc<PreparedSplit>> {
         let samples = dataset::load_split(&cfg.dataset, split, &opts)
             .with_context(|| format!("loading the {split} split of {}", cfg.dataset.display()))?;
         if samples.is_empty() {
@@ -55,6 +59,12 @@ pub fn data(cfg: &TrainConfig) -> Result<Data> {
                 cfg.dataset.display()
             );
         }
+        inputs.extend(provenance::split_inputs(
+            &cfg.dataset,
+            split,
+            &opts,
+            &samples,
+        )?);
         Ok(Arc::new(PreparedSplit::new(
             &samples,
             cfg.size,
@@ -84,6 +94,7 @@ pub fn data(cfg: &TrainConfig) -> Result<Data> {
         valid,
         train_loader,
         valid_loader,
+        inputs,
     })
 }
 
@@ -105,4 +116,18 @@ pub fn model(
             .with_context(|| format!("--encoder-weights {}", cfg.encoder_weights))?;
     }
     Ok((vs, model))
+}
+
+/// The weights file the model starts from (the resumed checkpoint, `--init`, the encoder's), if any.
+pub fn weights_input(cfg: &TrainConfig, resume: Option<&Path>) -> Result<Option<Digest>> {
+    let file = match (resume, &cfg.init) {
+        (Some(run), _) => run.join(checkpoint::LAST),
+        (None, Some(init)) => init.clone(),
+        (None, None) => match cfg.encoder_weights.parse().unwrap_or_else(|e| match e {}) {
+            EncoderWeights::None => return Ok(None),
+            EncoderWeights::Path(p) => p,
+            EncoderWeights::Imagenet => weights::imagenet_file()?,
+        },
+    };
+    Ok(Some(provenance::file("initial weights", &file)?))
 }

@@ -65,3 +65,25 @@ pub fn bin() -> Command {
 pub fn gradient(w: u32, h: u32) -> image::GrayImage {
     image::GrayImage::from_fn(w, h, |x, y| image::Luma([((x * 7 + y * 13) % 256) as u8]))
 }
+
+/// SHA-256 of a file, lowercase hex (what `sha256sum` prints).
+pub fn sha256(path: &std::path::Path) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// A JSON file, parsed.
+pub fn json(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The input of a provenance record with this role.
+pub fn input<'a>(record: &'a serde_json::Value, role: &str) -> &'a serde_json::Value {
+    record["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["role"] == role)
+        .unwrap_or_else(|| panic!("no {role:?} input in {record}"))
+}

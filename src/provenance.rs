@@ -1,0 +1,254 @@
+//! Where a result came from: the binary (version, git commit), the machine, the command line, and the
+//! SHA-256 of every input file, so that a checkpoint or a score can be traced to the exact data and
+//! build that produced it — and a changed dataset is noticed.
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use tch::Device;
+
+/// The training run's provenance file: one entry per session (a `--resume` appends one).
+pub const FILE: &str = "provenance.json";
+
+/// `<version> (<commit>)`, as `--version` and every provenance record print it.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("TUMORSEG_BUILD"), ")");
+
+/// One command's inputs and circumstances.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// Package version and the git commit it was built from (`-dirty`: with uncommitted changes).
+    pub tumorseg: String,
+    /// The command line, program name first.
+    pub command: Vec<String>,
+    /// UTC start, RFC 3339.
+    pub started: String,
+    pub host: Option<String>,
+    /// The device computed on, with the GPU's model when the driver tells it.
+    pub device: String,
+    /// The libtorch tch was built against, and cuDNN's version when CUDA is in use.
+    pub libtorch: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cudnn: Option<i64>,
+    pub inputs: Vec<Digest>,
+}
+
+/// A file, or a set of files (a split's images), and its SHA-256.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Digest {
+    /// What the input is to the command, e.g. `train annotations`, `valid images`, `model`.
+    pub role: String,
+    pub path: String,
+    /// Files in the set (1 for a single file).
+    pub files: usize,
+    pub bytes: u64,
+    /// Of the file; for a set, of its lines `<sha256>  <file name>` sorted by name (sha256sum's format).
+    pub sha256: String,
+}
+
+impl Provenance {
+    /// The record of the running process computing on `device`, with the given inputs.
+    pub fn now(device: Device, inputs: Vec<Digest>) -> Provenance {
+        let cuda = matches!(device, Device::Cuda(_));
+        Provenance {
+            tumorseg: VERSION.to_string(),
+            command: std::env::args().collect(),
+            started: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            host: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string()),
+            device: describe_device(device),
+            libtorch: crate::device::LIBTORCH.to_string(),
+            cudnn: (cuda && tch::Cuda::cudnn_is_available()).then(tch::utils::version_cudnn),
+            inputs,
+        }
+    }
+}
+
+fn describe_device(device: Device) -> String {
+    let name = crate::device::device_name(device);
+    match device {
+        Device::Cuda(i) => match crate::device::gpu_names().get(i) {
+            Some(model) => format!("{name} ({model})"),
+            None => name,
+        },
+        _ => format!("{name} ({} threads)", tch::get_num_threads()),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// SHA-256 and size of a file, streamed.
+fn hash_file(path: &Path) -> Result<(String, u64)> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let (mut hasher, mut buf, mut total) = (Sha256::new(), vec![0u8; 1 << 16], 0u64);
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((hex(&hasher.finalize()), total))
+}
+
+/// The digest of one file.
+pub fn file(role: &str, path: &Path) -> Result<Digest> {
+    let (sha256, bytes) = hash_file(path)?;
+    Ok(Digest {
+        role: role.to_string(),
+        path: path.display().to_string(),
+        files: 1,
+        bytes,
+        sha256,
+    })
+}
+
+/// The digest of a set of files, named `path` (their folder, say). Its hash is that of `sha256sum`'s
+/// output over the files sorted by name (`cd <folder> && LC_ALL=C sha256sum * | sha256sum` for a
+/// whole folder), so it depends on the files' names and contents, not on the order they were read in.
+pub fn files(role: &str, path: &Path, paths: &[PathBuf]) -> Result<Digest> {
+    let each: Vec<(String, u64)> = paths
+        .par_iter()
+        .map(|p| hash_file(p))
+        .collect::<Result<_>>()?;
+    let mut lines: Vec<String> = each
+        .iter()
+        .zip(paths)
+        .map(|((sha, _), p)| {
+            let name = p.file_name().map_or(p.as_os_str(), |n| n);
+            format!("{sha}  {}\n", name.to_string_lossy())
+        })
+        .collect();
+    // By name: the lines start with the hash, so sort on what follows it.
+    lines.sort_by(|a, b| a[66..].cmp(&b[66..]));
+    Ok(Digest {
+        role: role.to_string(),
+        path: path.display().to_string(),
+        files: paths.len(),
+        bytes: each.iter().map(|(_, b)| b).sum(),
+        sha256: hex(&Sha256::digest(lines.concat().as_bytes())),
+    })
+}
+
+/// A trained run's inputs to inference: its best checkpoint, and threshold.json when that decides.
+pub fn run_inputs(run_dir: &Path, threshold: bool) -> Result<Vec<Digest>> {
+    let mut out = vec![file("model", &run_dir.join(crate::checkpoint::BEST))?];
+    if threshold {
+        out.push(file("threshold", &run_dir.join(crate::threshold::FILE))?);
+    }
+    Ok(out)
+}
+
+/// A split's inputs: the annotation file `load_split` reads with `opts`, and the samples' images.
+pub fn split_inputs(
+    root: &Path,
+    split: &str,
+    opts: &crate::dataset::SplitOptions,
+    samples: &[crate::dataset::Sample],
+) -> Result<Vec<Digest>> {
+    let dir = root.join(split);
+    let annotations = crate::dataset::annotation_file(&dir, opts);
+    let paths: Vec<PathBuf> = samples.iter().map(|s| s.path.clone()).collect();
+    Ok(vec![
+        file(&format!("{split} annotations"), &annotations)?,
+        files(&format!("{split} images"), &dir, &paths)?,
+    ])
+}
+
+/// `scored` (the model or the masks), then the split they are scored against, as inference commands
+/// read it (the cleaned annotation file when there is one).
+pub fn scoring_inputs(
+    mut scored: Vec<Digest>,
+    root: &Path,
+    split: &str,
+    samples: &[crate::dataset::Sample],
+) -> Result<Vec<Digest>> {
+    scored.extend(split_inputs(root, split, &Default::default(), samples)?);
+    Ok(scored)
+}
+
+/// Write a run directory's provenance file (a JSON array, one entry per session): `record` alone for a
+/// new run, or appended to the earlier sessions' for a resumed one.
+pub fn record(run_dir: &Path, record: Provenance, resumed: bool) -> Result<()> {
+    let path = run_dir.join(FILE);
+    let mut all: Vec<Provenance> = match std::fs::read_to_string(&path) {
+        Ok(text) if resumed => serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a provenance list", path.display()))?,
+        _ => vec![],
+    };
+    all.push(record);
+    crate::atomic::write_atomic(
+        &path,
+        (serde_json::to_string_pretty(&all)? + "\n").as_bytes(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_are_sha256_and_a_set_hashes_its_sha256sum_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.jpg"), dir.path().join("B.png"));
+        std::fs::write(&a, b"abc").unwrap();
+        std::fs::write(&b, b"").unwrap();
+        let d = file("x", &a).unwrap();
+        // FIPS 180-2's test vector for "abc".
+        assert_eq!(
+            d.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!((d.bytes, d.files), (3, 1));
+        let set = files("images", dir.path(), &[a.clone(), b.clone()]).unwrap();
+        // Byte order, as LC_ALL=C sorts: "B.png" before "a.jpg".
+        let listing = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  B.png\n\
+                       ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  a.jpg\n";
+        assert_eq!(set.sha256, hex(&Sha256::digest(listing.as_bytes())));
+        assert_eq!((set.files, set.bytes), (2, 3));
+        // The order of reading does not matter; one changed byte does.
+        let swapped = files("images", dir.path(), &[b.clone(), a.clone()]).unwrap();
+        assert_eq!(swapped.sha256, set.sha256);
+        std::fs::write(&a, b"abd").unwrap();
+        assert_ne!(
+            files("images", dir.path(), &[a, b]).unwrap().sha256,
+            set.sha256
+        );
+    }
+
+    #[test]
+    fn a_resumed_run_appends_a_new_one_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = |cmd: &str| Provenance {
+            command: vec![cmd.into()],
+            ..Provenance::now(Device::Cpu, vec![])
+        };
+        record(dir.path(), rec("old run"), false).unwrap();
+        record(dir.path(), rec("first"), false).unwrap();
+        record(dir.path(), rec("second"), true).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(FILE)).unwrap();
+        let all: Vec<Provenance> = serde_json::from_str(&text).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            (&all[0].command[0][..], &all[1].command[0][..]),
+            ("first", "second")
+        );
+        assert!(all[0].tumorseg.starts_with(env!("CARGO_PKG_VERSION")));
+        std::fs::write(dir.path().join(FILE), "{}").unwrap();
+        assert!(
+            record(dir.path(), rec("third"), true).is_err(),
+            "a foreign file is not overwritten"
+        );
+    }
+}
