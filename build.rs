@@ -37,19 +37,30 @@ fn link_libtorch() {
 
 /// `commit <12 hex>`, with `-dirty` when tracked sources differ from it; outside a git checkout, says so.
 fn embed_commit() {
-    // Rerun when HEAD moves (commit, checkout) or a source changes (the dirty flag); a path that does not
-    // exist would make cargo rerun this script on every build, so only existing ones are named.
-    for p in [".git/HEAD", ".git/index", "src", "Cargo.toml", "Cargo.lock"] {
-        if Path::new(p).exists() {
-            println!("cargo:rerun-if-changed={p}");
-        }
-    }
     let git = |args: &[&str]| -> Option<String> {
         let out = Command::new("git").args(args).output().ok()?;
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     };
+    // Rerun when HEAD moves (a checkout changes HEAD, a commit the branch's ref) or a source changes
+    // (the dirty flag); a path that does not exist would make cargo rerun this script on every build,
+    // so only existing ones are named.
+    let mut watch: Vec<String> = ["src", "Cargo.toml", "Cargo.lock"]
+        .map(String::from)
+        .to_vec();
+    if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
+        let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+        for f in ["HEAD", "index", "packed-refs"]
+            .into_iter()
+            .chain(branch.as_deref())
+        {
+            watch.push(format!("{dir}/{f}"));
+        }
+    }
+    for p in watch.iter().filter(|p| Path::new(p).exists()) {
+        println!("cargo:rerun-if-changed={p}");
+    }
     let commit = git(&["rev-parse", "--short=12", "HEAD"]).map_or("no git checkout".into(), |c| {
         let dirty = git(&[
             "status",
