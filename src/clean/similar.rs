@@ -56,7 +56,7 @@ pub struct Match {
 /// correlation reaches `threshold`; pairs for which `exclude(a, b)` holds (byte-identical copies,
 /// reported as leaks already) are passed over. All pairs are compared: quadratic in the image count.
 pub fn best_matches(
-    thumbs: &[Vec<Option<Thumb>>],
+    thumbs: &[Vec<Option<&Thumb>>],
     threshold: f32,
     exclude: impl Fn((usize, usize), (usize, usize)) -> bool + Sync,
 ) -> Vec<Vec<Option<Match>>> {
@@ -66,7 +66,7 @@ pub fn best_matches(
         .flat_map(|(s, v)| {
             v.iter()
                 .enumerate()
-                .filter_map(move |(i, t)| t.as_ref().map(|t| (s, i, t)))
+                .filter_map(move |(i, t)| t.map(|t| (s, i, t)))
         })
         .collect();
     let best: Vec<((usize, usize), Option<Match>)> = all
@@ -95,13 +95,13 @@ pub fn best_matches(
 /// Per split and image, its closest image in another split when the thumbnails correlate at least
 /// `threshold`; byte-identical copies are leaks, reported as such, not here.
 pub(super) fn near_identical(data: &[SplitData], threshold: f32) -> Vec<Vec<Option<Match>>> {
-    let thumbs: Vec<Vec<Option<Thumb>>> = data
+    let thumbs: Vec<Vec<Option<&Thumb>>> = data
         .iter()
         .map(|d| {
             d.states
                 .iter()
                 .map(|st| match st {
-                    FileState::Ok(_, t) => t.clone(),
+                    FileState::Ok(_, t) => t.as_ref(),
                     _ => None,
                 })
                 .collect()
@@ -193,6 +193,10 @@ mod tests {
             vec![t(stripes), t(stripes), t(other)],
             vec![t(nearly), Thumb::new(&pattern(|_, _| 9))],
         ];
+        let thumbs: Vec<Vec<Option<&Thumb>>> = thumbs
+            .iter()
+            .map(|v| v.iter().map(Option::as_ref).collect())
+            .collect();
         let m = best_matches(&thumbs, 0.97, |_, _| false);
         assert_eq!(m[0][0].map(|m| (m.split, m.index)), Some((1, 0)));
         assert_eq!(m[1][0].map(|m| m.split), Some(0));
