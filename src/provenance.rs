@@ -5,8 +5,6 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
-use std::fmt::Write as _;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use tch::Device;
 
@@ -78,28 +76,22 @@ fn describe_device(device: Device) -> String {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 /// SHA-256 and size of a file, streamed.
 fn hash_file(path: &Path) -> Result<(String, u64)> {
     let mut f = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-    let (mut hasher, mut buf, mut total) = (Sha256::new(), vec![0u8; 1 << 16], 0u64);
-    loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        total += n as u64;
-    }
-    Ok((hex(&hasher.finalize()), total))
+    let mut hasher = Sha256::new();
+    let bytes =
+        std::io::copy(&mut f, &mut hasher).with_context(|| format!("read {}", path.display()))?;
+    Ok((format!("{:x}", hasher.finalize()), bytes))
+}
+
+/// The path as the machine resolves it (a relative one depends on where the command ran), or as
+/// given when it names no single existing file.
+fn absolute(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// The digest of one file.
@@ -107,7 +99,7 @@ pub fn file(role: &str, path: &Path) -> Result<Digest> {
     let (sha256, bytes) = hash_file(path)?;
     Ok(Digest {
         role: role.to_string(),
-        path: path.display().to_string(),
+        path: absolute(path),
         files: 1,
         bytes,
         sha256,
@@ -134,10 +126,10 @@ pub fn files(role: &str, path: &Path, paths: &[PathBuf]) -> Result<Digest> {
     lines.sort_by(|a, b| a[66..].cmp(&b[66..]));
     Ok(Digest {
         role: role.to_string(),
-        path: path.display().to_string(),
+        path: absolute(path),
         files: paths.len(),
         bytes: each.iter().map(|(_, b)| b).sum(),
-        sha256: hex(&Sha256::digest(lines.concat().as_bytes())),
+        sha256: format!("{:x}", Sha256::digest(lines.concat().as_bytes())),
     })
 }
 
@@ -215,7 +207,10 @@ mod tests {
         // Byte order, as LC_ALL=C sorts: "B.png" before "a.jpg".
         let listing = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  B.png\n\
                        ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  a.jpg\n";
-        assert_eq!(set.sha256, hex(&Sha256::digest(listing.as_bytes())));
+        assert_eq!(
+            set.sha256,
+            format!("{:x}", Sha256::digest(listing.as_bytes()))
+        );
         assert_eq!((set.files, set.bytes), (2, 3));
         // The order of reading does not matter; one changed byte does.
         let swapped = files("images", dir.path(), &[b.clone(), a.clone()]).unwrap();

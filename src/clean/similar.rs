@@ -189,11 +189,11 @@ mod tests {
         let other = |x: u32, y: u32| ((x * y) % 251) as u8;
         // Split 0 holds the stripes twice (a same-split pair is never reported) and another picture;
         // split 1 a near copy of the stripes and a flat image.
-        let thumbs = vec![
+        let owned = [
             vec![t(stripes), t(stripes), t(other)],
             vec![t(nearly), Thumb::new(&pattern(|_, _| 9))],
         ];
-        let thumbs: Vec<Vec<Option<&Thumb>>> = thumbs
+        let thumbs: Vec<Vec<Option<&Thumb>>> = owned
             .iter()
             .map(|v| v.iter().map(Option::as_ref).collect())
             .collect();
