@@ -140,6 +140,8 @@ pub struct ReportContext<'a> {
     pub split: &'a str,
     pub threshold: f32,
     pub source: ThresholdSource,
+    /// The split threshold.json was tuned on, when it set the threshold.
+    pub tuned_on: Option<String>,
     pub postprocess: Postprocess,
     pub tta: crate::predict::Tta,
     pub model: String,
@@ -171,6 +173,7 @@ pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
         split: ctx.split.to_string(),
         threshold: ctx.threshold,
         threshold_source: ctx.source.as_str().to_string(),
+        tuned_on: ctx.tuned_on.clone(),
         postprocess: ctx.postprocess.as_str().to_string(),
         n_images: rows.len(),
         mean: agg.mean(),

@@ -18,6 +18,9 @@ pub struct Report {
     pub threshold: f32,
     /// `tuned` (threshold.json), `given` (--threshold), `default` (0.5, no threshold.json) or `masks` (--pred-masks).
     pub threshold_source: String,
+    /// The split the threshold was tuned on (`tuned` thresholds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuned_on: Option<String>,
     /// After the threshold: `none`, `largest` (only the largest connected region kept) or `one`
     /// (largest, and an empty mask filled with the half-maximum blob).
     #[serde(default = "none_string")]
@@ -75,7 +78,10 @@ pub fn markdown_table(r: &Report) -> String {
         r.split,
         r.n_images,
         r.threshold,
-        r.threshold_source,
+        match &r.tuned_on {
+            Some(split) => format!("{} on {split}", r.threshold_source),
+            None => r.threshold_source.clone(),
+        },
         match r.postprocess.as_str() {
             "largest" => ", largest region kept",
             "one" => ", exactly one region kept",
@@ -108,6 +114,9 @@ pub fn markdown(r: &Report) -> String {
 /// What the commands print: the table, then the scores without near-identical images when they differ.
 pub fn summary(r: &Report) -> String {
     let mut s = markdown_table(r);
+    if r.tuned_on.as_ref() == Some(&r.split) {
+        s += "\nThe threshold was tuned on this split: these scores are optimistic.\n";
+    }
     if let Some(line) = independent_line(r) {
         let _ = writeln!(s, "\n{line}");
     }

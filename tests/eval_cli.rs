@@ -118,8 +118,11 @@ fn cli_tune_evaluate_predict_agree() {
         .concat(),
     );
     assert!(table.contains("| Dice |"), "{table}");
+    assert!(table.contains("(tuned on valid)"), "{table}");
+    assert!(!table.contains("optimistic"), "{table}");
     let report = json(&tmp.path().join("ev/report.json"));
     assert_eq!(report["threshold_source"], "tuned");
+    assert_eq!(report["tuned_on"], "valid");
     assert_eq!(report["tta"], "flips");
     assert!((report["threshold"].as_f64().unwrap() - t).abs() < 1e-6);
     assert_eq!(report["split"], "test");
@@ -131,6 +134,25 @@ fn cli_tune_evaluate_predict_agree() {
     );
     let test_images = common::input(prov, "test images");
     assert_eq!(test_images["files"], 8);
+
+    // Scoring the split the threshold was tuned on is flagged, on stderr and in the report.
+    let valid_out = tmp.path().join("ev-valid");
+    let o = common::run_ok(
+        common::bin()
+            .args(["evaluate", &run_s, &fix, "--split", "valid", "--out"])
+            .arg(&valid_out)
+            .args(cpu),
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("tuned on `valid`, the split being scored"),
+        "{stderr}"
+    );
+    let md = std::fs::read_to_string(valid_out.join("report.md")).unwrap();
+    assert!(
+        md.contains("tuned on this split: these scores are optimistic"),
+        "{md}"
+    );
 
     // predict on the test images (the tuned TTA too), then score the written masks: same numbers
     // as evaluate.

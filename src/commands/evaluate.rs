@@ -72,11 +72,12 @@ pub struct DecisionArgs {
     pub postprocess: Option<Postprocess>,
 }
 
-/// The decision rule to use and where its threshold came from; says so when falling back to 0.5.
+/// The decision rule to use, where its threshold came from, and the split threshold.json was tuned on
+/// when that file decides; says so when falling back to 0.5.
 pub fn resolve_decision(
     given: DecisionArgs,
     run_dir: &Path,
-) -> Result<(Decision, ThresholdSource)> {
+) -> Result<(Decision, ThresholdSource, Option<String>)> {
     if given.threshold.is_some_and(|t| !(0.0..1.0).contains(&t)) {
         bail!("--threshold must be in [0, 1)");
     }
@@ -94,14 +95,18 @@ pub fn resolve_decision(
     };
     let postprocess = given
         .postprocess
-        .or(file.map(|f| f.postprocess))
+        .or(file.as_ref().map(|f| f.postprocess))
         .unwrap_or_default();
+    let tuned_on = file
+        .filter(|_| source == ThresholdSource::Tuned)
+        .map(|f| f.split);
     Ok((
         Decision {
             threshold,
             postprocess,
         },
         source,
+        tuned_on,
     ))
 }
 
@@ -114,7 +119,12 @@ pub fn evaluate_run(
     out: &Path,
 ) -> Result<Report> {
     let start = Instant::now();
-    let (decision, source) = resolve_decision(decision, &run.dir)?;
+    let (decision, source, tuned_on) = resolve_decision(decision, &run.dir)?;
+    if tuned_on.as_deref() == Some(split) {
+        eprintln!(
+            "warning: the threshold was tuned on `{split}`, the split being scored: the scores are optimistic"
+        );
+    }
     let samples = load_split(root, split, &SplitOptions::default())?;
     if samples.is_empty() {
         bail!("split {split:?} under {} has no images", root.display());
@@ -126,6 +136,7 @@ pub fn evaluate_run(
         split,
         threshold: decision.threshold,
         source,
+        tuned_on,
         postprocess: decision.postprocess,
         tta: run.inference.tta,
         model: run.dir.display().to_string(),
@@ -153,6 +164,7 @@ pub fn evaluate_masks(dir: &Path, root: &Path, split: &str, out: &Path) -> Resul
         split,
         threshold: 0.5,
         source: ThresholdSource::Masks,
+        tuned_on: None,
         postprocess: Postprocess::None,
         tta: crate::predict::Tta::None,
         model: dir.display().to_string(),

@@ -99,7 +99,11 @@ pub fn run(args: Args) -> Result<()> {
         "valid"
     };
     if split != "test" {
-        eprintln!("note: {} has no test split: evaluating on valid (optimistic: the threshold was tuned there)", data.display());
+        // evaluate itself warns that valid, where the threshold was tuned, gives optimistic scores.
+        eprintln!(
+            "note: {} has no test split: evaluating on valid",
+            data.display()
+        );
     }
     stage(&format!("evaluate ({split})"));
     let report = evaluate_run(&run, &data, split, Default::default(), &run.dir)?;

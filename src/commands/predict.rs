@@ -116,7 +116,7 @@ pub fn run(args: Args) -> Result<()> {
         bail!("no images ({}) in the inputs", EXTENSIONS.join("/"));
     }
     let run = open_run(&args.run_dir, &args.inference)?;
-    let (decision, source) = resolve_decision(args.decision, &run.dir)?;
+    let (decision, source, _) = resolve_decision(args.decision, &run.dir)?;
     for sub in ["masks", "overlays"] {
         let d = args.out.join(sub);
         std::fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;

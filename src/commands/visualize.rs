@@ -78,7 +78,7 @@ pub fn figures(
     if panel < 16 {
         bail!("--panel must be at least 16 pixels");
     }
-    let (decision, _) = resolve_decision(decision, &run.dir)?;
+    let (decision, ..) = resolve_decision(decision, &run.dir)?;
     let samples = load_split(root, split, &SplitOptions::default())?;
     if samples.is_empty() {
         bail!("split {split:?} under {} has no images", root.display());
