@@ -53,6 +53,9 @@ impl Default for CleanOptions {
 
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct SplitStats {
+    /// SHA-256 of the original annotation file (left as it was) and of the cleaned one written.
+    pub original_sha256: String,
+    pub cleaned_sha256: String,
     pub images: usize,
     pub annotations: usize,
     pub no_annotation: usize,
@@ -151,7 +154,11 @@ pub fn clean_dataset(root: &Path, opts: &CleanOptions) -> Result<CleanReport> {
         let dir = out_root.join(&d.name);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        write_atomic(&dir.join(CLEANED), &serde_json::to_vec_pretty(&cleaned)?)?;
+        let bytes = serde_json::to_vec_pretty(&cleaned)?;
+        write_atomic(&dir.join(CLEANED), &bytes)?;
+        stats.original_sha256 =
+            crate::provenance::file("", &root.join(&d.name).join(ORIGINAL))?.sha256;
+        stats.cleaned_sha256 = format!("{:x}", Sha256::digest(&bytes));
         report.splits.push((d.name.clone(), stats));
     }
     let json = serde_json::to_vec_pretty(&report)?;

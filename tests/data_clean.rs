@@ -83,6 +83,20 @@ fn clean_fixture_counts_original_untouched_and_idempotent() {
     let json: serde_json::Value = serde_json::from_slice(&first_report).unwrap();
     assert_eq!(json["train"]["kept"], 24);
     assert_eq!(json["valid"]["images"], 8);
+    // The report pins both files by hash: the original as it still is, the cleaned one as written.
+    for s in ["train", "valid", "test"] {
+        let hashes = (&json[s]["original_sha256"], &json[s]["cleaned_sha256"]);
+        let want = (
+            common::sha256(&root.join(s).join(ORIGINAL)),
+            common::sha256(&root.join(s).join(CLEANED)),
+        );
+        assert_eq!(
+            (hashes.0.as_str().unwrap(), hashes.1.as_str().unwrap()),
+            (&want.0[..], &want.1[..]),
+            "{s}"
+        );
+        assert_ne!(want.0, want.1);
+    }
     // The cleaned file keeps the other COCO fields.
     let cleaned: serde_json::Value = serde_json::from_slice(&first[0]).unwrap();
     assert_eq!(cleaned["info"]["description"], "Exported from roboflow.com");
