@@ -1,7 +1,7 @@
 //! Scoring a split: predictions (from a model or from a folder of mask PNGs) against the split's
 //! ground truth, per image and aggregated. The same code scores every model, ours or PyTorch's.
 use crate::dataset::Sample;
-use crate::metrics::{Aggregate, Confusion};
+use crate::metrics::{bootstrap, Aggregate, Confusion};
 use crate::model::unetpp::UnetPlusPlus;
 use crate::postprocess::{Decision, Postprocess};
 use crate::predict::{self, Inference};
@@ -187,6 +187,7 @@ pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
             .count(),
         empty_convention: EMPTY_CONVENTION.to_string(),
         independent,
+        ci95: bootstrap::intervals(&agg.per_image, bootstrap::RESAMPLES, bootstrap::SEED),
         provenance: Some(ctx.provenance.clone()),
     }
 }

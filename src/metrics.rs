@@ -11,6 +11,8 @@
 //! Accuracy of an image with no pixels at all is 1.
 use serde::{Deserialize, Serialize};
 
+pub mod bootstrap;
+
 /// Pixel counts of one image (or of many pooled together: counts add).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confusion {

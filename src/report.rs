@@ -40,6 +40,9 @@ pub struct Report {
     /// (clean_report.json's `similar`), when that report exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub independent: Option<Subset>,
+    /// 95 % percentile-bootstrap intervals over the images (absent in reports written before them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci95: Option<crate::metrics::bootstrap::Intervals>,
     /// The build, machine, command and input files (model, threshold, annotations, images) scored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<crate::provenance::Provenance>,
@@ -116,6 +119,20 @@ pub fn summary(r: &Report) -> String {
     let mut s = markdown_table(r);
     if r.tuned_on.as_ref() == Some(&r.split) {
         s += "\nThe threshold was tuned on this split: these scores are optimistic.\n";
+    }
+    if let Some(ci) = &r.ci95 {
+        let _ = writeln!(
+            s,
+            "\n95 % confidence intervals (bootstrap over the images, {} resamples): mean Dice \
+             {:.4}–{:.4}, global Dice {:.4}–{:.4}, mean IoU {:.4}–{:.4}.",
+            ci.resamples,
+            ci.mean_low.dice,
+            ci.mean_high.dice,
+            ci.global_low.dice,
+            ci.global_high.dice,
+            ci.mean_low.iou,
+            ci.mean_high.iou
+        );
     }
     if let Some(line) = independent_line(r) {
         let _ = writeln!(s, "\n{line}");

@@ -84,6 +84,11 @@ fn ground_truth_masks_score_one() {
     );
     let md = std::fs::read_to_string(tmp.path().join("out/report.md")).unwrap();
     assert!(md.contains("| Dice | 1.0000 | 1.0000 |"), "{md}");
+    // Perfect on every image: nothing for a resample to move.
+    assert!(
+        md.contains("mean Dice 1.0000–1.0000, global Dice 1.0000–1.0000"),
+        "{md}"
+    );
 }
 
 #[test]
@@ -171,6 +176,16 @@ fn half_the_masks_shifted_give_hand_computed_dice() {
         / test.len() as f64;
     assert!(want_p < 1.0, "some tumour lies entirely in the right half");
     assert!((metric(&r, "mean", "precision") - want_p).abs() < 1e-12);
+    // The 95 % interval holds the estimate, strictly: the per-image Dice values differ.
+    let ci = &r["ci95"];
+    assert_eq!(ci["resamples"], 2000);
+    let (lo, hi) = (
+        ci["mean_low"]["dice"].as_f64().unwrap(),
+        ci["mean_high"]["dice"].as_f64().unwrap(),
+    );
+    assert!(lo < want && want < hi, "{lo} < {want} < {hi}");
+    let md = std::fs::read_to_string(tmp.path().join("out/report.md")).unwrap();
+    assert!(md.contains(&format!("mean Dice {lo:.4}–{hi:.4}")), "{md}");
 }
 
 #[test]
