@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod clean;
 pub mod coco;
 pub mod commands;
+pub mod compare;
 pub mod dataset;
 pub mod device;
 pub mod evaluate;

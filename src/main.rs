@@ -24,6 +24,8 @@ enum Command {
     TuneThreshold(commands::tune_threshold::Args),
     /// Score a trained run (or a folder of predicted masks) on a split.
     Evaluate(commands::evaluate::Args),
+    /// Compare two evaluations of one split image by image: is B better than A beyond chance?
+    Compare(commands::compare::Args),
     /// Draw MRI | ground truth | prediction | overlay rows as PNG.
     Visualize(commands::visualize::Args),
     /// Predict masks, overlays and COCO results for new images.
@@ -51,6 +53,7 @@ fn main() {
         Command::Train(a) => commands::train::run(a),
         Command::TuneThreshold(a) => commands::tune_threshold::run(a),
         Command::Evaluate(a) => commands::evaluate::run(a),
+        Command::Compare(a) => commands::compare::run(a),
         Command::Visualize(a) => commands::visualize::run(a),
         Command::Predict(a) => commands::predict::run(a),
         Command::Pipeline(a) => commands::pipeline::run(*a),

@@ -186,6 +186,41 @@ fn half_the_masks_shifted_give_hand_computed_dice() {
     assert!(lo < want && want < hi, "{lo} < {want} < {hi}");
     let md = std::fs::read_to_string(tmp.path().join("out/report.md")).unwrap();
     assert!(md.contains(&format!("mean Dice {lo:.4}–{hi:.4}")), "{md}");
+
+    // `compare` against the truth's own masks: B − A is exactly what the cut lost, on every image
+    // the cut changed, and the paired interval lies above 0.
+    write_masks(&tmp.path().join("truth"), &test, truth_255);
+    evaluate(
+        &tmp.path().join("truth"),
+        "test",
+        &tmp.path().join("out-truth"),
+    );
+    let json = tmp.path().join("cmp.json");
+    let o = common::run_ok(
+        common::bin()
+            .arg("compare")
+            .args([tmp.path().join("out"), tmp.path().join("out-truth")])
+            .arg("--json")
+            .arg(&json),
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("B's mean Dice is higher than A's"), "{text}");
+    let c = common::json(&json);
+    let diff = c["b_mean"]["dice"].as_f64().unwrap() - c["a_mean"]["dice"].as_f64().unwrap();
+    assert!(
+        (diff - (1.0 - want)).abs() < 1e-12,
+        "{diff} vs {}",
+        1.0 - want
+    );
+    let changed = test.iter().filter(|s| cut(s) != truth_255(s)).count();
+    assert_eq!(
+        (c["b_better"].as_u64(), c["b_worse"].as_u64()),
+        (Some(changed as u64), Some(0))
+    );
+    assert!(
+        c["difference_ci95"]["mean_low"]["dice"].as_f64().unwrap() > 0.0,
+        "{c}"
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! One module per subcommand: argument parsing and orchestration only; the work lives in the library modules.
 pub mod bench;
 pub mod clean;
+pub mod compare;
 pub mod evaluate;
 pub mod info;
 pub mod masks;

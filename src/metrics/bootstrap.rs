@@ -43,33 +43,46 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     }
 }
 
-/// 95 % intervals from `resamples` draws of as many images as there are, with replacement; each draw's
-/// mean and pooled metrics are computed as the report's are. None for no images.
-pub fn intervals(per_image: &[Confusion], resamples: usize, seed: u64) -> Option<Intervals> {
-    if per_image.is_empty() || resamples == 0 {
+/// The report's 12 statistics over the images `idx` (repeats allowed): 6 means over images, then the
+/// 6 metrics of their pooled pixels. `values` holds each image's metrics.
+fn statistics(per_image: &[Confusion], values: &[[f64; 6]], idx: &[usize]) -> [f64; 12] {
+    let (mut sum, mut pooled) = ([0.0; 6], Confusion::default());
+    for &i in idx {
+        for (s, v) in sum.iter_mut().zip(values[i]) {
+            *s += v;
+        }
+        pooled.add(&per_image[i]);
+    }
+    let mut out = [0.0; 12];
+    for (k, v) in sum
+        .map(|s| s / idx.len() as f64)
+        .into_iter()
+        .chain(pooled.metrics().values())
+        .enumerate()
+    {
+        out[k] = v;
+    }
+    out
+}
+
+/// 95 % intervals of `stat` over `resamples` draws of `n` image indices with replacement.
+fn resampled(
+    n: usize,
+    resamples: usize,
+    seed: u64,
+    mut stat: impl FnMut(&[usize]) -> [f64; 12],
+) -> Option<Intervals> {
+    if n == 0 || resamples == 0 {
         return None;
     }
-    let values: Vec<[f64; 6]> = per_image.iter().map(|c| c.metrics().values()).collect();
-    let n = per_image.len();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    // draws[k][b]: metric k (6 means, then 6 globals) in resample b.
+    let mut idx = vec![0; n];
+    // draws[k][b]: statistic k in resample b.
     let mut draws: Vec<Vec<f64>> = (0..12).map(|_| Vec::with_capacity(resamples)).collect();
     for _ in 0..resamples {
-        let (mut sum, mut pooled) = ([0.0; 6], Confusion::default());
-        for _ in 0..n {
-            let i = rng.random_range(0..n);
-            for (s, v) in sum.iter_mut().zip(values[i]) {
-                *s += v;
-            }
-            pooled.add(&per_image[i]);
-        }
-        let means = sum.map(|s| s / n as f64);
-        for (k, v) in means
-            .into_iter()
-            .chain(pooled.metrics().values())
-            .enumerate()
-        {
-            draws[k].push(v);
+        idx.iter_mut().for_each(|i| *i = rng.random_range(0..n));
+        for (d, v) in draws.iter_mut().zip(stat(&idx)) {
+            d.push(v);
         }
     }
     draws.iter_mut().for_each(|d| d.sort_by(f64::total_cmp));
@@ -84,6 +97,31 @@ pub fn intervals(per_image: &[Confusion], resamples: usize, seed: u64) -> Option
         mean_high: part(&high[..6]),
         global_low: part(&low[6..]),
         global_high: part(&high[6..]),
+    })
+}
+
+/// 95 % intervals from `resamples` draws of as many images as there are, with replacement; each draw's
+/// mean and pooled metrics are computed as the report's are. None for no images.
+pub fn intervals(per_image: &[Confusion], resamples: usize, seed: u64) -> Option<Intervals> {
+    let values: Vec<[f64; 6]> = per_image.iter().map(|c| c.metrics().values()).collect();
+    resampled(per_image.len(), resamples, seed, |idx| {
+        statistics(per_image, &values, idx)
+    })
+}
+
+/// 95 % intervals of the difference `b − a` of two scorings of the same images (`a[i]` and `b[i]` are
+/// one image): both are resampled with the same draw, so what the images share cancels out.
+///
+/// # Panics
+/// When `a` and `b` differ in length.
+pub fn paired(a: &[Confusion], b: &[Confusion], resamples: usize, seed: u64) -> Option<Intervals> {
+    assert_eq!(a.len(), b.len(), "paired scorings of the same images");
+    let values =
+        |x: &[Confusion]| -> Vec<[f64; 6]> { x.iter().map(|c| c.metrics().values()).collect() };
+    let (va, vb) = (values(a), values(b));
+    resampled(a.len(), resamples, seed, |idx| {
+        let (sa, sb) = (statistics(a, &va, idx), statistics(b, &vb, idx));
+        std::array::from_fn(|k| sb[k] - sa[k])
     })
 }
 
@@ -140,5 +178,38 @@ mod tests {
         let ratio = width(&small) / width(&large);
         assert!((3.5..5.5).contains(&ratio), "{ratio}");
         assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);
+    }
+
+    #[test]
+    fn a_paired_difference_cancels_what_the_images_share() {
+        // b is a better than a by exactly 0.1 Dice on every image, while the images themselves range
+        // from easy to hard: each resample's difference is exactly 0.1 (up to rounding), a point
+        // interval, although each side's own interval is wide.
+        let a: Vec<Confusion> = (1..=20)
+            .map(|k| image(4 * k, 100 - 4 * k, 100 - 4 * k))
+            .collect();
+        let b: Vec<Confusion> = a
+            .iter()
+            .map(|c| {
+                let d = c.dice() + 0.1;
+                // Dice 2tp/(2tp+fp+fn) = d with fp = fn: fp = tp(1-d)/d.
+                let tp = 1_000_000u64;
+                let fp = ((tp as f64) * (1.0 - d) / d).round() as u64;
+                Confusion {
+                    tp,
+                    fp,
+                    fn_: fp,
+                    tn: 100,
+                }
+            })
+            .collect();
+        let diff = paired(&a, &b, 500, 9).unwrap();
+        assert!((diff.mean_low.dice - 0.1).abs() < 1e-5, "{diff:?}");
+        assert!((diff.mean_high.dice - 0.1).abs() < 1e-5, "{diff:?}");
+        let own = intervals(&a, 500, 9).unwrap();
+        assert!(own.mean_high.dice - own.mean_low.dice > 0.1, "{own:?}");
+        // A scoring against itself differs by nothing.
+        let zero = paired(&a, &a, 100, 1).unwrap();
+        assert_eq!((zero.mean_low.dice, zero.global_high.iou), (0.0, 0.0));
     }
 }

@@ -1,0 +1,249 @@
+//! Two evaluations of the same split side by side, image by image: is B better than A, or is the
+//! difference within what another draw of test images could give? Reads the `per_image.csv` files
+//! `evaluate` writes (of a run, or of `--pred-masks`, e.g. the PyTorch notebook's masks).
+use crate::metrics::bootstrap::{self, Intervals};
+use crate::metrics::{Aggregate, Confusion, MetricSet};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// One row of per_image.csv, the fields a comparison needs.
+#[derive(Clone, Debug, Deserialize)]
+struct Row {
+    stem: String,
+    tp: u64,
+    fp: u64,
+    #[serde(rename = "fn")]
+    fn_: u64,
+    tn: u64,
+}
+
+/// `path` itself, or the per_image.csv inside it when it is a folder (a run or report directory).
+pub fn per_image_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("per_image.csv")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Each image's stem and confusion counts, in file order.
+pub fn read_per_image(path: &Path) -> Result<Vec<(String, Confusion)>> {
+    let file = per_image_file(path);
+    let mut reader = csv::Reader::from_path(&file).with_context(|| {
+        format!(
+            "cannot read {} (run `tumorseg evaluate` first)",
+            file.display()
+        )
+    })?;
+    reader
+        .deserialize::<Row>()
+        .map(|r| {
+            let r =
+                r.with_context(|| format!("{}: not an evaluate per_image.csv", file.display()))?;
+            Ok((
+                r.stem,
+                Confusion {
+                    tp: r.tp,
+                    fp: r.fp,
+                    fn_: r.fn_,
+                    tn: r.tn,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// A's and B's scores on the images both scored, and how B differs.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    /// Images scored by both (the comparison's images).
+    pub n_images: usize,
+    /// Images scored by only one side, left out.
+    pub only_a: usize,
+    pub only_b: usize,
+    pub a_mean: MetricSet,
+    pub b_mean: MetricSet,
+    pub a_global: MetricSet,
+    pub b_global: MetricSet,
+    /// 95 % paired-bootstrap intervals of B − A.
+    pub difference_ci95: Intervals,
+    /// Images on which B's Dice is higher, lower, equal (within 1e-9).
+    pub b_better: usize,
+    pub b_worse: usize,
+    pub tied: usize,
+}
+
+/// Compare on the images both scored (matched by stem); an error when they share none.
+pub fn compare(a: &[(String, Confusion)], b: &[(String, Confusion)]) -> Result<Comparison> {
+    let in_b: HashMap<&str, &Confusion> = b.iter().map(|(s, c)| (s.as_str(), c)).collect();
+    let (ca, cb): (Vec<Confusion>, Vec<Confusion>) = a
+        .iter()
+        .filter_map(|(s, c)| in_b.get(s.as_str()).map(|&cb| (*c, *cb)))
+        .unzip();
+    if ca.is_empty() {
+        bail!("the two evaluations share no image (are they of the same split?)");
+    }
+    let agg = |per_image: &[Confusion]| Aggregate {
+        per_image: per_image.to_vec(),
+    };
+    let (aa, ab) = (agg(&ca), agg(&cb));
+    let mut counts = [0usize; 3];
+    for (x, y) in ca.iter().zip(&cb) {
+        let d = y.dice() - x.dice();
+        counts[if d > 1e-9 {
+            0
+        } else if d < -1e-9 {
+            1
+        } else {
+            2
+        }] += 1;
+    }
+    Ok(Comparison {
+        n_images: ca.len(),
+        only_a: a.len() - ca.len(),
+        only_b: b.len() - ca.len(),
+        a_mean: aa.mean(),
+        b_mean: ab.mean(),
+        a_global: aa.global(),
+        b_global: ab.global(),
+        difference_ci95: bootstrap::paired(&ca, &cb, bootstrap::RESAMPLES, bootstrap::SEED)
+            .expect("at least one image"),
+        b_better: counts[0],
+        b_worse: counts[1],
+        tied: counts[2],
+    })
+}
+
+const LABELS: [&str; 6] = ["Dice", "IoU", "Precision", "Recall", "F1", "Pixel accuracy"];
+
+/// The comparison as a markdown table and a verdict per the Dice interval.
+pub fn markdown(c: &Comparison, a: &str, b: &str) -> String {
+    let mut s = format!(
+        "A = {a}\nB = {b}\n{} compared{}\n\n",
+        crate::report::count(c.n_images, "image"),
+        if c.only_a + c.only_b > 0 {
+            format!(
+                " ({} only in A and {} only in B left out)",
+                c.only_a, c.only_b
+            )
+        } else {
+            String::new()
+        }
+    );
+    s += "| Metric | A mean | B mean | B − A | 95 % CI of B − A | A global | B global | B − A global | 95 % CI |\n";
+    s += "|---|---|---|---|---|---|---|---|---|\n";
+    let ci = &c.difference_ci95;
+    let cols = [
+        c.a_mean.values(),
+        c.b_mean.values(),
+        ci.mean_low.values(),
+        ci.mean_high.values(),
+        c.a_global.values(),
+        c.b_global.values(),
+        ci.global_low.values(),
+        ci.global_high.values(),
+    ];
+    for (k, label) in LABELS.iter().enumerate() {
+        let v = |i: usize| cols[i][k];
+        let _ = writeln!(
+            s,
+            "| {label} | {:.4} | {:.4} | {:+.4} | {:+.4} … {:+.4} | {:.4} | {:.4} | {:+.4} | {:+.4} … {:+.4} |",
+            v(0),
+            v(1),
+            v(1) - v(0),
+            v(2),
+            v(3),
+            v(4),
+            v(5),
+            v(5) - v(4),
+            v(6),
+            v(7)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nPer image, B's Dice is higher on {}, lower on {}, equal on {}.\n{}",
+        c.b_better,
+        c.b_worse,
+        c.tied,
+        verdict(ci)
+    );
+    s
+}
+
+/// What the mean-Dice interval of B − A says, in words.
+pub fn verdict(ci: &Intervals) -> String {
+    let (lo, hi) = (ci.mean_low.dice, ci.mean_high.dice);
+    if lo > 0.0 {
+        format!("B's mean Dice is higher than A's: the 95 % interval of the difference, {lo:+.4} … {hi:+.4}, excludes 0.")
+    } else if hi < 0.0 {
+        format!("B's mean Dice is lower than A's: the 95 % interval of the difference, {lo:+.4} … {hi:+.4}, excludes 0.")
+    } else {
+        format!("No difference in mean Dice can be told on these images: the 95 % interval of B − A, {lo:+.4} … {hi:+.4}, contains 0.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "image_id,stem,width,height,truth_pixels,pred_pixels,tp,fp,fn,tn,dice,iou,precision,recall,f1,accuracy\n";
+
+    fn write(dir: &Path, name: &str, rows: &[&str]) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, HEADER.to_string() + &rows.join("\n") + "\n").unwrap();
+        path
+    }
+
+    #[test]
+    fn rows_match_by_stem_quoted_names_included_and_the_rest_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        // The scores' own columns are ignored: the counts decide.
+        let a = write(
+            dir.path(),
+            "a.csv",
+            &[
+                "1,\"x,1\",4,4,4,4,2,2,2,10,0,0,0,0,0,0",
+                "2,y,4,4,4,4,4,0,0,12,0,0,0,0,0,0",
+                "3,only_a,4,4,0,0,0,0,0,16,0,0,0,0,0,0",
+            ],
+        );
+        let b = write(
+            dir.path(),
+            "b.csv",
+            &[
+                "2,y,4,4,4,4,4,0,0,12,0,0,0,0,0,0",
+                "1,\"x,1\",4,4,4,4,4,0,0,12,0,0,0,0,0,0",
+                "9,only_b,4,4,0,0,0,0,0,16,0,0,0,0,0,0",
+            ],
+        );
+        let (ra, rb) = (read_per_image(&a).unwrap(), read_per_image(&b).unwrap());
+        assert_eq!(ra[0].0, "x,1");
+        let c = compare(&ra, &rb).unwrap();
+        assert_eq!((c.n_images, c.only_a, c.only_b), (2, 1, 1));
+        // x: Dice 0.5 → 1; y: 1 → 1.
+        assert_eq!((c.b_better, c.b_worse, c.tied), (1, 0, 1));
+        assert!((c.a_mean.dice - 0.75).abs() < 1e-12 && (c.b_mean.dice - 1.0).abs() < 1e-12);
+        let text = markdown(&c, "A", "B");
+        assert!(
+            text.contains("| Dice | 0.7500 | 1.0000 | +0.2500 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 only in A and 1 only in B left out"),
+            "{text}"
+        );
+        let none = write(dir.path(), "c.csv", &["5,z,4,4,0,0,0,0,0,16,0,0,0,0,0,0"]);
+        let err = compare(&ra, &read_per_image(&none).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("share no image"), "{err}");
+        std::fs::write(dir.path().join("bad.csv"), "stem,dice\nx,1\n").unwrap();
+        let err = read_per_image(&dir.path().join("bad.csv")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("not an evaluate per_image.csv"),
+            "{err:#}"
+        );
+    }
+}
