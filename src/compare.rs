@@ -3,6 +3,7 @@
 //! `evaluate` writes (of a run, or of `--pred-masks`, e.g. the PyTorch notebook's masks).
 use crate::metrics::bootstrap::{self, Intervals};
 use crate::metrics::{Aggregate, Confusion, MetricSet};
+use crate::report::LABELS;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -116,8 +117,6 @@ pub fn compare(a: &[(String, Confusion)], b: &[(String, Confusion)]) -> Result<C
         tied: counts[2],
     })
 }
-
-const LABELS: [&str; 6] = ["Dice", "IoU", "Precision", "Recall", "F1", "Pixel accuracy"];
 
 /// The comparison as a markdown table and a verdict per the Dice interval.
 pub fn markdown(c: &Comparison, a: &str, b: &str) -> String {
@@ -240,6 +239,27 @@ mod tests {
         let err = compare(&ra, &read_per_image(&none).unwrap()).unwrap_err();
         assert!(err.to_string().contains("share no image"), "{err}");
         std::fs::write(dir.path().join("bad.csv"), "stem,dice\nx,1\n").unwrap();
+        // What `evaluate` writes reads back, odd names included.
+        let rows: Vec<crate::report::ImageRow> = [("a,\"b\"", 3), ("plain", 0)]
+            .iter()
+            .map(|&(stem, tp)| crate::report::ImageRow {
+                id: 1,
+                stem: stem.into(),
+                width: 2,
+                height: 2,
+                confusion: Confusion {
+                    tp,
+                    fp: 1,
+                    fn_: 0,
+                    tn: 4 - tp - 1,
+                },
+            })
+            .collect();
+        let written = dir.path().join("per_image.csv");
+        std::fs::write(&written, crate::report::csv(&rows)).unwrap();
+        let back = read_per_image(dir.path()).unwrap();
+        assert_eq!(back[0], ("a,\"b\"".to_string(), rows[0].confusion));
+        assert_eq!(back[1], ("plain".to_string(), rows[1].confusion));
         let err = read_per_image(&dir.path().join("bad.csv")).unwrap_err();
         assert!(
             format!("{err:#}").contains("not an evaluate per_image.csv"),

@@ -70,7 +70,8 @@ pub struct ImageRow {
     pub confusion: Confusion,
 }
 
-const LABELS: [&str; 6] = ["Dice", "IoU", "Precision", "Recall", "F1", "Pixel accuracy"];
+/// Row labels of the tables, in [`crate::metrics::NAMES`] order.
+pub const LABELS: [&str; 6] = ["Dice", "IoU", "Precision", "Recall", "F1", "Pixel accuracy"];
 
 /// The seed-style table: one metric per row, mean over images and pooled pixels side by side.
 pub fn markdown_table(r: &Report) -> String {
@@ -160,42 +161,24 @@ pub fn count(n: usize, noun: &str) -> String {
 
 /// per_image.csv, one row per image in split order.
 pub fn csv(rows: &[ImageRow]) -> String {
-    let mut s = String::from(
-        "image_id,stem,width,height,truth_pixels,pred_pixels,tp,fp,fn,tn,dice,iou,precision,recall,f1,accuracy\n",
-    );
+    let mut w = csv::Writer::from_writer(vec![]);
+    let header = "image_id,stem,width,height,truth_pixels,pred_pixels,tp,fp,fn,tn,dice,iou,precision,recall,f1,accuracy";
+    w.write_record(header.split(','))
+        .expect("writing to memory");
     for r in rows {
         let c = &r.confusion;
-        let m = c.metrics();
-        let _ = writeln!(
-            s,
-            "{},{},{},{},{},{},{},{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6}",
-            r.id,
-            csv_field(&r.stem),
-            r.width,
-            r.height,
-            c.tp + c.fn_,
-            c.tp + c.fp,
-            c.tp,
-            c.fp,
-            c.fn_,
-            c.tn,
-            m.dice,
-            m.iou,
-            m.precision,
-            m.recall,
-            m.f1,
-            m.accuracy
-        );
+        let counts = [c.tp + c.fn_, c.tp + c.fp, c.tp, c.fp, c.fn_, c.tn];
+        let mut record = vec![
+            r.id.to_string(),
+            r.stem.clone(),
+            r.width.to_string(),
+            r.height.to_string(),
+        ];
+        record.extend(counts.iter().map(u64::to_string));
+        record.extend(c.metrics().values().iter().map(|v| format!("{v:.6}")));
+        w.write_record(&record).expect("writing to memory");
     }
-    s
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+    String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 fields")
 }
 
 /// Write report.json, report.md and per_image.csv into `out_dir` (created if needed).
