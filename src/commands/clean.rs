@@ -24,8 +24,8 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "train,valid,test")]
     pub splits: Vec<String>,
     /// Report ("similar") images whose 32×32 grey thumbnails correlate at least this much with an image
-    /// of another split: neighbouring slices of one scan split apart, which makes valid/test scores
-    /// optimistic. Reported, never removed.
+    /// of another split: neighbouring slices of one scan split apart, which probably makes valid/test
+    /// scores optimistic. Reported, never removed.
     #[arg(long, value_name = "R", default_value_t = crate::clean::similar::DEFAULT_THRESHOLD)]
     pub similar_above: f32,
     /// Skip the similarity check (it compares every pair of images: quadratic in their number).
@@ -99,7 +99,7 @@ pub fn format_details(r: &CleanReport) -> Vec<String> {
     if !similar.is_empty() {
         lines.insert(format!(
             "similar: {} images have a near-identical image in another split, likely a neighbouring \
-             slice of the same scan (scores on those splits are optimistic); all pairs are in \
+             slice of the same scan (scores on those splits are probably optimistic); all pairs are in \
              clean_report.json, for example:",
             similar.join(", ")
         ));
