@@ -164,6 +164,7 @@ pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
             n_images: agg.per_image.len(),
             mean: agg.mean(),
             global: agg.global(),
+            ci95: bootstrap::intervals(&agg.per_image, bootstrap::RESAMPLES, bootstrap::SEED),
         }
     });
     let agg = Aggregate {

@@ -54,6 +54,9 @@ pub struct Subset {
     pub n_images: usize,
     pub mean: MetricSet,
     pub global: MetricSet,
+    /// As `Report.ci95`, over the subset's images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci95: Option<crate::metrics::bootstrap::Intervals>,
 }
 
 fn none_string() -> String {
@@ -145,11 +148,20 @@ pub fn summary(r: &Report) -> String {
 fn independent_line(r: &Report) -> Option<String> {
     let sub = r.independent.as_ref().filter(|s| s.n_images < r.n_images)?;
     Some(format!(
-        "Without the {} that have a near-identical image (a neighbouring slice) in another split \
-         (`tumorseg clean`'s `similar`): {}, mean Dice {:.4}, global Dice {:.4}.",
+        "Without the {} that {} a near-identical image (a neighbouring slice) in another split \
+         (`tumorseg clean`'s `similar`): {}, mean Dice {:.4}{}, global Dice {:.4}.",
         count(r.n_images - sub.n_images, "image"),
+        if r.n_images - sub.n_images == 1 {
+            "has"
+        } else {
+            "have"
+        },
         count(sub.n_images, "image"),
         sub.mean.dice,
+        sub.ci95.map_or(String::new(), |ci| format!(
+            " (95 % interval {:.4}–{:.4})",
+            ci.mean_low.dice, ci.mean_high.dice
+        )),
         sub.global.dice
     ))
 }
