@@ -97,5 +97,10 @@ fi
 # augmentation (AUG=) because strong augmentation pays off only in longer runs; ~3 minutes in all.
 if [[ $what == parity ]]; then
   SIZE=${PARITY_SIZE:-320} BUDGET=${PARITY_BUDGET:-125} AUG=${PARITY_AUG-} pipeline parity "${PIPE_LIMIT:-300}"
+  # With the full pipeline's run from an earlier call on this machine: is it better beyond chance?
+  if [[ -f /tmp/tumorseg-pipeline/per_image.csv && -f /tmp/tumorseg-parity/per_image.csv ]]; then
+    log "compare: A = parity run, B = full pipeline run (test, paired bootstrap)"
+    $BIN compare /tmp/tumorseg-parity /tmp/tumorseg-pipeline 2>&1 | tee -a "$OUT/summary.log"
+  fi
 fi
 cat "$OUT/summary.log"
