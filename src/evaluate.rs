@@ -1,6 +1,7 @@
 //! Scoring a split: predictions (from a model or from a folder of mask PNGs) against the split's
 //! ground truth, per image and aggregated. The same code scores every model, ours or PyTorch's.
 use crate::dataset::Sample;
+use crate::metrics::breakdown::breakdown;
 use crate::metrics::{bootstrap, Aggregate, Confusion};
 use crate::model::unetpp::UnetPlusPlus;
 use crate::postprocess::{Decision, Postprocess};
@@ -189,6 +190,7 @@ pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
         empty_convention: EMPTY_CONVENTION.to_string(),
         independent,
         ci95: bootstrap::intervals(&agg.per_image, bootstrap::RESAMPLES, bootstrap::SEED),
+        breakdown: Some(breakdown(&agg.per_image)),
         provenance: Some(ctx.provenance.clone()),
     }
 }

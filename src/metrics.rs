@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod bootstrap;
+pub mod breakdown;
 
 /// Pixel counts of one image (or of many pooled together: counts add).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

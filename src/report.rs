@@ -43,6 +43,9 @@ pub struct Report {
     /// 95 % percentile-bootstrap intervals over the images (absent in reports written before them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci95: Option<crate::metrics::bootstrap::Intervals>,
+    /// Missed tumours, false alarms and Dice by tumour size (absent in reports written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<crate::metrics::breakdown::Breakdown>,
     /// The build, machine, command and input files (model, threshold, annotations, images) scored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<crate::provenance::Provenance>,
@@ -137,6 +140,9 @@ pub fn summary(r: &Report) -> String {
             ci.mean_low.iou,
             ci.mean_high.iou
         );
+    }
+    if let Some(b) = &r.breakdown {
+        let _ = writeln!(s, "\n{}", crate::metrics::breakdown::describe(b));
     }
     if let Some(line) = independent_line(r) {
         let _ = writeln!(s, "\n{line}");

@@ -186,6 +186,25 @@ fn half_the_masks_shifted_give_hand_computed_dice() {
     assert!(lo < want && want < hi, "{lo} < {want} < {hi}");
     let md = std::fs::read_to_string(tmp.path().join("out/report.md")).unwrap();
     assert!(md.contains(&format!("mean Dice {lo:.4}–{hi:.4}")), "{md}");
+    // A tumour lying wholly in the erased half is missed outright; the breakdown counts exactly those.
+    let has = |m: &GrayImage| m.iter().any(|&v| v != 0);
+    let missed = test
+        .iter()
+        .filter(|s| has(&s.mask()) && !has(&cut(s)))
+        .count();
+    let b = &r["breakdown"];
+    assert!(missed > 0);
+    assert_eq!(b["missed"], missed);
+    assert_eq!(
+        b["with_tumour"],
+        test.iter().filter(|s| has(&s.mask())).count()
+    );
+    assert!(
+        md.contains(&format!(
+            "Tumours missed outright (no predicted pixel on them): {missed} of"
+        )),
+        "{md}"
+    );
 
     // `compare` against the truth's own masks: B − A is exactly what the cut lost, on every image
     // the cut changed, and the paired interval lies above 0.
