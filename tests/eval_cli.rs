@@ -491,3 +491,25 @@ fn visualize_writes_rows_of_four_distinct_panels() {
         (256, 128)
     );
 }
+
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let out = tumorseg(&["--version"]);
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    if head.status.success() {
+        let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+        assert!(
+            out.starts_with(&format!(
+                "tumorseg {} (commit {head}",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{out}"
+        );
+    } else {
+        assert!(out.contains("(no git checkout)"), "{out}");
+    }
+}
