@@ -2,7 +2,7 @@
 //! ground truth, per image and aggregated. The same code scores every model, ours or PyTorch's.
 use crate::dataset::Sample;
 use crate::metrics::breakdown::breakdown;
-use crate::metrics::{bootstrap, Aggregate, Confusion};
+use crate::metrics::{Aggregate, Confusion};
 use crate::model::unetpp::UnetPlusPlus;
 use crate::postprocess::{Decision, Postprocess};
 use crate::predict::{self, Inference};
@@ -165,7 +165,7 @@ pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
             n_images: agg.per_image.len(),
             mean: agg.mean(),
             global: agg.global(),
-            ci95: bootstrap::intervals(&agg.per_image, bootstrap::RESAMPLES, bootstrap::SEED),
+            ci95: agg.ci95(),
         }
     });
     let agg = Aggregate {
@@ -189,7 +189,7 @@ pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
             .count(),
         empty_convention: EMPTY_CONVENTION.to_string(),
         independent,
-        ci95: bootstrap::intervals(&agg.per_image, bootstrap::RESAMPLES, bootstrap::SEED),
+        ci95: agg.ci95(),
         breakdown: Some(breakdown(&agg.per_image)),
         provenance: Some(ctx.provenance.clone()),
     }

@@ -204,6 +204,11 @@ impl Aggregate {
         self.pooled().metrics()
     }
 
+    /// The report's 95 % bootstrap intervals over these images (fixed resamples and seed).
+    pub fn ci95(&self) -> Option<bootstrap::Intervals> {
+        bootstrap::intervals(&self.per_image, bootstrap::RESAMPLES, bootstrap::SEED)
+    }
+
     pub fn pooled(&self) -> Confusion {
         let mut all = Confusion::default();
         for c in &self.per_image {

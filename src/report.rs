@@ -121,7 +121,9 @@ pub fn markdown(r: &Report) -> String {
     s
 }
 
-/// What the commands print: the table, then the scores without near-identical images when they differ.
+/// What the commands print: the table, then (when the report has them) a warning for a threshold tuned
+/// on the scored split, the confidence intervals, the error breakdown, and the scores without
+/// near-identical images.
 pub fn summary(r: &Report) -> String {
     let mut s = markdown_table(r);
     if r.tuned_on.as_ref() == Some(&r.split) {
