@@ -227,6 +227,27 @@ fn cli_tune_evaluate_predict_agree() {
         })
         .sum();
     assert_eq!(total_area as u64, mask_pixels);
+    // predictions.csv: one line per image; its pixels and regions add up to the masks' and results'.
+    let mut csv = csv::Reader::from_path(pred.join("predictions.csv")).unwrap();
+    let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 8);
+    let col = |r: &csv::StringRecord, k: usize| r[k].parse::<f64>().unwrap();
+    assert_eq!(
+        rows.iter().map(|r| col(r, 4)).sum::<f64>() as u64,
+        mask_pixels
+    );
+    assert_eq!(
+        rows.iter().map(|r| col(r, 6)).sum::<f64>() as usize,
+        entries.len()
+    );
+    for r in &rows {
+        assert_eq!(&r[3], if col(r, 4) > 0.0 { "true" } else { "false" });
+        assert!(
+            (col(r, 5) - 100.0 * col(r, 4) / 640.0 / 640.0).abs() < 1e-4,
+            "{r:?}"
+        );
+        assert!((0.0..=1.0).contains(&col(r, 7)));
+    }
     for e in entries {
         assert_eq!(e["category_id"], 0);
         let poly = e["segmentation"][0].as_array().unwrap();

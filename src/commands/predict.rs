@@ -22,7 +22,9 @@ pub struct Args {
     /// minimum to their maximum) and/or folders of them (their other files are named on stderr).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Output folder: masks/<stem>.png (0/255), overlays/<stem>.png, results.json (COCO results), provenance.json (model, threshold, SHA-256 of the images); unreadable
+    /// Output folder: masks/<stem>.png (0/255), overlays/<stem>.png, predictions.csv (per image: tumour
+    /// found, its pixels and share of the image, regions, highest probability), results.json (COCO
+    /// results), provenance.json (model, threshold, SHA-256 of the images); unreadable
     /// inputs are skipped and listed in skipped.txt (the command then exits with status 1).
     #[arg(long)]
     pub out: PathBuf,
@@ -123,6 +125,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let bar = progress_bar(files.len() as u64, true);
     let (mut results, mut skipped, mut done) = (Vec::new(), Vec::new(), Vec::new());
+    let mut summaries = Vec::new();
     let chunk = run.inference.batch * 4;
     for (c, part) in files.chunks(chunk).enumerate() {
         // COCO image ids follow the input order, skipped files included, so they do not shift.
@@ -145,13 +148,16 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
         let probs = probabilities_gray(&run.model, &images, &run.inference)?;
-        let entries: Vec<Vec<Value>> = ok
+        let written: Vec<(Vec<Value>, Summary)> = ok
             .par_iter()
             .zip(&images)
             .zip(&probs)
             .map(|((&(id, f), img), prob)| write_outputs(&args, id, f, img, prob, decision))
             .collect::<Result<_>>()?;
-        results.extend(entries.into_iter().flatten());
+        for (entries, summary) in written {
+            results.extend(entries);
+            summaries.push(summary);
+        }
         bar.inc(part.len() as u64);
     }
     bar.finish_and_clear();
@@ -168,6 +174,7 @@ pub fn run(args: Args) -> Result<()> {
     )?);
     let record = Provenance::now(run.inference.device, inputs);
     provenance::record(&args.out, record, false)?;
+    write_summaries(&args.out, &summaries)?;
     let path = args.out.join("results.json");
     std::fs::write(&path, serde_json::to_string(&results)?)
         .with_context(|| format!("write {}", path.display()))?;
@@ -209,7 +216,23 @@ fn report_skipped(out: &Path, skipped: &[String], total: usize) -> Result<()> {
     )
 }
 
-/// Mask and overlay PNGs of one image; its COCO result entries (one per connected component).
+/// One line of predictions.csv: what someone triaging scans wants to see of each image.
+#[derive(serde::Serialize)]
+struct Summary {
+    file: String,
+    width: u32,
+    height: u32,
+    tumour: bool,
+    tumour_pixels: u64,
+    /// Share of the image, in percent.
+    tumour_percent: f64,
+    regions: usize,
+    /// The highest tumour probability anywhere in the image, thresholded or not.
+    max_probability: f32,
+}
+
+/// Mask and overlay PNGs of one image; its COCO result entries (one per connected component) and
+/// its predictions.csv line.
 fn write_outputs(
     args: &Args,
     image_id: u64,
@@ -217,7 +240,7 @@ fn write_outputs(
     img: &GrayImage,
     prob: &ProbMap,
     decision: Decision,
-) -> Result<Vec<Value>> {
+) -> Result<(Vec<Value>, Summary)> {
     let name = stem(file);
     let mask = decision.mask(prob);
     let png = GrayImage::from_fn(mask.width(), mask.height(), |x, y| {
@@ -234,7 +257,7 @@ fn write_outputs(
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    Ok(regions(&mask, Some(&prob.data), args.simplify)
+    let entries: Vec<Value> = regions(&mask, Some(&prob.data), args.simplify)
         .into_iter()
         .map(|r| {
             json!({
@@ -247,7 +270,33 @@ fn write_outputs(
                 "bbox": r.bbox,
             })
         })
-        .collect())
+        .collect();
+    let pixels = mask.iter().filter(|&&v| v != 0).count() as u64;
+    let summary = Summary {
+        file: file.display().to_string(),
+        width: mask.width(),
+        height: mask.height(),
+        tumour: pixels > 0,
+        tumour_pixels: pixels,
+        tumour_percent: (1e6 * pixels as f64 / mask.len().max(1) as f64).round() / 1e4,
+        regions: entries.len(),
+        max_probability: prob.data.iter().copied().fold(0.0, f32::max),
+    };
+    Ok((entries, summary))
+}
+
+/// predictions.csv: one line per image written, in input order.
+fn write_summaries(out: &Path, rows: &[Summary]) -> Result<()> {
+    let path = out.join("predictions.csv");
+    let mut w =
+        csv::Writer::from_path(&path).with_context(|| format!("write {}", path.display()))?;
+    for r in rows {
+        w.serialize(r)
+            .with_context(|| format!("write {}", path.display()))?;
+    }
+    w.flush()
+        .with_context(|| format!("write {}", path.display()))?;
+    Ok(())
 }
 
 /// The MRI in grey with the predicted tumour tinted red.
