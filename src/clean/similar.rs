@@ -53,8 +53,9 @@ pub struct Match {
 }
 
 /// For every image (`thumbs[split][image]`), its most correlated image in another split, when that
-/// correlation reaches `threshold`; pairs for which `exclude(a, b)` holds (byte-identical copies,
-/// reported as leaks already) are passed over. All pairs are compared: quadratic in the image count.
+/// correlation reaches `threshold` (ties: the later image); pairs for which `exclude(a, b)` holds
+/// (byte-identical copies, reported as leaks already; it must be symmetric) are passed over. Every
+/// pair is correlated once: quadratic in the image count.
 pub fn best_matches(
     thumbs: &[Vec<Option<&Thumb>>],
     threshold: f32,
@@ -69,25 +70,52 @@ pub fn best_matches(
                 .filter_map(move |(i, t)| t.map(|t| (s, i, t)))
         })
         .collect();
-    let best: Vec<((usize, usize), Option<Match>)> = all
-        .par_iter()
-        .map(|&(s, i, t)| {
-            let found = all
-                .iter()
-                .filter(|&&(s2, i2, _)| s2 != s && !exclude((s, i), (s2, i2)))
-                .map(|&(s2, i2, t2)| Match {
-                    split: s2,
-                    index: i2,
-                    correlation: t.correlation(t2),
-                })
-                .filter(|m| m.correlation >= threshold)
-                .max_by(|a, b| a.correlation.total_cmp(&b.correlation));
-            ((s, i), found)
-        })
-        .collect();
+    let n = all.len();
+    // best[k]: (correlation, index into `all`) of k's best partner so far. A pair (a, b), a < b, is
+    // correlated once and offered to both; (correlation, index) order keeps the later of equal ones.
+    type Best = Vec<Option<(f32, usize)>>;
+    let offer = |best: &mut Best, k: usize, c: f32, other: usize| {
+        if best[k].is_none_or(|cur| (c, other) > cur) {
+            best[k] = Some((c, other));
+        }
+    };
+    let best: Best = (0..n)
+        .into_par_iter()
+        .fold(
+            || vec![None; n],
+            |mut best: Best, a| {
+                let (sa, ia, ta) = all[a];
+                for (b, &(sb, ib, tb)) in all.iter().enumerate().skip(a + 1) {
+                    if sa == sb || exclude((sa, ia), (sb, ib)) {
+                        continue;
+                    }
+                    let c = ta.correlation(tb);
+                    if c >= threshold {
+                        offer(&mut best, a, c, b);
+                        offer(&mut best, b, c, a);
+                    }
+                }
+                best
+            },
+        )
+        .reduce(
+            || vec![None; n],
+            |mut x, y| {
+                for (k, found) in y.into_iter().enumerate() {
+                    if let Some((c, other)) = found {
+                        offer(&mut x, k, c, other);
+                    }
+                }
+                x
+            },
+        );
     let mut out: Vec<Vec<Option<Match>>> = thumbs.iter().map(|v| vec![None; v.len()]).collect();
-    for ((s, i), m) in best {
-        out[s][i] = m;
+    for (&(s, i, _), found) in all.iter().zip(best) {
+        out[s][i] = found.map(|(correlation, k)| Match {
+            split: all[k].0,
+            index: all[k].1,
+            correlation,
+        });
     }
     out
 }
