@@ -227,7 +227,9 @@ mod tests {
             .collect();
         let m = best_matches(&thumbs, 0.97, |_, _| false);
         assert_eq!(m[0][0].map(|m| (m.split, m.index)), Some((1, 0)));
-        assert_eq!(m[1][0].map(|m| m.split), Some(0));
+        // (0,0) and (0,1) are the same picture, equally close: the later one wins the tie.
+        assert_eq!(m[1][0].map(|m| (m.split, m.index)), Some((0, 1)));
+        assert_eq!(m[0][1].map(|m| (m.split, m.index)), Some((1, 0)));
         assert!(m[1][0].unwrap().correlation > 0.97);
         assert_eq!((m[0][2], m[1][1]), (None, None));
         // Excluding the pair (0,0)–(1,0) leaves (0,1) as the near copy's match.
