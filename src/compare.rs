@@ -57,6 +57,17 @@ pub fn read_per_image(path: &Path) -> Result<Vec<(String, Confusion)>> {
         .collect()
 }
 
+/// The SHA-256 of the annotation file a per_image.csv was scored against, from the report.json beside
+/// it (None for reports without provenance).
+pub fn truth_digest(per_image: &Path) -> Option<String> {
+    let report = per_image_file(per_image).with_file_name("report.json");
+    let report: crate::report::Report =
+        serde_json::from_str(&std::fs::read_to_string(report).ok()?).ok()?;
+    let inputs = report.provenance?.inputs;
+    let truth = inputs.iter().find(|d| d.role.ends_with(" annotations"))?;
+    Some(truth.sha256.clone())
+}
+
 /// A's and B's scores on the images both scored, and how B differs.
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {

@@ -224,6 +224,26 @@ fn half_the_masks_shifted_give_hand_computed_dice() {
     );
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("B's mean Dice is higher than A's"), "{text}");
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("warning"));
+    // Scored against another annotation file (as report.json's provenance says): a warning.
+    let b_report = tmp.path().join("out-truth/report.json");
+    let mut r2 = common::json(&b_report);
+    for input in r2["provenance"]["inputs"].as_array_mut().unwrap() {
+        if input["role"] == "test annotations" {
+            input["sha256"] = "0".repeat(64).into();
+        }
+    }
+    std::fs::write(&b_report, r2.to_string()).unwrap();
+    let o = common::run_ok(
+        common::bin()
+            .arg("compare")
+            .args([tmp.path().join("out"), tmp.path().join("out-truth")]),
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("scored against different annotation files"),
+        "{stderr}"
+    );
     let c = common::json(&json);
     let diff = c["b_mean"]["dice"].as_f64().unwrap() - c["a_mean"]["dice"].as_f64().unwrap();
     assert!(

@@ -1,6 +1,6 @@
 //! `tumorseg compare A B`: two evaluations of one split, image by image, with the paired-bootstrap
 //! interval of their difference.
-use crate::compare::{compare, markdown, per_image_file, read_per_image};
+use crate::compare::{compare, markdown, per_image_file, read_per_image, truth_digest};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
@@ -25,6 +25,17 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let (a, b) = (read_per_image(&args.a)?, read_per_image(&args.b)?);
+    // Same stems scored against different ground truths would compare nothing meaningful.
+    if let (Some(ta), Some(tb)) = (truth_digest(&args.a), truth_digest(&args.b)) {
+        if ta != tb {
+            eprintln!(
+                "warning: A and B were scored against different annotation files (report.json \
+                 provenance: sha256 {}… and {}…)",
+                &ta[..12],
+                &tb[..12]
+            );
+        }
+    }
     let c = compare(&a, &b)?;
     let name = |p: &PathBuf| per_image_file(p).display().to_string();
     print!("{}", markdown(&c, &name(&args.a), &name(&args.b)));
