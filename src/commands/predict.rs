@@ -52,41 +52,7 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for p in inputs {
         if p.is_dir() {
-            let entries: Vec<PathBuf> = std::fs::read_dir(p)
-                .with_context(|| format!("read folder {}", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file())
-                .collect();
-            let (mut found, mut other): (Vec<PathBuf>, Vec<PathBuf>) =
-                entries.into_iter().partition(|f| is_image_name(f));
-            // Annotation files (a split folder's COCO JSON) and hidden files are expected company.
-            other.retain(|f| {
-                let name = f.file_name().unwrap_or_default().to_string_lossy();
-                !name.starts_with('.') && !name.ends_with(".json")
-            });
-            if !other.is_empty() {
-                other.sort();
-                let names: Vec<String> = other
-                    .iter()
-                    .take(3)
-                    .map(|f| {
-                        f.file_name()
-                            .unwrap_or_default()
-                            .to_string_lossy()
-                            .into_owned()
-                    })
-                    .collect();
-                eprintln!(
-                    "note: {} in {} not read (not {}): {}{}",
-                    crate::report::count(other.len(), "file"),
-                    p.display(),
-                    EXTENSIONS.join("/"),
-                    names.join(", "),
-                    if other.len() > 3 { ", …" } else { "" }
-                );
-            }
-            found.sort();
-            files.extend(found);
+            files.extend(folder_images(p)?);
         } else if p.is_file() {
             files.push(p.clone());
         } else {
@@ -104,6 +70,39 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(files)
+}
+
+/// A folder's image files, sorted; its other files are named in a note.
+fn folder_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("read folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|f| f.is_file())
+        .collect();
+    let (mut found, mut other): (Vec<PathBuf>, Vec<PathBuf>) =
+        entries.into_iter().partition(|f| is_image_name(f));
+    let name = |f: &PathBuf| {
+        f.file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    };
+    // Annotation files (a split folder's COCO JSON) and hidden files are expected company.
+    other.retain(|f| !name(f).starts_with('.') && !name(f).ends_with(".json"));
+    if !other.is_empty() {
+        other.sort();
+        let names: Vec<String> = other.iter().take(3).map(name).collect();
+        eprintln!(
+            "note: {} in {} not read (not {}): {}{}",
+            crate::report::count(other.len(), "file"),
+            dir.display(),
+            EXTENSIONS.join("/"),
+            names.join(", "),
+            if other.len() > 3 { ", …" } else { "" }
+        );
+    }
+    found.sort();
+    Ok(found)
 }
 
 fn stem(p: &Path) -> String {
