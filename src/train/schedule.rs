@@ -21,13 +21,19 @@ pub enum LrSchedule {
 /// Holding the rate first keeps a run that is still learning fast from being slowed early, while the end
 /// still anneals (constant rate + cool-down matches a full cosine: Hägele et al., 2024).
 pub fn cosine_lr(base: f64, progress: f64, anneal: f64) -> f64 {
-    let into = ((progress - (1.0 - anneal)) / anneal).clamp(0.0, 1.0);
+    let into = decayed(progress, anneal);
     0.5 * base * (1.0 + (std::f64::consts::PI * into).cos())
 }
 
-/// Whether the cosine has begun to decay at `progress` (with `anneal` = 1 it decays from the start).
+/// How far into its decay the cosine is at `progress`: 0 while it holds the rate, 1 at the end.
+fn decayed(progress: f64, anneal: f64) -> f64 {
+    ((progress - (1.0 - anneal)) / anneal).clamp(0.0, 1.0)
+}
+
+/// Whether the cosine has begun to decay at `progress` (with `anneal` = 1 it decays from the start):
+/// the same boundary `cosine_lr` uses.
 pub fn annealing(progress: f64, anneal: f64) -> bool {
-    progress > 1.0 - anneal
+    decayed(progress, anneal) > 0.0
 }
 
 /// Where the midpoint of the coming epoch `epoch` (1-based) lies in the run, in [0, 1]: the larger of its
