@@ -174,10 +174,7 @@ fn file_states(dir: &Path, file: &CocoFile, thumbnails: bool) -> Vec<FileState> 
             let Ok(bytes) = std::fs::read(dir.join(&img.file_name)) else {
                 return FileState::Missing;
             };
-            let decoded = image::ImageReader::new(std::io::Cursor::new(&bytes))
-                .with_guessed_format()
-                .ok()
-                .and_then(|r| r.decode().ok());
+            let decoded = crate::dataset::decode(&bytes, Path::new(&img.file_name)).ok();
             match decoded {
                 Some(img) => FileState::Ok(
                     Sha256::digest(&bytes).into(),

@@ -12,16 +12,26 @@ use std::path::{Path, PathBuf};
 pub const ORIGINAL: &str = "_annotations.coco.json";
 pub const CLEANED: &str = "_annotations.coco.cleaned.json";
 
-/// An image file as 8-bit luma: JPEG, PNG, TIFF or BMP; grey, RGB(A), 16-bit or float; the format is
-/// sniffed, not taken from the name. Deeper than 8 bits, the image's own range is stretched to 0–255
-/// (see [`to_luma8`]).
+/// An image file as 8-bit luma: JPEG, PNG, TIFF, BMP or DICOM; grey, RGB(A), 16-bit or float; the
+/// format is sniffed, not taken from the name. Deeper than 8 bits, the image's own range is stretched
+/// to 0–255 (see [`to_luma8`]); DICOM goes through its own window (see [`crate::dicom`]).
 pub fn read_gray(path: &Path) -> Result<GrayImage> {
-    let img = image::ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .with_context(|| format!("cannot open {}", path.display()))?
+    let bytes = std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(to_luma8(&decode(&bytes, path)?))
+}
+
+/// An image file's bytes decoded: DICOM when its magic or its extension says so, else whatever raster
+/// format the bytes are.
+pub fn decode(bytes: &[u8], path: &Path) -> Result<image::DynamicImage> {
+    if crate::dicom::is_dicom(bytes) || crate::dicom::has_dicom_extension(path) {
+        return crate::dicom::decode(bytes)
+            .with_context(|| format!("cannot decode {} as DICOM", path.display()));
+    }
+    image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .context("unreachable: reading from memory")?
         .decode()
-        .with_context(|| format!("cannot decode {} (corrupt or unsupported)", path.display()))?;
-    Ok(to_luma8(&img))
+        .with_context(|| format!("cannot decode {} (corrupt or unsupported)", path.display()))
 }
 
 /// 8-bit images convert as they are. A 16-bit or float image (an MRI export that kept the scanner's

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod compare;
 pub mod dataset;
 pub mod device;
+pub mod dicom;
 pub mod evaluate;
 pub mod font;
 pub mod loss;

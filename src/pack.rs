@@ -107,7 +107,10 @@ fn pack_image(
         .with_context(|| format!("image {id}: no `file_name`"))?
         .to_string();
     let path = src.join(&name);
-    let Ok(decoded) = image::open(&path) else {
+    let Ok(decoded) = fs::read(&path)
+        .map_err(anyhow::Error::from)
+        .and_then(|bytes| crate::dataset::decode(&bytes, &path))
+    else {
         // Missing or corrupt files are the cleaner's business: keep the entry so `clean` still reports it.
         return Ok((id, 1.0, 1.0));
     };

@@ -3,30 +3,9 @@
 //! is wrong.
 mod common;
 
-use common::gradient;
+use common::{fake_run, gradient};
 use image::RgbImage;
-use std::path::{Path, PathBuf};
-use tch::{nn::VarStore, Device};
-use tumorseg::model::unetpp::UnetPlusPlus;
-use tumorseg::train::TrainConfig;
-
-fn fake_run(dir: &Path) -> PathBuf {
-    tch::manual_seed(7);
-    let vs = VarStore::new(Device::Cpu);
-    let _model = UnetPlusPlus::new(&vs.root());
-    tumorseg::checkpoint::save_model(&vs, &dir.join(tumorseg::checkpoint::BEST)).unwrap();
-    let cfg = TrainConfig {
-        size: 64,
-        dataset: common::fixture(),
-        ..TrainConfig::default()
-    };
-    std::fs::write(
-        dir.join(tumorseg::checkpoint::CONFIG),
-        cfg.to_toml().unwrap(),
-    )
-    .unwrap();
-    dir.to_path_buf()
-}
+use std::path::Path;
 
 fn tumorseg(args: &[&str]) -> String {
     let o = common::run_ok(common::bin().args(args));

@@ -2,6 +2,7 @@
 use crate::commands::error_chain;
 use crate::commands::evaluate::{resolve_decision, DecisionArgs};
 use crate::dataset::read_gray;
+use crate::dicom;
 use crate::evaluate::ThresholdSource;
 use crate::postprocess::Decision;
 use crate::predict::{open_run, probabilities_gray, progress_bar, InferenceArgs, ProbMap};
@@ -18,8 +19,10 @@ use std::path::{Path, PathBuf};
 pub struct Args {
     /// Run directory written by `tumorseg train`.
     pub run_dir: PathBuf,
-    /// Images (JPEG, PNG, TIFF or BMP; any size; 16-bit and float images are stretched from their
-    /// minimum to their maximum) and/or folders of them (their other files are named on stderr).
+    /// Images (JPEG, PNG, TIFF, BMP or single-slice DICOM; any size; 16-bit and float images are
+    /// stretched from their minimum to their maximum, DICOM goes through its rescale and its first
+    /// window) and/or folders of them (DICOM files are found under any name; other files are named on
+    /// stderr).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Output folder: masks/<stem>.png (0/255), overlays/<stem>.png, predictions.csv (per image: tumour
@@ -37,13 +40,18 @@ pub struct Args {
     pub inference: InferenceArgs,
 }
 
-/// The image files a folder's listing keeps (case-insensitive); a file named directly is always tried.
-const EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "tif", "tiff", "bmp"];
+/// The image files a folder's listing keeps (case-insensitive), besides DICOM files under any name; a
+/// file named directly is always tried.
+const EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "tif", "tiff", "bmp", "dcm", "dicom"];
 
-fn is_image_name(f: &Path) -> bool {
-    f.extension()
+/// By extension, or, since PACS exports often name slices `IM0001` or by UID, by DICOM's magic. A
+/// DICOMDIR is the folder's index, not a slice.
+fn is_image_file(f: &Path) -> bool {
+    let by_name = f
+        .extension()
         .and_then(|e| e.to_str())
-        .is_some_and(|e| EXTENSIONS.contains(&e.to_lowercase().as_str()))
+        .is_some_and(|e| EXTENSIONS.contains(&e.to_lowercase().as_str()));
+    (by_name || dicom::sniff(f)) && f.file_name().is_some_and(|n| n != dicom::DIRECTORY)
 }
 
 /// Expand folders (their image files, sorted; not their subfolders) and check every stem is unique
@@ -80,7 +88,7 @@ fn folder_images(dir: &Path) -> Result<Vec<PathBuf>> {
         .filter(|f| f.is_file())
         .collect();
     let (mut found, mut other): (Vec<PathBuf>, Vec<PathBuf>) =
-        entries.into_iter().partition(|f| is_image_name(f));
+        entries.into_iter().partition(|f| is_image_file(f));
     let name = |f: &PathBuf| {
         f.file_name()
             .unwrap_or_default()
@@ -93,7 +101,7 @@ fn folder_images(dir: &Path) -> Result<Vec<PathBuf>> {
         other.sort();
         let names: Vec<String> = other.iter().take(3).map(name).collect();
         eprintln!(
-            "note: {} in {} not read (not {}): {}{}",
+            "note: {} in {} not read (not {} or DICOM): {}{}",
             crate::report::count(other.len(), "file"),
             dir.display(),
             EXTENSIONS.join("/"),

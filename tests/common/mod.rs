@@ -87,3 +87,23 @@ pub fn input<'a>(record: &'a serde_json::Value, role: &str) -> &'a serde_json::V
         .find(|i| i["role"] == role)
         .unwrap_or_else(|| panic!("no {role:?} input in {record}"))
 }
+
+/// An untrained U-Net++ (seeded) saved as a run directory at size 64 on the fixture, for the inference
+/// commands.
+pub fn fake_run(dir: &std::path::Path) -> PathBuf {
+    tch::manual_seed(7);
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let _model = tumorseg::model::unetpp::UnetPlusPlus::new(&vs.root());
+    tumorseg::checkpoint::save_model(&vs, &dir.join(tumorseg::checkpoint::BEST)).unwrap();
+    let cfg = tumorseg::train::TrainConfig {
+        size: 64,
+        dataset: fixture(),
+        ..tumorseg::train::TrainConfig::default()
+    };
+    std::fs::write(
+        dir.join(tumorseg::checkpoint::CONFIG),
+        cfg.to_toml().unwrap(),
+    )
+    .unwrap();
+    dir.to_path_buf()
+}

@@ -1,0 +1,95 @@
+//! DICOM slices as images. Scanners and PACS hand out DICOM, not JPEG: a single-frame file's pixel
+//! data, through its modality LUT (rescale slope and intercept) and its first VOI transform (a window
+//! or a VOI LUT, as a viewer shows it; without one, the values' minimum to maximum), MONOCHROME1
+//! inverted, becomes 8-bit grey, like the JPEG exports the model is trained on.
+use anyhow::{bail, Context, Result};
+use dicom_object::{OpenFileOptions, Tag};
+use dicom_pixeldata::{ConvertOptions, PixelDecoder, VoiLutOption};
+use image::DynamicImage;
+use std::path::Path;
+
+/// File name extensions of DICOM files; files without one are recognised by [`is_dicom`].
+pub const EXTENSIONS: [&str; 2] = ["dcm", "dicom"];
+
+/// The DICOMDIR of a DICOM folder indexes the other files and holds no image.
+pub const DIRECTORY: &str = "DICOMDIR";
+
+const NUMBER_OF_FRAMES: Tag = Tag(0x0028, 0x0008);
+
+/// A DICOM Part 10 file: "DICM" after its 128-byte preamble (so the first 132 bytes decide).
+pub fn is_dicom(head: &[u8]) -> bool {
+    head.get(128..132) == Some(b"DICM".as_slice())
+}
+
+pub fn has_dicom_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| EXTENSIONS.contains(&e.to_lowercase().as_str()))
+}
+
+/// Whether a file starts like a DICOM file, reading only its first 132 bytes.
+pub fn sniff(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 132];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| is_dicom(&head))
+}
+
+/// One slice as 8-bit grey. A multi-frame file (a volume, a cine) is refused rather than reduced to
+/// its first frame, which would silently drop the other slices.
+pub fn decode(bytes: &[u8]) -> Result<DynamicImage> {
+    // The preamble is detected, so files written without one (raw data sets with meta) open too.
+    let obj = OpenFileOptions::new()
+        .from_reader(bytes)
+        .context("not a readable DICOM file")?;
+    let frames = match obj.element_opt(NUMBER_OF_FRAMES)? {
+        Some(e) => e.to_int::<u32>().context("unreadable Number of Frames")?,
+        None => 1,
+    };
+    if frames > 1 {
+        bail!("{frames} frames in one DICOM file: only single-slice files are read (export its slices)");
+    }
+    let pixels = obj
+        .decode_pixel_data()
+        .context("no decodable pixel data (not an image, or an unsupported compression)")?;
+    let options = ConvertOptions::new().with_voi_lut(VoiLutOption::First);
+    let img = pixels
+        .to_dynamic_image_with_options(0, &options)
+        .context("cannot convert the pixel data to an image")?;
+    // A 16-bit result is already windowed: narrowing it keeps the window, where dataset::to_luma8's
+    // minimum-to-maximum stretch would undo a window that leaves some levels unused.
+    Ok(DynamicImage::ImageLuma8(img.to_luma8()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_magic_sits_after_the_preamble() {
+        let mut head = vec![0u8; 132];
+        assert!(!is_dicom(&head));
+        head[128..].copy_from_slice(b"DICM");
+        assert!(is_dicom(&head));
+        assert!(!is_dicom(&head[..131]));
+        assert!(!is_dicom(b"DICM"));
+    }
+
+    #[test]
+    fn extensions_are_case_insensitive() {
+        assert!(has_dicom_extension(Path::new("a/IM1.DCM")));
+        assert!(has_dicom_extension(Path::new("x.dicom")));
+        assert!(!has_dicom_extension(Path::new("IM0001")));
+        assert!(!has_dicom_extension(Path::new("dcm")));
+    }
+
+    #[test]
+    fn other_bytes_are_refused_with_a_reason() {
+        let e = decode(b"not a dicom file at all").unwrap_err();
+        assert!(
+            format!("{e:#}").contains("not a readable DICOM file"),
+            "{e:#}"
+        );
+    }
+}

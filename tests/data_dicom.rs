@@ -1,0 +1,197 @@
+//! DICOM slices written by pydicom (tests/py/dicom_ref.py) read as the standard says, and every
+//! command that reads images takes them: predict (by extension or by DICOM's magic), clean, pack.
+mod common;
+
+use common::fake_run;
+use image::GrayImage;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use tumorseg::dataset::read_gray;
+
+/// pydicom's slices and their expected 8-bit grey, made from one of the fixture's test images.
+fn slices() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let test = common::fixture().join("test");
+    let mut jpgs: Vec<PathBuf> = std::fs::read_dir(&test)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    jpgs.sort();
+    common::run_py(
+        "dicom_ref.py",
+        &[dir.path().to_str().unwrap(), jpgs[0].to_str().unwrap()],
+    );
+    dir
+}
+
+fn png(path: &Path) -> GrayImage {
+    image::open(path).unwrap().to_luma8()
+}
+
+#[test]
+fn slices_read_as_pydicom_and_the_standard_say() {
+    let dir = slices();
+    let d = dir.path();
+    for name in ["plain", "windowed", "inverted"] {
+        let got = read_gray(&d.join(format!("{name}.dcm"))).unwrap();
+        assert!(
+            got == png(&d.join(format!("{name}.png"))),
+            "{name}.dcm is not read as expected"
+        );
+    }
+    // windowed.dcm's rescaled values are 16·v − 2024, linear in the same v as plain.dcm's: stretched
+    // from minimum to maximum it would read exactly as plain.dcm. It does not, so its window was applied.
+    assert!(read_gray(&d.join("windowed.dcm")).unwrap() != png(&d.join("plain.png")));
+    assert!(png(&d.join("windowed.png")).contains(&255));
+
+    // The magic decides, not the name: a slice exported as `.jpg` or with no extension is still DICOM.
+    for name in ["slice.jpg", "IM0001"] {
+        std::fs::copy(d.join("inverted.dcm"), d.join(name)).unwrap();
+        assert!(read_gray(&d.join(name)).unwrap() == png(&d.join("inverted.png")));
+    }
+
+    let e = read_gray(&d.join("multi.dcm")).unwrap_err();
+    let why = format!("{e:#}");
+    assert!(
+        why.contains("multi.dcm") && why.contains("2 frames"),
+        "{why}"
+    );
+    // Cut short inside the pixel data: an error naming the file, not a panic or a partial image.
+    let bytes = std::fs::read(d.join("plain.dcm")).unwrap();
+    std::fs::write(d.join("cut.dcm"), &bytes[..bytes.len() / 2]).unwrap();
+    let why = format!("{:#}", read_gray(&d.join("cut.dcm")).unwrap_err());
+    assert!(why.contains("cut.dcm") && why.contains("DICOM"), "{why}");
+}
+
+#[test]
+fn predict_finds_dicom_slices_under_any_name_and_reads_them_as_their_twins() {
+    let dir = slices();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("run")).unwrap();
+    let run = fake_run(&d.join("run"));
+    let input = d.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    for (from, to) in [
+        ("plain.dcm", "plain.dcm"),
+        ("plain.png", "plain_twin.png"),
+        ("windowed.dcm", "IM0001"),
+        ("windowed.png", "IM0001_twin.png"),
+        // A DICOM folder's index: DICOM, but no slice, so it is named as not read.
+        ("plain.dcm", "DICOMDIR"),
+    ] {
+        std::fs::copy(d.join(from), input.join(to)).unwrap();
+    }
+    let out = d.join("out");
+    let o = common::run_ok(
+        common::bin()
+            .args(["predict", run.to_str().unwrap(), input.to_str().unwrap()])
+            .args(["--out", out.to_str().unwrap()])
+            .args(["--device", "cpu", "--threshold", "0.5"]),
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("not read") && stderr.contains("DICOMDIR"),
+        "{stderr}"
+    );
+    let mask = |stem: &str| png(&out.join(format!("masks/{stem}.png")));
+    for (dicom, twin) in [("plain", "plain_twin"), ("IM0001", "IM0001_twin")] {
+        let m = mask(dicom);
+        assert_eq!(m.dimensions(), (96, 96));
+        assert!(m == mask(twin), "{dicom} differs from its 8-bit twin");
+    }
+    let all: Vec<u8> = ["plain", "IM0001"]
+        .iter()
+        .flat_map(|s| mask(s).into_raw())
+        .collect();
+    assert!(
+        all.contains(&0) && all.contains(&255),
+        "all-equal masks would make the comparison vacuous"
+    );
+    assert!(!out.join("masks/DICOMDIR.png").exists());
+
+    // A multi-frame file is skipped with its reason, and the command fails after the others.
+    let o = common::bin()
+        .args(["predict", run.to_str().unwrap()])
+        .args([d.join("multi.dcm"), d.join("plain.dcm")])
+        .args(["--out", out.to_str().unwrap(), "--device", "cpu"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let skipped = std::fs::read_to_string(out.join("skipped.txt")).unwrap();
+    assert!(
+        skipped.contains("multi.dcm") && skipped.contains("2 frames"),
+        "{skipped}"
+    );
+}
+
+/// A COCO split whose images are DICOM files: one square tumour on each slice.
+fn dicom_split(d: &Path) -> PathBuf {
+    let root = d.join("root");
+    let split = root.join("test");
+    std::fs::create_dir_all(&split).unwrap();
+    let names = ["plain.dcm", "windowed.dcm"];
+    for n in names {
+        std::fs::copy(d.join(n), split.join(n)).unwrap();
+    }
+    let images: Vec<_> = (0..2)
+        .map(|i| json!({"id": i, "file_name": names[i], "width": 96, "height": 96}))
+        .collect();
+    let square = [20.0, 20.0, 60.0, 20.0, 60.0, 60.0, 20.0, 60.0];
+    let annotations: Vec<_> = (0..2)
+        .map(|i| {
+            json!({"id": i, "image_id": i, "category_id": 1, "segmentation": [square],
+                        "bbox": [20, 20, 40, 40], "area": 1600.0, "iscrowd": 0})
+        })
+        .collect();
+    let coco = json!({"images": images, "annotations": annotations,
+                      "categories": [{"id": 1, "name": "tumor"}]});
+    std::fs::write(
+        split.join(tumorseg::dataset::ORIGINAL),
+        serde_json::to_vec(&coco).unwrap(),
+    )
+    .unwrap();
+    root
+}
+
+#[test]
+fn clean_and_pack_take_a_dicom_dataset() {
+    let dir = slices();
+    let d = dir.path();
+    let root = dicom_split(d);
+    let o = common::run_ok(common::bin().args(["clean", root.to_str().unwrap()]));
+    let report = common::json(&root.join("clean_report.json"));
+    let cleaned = common::json(&root.join("test").join(tumorseg::dataset::CLEANED));
+    assert_eq!(
+        cleaned["images"].as_array().unwrap().len(),
+        2,
+        "{report}\n{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+
+    let packed = d.join("packed");
+    common::run_ok(common::bin().args([
+        "pack",
+        root.to_str().unwrap(),
+        "--out",
+        packed.to_str().unwrap(),
+        "--size",
+        "96",
+        "--quality",
+        "95",
+    ]));
+    for stem in ["plain", "windowed"] {
+        let jpg = png(&packed.join(format!("test/{stem}.jpg")));
+        let want = png(&d.join(format!("{stem}.png")));
+        let err: f64 = jpg
+            .iter()
+            .zip(want.iter())
+            .map(|(&a, &b)| (a as f64 - b as f64).abs())
+            .sum::<f64>()
+            / want.len() as f64;
+        assert!(
+            err < 2.0,
+            "{stem}: mean error {err} against its expected grey"
+        );
+    }
+}

@@ -1,0 +1,92 @@
+"""DICOM slices written by pydicom (an independent implementation) and the 8-bit grey each must read
+as, for tests/data_dicom.rs.
+
+usage: dicom_ref.py OUT_DIR SOURCE_IMAGE
+
+From SOURCE_IMAGE's grey values v (0..255, resized to 96x96) it writes into OUT_DIR:
+- plain.dcm: 16-bit unsigned, 12 bits stored (16·v + 15, up to 4095), MONOCHROME2, explicit VR little endian, no
+  window: read min-to-max, it is v exactly; plain.png holds v.
+- windowed.dcm: RLE Lossless, signed 16-bit (8·v − 500) with rescale slope 2 and intercept −1024, window
+  centre 0 and width 2000, which clips both ends; windowed.png holds the standard's linear window
+  function (PS3.3 C.11.2.1.2.1) applied here with numpy.
+- inverted.dcm: as plain.dcm but MONOCHROME1 (high values dark): inverted.png holds 255 − v.
+- multi.dcm: two frames.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from PIL import Image
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
+
+MR_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
+
+
+def slice_dataset(pixels: np.ndarray, signed: bool, bits_stored: int) -> Dataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = MR_STORAGE
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = MR_STORAGE
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "MR"
+    ds.PatientID = "TUMORSEG-TEST"
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = pixels.shape[-2:]
+    ds.BitsAllocated = 16
+    ds.BitsStored = bits_stored
+    ds.HighBit = bits_stored - 1
+    ds.PixelRepresentation = 1 if signed else 0
+    ds.PixelData = pixels.astype("<i2" if signed else "<u2").tobytes()
+    return ds
+
+
+def linear_window(x: np.ndarray, centre: float, width: float) -> np.ndarray:
+    c, w = centre - 0.5, width - 1.0
+    y = ((x - c) / w + 0.5) * 255.0
+    y = np.where(x <= c - w / 2, 0.0, np.where(x > c + w / 2, 255.0, y))
+    return np.round(y).astype(np.uint8)
+
+
+def main() -> None:
+    out, source = Path(sys.argv[1]), Path(sys.argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    v = np.asarray(Image.open(source).convert("L").resize((96, 96), Image.BILINEAR)).astype(np.int32)
+    assert v.min() < v.max()
+    # Stretch v itself to 0..255 so that "minimum to maximum" has a unique 8-bit answer.
+    v = np.round((v - v.min()) * 255.0 / (v.max() - v.min())).astype(np.int32)
+
+    plain = slice_dataset(16 * v + 15, signed=False, bits_stored=12)
+    plain.save_as(out / "plain.dcm", enforce_file_format=True)
+    Image.fromarray(v.astype(np.uint8)).save(out / "plain.png")
+
+    stored = 8 * v - 500
+    windowed = slice_dataset(stored, signed=True, bits_stored=16)
+    windowed.RescaleSlope, windowed.RescaleIntercept = 2, -1024
+    windowed.WindowCenter, windowed.WindowWidth = 0, 2000
+    windowed.compress(RLELossless, stored.astype(np.int16))
+    windowed.save_as(out / "windowed.dcm", enforce_file_format=True)
+    back = pydicom.dcmread(out / "windowed.dcm")
+    assert back.file_meta.TransferSyntaxUID == RLELossless
+    assert np.array_equal(back.pixel_array, stored), "pydicom's RLE round trip"
+    Image.fromarray(linear_window(2.0 * stored - 1024.0, 0.0, 2000.0)).save(out / "windowed.png")
+
+    inverted = slice_dataset(16 * v + 15, signed=False, bits_stored=12)
+    inverted.PhotometricInterpretation = "MONOCHROME1"
+    inverted.save_as(out / "inverted.dcm", enforce_file_format=True)
+    Image.fromarray((255 - v).astype(np.uint8)).save(out / "inverted.png")
+
+    frames = np.stack([v[:32, :32], v[32:64, 32:64]])
+    multi = slice_dataset(frames, signed=False, bits_stored=8)
+    multi.NumberOfFrames = 2
+    multi.save_as(out / "multi.dcm", enforce_file_format=True)
+
+
+if __name__ == "__main__":
+    main()
