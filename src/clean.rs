@@ -12,18 +12,18 @@ use crate::coco::{self, CocoAnnotation, CocoFile, IssueKind};
 use crate::dataset::{CLEANED, ORIGINAL};
 use crate::mask::Segmentation;
 use anyhow::{bail, Context, Result};
-use rayon::prelude::*;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+mod files;
 pub mod similar;
 
 /// The per-split statistics `clean_dataset` writes next to the splits.
 pub const REPORT: &str = "clean_report.json";
-use similar::Thumb;
+use files::{file_states, hash_owners, FileState, SplitData};
 
 #[derive(Clone, Debug)]
 pub struct CleanOptions {
@@ -102,21 +102,6 @@ impl Serialize for CleanReport {
     }
 }
 
-/// What one image file turned out to be.
-#[derive(Clone, Debug)]
-enum FileState {
-    Missing,
-    Corrupt,
-    /// SHA-256 of the bytes, and the thumbnail when similarity is checked.
-    Ok([u8; 32], Option<Thumb>),
-}
-
-struct SplitData {
-    name: String,
-    file: CocoFile,
-    states: Vec<FileState>,
-}
-
 /// Clean every split under `root` and write the cleaned files and `clean_report.json`.
 pub fn clean_dataset(root: &Path, opts: &CleanOptions) -> Result<CleanReport> {
     let mut data = Vec::new();
@@ -164,42 +149,6 @@ pub fn clean_dataset(root: &Path, opts: &CleanOptions) -> Result<CleanReport> {
     let json = serde_json::to_vec_pretty(&report)?;
     write_atomic(&out_root.join(REPORT), &json)?;
     Ok(report)
-}
-
-/// Hash and decode every image (in parallel): missing, corrupt, or its SHA-256 (and thumbnail).
-fn file_states(dir: &Path, file: &CocoFile, thumbnails: bool) -> Vec<FileState> {
-    file.images
-        .par_iter()
-        .map(|img| {
-            let Ok(bytes) = std::fs::read(dir.join(&img.file_name)) else {
-                return FileState::Missing;
-            };
-            let decoded = crate::dataset::decode(&bytes, Path::new(&img.file_name)).ok();
-            match decoded {
-                Some(img) => FileState::Ok(
-                    Sha256::digest(&bytes).into(),
-                    thumbnails.then(|| Thumb::new(&img)).flatten(),
-                ),
-                None => FileState::Corrupt,
-            }
-        })
-        .collect()
-}
-
-/// hash → every (split, file name) holding those bytes, in split/file order.
-fn hash_owners(data: &[SplitData]) -> HashMap<[u8; 32], Vec<(String, String)>> {
-    let mut owners: HashMap<[u8; 32], Vec<(String, String)>> = HashMap::new();
-    for d in data {
-        for (img, st) in d.file.images.iter().zip(&d.states) {
-            if let FileState::Ok(h, _) = st {
-                owners
-                    .entry(*h)
-                    .or_default()
-                    .push((d.name.clone(), img.file_name.clone()));
-            }
-        }
-    }
-    owners
 }
 
 fn clean_split(

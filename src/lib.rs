@@ -21,6 +21,7 @@ pub mod model;
 pub mod pack;
 pub mod postprocess;
 pub mod predict;
+pub mod progress;
 pub mod provenance;
 pub mod report;
 pub mod scaler;

@@ -10,7 +10,7 @@ use crate::device::Precision;
 use crate::model::unetpp::UnetPlusPlus;
 use anyhow::{bail, Result};
 use image::GrayImage;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tch::nn::ModuleT;
@@ -264,14 +264,7 @@ pub fn progress_bar(len: u64, visible: bool) -> ProgressBar {
     if !visible {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar.set_message("predict");
-    bar
+    crate::progress::items(len, "predict")
 }
 
 /// Inference flags shared by tune-threshold, evaluate, visualize and predict.

@@ -110,10 +110,13 @@ pub fn file(role: &str, path: &Path) -> Result<Digest> {
 /// output over the files sorted by name (`cd <folder> && LC_ALL=C sha256sum * | sha256sum` for a
 /// whole folder), so it depends on the files' names and contents, not on the order they were read in.
 pub fn files(role: &str, path: &Path, paths: &[PathBuf]) -> Result<Digest> {
+    // A large image set takes a while to read (100k slices, ~10 GB: tens of seconds).
+    let bar = crate::progress::items(paths.len() as u64, "hash");
     let each: Vec<(String, u64)> = paths
         .par_iter()
-        .map(|p| hash_file(p))
+        .map(|p| hash_file(p).inspect(|_| bar.inc(1)))
         .collect::<Result<_>>()?;
+    bar.finish_and_clear();
     let mut lines: Vec<String> = each
         .iter()
         .zip(paths)

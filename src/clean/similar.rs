@@ -3,7 +3,8 @@
 //! On the brain-tumour dataset (2026-11-27) 274 images have a match at 0.97 or more, and for 265 of
 //! them the two source numbers are at most 3 apart (neighbouring slices); the bundled fixture's
 //! closest pair across splits is at 0.93.
-use super::{FileState, SplitData, SplitStats};
+use super::files::{FileState, SplitData};
+use super::SplitStats;
 use image::{imageops::FilterType, DynamicImage};
 use rayon::prelude::*;
 

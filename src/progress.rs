@@ -1,0 +1,15 @@
+//! Progress bars for work over many files. indicatif draws on stderr only when it is a terminal, so
+//! logs, pipes and tests see nothing; on a terminal the bar is cleared when the work is done.
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A bar over `len` items, labelled with what is being done ("hash", "predict").
+pub fn items(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
