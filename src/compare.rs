@@ -86,6 +86,10 @@ pub struct Comparison {
     pub b_better: usize,
     pub b_worse: usize,
     pub tied: usize,
+    /// Shared images on which A and B disagree on the truth (its tumour pixels, or the image's pixel
+    /// count): not scored against the same annotations, or not at the same size. Checked from the
+    /// counts themselves, so it works for reports without provenance too.
+    pub truth_differs: usize,
 }
 
 /// Compare on the images both scored (matched by stem); an error when they share none.
@@ -126,6 +130,28 @@ pub fn compare(a: &[(String, Confusion)], b: &[(String, Confusion)]) -> Result<C
         b_better: counts[0],
         b_worse: counts[1],
         tied: counts[2],
+        truth_differs: ca
+            .iter()
+            .zip(&cb)
+            .filter(|(x, y)| !same_truth(x, y))
+            .count(),
+    })
+}
+
+fn same_truth(a: &Confusion, b: &Confusion) -> bool {
+    let total = |c: &Confusion| c.tp + c.fp + c.fn_ + c.tn;
+    a.tp + a.fn_ == b.tp + b.fn_ && total(a) == total(b)
+}
+
+/// The warning when A and B disagree on some images' truth, None when they agree.
+pub fn truth_warning(c: &Comparison) -> Option<String> {
+    (c.truth_differs > 0).then(|| {
+        format!(
+            "warning: on {} of the {} shared images A and B disagree on the truth (tumour pixels or \
+             image size): they were not scored against the same annotations, so their difference is \
+             not the models'",
+            c.truth_differs, c.n_images
+        )
     })
 }
 
@@ -143,6 +169,9 @@ pub fn markdown(c: &Comparison, a: &str, b: &str) -> String {
             String::new()
         }
     );
+    if let Some(w) = truth_warning(c) {
+        let _ = writeln!(s, "**{w}.**\n");
+    }
     s += "| Metric | A mean | B mean | B − A | 95 % CI of B − A | A global | B global | B − A global | 95 % CI |\n";
     s += "|---|---|---|---|---|---|---|---|---|\n";
     let ci = &c.difference_ci95;
@@ -246,6 +275,21 @@ mod tests {
             text.contains("1 only in A and 1 only in B left out"),
             "{text}"
         );
+        assert_eq!(c.truth_differs, 0);
+        assert!(!text.contains("warning"), "{text}");
+        // Another truth for y (5 tumour pixels instead of 4), or another size for x: flagged.
+        let other = write(
+            dir.path(),
+            "other.csv",
+            &[
+                "2,y,4,4,5,4,4,0,1,11,0,0,0,0,0,0",
+                "1,\"x,1\",4,5,4,4,4,0,0,16,0,0,0,0,0,0",
+            ],
+        );
+        let c = compare(&ra, &read_per_image(&other).unwrap()).unwrap();
+        assert_eq!(c.truth_differs, 2);
+        let text = markdown(&c, "A", "B");
+        assert!(text.contains("on 2 of the 2 shared images"), "{text}");
         let none = write(dir.path(), "c.csv", &["5,z,4,4,0,0,0,0,0,16,0,0,0,0,0,0"]);
         let err = compare(&ra, &read_per_image(&none).unwrap()).unwrap_err();
         assert!(err.to_string().contains("share no image"), "{err}");

@@ -1,6 +1,8 @@
 //! `tumorseg compare A B`: two evaluations of one split, image by image, with the paired-bootstrap
 //! interval of their difference.
-use crate::compare::{compare, markdown, per_image_file, read_per_image, truth_digest};
+use crate::compare::{
+    compare, markdown, per_image_file, read_per_image, truth_digest, truth_warning,
+};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
@@ -37,6 +39,9 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let c = compare(&a, &b)?;
+    if let Some(w) = truth_warning(&c) {
+        eprintln!("{w}");
+    }
     let name = |p: &PathBuf| per_image_file(p).display().to_string();
     print!("{}", markdown(&c, &name(&args.a), &name(&args.b)));
     if let Some(path) = &args.json {
