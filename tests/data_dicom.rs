@@ -40,6 +40,22 @@ fn slices_read_as_pydicom_and_the_standard_say() {
             "{name}.dcm is not read as expected"
         );
     }
+    // Implicit VR, the default transfer syntax, reads as its explicit twin.
+    assert!(read_gray(&d.join("implicit.dcm")).unwrap() == png(&d.join("plain.png")));
+    // JPEG baseline inside DICOM, against Pillow's decoding of the same stream: two JPEG decoders
+    // may round the inverse DCT differently, by a level or two, and no more.
+    let (got, want) = (
+        read_gray(&d.join("jpeg.dcm")).unwrap(),
+        png(&d.join("jpeg.png")),
+    );
+    assert_eq!(got.dimensions(), want.dimensions());
+    let worst = got
+        .iter()
+        .zip(want.iter())
+        .map(|(&a, &b)| a.abs_diff(b))
+        .max();
+    assert!(worst <= Some(2), "JPEG in DICOM off by {worst:?} levels");
+
     // windowed.dcm's rescaled values are 16·v − 2024, linear in the same v as plain.dcm's: stretched
     // from minimum to maximum it would read exactly as plain.dcm. It does not, so its window was applied.
     assert!(read_gray(&d.join("windowed.dcm")).unwrap() != png(&d.join("plain.png")));

@@ -10,9 +10,14 @@ From SOURCE_IMAGE's grey values v (0..255, resized to 96x96) it writes into OUT_
   centre 0 and width 2000, which clips both ends; windowed.png holds the standard's linear window
   function (PS3.3 C.11.2.1.2.1) applied here with numpy.
 - inverted.dcm: as plain.dcm but MONOCHROME1 (high values dark): inverted.png holds 255 − v.
+- implicit.dcm: as plain.dcm in implicit VR little endian (the default transfer syntax, common in older
+  files).
+- jpeg.dcm: 8-bit, JPEG baseline encapsulated (Pillow's encoder, quality 90); jpeg.png holds Pillow's
+  decoding of the same stream (another JPEG decoder: allow a level or two of IDCT rounding).
 - multi.dcm: two frames.
 """
 
+import io
 import sys
 from pathlib import Path
 
@@ -20,7 +25,14 @@ import numpy as np
 import pydicom
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
+from pydicom.encaps import encapsulate
+from pydicom.uid import (
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    RLELossless,
+    generate_uid,
+)
 
 MR_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 
@@ -81,6 +93,22 @@ def main() -> None:
     inverted.PhotometricInterpretation = "MONOCHROME1"
     inverted.save_as(out / "inverted.dcm", enforce_file_format=True)
     Image.fromarray((255 - v).astype(np.uint8)).save(out / "inverted.png")
+
+    implicit = slice_dataset(16 * v + 15, signed=False, bits_stored=12)
+    implicit.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    implicit.save_as(out / "implicit.dcm", enforce_file_format=True)
+    assert pydicom.dcmread(out / "implicit.dcm").file_meta.TransferSyntaxUID.is_implicit_VR
+
+    stream = io.BytesIO()
+    Image.fromarray(v.astype(np.uint8)).save(stream, format="JPEG", quality=90)
+    jpeg = slice_dataset(v, signed=False, bits_stored=8)
+    jpeg.BitsAllocated = 8
+    jpeg.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    jpeg.PixelData = encapsulate([stream.getvalue()])
+    jpeg["PixelData"].VR = "OB"
+    jpeg.save_as(out / "jpeg.dcm", enforce_file_format=True)
+    stream.seek(0)
+    Image.open(stream).convert("L").save(out / "jpeg.png")
 
     frames = np.stack([v[:32, :32], v[32:64, 32:64]])
     multi = slice_dataset(frames, signed=False, bits_stored=8)
