@@ -15,6 +15,8 @@ pub const EXTENSIONS: [&str; 2] = ["dcm", "dicom"];
 pub const DIRECTORY: &str = "DICOMDIR";
 
 const NUMBER_OF_FRAMES: Tag = Tag(0x0028, 0x0008);
+const PIXEL_SPACING: Tag = Tag(0x0028, 0x0030);
+const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
 
 /// A DICOM Part 10 file: "DICM" after its 128-byte preamble (so the first 132 bytes decide).
 pub fn is_dicom(head: &[u8]) -> bool {
@@ -60,6 +62,27 @@ pub fn decode(bytes: &[u8]) -> Result<DynamicImage> {
     // A 16-bit result is already windowed: narrowing it keeps the window, where dataset::to_luma8's
     // minimum-to-maximum stretch would undo a window that leaves some levels unused.
     Ok(DynamicImage::ImageLuma8(img.to_luma8()))
+}
+
+/// A DICOM file's Pixel Spacing in mm (between rows, between columns), read from its header without
+/// its pixel data; None for other files, or when the file does not say.
+pub fn pixel_spacing(path: &Path) -> Option<(f64, f64)> {
+    if !(has_dicom_extension(path) || sniff(path)) {
+        return None;
+    }
+    let obj = OpenFileOptions::new()
+        .read_until(PIXEL_DATA)
+        .open_file(path)
+        .ok()?;
+    let spacing: Vec<f64> = obj
+        .element_opt(PIXEL_SPACING)
+        .ok()??
+        .to_multi_float64()
+        .ok()?;
+    match spacing[..] {
+        [row, column] if row > 0.0 && column > 0.0 => Some((row, column)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -125,6 +125,25 @@ fn predict_finds_dicom_slices_under_any_name_and_reads_them_as_their_twins() {
         "all-equal masks would make the comparison vacuous"
     );
     assert!(!out.join("masks/DICOMDIR.png").exists());
+    // predictions.csv gives the tumour's area in mm² where the slice gives its Pixel Spacing
+    // (0.5 × 0.8 mm and 0.9 × 0.9 mm), and nothing for the PNG twins.
+    let mut rows = csv::Reader::from_path(out.join("predictions.csv")).unwrap();
+    let header = rows.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (file, pixels, mm2) = (col("file"), col("tumour_pixels"), col("tumour_mm2"));
+    assert_eq!(mm2, header.len() - 1, "the new column comes last");
+    let mut areas = Vec::new();
+    for r in rows.records().map(Result::unwrap) {
+        let px: f64 = r[pixels].parse().unwrap();
+        let want = match Path::new(&r[file]).file_name().unwrap().to_str().unwrap() {
+            "plain.dcm" => format!("{}", (px * 0.4 * 100.0).round() / 100.0),
+            "IM0001" => format!("{}", (px * 0.81 * 100.0).round() / 100.0),
+            _ => String::new(),
+        };
+        assert_eq!(&r[mm2], want, "{r:?}");
+        areas.push(r[mm2].to_string());
+    }
+    assert!(areas.iter().any(|a| !a.is_empty() && a != "0"), "{areas:?}");
 
     // A multi-frame file is skipped with its reason, and the command fails after the others.
     let o = common::bin()

@@ -26,7 +26,8 @@ pub struct Args {
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Output folder: masks/<stem>.png (0/255), overlays/<stem>.png, predictions.csv (per image: tumour
-    /// found, its pixels and share of the image, regions, highest probability), results.json (COCO
+    /// found, its pixels, share of the image and, for DICOM with a Pixel Spacing, area in mm²; regions;
+    /// highest probability), results.json (COCO
     /// results), provenance.json (model, threshold, SHA-256 of the images); unreadable
     /// inputs are skipped and listed in skipped.txt (the command then exits with status 1).
     #[arg(long)]
@@ -236,6 +237,9 @@ struct Summary {
     regions: usize,
     /// The highest tumour probability anywhere in the image, thresholded or not.
     max_probability: f32,
+    /// The tumour's area in mm², for DICOM slices that give their Pixel Spacing (empty otherwise). Last,
+    /// so that the columns before it keep their places.
+    tumour_mm2: Option<f64>,
 }
 
 /// Mask and overlay PNGs of one image; its COCO result entries (one per connected component) and
@@ -288,6 +292,8 @@ fn write_outputs(
         tumour_percent: (1e6 * pixels as f64 / mask.len().max(1) as f64).round() / 1e4,
         regions: entries.len(),
         max_probability: prob.data.iter().copied().fold(0.0, f32::max),
+        tumour_mm2: dicom::pixel_spacing(file)
+            .map(|(row, column)| (100.0 * pixels as f64 * row * column).round() / 100.0),
     };
     Ok((entries, summary))
 }

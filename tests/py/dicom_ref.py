@@ -4,10 +4,10 @@ as, for tests/data_dicom.rs.
 usage: dicom_ref.py OUT_DIR SOURCE_IMAGE
 
 From SOURCE_IMAGE's grey values v (0..255, resized to 96x96) it writes into OUT_DIR:
-- plain.dcm: 16-bit unsigned, 12 bits stored (16·v + 15, up to 4095), MONOCHROME2, explicit VR little endian, no
-  window: read min-to-max, it is v exactly; plain.png holds v.
+- plain.dcm: 16-bit unsigned, 12 bits stored (16·v + 15, up to 4095), MONOCHROME2, explicit VR little endian,
+  pixel spacing 0.5 × 0.8 mm, no window: read min-to-max, it is v exactly; plain.png holds v.
 - windowed.dcm: RLE Lossless, signed 16-bit (8·v − 500) with rescale slope 2 and intercept −1024, window
-  centre 0 and width 2000, which clips both ends; windowed.png holds the standard's linear window
+  centre 0 and width 2000, which clips both ends, pixel spacing 0.9 × 0.9 mm; windowed.png holds the standard's linear window
   function (PS3.3 C.11.2.1.2.1) applied here with numpy.
 - inverted.dcm: as plain.dcm but MONOCHROME1 (high values dark): inverted.png holds 255 − v.
 - implicit.dcm: as plain.dcm in implicit VR little endian (the default transfer syntax, common in older
@@ -75,6 +75,7 @@ def main() -> None:
     v = np.round((v - v.min()) * 255.0 / (v.max() - v.min())).astype(np.int32)
 
     plain = slice_dataset(16 * v + 15, signed=False, bits_stored=12)
+    plain.PixelSpacing = [0.5, 0.8]
     plain.save_as(out / "plain.dcm", enforce_file_format=True)
     Image.fromarray(v.astype(np.uint8)).save(out / "plain.png")
 
@@ -82,6 +83,7 @@ def main() -> None:
     windowed = slice_dataset(stored, signed=True, bits_stored=16)
     windowed.RescaleSlope, windowed.RescaleIntercept = 2, -1024
     windowed.WindowCenter, windowed.WindowWidth = 0, 2000
+    windowed.PixelSpacing = [0.9, 0.9]
     windowed.compress(RLELossless, stored.astype(np.int16))
     windowed.save_as(out / "windowed.dcm", enforce_file_format=True)
     back = pydicom.dcmread(out / "windowed.dcm")
