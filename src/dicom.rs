@@ -3,7 +3,7 @@
 //! or a VOI LUT, as a viewer shows it; without one, the values' minimum to maximum), MONOCHROME1
 //! inverted, becomes 8-bit grey, like the JPEG exports the model is trained on.
 use anyhow::{bail, Context, Result};
-use dicom_object::{OpenFileOptions, Tag};
+use dicom_object::{DefaultDicomObject, OpenFileOptions, Tag};
 use dicom_pixeldata::{ConvertOptions, PixelDecoder, VoiLutOption};
 use image::DynamicImage;
 use std::path::Path;
@@ -39,29 +39,67 @@ pub fn sniff(path: &Path) -> bool {
 }
 
 /// One slice as 8-bit grey. A multi-frame file (a volume, a cine) is refused rather than reduced to
-/// its first frame, which would silently drop the other slices.
+/// its first frame, which would silently drop the other slices; `predict` reads every frame (see
+/// [`read_frames`]).
 pub fn decode(bytes: &[u8]) -> Result<DynamicImage> {
     // The preamble is detected, so files written without one (raw data sets with meta) open too.
     let obj = OpenFileOptions::new()
         .from_reader(bytes)
         .context("not a readable DICOM file")?;
-    let frames = match obj.element_opt(NUMBER_OF_FRAMES)? {
+    let frames = frames_of(&obj)?;
+    if frames > 1 {
+        bail!(
+            "{frames} frames in one DICOM file: a dataset image must be one slice \
+             (`tumorseg predict` reads every frame)"
+        );
+    }
+    Ok(images(&obj, &[0])?.remove(0))
+}
+
+/// The given frames of a DICOM file, each as 8-bit grey, decoding the file once.
+pub fn read_frames(path: &Path, frames: &[u32]) -> Result<Vec<DynamicImage>> {
+    let obj = OpenFileOptions::new()
+        .open_file(path)
+        .with_context(|| format!("cannot read {} as DICOM", path.display()))?;
+    images(&obj, frames).with_context(|| format!("cannot decode {}", path.display()))
+}
+
+/// How many frames a DICOM file holds, from its header (the pixel data is not read).
+pub fn frame_count(path: &Path) -> Result<u32> {
+    frames_of(&header(path)?)
+}
+
+fn header(path: &Path) -> Result<DefaultDicomObject> {
+    OpenFileOptions::new()
+        .read_until(PIXEL_DATA)
+        .open_file(path)
+        .with_context(|| format!("cannot read {} as DICOM", path.display()))
+}
+
+fn frames_of(obj: &DefaultDicomObject) -> Result<u32> {
+    Ok(match obj.element_opt(NUMBER_OF_FRAMES)? {
         Some(e) => e.to_int::<u32>().context("unreadable Number of Frames")?,
         None => 1,
-    };
-    if frames > 1 {
-        bail!("{frames} frames in one DICOM file: only single-slice files are read (export its slices)");
-    }
+    })
+}
+
+fn images(obj: &DefaultDicomObject, frames: &[u32]) -> Result<Vec<DynamicImage>> {
     let pixels = obj
         .decode_pixel_data()
         .context("no decodable pixel data (not an image, or an unsupported compression)")?;
     let options = ConvertOptions::new().with_voi_lut(VoiLutOption::First);
-    let img = pixels
-        .to_dynamic_image_with_options(0, &options)
-        .context("cannot convert the pixel data to an image")?;
-    // A 16-bit result is already windowed: narrowing it keeps the window, where dataset::to_luma8's
-    // minimum-to-maximum stretch would undo a window that leaves some levels unused.
-    Ok(DynamicImage::ImageLuma8(img.to_luma8()))
+    frames
+        .iter()
+        .map(|&k| {
+            let img = pixels
+                .to_dynamic_image_with_options(k, &options)
+                .with_context(|| format!("cannot convert frame {} to an image", k + 1))?;
+            // A 16-bit result is already windowed: narrowing it keeps the window, where
+            // dataset::to_luma8's minimum-to-maximum stretch would undo a window that leaves some
+            // levels unused.
+            Ok(DynamicImage::ImageLuma8(img.to_luma8()))
+        })
+        .collect()
 }
 
 /// A DICOM file's Pixel Spacing in mm (between rows, between columns), read from its header without
@@ -70,10 +108,7 @@ pub fn pixel_spacing(path: &Path) -> Option<(f64, f64)> {
     if !(has_dicom_extension(path) || sniff(path)) {
         return None;
     }
-    let obj = OpenFileOptions::new()
-        .read_until(PIXEL_DATA)
-        .open_file(path)
-        .ok()?;
+    let obj = header(path).ok()?;
     let spacing: Vec<f64> = obj
         .element_opt(PIXEL_SPACING)
         .ok()??

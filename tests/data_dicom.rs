@@ -25,6 +25,28 @@ fn slices() -> tempfile::TempDir {
     dir
 }
 
+/// A folder `name` in `d` holding copies of `d`'s files (from, to).
+fn folder(d: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = d.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (from, to) in files {
+        std::fs::copy(d.join(from), dir.join(to)).unwrap();
+    }
+    dir
+}
+
+/// `predict` with the untrained model of `d/run` on a folder, at threshold 0.5; it must succeed.
+fn predict(d: &Path, input: &Path, out: &Path) -> std::process::Output {
+    std::fs::create_dir_all(d.join("run")).unwrap();
+    let run = fake_run(&d.join("run"));
+    common::run_ok(
+        common::bin()
+            .args(["predict", run.to_str().unwrap(), input.to_str().unwrap()])
+            .args(["--out", out.to_str().unwrap()])
+            .args(["--device", "cpu", "--threshold", "0.5"]),
+    )
+}
+
 fn png(path: &Path) -> GrayImage {
     image::open(path).unwrap().to_luma8()
 }
@@ -84,27 +106,20 @@ fn slices_read_as_pydicom_and_the_standard_say() {
 fn predict_finds_dicom_slices_under_any_name_and_reads_them_as_their_twins() {
     let dir = slices();
     let d = dir.path();
-    std::fs::create_dir_all(d.join("run")).unwrap();
-    let run = fake_run(&d.join("run"));
-    let input = d.join("in");
-    std::fs::create_dir_all(&input).unwrap();
-    for (from, to) in [
-        ("plain.dcm", "plain.dcm"),
-        ("plain.png", "plain_twin.png"),
-        ("windowed.dcm", "IM0001"),
-        ("windowed.png", "IM0001_twin.png"),
-        // A DICOM folder's index: DICOM, but no slice, so it is named as not read.
-        ("plain.dcm", "DICOMDIR"),
-    ] {
-        std::fs::copy(d.join(from), input.join(to)).unwrap();
-    }
-    let out = d.join("out");
-    let o = common::run_ok(
-        common::bin()
-            .args(["predict", run.to_str().unwrap(), input.to_str().unwrap()])
-            .args(["--out", out.to_str().unwrap()])
-            .args(["--device", "cpu", "--threshold", "0.5"]),
+    let input = folder(
+        d,
+        "in",
+        &[
+            ("plain.dcm", "plain.dcm"),
+            ("plain.png", "plain_twin.png"),
+            ("windowed.dcm", "IM0001"),
+            ("windowed.png", "IM0001_twin.png"),
+            // A DICOM folder's index: DICOM, but no slice, so it is named as not read.
+            ("plain.dcm", "DICOMDIR"),
+        ],
     );
+    let out = d.join("out");
+    let o = predict(d, &input, &out);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
         stderr.contains("not read") && stderr.contains("DICOMDIR"),
@@ -131,7 +146,22 @@ fn predict_finds_dicom_slices_under_any_name_and_reads_them_as_their_twins() {
     let header = rows.headers().unwrap().clone();
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let (file, pixels, mm2) = (col("file"), col("tumour_pixels"), col("tumour_mm2"));
-    assert_eq!(mm2, header.len() - 1, "the new column comes last");
+    // New columns come last: scripts that read the earlier ones by place keep working.
+    assert_eq!(
+        header.iter().collect::<Vec<_>>(),
+        [
+            "file",
+            "width",
+            "height",
+            "tumour",
+            "tumour_pixels",
+            "tumour_percent",
+            "regions",
+            "max_probability",
+            "tumour_mm2",
+            "frame"
+        ]
+    );
     let mut areas = Vec::new();
     for r in rows.records().map(Result::unwrap) {
         let px: f64 = r[pixels].parse().unwrap();
@@ -144,18 +174,61 @@ fn predict_finds_dicom_slices_under_any_name_and_reads_them_as_their_twins() {
         areas.push(r[mm2].to_string());
     }
     assert!(areas.iter().any(|a| !a.is_empty() && a != "0"), "{areas:?}");
+}
 
-    // A multi-frame file is skipped with its reason, and the command fails after the others.
+#[test]
+fn predict_reads_every_frame_of_a_multi_frame_file() {
+    let dir = slices();
+    let d = dir.path();
+    // One image per frame, named and numbered in frame order, each read as its twin (the second frame
+    // is the first inverted).
+    let frames = folder(
+        d,
+        "frames",
+        &[
+            ("multi.dcm", "multi.dcm"),
+            ("plain.png", "first.png"),
+            ("inverted.png", "second.png"),
+        ],
+    );
+    let out = d.join("out-frames");
+    predict(d, &frames, &out);
+    let mask = |stem: &str| png(&out.join(format!("masks/{stem}.png")));
+    assert!(mask("multi_f1") == mask("first"));
+    assert!(mask("multi_f2") == mask("second"));
+    assert!(
+        mask("multi_f1") != mask("multi_f2"),
+        "the frames must differ"
+    );
+    let mut rows = csv::Reader::from_path(out.join("predictions.csv")).unwrap();
+    let header = rows.headers().unwrap().clone();
+    let frame = header.iter().position(|h| h == "frame").unwrap();
+    let numbers: Vec<String> = rows
+        .records()
+        .map(|r| r.unwrap()[frame].to_string())
+        .collect();
+    // Sorted by file: first.png, multi.dcm's two frames, second.png.
+    assert_eq!(numbers, ["", "1", "2", ""]);
+    for entry in common::json(&out.join("results.json")).as_array().unwrap() {
+        let multi = entry["file_name"] == "multi.dcm";
+        assert_eq!(entry.get("frame").is_some(), multi, "{entry}");
+    }
+
+    // Cut short inside its pixel data, each frame is skipped with the reason, and the command fails
+    // after writing the others.
+    let bytes = std::fs::read(d.join("multi.dcm")).unwrap();
+    std::fs::write(d.join("cut.dcm"), &bytes[..bytes.len() - 1000]).unwrap();
     let o = common::bin()
-        .args(["predict", run.to_str().unwrap()])
-        .args([d.join("multi.dcm"), d.join("plain.dcm")])
+        .args(["predict", d.join("run").to_str().unwrap()])
+        .args([d.join("cut.dcm"), d.join("plain.dcm")])
         .args(["--out", out.to_str().unwrap(), "--device", "cpu"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let skipped = std::fs::read_to_string(out.join("skipped.txt")).unwrap();
+    assert_eq!(skipped.lines().count(), 2, "{skipped}");
     assert!(
-        skipped.contains("multi.dcm") && skipped.contains("2 frames"),
+        skipped.contains("cut.dcm (frame 1 of 2)") && skipped.contains("cut.dcm (frame 2 of 2)"),
         "{skipped}"
     );
 }

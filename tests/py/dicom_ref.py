@@ -14,7 +14,8 @@ From SOURCE_IMAGE's grey values v (0..255, resized to 96x96) it writes into OUT_
   files).
 - jpeg.dcm: 8-bit, JPEG baseline encapsulated (Pillow's encoder, quality 90); jpeg.png holds Pillow's
   decoding of the same stream (another JPEG decoder: allow a level or two of IDCT rounding).
-- multi.dcm: two frames.
+- multi.dcm: two frames, plain.dcm's pixels and their inversion: each reads as plain.png and
+  inverted.png.
 """
 
 import io
@@ -112,8 +113,8 @@ def main() -> None:
     stream.seek(0)
     Image.open(stream).convert("L").save(out / "jpeg.png")
 
-    frames = np.stack([v[:32, :32], v[32:64, 32:64]])
-    multi = slice_dataset(frames, signed=False, bits_stored=8)
+    frames = np.stack([16 * v + 15, 16 * (255 - v) + 15])
+    multi = slice_dataset(frames, signed=False, bits_stored=12)
     multi.NumberOfFrames = 2
     multi.save_as(out / "multi.dcm", enforce_file_format=True)
 

@@ -1,7 +1,6 @@
 //! `tumorseg predict`: masks, overlays and COCO results (polygons traced from the masks) for new images.
 use crate::commands::error_chain;
 use crate::commands::evaluate::{resolve_decision, DecisionArgs};
-use crate::dataset::read_gray;
 use crate::dicom;
 use crate::evaluate::ThresholdSource;
 use crate::postprocess::Decision;
@@ -10,19 +9,21 @@ use crate::provenance::{self, Provenance};
 use crate::trace::{regions, DEFAULT_EPSILON};
 use anyhow::{bail, Context, Result};
 use image::{GrayImage, Rgb, RgbImage};
+use inputs::{collect_inputs, Input, EXTENSIONS};
 use rayon::prelude::*;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+mod inputs;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Run directory written by `tumorseg train`.
     pub run_dir: PathBuf,
-    /// Images (JPEG, PNG, TIFF, BMP or single-slice DICOM; any size; 16-bit and float images are
+    /// Images (JPEG, PNG, TIFF, BMP or DICOM; any size; 16-bit and float images are
     /// stretched from their minimum to their maximum, DICOM goes through its rescale and its first
-    /// window) and/or folders of them (DICOM files are found under any name; other files are named on
-    /// stderr).
+    /// window; each frame of a multi-frame file is one image, `<stem>_f001`…) and/or folders of them
+    /// (DICOM files are found under any name; other files are named on stderr).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Output folder: masks/<stem>.png (0/255), overlays/<stem>.png, predictions.csv (per image: tumour
@@ -39,85 +40,6 @@ pub struct Args {
     pub simplify: f64,
     #[command(flatten)]
     pub inference: InferenceArgs,
-}
-
-/// The image files a folder's listing keeps (case-insensitive), besides DICOM files under any name; a
-/// file named directly is always tried.
-const EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "tif", "tiff", "bmp", "dcm", "dicom"];
-
-/// By extension, or, since PACS exports often name slices `IM0001` or by UID, by DICOM's magic. A
-/// DICOMDIR is the folder's index, not a slice.
-fn is_image_file(f: &Path) -> bool {
-    let by_name = f
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| EXTENSIONS.contains(&e.to_lowercase().as_str()));
-    (by_name || dicom::sniff(f)) && f.file_name().is_some_and(|n| n != dicom::DIRECTORY)
-}
-
-/// Expand folders (their image files, sorted; not their subfolders) and check every stem is unique
-/// (outputs are named by stem). Other files in a folder are named on stderr, so none is left out unseen.
-pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for p in inputs {
-        if p.is_dir() {
-            files.extend(folder_images(p)?);
-        } else if p.is_file() {
-            files.push(p.clone());
-        } else {
-            bail!("input {} does not exist", p.display());
-        }
-    }
-    let mut seen: HashMap<String, &Path> = HashMap::new();
-    for f in &files {
-        if let Some(other) = seen.insert(stem(f), f) {
-            bail!(
-                "{} and {} have the same name: outputs are named by stem",
-                other.display(),
-                f.display()
-            );
-        }
-    }
-    Ok(files)
-}
-
-/// A folder's image files, sorted; its other files are named in a note.
-fn folder_images(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("read folder {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|f| f.is_file())
-        .collect();
-    let (mut found, mut other): (Vec<PathBuf>, Vec<PathBuf>) =
-        entries.into_iter().partition(|f| is_image_file(f));
-    let name = |f: &PathBuf| {
-        f.file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned()
-    };
-    // Annotation files (a split folder's COCO JSON) and hidden files are expected company.
-    other.retain(|f| !name(f).starts_with('.') && !name(f).ends_with(".json"));
-    if !other.is_empty() {
-        other.sort();
-        let names: Vec<String> = other.iter().take(3).map(name).collect();
-        eprintln!(
-            "note: {} in {} not read (not {} or DICOM): {}{}",
-            crate::report::count(other.len(), "file"),
-            dir.display(),
-            EXTENSIONS.join("/"),
-            names.join(", "),
-            if other.len() > 3 { ", …" } else { "" }
-        );
-    }
-    found.sort();
-    Ok(found)
-}
-
-fn stem(p: &Path) -> String {
-    p.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -138,12 +60,15 @@ pub fn run(args: Args) -> Result<()> {
     for (c, part) in files.chunks(chunk).enumerate() {
         // COCO image ids follow the input order, skipped files included, so they do not shift.
         let ids = (c * chunk + 1) as u64..;
-        let read: Vec<_> = part.par_iter().map(|f| read_gray(f)).collect();
+        let read = inputs::read(part);
         let (mut ok, mut images) = (Vec::new(), Vec::new());
         for ((id, f), img) in ids.zip(part).zip(read) {
             match img {
                 Ok(img) => {
-                    done.push(f.clone());
+                    // A multi-frame file is one file to hash.
+                    if f.frame.is_none_or(|(k, _)| k == 0) {
+                        done.push(f.path.clone());
+                    }
                     ok.push((id, f));
                     images.push(img);
                 }
@@ -151,7 +76,7 @@ pub fn run(args: Args) -> Result<()> {
                 Err(e) => {
                     let why = error_chain(&e);
                     bar.suspend(|| eprintln!("skipped: {why}"));
-                    skipped.push(format!("{}\t{why}", f.display()));
+                    skipped.push(format!("{}\t{why}", f.label()));
                 }
             }
         }
@@ -237,9 +162,11 @@ struct Summary {
     regions: usize,
     /// The highest tumour probability anywhere in the image, thresholded or not.
     max_probability: f32,
-    /// The tumour's area in mm², for DICOM slices that give their Pixel Spacing (empty otherwise). Last,
-    /// so that the columns before it keep their places.
+    /// The tumour's area in mm², for DICOM slices that give their Pixel Spacing (empty otherwise).
+    /// New columns come last, so that the earlier ones keep their places.
     tumour_mm2: Option<f64>,
+    /// The frame's number from 1 in a multi-frame DICOM file (empty for single images).
+    frame: Option<u32>,
 }
 
 /// Mask and overlay PNGs of one image; its COCO result entries (one per connected component) and
@@ -247,12 +174,12 @@ struct Summary {
 fn write_outputs(
     args: &Args,
     image_id: u64,
-    file: &Path,
+    input: &Input,
     img: &GrayImage,
     prob: &ProbMap,
     decision: Decision,
 ) -> Result<(Vec<Value>, Summary)> {
-    let name = stem(file);
+    let (name, file) = (input.stem(), input.path.as_path());
     let mask = decision.mask(prob);
     let png = GrayImage::from_fn(mask.width(), mask.height(), |x, y| {
         image::Luma([mask.get_pixel(x, y)[0] * 255])
@@ -271,7 +198,7 @@ fn write_outputs(
     let entries: Vec<Value> = regions(&mask, Some(&prob.data), args.simplify)
         .into_iter()
         .map(|r| {
-            json!({
+            let mut entry = json!({
                 "image_id": image_id,
                 "file_name": file_name,
                 "category_id": 0,
@@ -279,7 +206,11 @@ fn write_outputs(
                 "score": r.score,
                 "area": r.area,
                 "bbox": r.bbox,
-            })
+            });
+            if let Some(frame) = input.frame_number() {
+                entry["frame"] = json!(frame);
+            }
+            entry
         })
         .collect();
     let pixels = mask.iter().filter(|&&v| v != 0).count() as u64;
@@ -294,6 +225,7 @@ fn write_outputs(
         max_probability: prob.data.iter().copied().fold(0.0, f32::max),
         tumour_mm2: dicom::pixel_spacing(file)
             .map(|(row, column)| (100.0 * pixels as f64 * row * column).round() / 100.0),
+        frame: input.frame_number(),
     };
     Ok((entries, summary))
 }

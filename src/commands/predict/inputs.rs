@@ -1,0 +1,195 @@
+//! What `predict` reads: the files and folders given, each multi-frame DICOM file expanded into its
+//! frames, each with the unique stem its outputs are named by.
+use crate::dataset::read_gray;
+use crate::dicom;
+use anyhow::{bail, Context, Result};
+use image::GrayImage;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The image files a folder's listing keeps (case-insensitive), besides DICOM files under any name; a
+/// file named directly is always tried.
+pub const EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "tif", "tiff", "bmp", "dcm", "dicom"];
+
+/// One image to predict: a file, or one frame of a multi-frame DICOM file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Input {
+    pub path: PathBuf,
+    /// (index from 0, frame count) of a frame of a multi-frame DICOM file.
+    pub frame: Option<(u32, u32)>,
+}
+
+impl Input {
+    /// What outputs are named by: the file's stem, and for a frame `_f` and its number from 1, padded
+    /// so that the names sort in frame order (`scan_f001` … `scan_f120`).
+    pub fn stem(&self) -> String {
+        let stem = self
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match self.frame {
+            None => stem,
+            Some((k, n)) => format!("{stem}_f{:0w$}", k + 1, w = n.to_string().len()),
+        }
+    }
+
+    /// The 1-based frame number, for the outputs that name the file.
+    pub fn frame_number(&self) -> Option<u32> {
+        self.frame.map(|(k, _)| k + 1)
+    }
+
+    /// The file, and the frame when it is one, as messages name it.
+    pub fn label(&self) -> String {
+        match self.frame {
+            None => self.path.display().to_string(),
+            Some((k, n)) => format!("{} (frame {} of {n})", self.path.display(), k + 1),
+        }
+    }
+}
+
+/// By extension, or, since PACS exports often name slices `IM0001` or by UID, by DICOM's magic. A
+/// DICOMDIR is the folder's index, not a slice.
+fn is_image_file(f: &Path) -> bool {
+    let by_name = f
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| EXTENSIONS.contains(&e.to_lowercase().as_str()));
+    (by_name || dicom::sniff(f)) && f.file_name().is_some_and(|n| n != dicom::DIRECTORY)
+}
+
+/// Expand folders (their image files, sorted; not their subfolders) and multi-frame DICOM files (their
+/// frames), and check every stem is unique (outputs are named by stem). Other files in a folder are
+/// named on stderr, so none is left out unseen.
+pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<Input>> {
+    let mut files = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            files.extend(folder_images(p)?);
+        } else if p.is_file() {
+            files.push(p.clone());
+        } else {
+            bail!("input {} does not exist", p.display());
+        }
+    }
+    let expanded: Vec<Input> = files.par_iter().flat_map_iter(|f| frames(f)).collect();
+    let mut seen: HashMap<String, &Input> = HashMap::new();
+    for input in &expanded {
+        if let Some(other) = seen.insert(input.stem(), input) {
+            bail!(
+                "{} and {} have the same name: outputs are named by stem",
+                other.label(),
+                input.label()
+            );
+        }
+    }
+    Ok(expanded)
+}
+
+/// A file as inputs: one, or one per frame of a multi-frame DICOM file. A DICOM header that cannot be
+/// read leaves the file whole, so that reading it reports why.
+fn frames(path: &Path) -> Vec<Input> {
+    let is_dicom = dicom::has_dicom_extension(path) || dicom::sniff(path);
+    match is_dicom.then(|| dicom::frame_count(path).ok()).flatten() {
+        Some(n) if n > 1 => (0..n)
+            .map(|k| Input {
+                path: path.to_path_buf(),
+                frame: Some((k, n)),
+            })
+            .collect(),
+        _ => vec![Input {
+            path: path.to_path_buf(),
+            frame: None,
+        }],
+    }
+}
+
+/// A folder's image files, sorted; its other files are named in a note.
+fn folder_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("read folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|f| f.is_file())
+        .collect();
+    let (mut found, mut other): (Vec<PathBuf>, Vec<PathBuf>) =
+        entries.into_iter().partition(|f| is_image_file(f));
+    let name = |f: &PathBuf| {
+        f.file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    };
+    // Annotation files (a split folder's COCO JSON) and hidden files are expected company.
+    other.retain(|f| !name(f).starts_with('.') && !name(f).ends_with(".json"));
+    if !other.is_empty() {
+        other.sort();
+        let names: Vec<String> = other.iter().take(3).map(name).collect();
+        eprintln!(
+            "note: {} in {} not read (not {} or DICOM): {}{}",
+            crate::report::count(other.len(), "file"),
+            dir.display(),
+            EXTENSIONS.join("/"),
+            names.join(", "),
+            if other.len() > 3 { ", …" } else { "" }
+        );
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Read inputs in parallel, in order. The frames of one file that follow each other are decoded from
+/// one reading of the file, not once per frame.
+pub fn read(inputs: &[Input]) -> Vec<Result<GrayImage>> {
+    let groups: Vec<&[Input]> = inputs
+        .chunk_by(|a, b| a.path == b.path && a.frame.is_some() && b.frame.is_some())
+        .collect();
+    groups
+        .par_iter()
+        .flat_map_iter(|group| read_group(group))
+        .collect()
+}
+
+fn read_group(group: &[Input]) -> Vec<Result<GrayImage>> {
+    let Some(first) = group.first() else {
+        return Vec::new();
+    };
+    if first.frame.is_none() {
+        return vec![read_gray(&first.path)];
+    }
+    let wanted: Vec<u32> = group
+        .iter()
+        .filter_map(|i| i.frame.map(|(k, _)| k))
+        .collect();
+    match dicom::read_frames(&first.path, &wanted) {
+        Ok(images) => images
+            .iter()
+            .map(|img| Ok(crate::dataset::to_luma8(img)))
+            .collect(),
+        // One reason for every frame of the file: each is listed as skipped.
+        Err(e) => group
+            .iter()
+            .map(|_| Err(anyhow::anyhow!("{e:#}")))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_named_in_order_and_labelled() {
+        let input = |frame| Input {
+            path: PathBuf::from("dir/scan.dcm"),
+            frame,
+        };
+        assert_eq!(input(None).stem(), "scan");
+        assert_eq!(input(Some((0, 9))).stem(), "scan_f1");
+        assert_eq!(input(Some((6, 120))).stem(), "scan_f007");
+        assert_eq!(input(Some((119, 120))).stem(), "scan_f120");
+        assert_eq!(input(Some((1, 2))).label(), "dir/scan.dcm (frame 2 of 2)");
+        assert_eq!(input(Some((1, 2))).frame_number(), Some(2));
+        assert_eq!(input(None).frame_number(), None);
+    }
+}
