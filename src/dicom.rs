@@ -64,9 +64,21 @@ pub fn read_frames(path: &Path, frames: &[u32]) -> Result<Vec<DynamicImage>> {
     images(&obj, frames).with_context(|| format!("cannot decode {}", path.display()))
 }
 
-/// How many frames a DICOM file holds, from its header (the pixel data is not read).
-pub fn frame_count(path: &Path) -> Result<u32> {
-    frames_of(&header(path)?)
+/// What `predict` needs of a DICOM file before reading its pixels, from its header alone.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Header {
+    pub frames: u32,
+    /// Pixel Spacing in mm (between rows, between columns), when the file gives it.
+    pub spacing: Option<(f64, f64)>,
+}
+
+/// A DICOM file's [`Header`], reading only up to its pixel data.
+pub fn read_header(path: &Path) -> Result<Header> {
+    let obj = header(path)?;
+    Ok(Header {
+        frames: frames_of(&obj)?,
+        spacing: spacing_of(&obj),
+    })
 }
 
 fn header(path: &Path) -> Result<DefaultDicomObject> {
@@ -102,13 +114,7 @@ fn images(obj: &DefaultDicomObject, frames: &[u32]) -> Result<Vec<DynamicImage>>
         .collect()
 }
 
-/// A DICOM file's Pixel Spacing in mm (between rows, between columns), read from its header without
-/// its pixel data; None for other files, or when the file does not say.
-pub fn pixel_spacing(path: &Path) -> Option<(f64, f64)> {
-    if !(has_dicom_extension(path) || sniff(path)) {
-        return None;
-    }
-    let obj = header(path).ok()?;
+fn spacing_of(obj: &DefaultDicomObject) -> Option<(f64, f64)> {
     let spacing: Vec<f64> = obj
         .element_opt(PIXEL_SPACING)
         .ok()??

@@ -107,14 +107,10 @@ fn pack_image(
         .with_context(|| format!("image {id}: no `file_name`"))?
         .to_string();
     let path = src.join(&name);
-    let Ok(decoded) = fs::read(&path)
-        .map_err(anyhow::Error::from)
-        .and_then(|bytes| crate::dataset::decode(&bytes, &path))
-    else {
+    let Ok(grey) = crate::dataset::read_gray(&path) else {
         // Missing or corrupt files are the cleaner's business: keep the entry so `clean` still reports it.
         return Ok((id, 1.0, 1.0));
     };
-    let grey = crate::dataset::to_luma8(&decoded);
     let (w, h) = grey.dimensions();
     let scale = (opts.size as f64 / w.max(h) as f64).min(1.0);
     let (nw, nh) = (

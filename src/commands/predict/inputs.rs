@@ -18,6 +18,8 @@ pub struct Input {
     pub path: PathBuf,
     /// (index from 0, frame count) of a frame of a multi-frame DICOM file.
     pub frame: Option<(u32, u32)>,
+    /// A DICOM file's Pixel Spacing in mm (rows, columns), read with its header.
+    pub spacing: Option<(f64, f64)>,
 }
 
 impl Input {
@@ -87,21 +89,19 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<Input>> {
     Ok(expanded)
 }
 
-/// A file as inputs: one, or one per frame of a multi-frame DICOM file. A DICOM header that cannot be
-/// read leaves the file whole, so that reading it reports why.
+/// A file as inputs: one, or one per frame of a multi-frame DICOM file, whose header is read once
+/// here. A DICOM header that cannot be read leaves the file whole, so that reading it reports why.
 fn frames(path: &Path) -> Vec<Input> {
     let is_dicom = dicom::has_dicom_extension(path) || dicom::sniff(path);
-    match is_dicom.then(|| dicom::frame_count(path).ok()).flatten() {
-        Some(n) if n > 1 => (0..n)
-            .map(|k| Input {
-                path: path.to_path_buf(),
-                frame: Some((k, n)),
-            })
-            .collect(),
-        _ => vec![Input {
-            path: path.to_path_buf(),
-            frame: None,
-        }],
+    let header = is_dicom.then(|| dicom::read_header(path).ok()).flatten();
+    let input = |frame| Input {
+        path: path.to_path_buf(),
+        frame,
+        spacing: header.and_then(|h| h.spacing),
+    };
+    match header {
+        Some(h) if h.frames > 1 => (0..h.frames).map(|k| input(Some((k, h.frames)))).collect(),
+        _ => vec![input(None)],
     }
 }
 
@@ -183,6 +183,7 @@ mod tests {
         let input = |frame| Input {
             path: PathBuf::from("dir/scan.dcm"),
             frame,
+            spacing: None,
         };
         assert_eq!(input(None).stem(), "scan");
         assert_eq!(input(Some((0, 9))).stem(), "scan_f1");

@@ -1,7 +1,6 @@
 //! `tumorseg predict`: masks, overlays and COCO results (polygons traced from the masks) for new images.
 use crate::commands::error_chain;
 use crate::commands::evaluate::{resolve_decision, DecisionArgs};
-use crate::dicom;
 use crate::evaluate::ThresholdSource;
 use crate::postprocess::Decision;
 use crate::predict::{open_run, probabilities_gray, progress_bar, InferenceArgs, ProbMap};
@@ -223,7 +222,8 @@ fn write_outputs(
         tumour_percent: (1e6 * pixels as f64 / mask.len().max(1) as f64).round() / 1e4,
         regions: entries.len(),
         max_probability: prob.data.iter().copied().fold(0.0, f32::max),
-        tumour_mm2: dicom::pixel_spacing(file)
+        tumour_mm2: input
+            .spacing
             .map(|(row, column)| (100.0 * pixels as f64 * row * column).round() / 100.0),
         frame: input.frame_number(),
     };
