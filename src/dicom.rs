@@ -1,9 +1,10 @@
 //! DICOM slices as images. Scanners and PACS hand out DICOM, not JPEG: a single-frame file's pixel
 //! data, through its modality LUT (rescale slope and intercept) and its first VOI transform (a window
 //! or a VOI LUT, as a viewer shows it; without one, the values' minimum to maximum), MONOCHROME1
-//! inverted, becomes 8-bit grey, like the JPEG exports the model is trained on.
+//! inverted, becomes 8-bit grey, like the JPEG exports the model is trained on. An enhanced
+//! (multi-frame) object's per-frame windows and its pixel spacing come from its functional groups.
 use anyhow::{bail, Context, Result};
-use dicom_object::{DefaultDicomObject, OpenFileOptions, Tag};
+use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions, Tag};
 use dicom_pixeldata::{ConvertOptions, PixelDecoder, VoiLutOption};
 use image::DynamicImage;
 use std::path::Path;
@@ -17,6 +18,10 @@ pub const DIRECTORY: &str = "DICOMDIR";
 const NUMBER_OF_FRAMES: Tag = Tag(0x0028, 0x0008);
 const PIXEL_SPACING: Tag = Tag(0x0028, 0x0030);
 const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
+// Enhanced (multi-frame) objects keep the spacing in functional groups (PS3.3 C.7.6.16).
+const SHARED_GROUPS: Tag = Tag(0x5200, 0x9229);
+const PER_FRAME_GROUPS: Tag = Tag(0x5200, 0x9230);
+const PIXEL_MEASURES: Tag = Tag(0x0028, 0x9110);
 
 /// A DICOM Part 10 file: "DICM" after its 128-byte preamble (so the first 132 bytes decide).
 pub fn is_dicom(head: &[u8]) -> bool {
@@ -99,6 +104,8 @@ fn images(obj: &DefaultDicomObject, frames: &[u32]) -> Result<Vec<DynamicImage>>
     let pixels = obj
         .decode_pixel_data()
         .context("no decodable pixel data (not an image, or an unsupported compression)")?;
+    // dicom-rs takes each frame's window (and rescale) from the functional groups when an enhanced
+    // object keeps them there.
     let options = ConvertOptions::new().with_voi_lut(VoiLutOption::First);
     frames
         .iter()
@@ -114,16 +121,33 @@ fn images(obj: &DefaultDicomObject, frames: &[u32]) -> Result<Vec<DynamicImage>>
         .collect()
 }
 
-fn spacing_of(obj: &DefaultDicomObject) -> Option<(f64, f64)> {
-    let spacing: Vec<f64> = obj
-        .element_opt(PIXEL_SPACING)
-        .ok()??
-        .to_multi_float64()
-        .ok()?;
+fn spacing_of(obj: &InMemDicomObject) -> Option<(f64, f64)> {
+    let spacing = floats(obj, PIXEL_SPACING)
+        .or_else(|| floats(functional_group(obj, PIXEL_MEASURES)?, PIXEL_SPACING))?;
     match spacing[..] {
         [row, column] if row > 0.0 && column > 0.0 => Some((row, column)),
         _ => None,
     }
+}
+
+/// Functional group macro `group` of the first frame: the frame's own, else the shared one. (Pixel
+/// Spacing varies between frames only in exotic acquisitions; one value serves the file.)
+fn functional_group(obj: &InMemDicomObject, group: Tag) -> Option<&InMemDicomObject> {
+    let own = obj
+        .element_opt(PER_FRAME_GROUPS)
+        .ok()
+        .flatten()
+        .and_then(|e| e.items()?.first())
+        .and_then(|frame| first_item(frame, group));
+    own.or_else(|| first_item(first_item(obj, SHARED_GROUPS)?, group))
+}
+
+fn first_item(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemDicomObject> {
+    obj.element_opt(tag).ok()??.items()?.first()
+}
+
+fn floats(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
+    obj.element_opt(tag).ok()??.to_multi_float64().ok()
 }
 
 #[cfg(test)]

@@ -177,6 +177,36 @@ fn predict_finds_dicom_slices_under_any_name_and_reads_them_as_their_twins() {
 }
 
 #[test]
+fn enhanced_frames_take_their_window_and_spacing_from_functional_groups() {
+    let dir = slices();
+    let path = dir.path().join("enhanced.dcm");
+    let header = tumorseg::dicom::read_header(&path).unwrap();
+    assert_eq!(header.frames, 2);
+    assert_eq!(
+        header.spacing,
+        Some((0.7, 0.7)),
+        "the shared Pixel Measures"
+    );
+    let frames = tumorseg::dicom::read_frames(&path, &[0, 1]).unwrap();
+    // dicom-rs windows to 16 bits and the result is narrowed to 8: against the formula rounded once,
+    // a value just above a half level can come out one level lower.
+    let off =
+        |a: &GrayImage, b: &GrayImage| a.iter().zip(b.iter()).map(|(&x, &y)| x.abs_diff(y)).max();
+    for (k, img) in frames.iter().enumerate() {
+        let want = png(&dir.path().join(format!("enhanced_{}.png", k + 1)));
+        let worst = off(&img.to_luma8(), &want);
+        assert!(
+            worst <= Some(1),
+            "frame {}: off by {worst:?} from its own window",
+            k + 1
+        );
+    }
+    // Stretched from minimum to maximum instead, the first frame would read as plain.png.
+    let stretched = off(&frames[0].to_luma8(), &png(&dir.path().join("plain.png")));
+    assert!(stretched > Some(10), "{stretched:?}");
+}
+
+#[test]
 fn predict_reads_every_frame_of_a_multi_frame_file() {
     let dir = slices();
     let d = dir.path();

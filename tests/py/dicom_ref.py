@@ -16,6 +16,9 @@ From SOURCE_IMAGE's grey values v (0..255, resized to 96x96) it writes into OUT_
   decoding of the same stream (another JPEG decoder: allow a level or two of IDCT rounding).
 - multi.dcm: two frames, plain.dcm's pixels and their inversion: each reads as plain.png and
   inverted.png.
+- enhanced.dcm: Enhanced MR, the same two frames with no top-level window or spacing; its functional
+  groups give the pixel spacing (shared: 0.7 × 0.7 mm) and one window per frame (per-frame, both
+  clipping); enhanced_1.png and enhanced_2.png hold the linear window function applied here.
 """
 
 import io
@@ -36,6 +39,7 @@ from pydicom.uid import (
 )
 
 MR_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
+ENHANCED_MR_STORAGE = "1.2.840.10008.5.1.4.1.1.4.1"
 
 
 def slice_dataset(pixels: np.ndarray, signed: bool, bits_stored: int) -> Dataset:
@@ -117,6 +121,30 @@ def main() -> None:
     multi = slice_dataset(frames, signed=False, bits_stored=12)
     multi.NumberOfFrames = 2
     multi.save_as(out / "multi.dcm", enforce_file_format=True)
+
+    enhanced = slice_dataset(frames, signed=False, bits_stored=12)
+    enhanced.SOPClassUID = ENHANCED_MR_STORAGE
+    enhanced.file_meta.MediaStorageSOPClassUID = ENHANCED_MR_STORAGE
+    enhanced.NumberOfFrames = 2
+    measures = Dataset()
+    measures.PixelSpacing = [0.7, 0.7]
+    shared = Dataset()
+    shared.PixelMeasuresSequence = [measures]
+    enhanced.SharedFunctionalGroupsSequence = [shared]
+    windows = [(2063.0, 2048.0), (1000.0, 1500.0)]
+    per_frame = []
+    for centre, width in windows:
+        voi = Dataset()
+        voi.WindowCenter, voi.WindowWidth = centre, width
+        group = Dataset()
+        group.FrameVOILUTSequence = [voi]
+        per_frame.append(group)
+    enhanced.PerFrameFunctionalGroupsSequence = per_frame
+    enhanced.save_as(out / "enhanced.dcm", enforce_file_format=True)
+    for k, ((centre, width), frame) in enumerate(zip(windows, frames), start=1):
+        Image.fromarray(linear_window(frame.astype(np.float64), centre, width)).save(
+            out / f"enhanced_{k}.png"
+        )
 
 
 if __name__ == "__main__":
