@@ -16,6 +16,8 @@ From SOURCE_IMAGE's grey values v (0..255, resized to 96x96) it writes into OUT_
   decoding of the same stream (another JPEG decoder: allow a level or two of IDCT rounding).
 - multi.dcm: two frames, plain.dcm's pixels and their inversion: each reads as plain.png and
   inverted.png.
+- j2k.dcm: labelled JPEG 2000, which tumorseg does not decode (it needs a C library): it must be
+  refused with a reason.
 - enhanced.dcm: Enhanced MR, the same two frames with no top-level window or spacing; its functional
   groups give the pixel spacing (shared: 0.7 × 0.7 mm) and one window per frame (per-frame, both
   clipping); enhanced_1.png and enhanced_2.png hold the linear window function applied here.
@@ -33,6 +35,7 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
+    JPEG2000Lossless,
     JPEGBaseline8Bit,
     RLELossless,
     generate_uid,
@@ -121,6 +124,12 @@ def main() -> None:
     multi = slice_dataset(frames, signed=False, bits_stored=12)
     multi.NumberOfFrames = 2
     multi.save_as(out / "multi.dcm", enforce_file_format=True)
+
+    j2k = slice_dataset(v[:8, :8], signed=False, bits_stored=12)
+    j2k.file_meta.TransferSyntaxUID = JPEG2000Lossless
+    j2k.PixelData = encapsulate([b"\xff\x4f\xff\x51" + bytes(60)])
+    j2k["PixelData"].VR = "OB"
+    j2k.save_as(out / "j2k.dcm", enforce_file_format=True)
 
     enhanced = slice_dataset(frames, signed=False, bits_stored=12)
     enhanced.SOPClassUID = ENHANCED_MR_STORAGE
