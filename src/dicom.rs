@@ -6,7 +6,7 @@
 use anyhow::{bail, Context, Result};
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions, Tag};
 use dicom_pixeldata::{ConvertOptions, PixelDecoder, VoiLutOption};
-use image::DynamicImage;
+use image::{DynamicImage, GrayImage};
 use std::path::Path;
 
 /// File name extensions of DICOM files; files without one are recognised by [`is_dicom`].
@@ -58,11 +58,11 @@ pub fn decode(bytes: &[u8]) -> Result<DynamicImage> {
              (`tumorseg predict` reads every frame)"
         );
     }
-    Ok(images(&obj, &[0])?.remove(0))
+    Ok(DynamicImage::ImageLuma8(images(&obj, &[0])?.remove(0)))
 }
 
 /// The given frames of a DICOM file, each as 8-bit grey, decoding the file once.
-pub fn read_frames(path: &Path, frames: &[u32]) -> Result<Vec<DynamicImage>> {
+pub fn read_frames(path: &Path, frames: &[u32]) -> Result<Vec<GrayImage>> {
     let obj = OpenFileOptions::new()
         .open_file(path)
         .with_context(|| format!("cannot read {} as DICOM", path.display()))?;
@@ -100,7 +100,7 @@ fn frames_of(obj: &DefaultDicomObject) -> Result<u32> {
     })
 }
 
-fn images(obj: &DefaultDicomObject, frames: &[u32]) -> Result<Vec<DynamicImage>> {
+fn images(obj: &DefaultDicomObject, frames: &[u32]) -> Result<Vec<GrayImage>> {
     let pixels = obj
         .decode_pixel_data()
         .context("no decodable pixel data (not an image, or an unsupported compression)")?;
@@ -116,7 +116,7 @@ fn images(obj: &DefaultDicomObject, frames: &[u32]) -> Result<Vec<DynamicImage>>
             // A 16-bit result is already windowed: narrowing it keeps the window, where
             // dataset::to_luma8's minimum-to-maximum stretch would undo a window that leaves some
             // levels unused.
-            Ok(DynamicImage::ImageLuma8(img.to_luma8()))
+            Ok(img.to_luma8())
         })
         .collect()
 }

@@ -162,10 +162,7 @@ fn read_group(group: &[Input]) -> Vec<Result<GrayImage>> {
         .filter_map(|i| i.frame.map(|(k, _)| k))
         .collect();
     match dicom::read_frames(&first.path, &wanted) {
-        Ok(images) => images
-            .iter()
-            .map(|img| Ok(crate::dataset::to_luma8(img)))
-            .collect(),
+        Ok(images) => images.into_iter().map(Ok).collect(),
         // One reason for every frame of the file: each is listed as skipped.
         Err(e) => group
             .iter()

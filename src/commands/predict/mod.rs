@@ -64,10 +64,7 @@ pub fn run(args: Args) -> Result<()> {
         for ((id, f), img) in ids.zip(part).zip(read) {
             match img {
                 Ok(img) => {
-                    // A multi-frame file is one file to hash.
-                    if f.frame.is_none_or(|(k, _)| k == 0) {
-                        done.push(f.path.clone());
-                    }
+                    done.push(f.path.clone());
                     ok.push((id, f));
                     images.push(img);
                 }
@@ -93,6 +90,8 @@ pub fn run(args: Args) -> Result<()> {
         bar.inc(part.len() as u64);
     }
     bar.finish_and_clear();
+    // A multi-frame file's frames follow each other; it is one file to hash.
+    done.dedup();
     let mut inputs = provenance::run_inputs(&run.dir, source == ThresholdSource::Tuned)?;
     let listed: Vec<String> = args
         .inputs
