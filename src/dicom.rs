@@ -9,6 +9,8 @@ use dicom_pixeldata::{ConvertOptions, PixelDecoder, VoiLutOption};
 use image::{DynamicImage, GrayImage};
 use std::path::Path;
 
+pub mod seg;
+
 /// File name extensions of DICOM files; files without one are recognised by [`is_dicom`].
 pub const EXTENSIONS: [&str; 2] = ["dcm", "dicom"];
 
@@ -123,21 +125,22 @@ fn images(obj: &DefaultDicomObject, frames: &[u32]) -> Result<Vec<GrayImage>> {
 
 fn spacing_of(obj: &InMemDicomObject) -> Option<(f64, f64)> {
     let spacing = floats(obj, PIXEL_SPACING)
-        .or_else(|| floats(functional_group(obj, PIXEL_MEASURES)?, PIXEL_SPACING))?;
+        .or_else(|| floats(frame_group(obj, 0, PIXEL_MEASURES)?, PIXEL_SPACING))?;
     match spacing[..] {
         [row, column] if row > 0.0 && column > 0.0 => Some((row, column)),
         _ => None,
     }
 }
 
-/// Functional group macro `group` of the first frame: the frame's own, else the shared one. (Pixel
-/// Spacing varies between frames only in exotic acquisitions; one value serves the file.)
-fn functional_group(obj: &InMemDicomObject, group: Tag) -> Option<&InMemDicomObject> {
+/// Functional group macro `group` of frame `frame` (from 0): the frame's own, else the shared one.
+/// (Pixel Spacing varies between frames only in exotic acquisitions; the first frame's serves the
+/// file.)
+fn frame_group(obj: &InMemDicomObject, frame: usize, group: Tag) -> Option<&InMemDicomObject> {
     let own = obj
         .element_opt(PER_FRAME_GROUPS)
         .ok()
         .flatten()
-        .and_then(|e| e.items()?.first())
+        .and_then(|e| e.items()?.get(frame))
         .and_then(|frame| first_item(frame, group));
     own.or_else(|| first_item(first_item(obj, SHARED_GROUPS)?, group))
 }

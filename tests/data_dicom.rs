@@ -2,54 +2,11 @@
 //! command that reads images takes them: predict (by extension or by DICOM's magic), clean, pack.
 mod common;
 
-use common::fake_run;
+use common::dicom::{folder, png, predict, slices};
 use image::GrayImage;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use tumorseg::dataset::read_gray;
-
-/// pydicom's slices and their expected 8-bit grey, made from one of the fixture's test images.
-fn slices() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let test = common::fixture().join("test");
-    let mut jpgs: Vec<PathBuf> = std::fs::read_dir(&test)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
-        .collect();
-    jpgs.sort();
-    common::run_py(
-        "dicom_ref.py",
-        &[dir.path().to_str().unwrap(), jpgs[0].to_str().unwrap()],
-    );
-    dir
-}
-
-/// A folder `name` in `d` holding copies of `d`'s files (from, to).
-fn folder(d: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = d.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    for (from, to) in files {
-        std::fs::copy(d.join(from), dir.join(to)).unwrap();
-    }
-    dir
-}
-
-/// `predict` with the untrained model of `d/run` on a folder, at threshold 0.5; it must succeed.
-fn predict(d: &Path, input: &Path, out: &Path) -> std::process::Output {
-    std::fs::create_dir_all(d.join("run")).unwrap();
-    let run = fake_run(&d.join("run"));
-    common::run_ok(
-        common::bin()
-            .args(["predict", run.to_str().unwrap(), input.to_str().unwrap()])
-            .args(["--out", out.to_str().unwrap()])
-            .args(["--device", "cpu", "--threshold", "0.5"]),
-    )
-}
-
-fn png(path: &Path) -> GrayImage {
-    image::open(path).unwrap().to_luma8()
-}
 
 #[test]
 fn slices_read_as_pydicom_and_the_standard_say() {
@@ -269,6 +226,9 @@ fn predict_reads_every_frame_of_a_multi_frame_file() {
         skipped.contains("cut.dcm (frame 1 of 2)") && skipped.contains("cut.dcm (frame 2 of 2)"),
         "{skipped}"
     );
+    // stderr says it once, not once per frame (a 200-frame volume would repeat it 200 times).
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(stderr.matches("skipped: ").count(), 1, "{stderr}");
 }
 
 /// A COCO split whose images are DICOM files: one square tumour on each slice.

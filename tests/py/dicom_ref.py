@@ -21,6 +21,12 @@ From SOURCE_IMAGE's grey values v (0..255, resized to 96x96) it writes into OUT_
 - enhanced.dcm: Enhanced MR, the same two frames with no top-level window or spacing; its functional
   groups give the pixel spacing (shared: 0.7 × 0.7 mm) and one window per frame (per-frame, both
   clipping); enhanced_1.png and enhanced_2.png hold the linear window function applied here.
+- series_1.dcm, series_2.dcm: two 90 × 70 slices of one MR series, as a scanner writes them: study,
+  series and frame of reference UIDs, a Latin-1 patient name, axial orientation, positions 4 mm apart
+  (series_2 the lower, so stack order is not file order), spacing 0.5 × 0.8 mm, thickness 4 mm. A
+  90 × 70 frame is 6300 bits, so in a binary SEG the second frame begins mid-byte.
+- volume.dcm: Enhanced MR of the same study in its own series, the two frames at per-frame positions
+  in the functional groups, orientation and spacing shared.
 """
 
 import io
@@ -43,6 +49,8 @@ from pydicom.uid import (
 
 MR_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 ENHANCED_MR_STORAGE = "1.2.840.10008.5.1.4.1.1.4.1"
+STUDY, FRAME_OF_REFERENCE = generate_uid(), generate_uid()
+AXIAL = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
 
 
 def slice_dataset(pixels: np.ndarray, signed: bool, bits_stored: int) -> Dataset:
@@ -64,6 +72,19 @@ def slice_dataset(pixels: np.ndarray, signed: bool, bits_stored: int) -> Dataset
     ds.HighBit = bits_stored - 1
     ds.PixelRepresentation = 1 if signed else 0
     ds.PixelData = pixels.astype("<i2" if signed else "<u2").tobytes()
+    return ds
+
+
+def scanner_slice(pixels: np.ndarray, series: str, sop_class: str = MR_STORAGE) -> Dataset:
+    ds = slice_dataset(pixels, signed=False, bits_stored=12)
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.PatientName = "Müller^Anna"
+    ds.PatientBirthDate, ds.PatientSex = "19700101", "F"
+    ds.StudyInstanceUID = STUDY
+    ds.SeriesInstanceUID = series
+    ds.FrameOfReferenceUID = FRAME_OF_REFERENCE
+    ds.StudyDate, ds.StudyTime, ds.AccessionNumber = "20260101", "120000", "A1"
     return ds
 
 
@@ -154,6 +175,38 @@ def main() -> None:
         Image.fromarray(linear_window(frame.astype(np.float64), centre, width)).save(
             out / f"enhanced_{k}.png"
         )
+
+    write_series(out, source)
+
+
+def write_series(out: Path, source: Path) -> None:
+    grey = Image.open(source).convert("L")
+    pair = [np.asarray(grey.resize((70, 90), Image.BILINEAR)), np.asarray(grey.rotate(90).resize((70, 90)))]
+    series = generate_uid()
+    for k, (z, pixels) in enumerate(zip([4.0, 0.0], pair), start=1):
+        ds = scanner_slice(16 * pixels.astype(np.int32) + 15, series)
+        ds.InstanceNumber = k
+        ds.ImagePositionPatient = [-20.0, -30.0, z]
+        ds.ImageOrientationPatient = AXIAL
+        ds.PixelSpacing, ds.SliceThickness = [0.5, 0.8], 4.0
+        ds.save_as(out / f"series_{k}.dcm", enforce_file_format=True)
+
+    volume = scanner_slice(16 * np.stack(pair).astype(np.int32) + 15, generate_uid(), ENHANCED_MR_STORAGE)
+    volume.NumberOfFrames = 2
+    orientation, measures = Dataset(), Dataset()
+    orientation.ImageOrientationPatient = AXIAL
+    measures.PixelSpacing, measures.SliceThickness = [0.5, 0.8], 4.0
+    shared = Dataset()
+    shared.PlaneOrientationSequence, shared.PixelMeasuresSequence = [orientation], [measures]
+    volume.SharedFunctionalGroupsSequence = [shared]
+    per_frame = []
+    for z in [0.0, 4.0]:
+        position, group = Dataset(), Dataset()
+        position.ImagePositionPatient = [-20.0, -30.0, z]
+        group.PlanePositionSequence = [position]
+        per_frame.append(group)
+    volume.PerFrameFunctionalGroupsSequence = per_frame
+    volume.save_as(out / "volume.dcm", enforce_file_format=True)
 
 
 if __name__ == "__main__":

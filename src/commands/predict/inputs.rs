@@ -20,6 +20,8 @@ pub struct Input {
     pub frame: Option<(u32, u32)>,
     /// A DICOM file's Pixel Spacing in mm (rows, columns), read with its header.
     pub spacing: Option<(f64, f64)>,
+    /// Whether the file is DICOM (by its name or its magic).
+    pub dicom: bool,
 }
 
 impl Input {
@@ -98,6 +100,7 @@ fn frames(path: &Path) -> Vec<Input> {
         path: path.to_path_buf(),
         frame,
         spacing: header.and_then(|h| h.spacing),
+        dicom: is_dicom,
     };
     match header {
         Some(h) if h.frames > 1 => (0..h.frames).map(|k| input(Some((k, h.frames)))).collect(),
@@ -181,6 +184,7 @@ mod tests {
             path: PathBuf::from("dir/scan.dcm"),
             frame,
             spacing: None,
+            dicom: true,
         };
         assert_eq!(input(None).stem(), "scan");
         assert_eq!(input(Some((0, 9))).stem(), "scan_f1");

@@ -1,6 +1,7 @@
 //! `tumorseg predict`: masks, overlays and COCO results (polygons traced from the masks) for new images.
 use crate::commands::error_chain;
 use crate::commands::evaluate::{resolve_decision, DecisionArgs};
+use crate::dicom::seg::Bits;
 use crate::evaluate::ThresholdSource;
 use crate::postprocess::Decision;
 use crate::predict::{open_run, probabilities_gray, progress_bar, InferenceArgs, ProbMap};
@@ -14,6 +15,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 mod inputs;
+mod seg;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -37,6 +39,14 @@ pub struct Args {
     /// Douglas–Peucker tolerance in pixels for the traced polygons (0 = exact pixel outlines).
     #[arg(long, default_value_t = DEFAULT_EPSILON)]
     pub simplify: f64,
+    /// Also write the DICOM inputs' masks as DICOM Segmentation objects, for viewers and PACS
+    /// (3D Slicer, OHIF…): seg/<Series Instance UID>.dcm, one per series (slices of one size,
+    /// orientation and spacing; a multi-frame file's frames), one binary segment "Tumour" whose
+    /// frames reference their source slices, in the source's patient, study and frame of reference.
+    /// A DICOM file without its UIDs, frame of reference, orientation or position gets none, and the
+    /// command then exits with status 1.
+    #[arg(long)]
+    pub dicom_seg: bool,
     #[command(flatten)]
     pub inference: InferenceArgs,
 }
@@ -52,9 +62,13 @@ pub fn run(args: Args) -> Result<()> {
         let d = args.out.join(sub);
         std::fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
     }
+    let mut segs = args
+        .dicom_seg
+        .then(|| seg::SegOutputs::new(args.out.join("seg")))
+        .transpose()?;
     let bar = progress_bar(files.len() as u64, true);
     let (mut results, mut skipped, mut done) = (Vec::new(), Vec::new(), Vec::new());
-    let mut summaries = Vec::new();
+    let (mut summaries, mut last_why) = (Vec::new(), None);
     let chunk = run.inference.batch * 4;
     for (c, part) in files.chunks(chunk).enumerate() {
         // COCO image ids follow the input order, skipped files included, so they do not shift.
@@ -71,21 +85,28 @@ pub fn run(args: Args) -> Result<()> {
                 // One unreadable file must not cost the whole folder: skip it and report it at the end.
                 Err(e) => {
                     let why = error_chain(&e);
-                    bar.suspend(|| eprintln!("skipped: {why}"));
+                    // A broken multi-frame file fails every frame alike: say it once.
+                    if last_why.as_ref() != Some(&why) {
+                        bar.suspend(|| eprintln!("skipped: {why}"));
+                    }
                     skipped.push(format!("{}\t{why}", f.label()));
+                    last_why = Some(why);
                 }
             }
         }
         let probs = probabilities_gray(&run.model, &images, &run.inference)?;
-        let written: Vec<(Vec<Value>, Summary)> = ok
+        let written: Vec<Written> = ok
             .par_iter()
             .zip(&images)
             .zip(&probs)
             .map(|((&(id, f), img), prob)| write_outputs(&args, id, f, img, prob, decision))
             .collect::<Result<_>>()?;
-        for (entries, summary) in written {
+        for ((_, f), (entries, summary, bits)) in ok.iter().zip(written) {
             results.extend(entries);
             summaries.push(summary);
+            if let Some(segs) = segs.as_mut() {
+                segs.add(f, bits);
+            }
         }
         bar.inc(part.len() as u64);
     }
@@ -109,14 +130,20 @@ pub fn run(args: Args) -> Result<()> {
     let path = args.out.join("results.json");
     std::fs::write(&path, serde_json::to_string(&results)?)
         .with_context(|| format!("write {}", path.display()))?;
+    let segs = segs.map(|s| s.finish());
+    let seg_note = match &segs {
+        Some(Ok(n)) => format!(", {}", crate::report::count(*n, "DICOM SEG")),
+        _ => String::new(),
+    };
     println!(
-        "{}, {}: masks, overlays and {} in {}",
+        "{}, {}: masks, overlays{seg_note} and {} in {}",
         crate::report::count(files.len() - skipped.len(), "image"),
         crate::report::count(results.len(), "region"),
         path.display(),
         args.out.display()
     );
-    report_skipped(&args.out, &skipped, files.len())
+    report_skipped(&args.out, &skipped, files.len())?;
+    segs.transpose().map(|_| ())
 }
 
 /// Unreadable inputs go to `skipped.txt` (path, tab, reason) and make the command fail after the others
@@ -167,8 +194,11 @@ struct Summary {
     frame: Option<u32>,
 }
 
-/// Mask and overlay PNGs of one image; its COCO result entries (one per connected component) and
-/// its predictions.csv line.
+/// One image's COCO result entries, predictions.csv line and, for a DICOM SEG, its mask's bits.
+type Written = (Vec<Value>, Summary, Option<Bits>);
+
+/// Mask and overlay PNGs of one image; its COCO result entries (one per connected component), its
+/// predictions.csv line and, with `--dicom-seg`, its mask for the SEG of a DICOM input.
 fn write_outputs(
     args: &Args,
     image_id: u64,
@@ -176,7 +206,7 @@ fn write_outputs(
     img: &GrayImage,
     prob: &ProbMap,
     decision: Decision,
-) -> Result<(Vec<Value>, Summary)> {
+) -> Result<Written> {
     let (name, file) = (input.stem(), input.path.as_path());
     let mask = decision.mask(prob);
     let png = GrayImage::from_fn(mask.width(), mask.height(), |x, y| {
@@ -226,7 +256,8 @@ fn write_outputs(
             .map(|(row, column)| (100.0 * pixels as f64 * row * column).round() / 100.0),
         frame: input.frame_number(),
     };
-    Ok((entries, summary))
+    let bits = (args.dicom_seg && input.dicom).then(|| Bits::from_mask(&mask));
+    Ok((entries, summary, bits))
 }
 
 /// predictions.csv: one line per image written, in input order.

@@ -1,0 +1,116 @@
+//! `predict --dicom-seg`: the masks of the DICOM inputs gathered into DICOM Segmentation objects, one
+//! per stack (a series' slices of one size, orientation and spacing; a multi-frame file's frames),
+//! written once every mask is in.
+use super::inputs::Input;
+use crate::dicom::seg::{self, Bits, Frame, Source};
+use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub struct SegOutputs {
+    dir: PathBuf,
+    /// Each DICOM file read, with its source or why it can have no SEG, in input order.
+    sources: Vec<(PathBuf, Result<Source, String>)>,
+    known: HashMap<PathBuf, usize>,
+    /// (source, frame from 0, mask).
+    masks: Vec<(usize, usize, Bits)>,
+    not_dicom: usize,
+}
+
+impl SegOutputs {
+    pub fn new(dir: PathBuf) -> Result<SegOutputs> {
+        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        Ok(SegOutputs {
+            dir,
+            sources: Vec::new(),
+            known: HashMap::new(),
+            masks: Vec::new(),
+            not_dicom: 0,
+        })
+    }
+
+    /// The mask of one input (none for an input that is not DICOM); a file's header is read the
+    /// first time one of its frames comes.
+    pub fn add(&mut self, input: &Input, mask: Option<Bits>) {
+        let Some(mask) = mask else {
+            self.not_dicom += 1;
+            return;
+        };
+        let next = self.sources.len();
+        let k = *self.known.entry(input.path.clone()).or_insert(next);
+        if k == next {
+            let source = Source::read(&input.path).map_err(|e| format!("{e:#}"));
+            self.sources.push((input.path.clone(), source));
+        }
+        let frame = input.frame.map_or(0, |(f, _)| f as usize);
+        self.masks.push((k, frame, mask));
+    }
+
+    /// Write one SEG per stack, named by its series (`<Series Instance UID>.dcm`, then `_2`… for a
+    /// series' further stacks); the number written. Files that can have none are named on stderr
+    /// and make this fail after the others are written, so that scripts notice.
+    pub fn finish(self) -> Result<usize> {
+        if self.not_dicom > 0 {
+            eprintln!(
+                "note: no SEG for {} that {} not DICOM",
+                crate::report::count(self.not_dicom, "image"),
+                if self.not_dicom == 1 { "is" } else { "are" }
+            );
+        }
+        let mut failed: Vec<String> = self
+            .sources
+            .iter()
+            .filter_map(|(path, s)| {
+                s.as_ref()
+                    .err()
+                    .map(|why| format!("{}: {why}", path.display()))
+            })
+            .collect();
+        let mut stacks: Vec<(String, Vec<Frame>)> = Vec::new();
+        for (k, frame, mask) in &self.masks {
+            let Ok(source) = &self.sources[*k].1 else {
+                continue;
+            };
+            let frame = Frame {
+                source,
+                frame: *frame,
+                mask,
+            };
+            match stacks.iter_mut().find(|(key, _)| *key == source.stack()) {
+                Some((_, frames)) => frames.push(frame),
+                None => stacks.push((source.stack(), vec![frame])),
+            }
+        }
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut written = 0;
+        for (_, frames) in stacks {
+            let series = frames[0].source.series().to_string();
+            let n = names.entry(series.clone()).or_insert(0);
+            *n += 1;
+            let name = match *n {
+                1 => format!("{series}.dcm"),
+                n => format!("{series}_{n}.dcm"),
+            };
+            match seg::write(&self.dir.join(&name), frames) {
+                Ok(()) => written += 1,
+                Err(e) => failed.push(format!("{name}: {e:#}")),
+            }
+        }
+        report_failed(&self.dir, &failed)?;
+        Ok(written)
+    }
+}
+
+fn report_failed(dir: &Path, failed: &[String]) -> Result<()> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    for why in failed {
+        eprintln!("no SEG: {why}");
+    }
+    bail!(
+        "{} could not be written as DICOM SEG (above); the others are in {}",
+        crate::report::count(failed.len(), "file"),
+        dir.display()
+    )
+}

@@ -1,0 +1,52 @@
+//! DICOM fixtures for the tests: pydicom's slices (tests/py/dicom_ref.py) and predict on them.
+use super::fake_run;
+use image::GrayImage;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// pydicom's slices and their expected 8-bit grey, made from one of the fixture's test images.
+pub fn slices() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let test = super::fixture().join("test");
+    let mut jpgs: Vec<PathBuf> = std::fs::read_dir(&test)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    jpgs.sort();
+    super::run_py(
+        "dicom_ref.py",
+        &[dir.path().to_str().unwrap(), jpgs[0].to_str().unwrap()],
+    );
+    dir
+}
+
+/// A folder `name` in `d` holding copies of `d`'s files (from, to).
+pub fn folder(d: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = d.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (from, to) in files {
+        std::fs::copy(d.join(from), dir.join(to)).unwrap();
+    }
+    dir
+}
+
+/// `predict` with the untrained model of `d/run` on a folder, at threshold 0.5.
+pub fn predict_command(d: &Path, input: &Path, out: &Path) -> Command {
+    std::fs::create_dir_all(d.join("run")).unwrap();
+    let run = fake_run(&d.join("run"));
+    let mut cmd = super::bin();
+    cmd.args(["predict", run.to_str().unwrap(), input.to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap()])
+        .args(["--device", "cpu", "--threshold", "0.5"]);
+    cmd
+}
+
+/// [`predict_command`], which must succeed.
+pub fn predict(d: &Path, input: &Path, out: &Path) -> std::process::Output {
+    super::run_ok(&mut predict_command(d, input, out))
+}
+
+pub fn png(path: &Path) -> GrayImage {
+    image::open(path).unwrap().to_luma8()
+}
