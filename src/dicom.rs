@@ -88,14 +88,15 @@ pub fn read_header(path: &Path) -> Result<Header> {
     })
 }
 
-fn header(path: &Path) -> Result<DefaultDicomObject> {
+/// A DICOM file read only up to its pixel data.
+pub(crate) fn header(path: &Path) -> Result<DefaultDicomObject> {
     OpenFileOptions::new()
         .read_until(PIXEL_DATA)
         .open_file(path)
         .with_context(|| format!("cannot read {} as DICOM", path.display()))
 }
 
-fn frames_of(obj: &DefaultDicomObject) -> Result<u32> {
+pub(crate) fn frames_of(obj: &InMemDicomObject) -> Result<u32> {
     Ok(match obj.element_opt(NUMBER_OF_FRAMES)? {
         Some(e) => e.to_int::<u32>().context("unreadable Number of Frames")?,
         None => 1,

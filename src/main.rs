@@ -36,6 +36,8 @@ enum Command {
     Bench(commands::bench::Args),
     /// Re-encode a dataset into a compact copy (resized JPEGs, same COCO layout).
     Pack(commands::pack::Args),
+    /// Make a COCO split from DICOM slices and the DICOM SEG objects drawn on them.
+    FromSeg(commands::from_seg::Args),
 }
 
 fn main() {
@@ -59,6 +61,7 @@ fn main() {
         Command::Pipeline(a) => commands::pipeline::run(*a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Pack(a) => commands::pack::run(a),
+        Command::FromSeg(a) => commands::from_seg::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {}", commands::error_chain(&e));

@@ -1,9 +1,35 @@
-//! `predict --dicom-seg`: DICOM Segmentation objects that highdicom and pydicom (independent readers,
-//! tests/py/seg_check.py) read back as exactly the predicted masks, on the right source slices and
-//! frames, in the source's patient, study and frame of reference.
+//! DICOM SEG both ways. `predict --dicom-seg`: objects that highdicom and pydicom (independent
+//! readers, tests/py/seg_check.py) read back as exactly the predicted masks, on the right source
+//! slices and frames, in the source's patient, study and frame of reference. `from-seg`: a SEG written
+//! by highdicom (tests/py/seg_ref.py), and our own, become a COCO split whose masks are exactly the
+//! SEG's.
 mod common;
 
-use common::dicom::{folder, predict_command, slices};
+use common::dicom::{folder, png, predict_command, slices};
+use std::path::Path;
+
+/// `tumorseg from-seg INPUTS --out OUT [extra]`; its output.
+fn from_seg(inputs: &[&Path], out: &Path, extra: &[&str]) -> std::process::Output {
+    common::bin()
+        .arg("from-seg")
+        .args(inputs)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// The split's masks as `tumorseg masks` rasterises its annotations.
+fn split_masks(split: &Path) -> std::path::PathBuf {
+    let out = split.with_extension("masks");
+    common::run_ok(
+        common::bin()
+            .args(["masks", split.to_str().unwrap(), "--out"])
+            .arg(&out),
+    );
+    out
+}
 
 #[test]
 fn segs_of_a_series_and_a_volume_read_back_as_the_masks() {
@@ -36,6 +62,83 @@ fn segs_of_a_series_and_a_volume_read_back_as_the_masks() {
         &[out.to_str().unwrap(), d.to_str().unwrap()],
     );
     assert!(summary.contains("\"segs\": 2"), "{summary}");
+
+    // Our own SEG read back by from-seg: the series' slices get exactly the predicted masks (the
+    // second frame begins mid-byte); the volume is no dataset image and is named as not used.
+    let split = d.join("split");
+    let o = from_seg(&[&input, &out.join("seg")], &split, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("volume.dcm is not used: 2 frames"),
+        "{stderr}"
+    );
+    let masks = split_masks(&split);
+    for stem in ["series_1", "series_2"] {
+        let (got, want) = (
+            png(&masks.join(format!("{stem}.png"))),
+            png(&out.join(format!("masks/{stem}.png"))),
+        );
+        assert!(
+            got == want,
+            "{stem}: from-seg's mask differs from predict's"
+        );
+    }
+}
+
+#[test]
+fn from_seg_places_a_highdicom_seg_on_its_slices() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let image = common::fixture().join("test");
+    let jpg = std::fs::read_dir(&image)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .unwrap();
+    common::run_py("seg_ref.py", &[d.to_str().unwrap(), jpg.to_str().unwrap()]);
+    // Every segment: s3's only region is segment 2's; s4 is segmented and empty (no annotation); s5
+    // is in no SEG and is left out.
+    let split = d.join("all");
+    let o = from_seg(&[&d.join("in")], &split, &[]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout.contains("4 slices (3 with tumour)")
+            && stdout.contains("1 slice no SEG refers to left out"),
+        "{stdout}"
+    );
+    assert!(!split.join("s5.dcm").exists() && split.join("s4.dcm").exists());
+    // s1's two segments together fill rows 15..50 and columns 5..40 (its band surrounds its rectangle).
+    let coco = common::json(&split.join("_annotations.coco.json"));
+    let first = &coco["annotations"][0];
+    assert_eq!(first["bbox"], serde_json::json!([5, 15, 35, 35]));
+    assert_eq!(first["area"], 35 * 35);
+    let masks = split_masks(&split);
+    for k in 1..=4 {
+        let got = png(&masks.join(format!("s{k}.png")));
+        assert!(
+            got == png(&d.join(format!("all_s{k}.png"))),
+            "s{k}, all segments"
+        );
+    }
+    // Segment 1 only: s3 is a segmented slice without tumour, an image with no annotation.
+    let split = d.join("one");
+    let o = from_seg(&[&d.join("in")], &split, &["--segments", "1"]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("4 slices (2 with tumour)"), "{stdout}");
+    let masks = split_masks(&split);
+    for k in 1..=4 {
+        let got = png(&masks.join(format!("s{k}.png")));
+        assert!(
+            got == png(&d.join(format!("one_s{k}.png"))),
+            "s{k}, segment 1"
+        );
+    }
+    // An existing split is never overwritten.
+    let o = from_seg(&[&d.join("in")], &split, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("exists"));
 }
 
 #[test]

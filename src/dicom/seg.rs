@@ -13,6 +13,7 @@ use image::GrayImage;
 use std::path::Path;
 
 mod attributes;
+pub mod read;
 
 /// Patient and study attributes a SEG takes from its source (all type 2: empty where the source has
 /// none).
@@ -56,13 +57,8 @@ impl Source {
     /// orientation or position).
     pub fn read(path: &Path) -> Result<Source> {
         let obj = header(path)?;
-        let uid = |tag: Tag, name: &str| -> Result<String> {
-            let value = obj.element_opt(tag)?.map(|e| e.to_str()).transpose()?;
-            let value = value.map(|v| v.trim_end_matches(['\0', ' ']).to_string());
-            value
-                .filter(|v| !v.is_empty())
-                .with_context(|| format!("no {name}"))
-        };
+        let uid =
+            |tag: Tag, name: &str| read::text(&obj, tag).with_context(|| format!("no {name}"));
         // What points the SEG back at its source comes first; then what places it on the source.
         let sop_class = uid(tags::SOP_CLASS_UID, "SOP Class UID")?;
         let sop_instance = uid(tags::SOP_INSTANCE_UID, "SOP Instance UID")?;

@@ -85,6 +85,7 @@ def scanner_slice(pixels: np.ndarray, series: str, sop_class: str = MR_STORAGE) 
     ds.SeriesInstanceUID = series
     ds.FrameOfReferenceUID = FRAME_OF_REFERENCE
     ds.StudyDate, ds.StudyTime, ds.AccessionNumber = "20260101", "120000", "A1"
+    ds.StudyID, ds.ReferringPhysicianName = "1", ""
     return ds
 
 

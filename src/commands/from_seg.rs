@@ -1,0 +1,239 @@
+//! `tumorseg from-seg`: a COCO split from DICOM slices and the DICOM SEG objects drawn on them, so
+//! that segmentations made in a viewer (3D Slicer, OHIF…) or by another tool can be trained on and
+//! scored like a Roboflow export.
+use crate::dataset::ORIGINAL;
+use crate::dicom::{self, seg::read as seg};
+use anyhow::{bail, ensure, Context, Result};
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+use image::GrayImage;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// DICOM slices and the SEG objects drawn on them: files, or folders (their DICOM files under any
+    /// name, not their subfolders). Each SEG frame is placed on the slice it names (its source SOP
+    /// Instance UID).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Split folder to create: the slices that a SEG covers (copied) and `_annotations.coco.json`,
+    /// one RLE annotation per slice with tumour (all its regions), none on a slice the SEG found
+    /// empty. Slices no SEG refers to are left out (not segmented is not tumour-free).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Segment numbers that count as tumour, comma-separated (default: every segment).
+    #[arg(long, value_delimiter = ',')]
+    pub segments: Option<Vec<u16>>,
+}
+
+/// A slice that can be a dataset image: single-frame, with its SOP Instance UID.
+struct Slice {
+    path: PathBuf,
+    uid: String,
+    width: u32,
+    height: u32,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let (slices, segs) = classify(&list(&args.inputs)?)?;
+    ensure!(!segs.is_empty(), "no DICOM SEG among the inputs");
+    let segs: Vec<seg::Segmentation> = segs.iter().map(|p| seg::read(p)).collect::<Result<_>>()?;
+    let target = args.out.join(ORIGINAL);
+    if target.exists() {
+        bail!(
+            "{} exists: choose another --out (nothing is overwritten)",
+            target.display()
+        );
+    }
+    let mut coco = Coco::default();
+    let mut left_out = 0;
+    for s in &slices {
+        let covering: Vec<&seg::Segmentation> = segs
+            .iter()
+            .filter(|g| g.referenced.contains(&s.uid))
+            .collect();
+        if covering.is_empty() {
+            left_out += 1;
+            continue;
+        }
+        let mut mask = vec![false; (s.width * s.height) as usize];
+        for g in covering {
+            ensure!(
+                (g.columns, g.rows) == (s.width, s.height),
+                "a {}x{} SEG on the {}x{} slice {}",
+                g.columns,
+                g.rows,
+                s.width,
+                s.height,
+                s.path.display()
+            );
+            for (m, bit) in mask.iter_mut().zip(
+                g.mask_of(&s.uid, args.segments.as_deref())
+                    .unwrap_or_default(),
+            ) {
+                *m |= bit;
+            }
+        }
+        coco.add(s, &mask);
+    }
+    let placed: usize = coco.images.len();
+    ensure!(
+        placed > 0,
+        "no input slice is one a SEG refers to (SOP Instance UIDs differ)"
+    );
+    write(&args.out, &coco)?;
+    println!(
+        "{} ({} with tumour) and {} in {}{}",
+        crate::report::count(placed, "slice"),
+        coco.annotations.len(),
+        ORIGINAL,
+        args.out.display(),
+        if left_out > 0 {
+            format!(
+                "; {} no SEG refers to left out",
+                crate::report::count(left_out, "slice")
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
+/// Files given and the files of folders given (sorted; DICOM by name or magic, not a DICOMDIR).
+fn list(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("read folder {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file() && (dicom::has_dicom_extension(f) || dicom::sniff(f)))
+                .filter(|f| f.file_name().is_some_and(|n| n != dicom::DIRECTORY))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else if p.is_file() {
+            files.push(p.clone());
+        } else {
+            bail!("input {} does not exist", p.display());
+        }
+    }
+    Ok(files)
+}
+
+/// Slices and SEG objects apart, from one header read each; files that are neither (multi-frame
+/// images, unreadable files) are named.
+fn classify(files: &[PathBuf]) -> Result<(Vec<Slice>, Vec<PathBuf>)> {
+    let (mut slices, mut segs) = (Vec::new(), Vec::new());
+    let mut names: HashMap<String, &Path> = HashMap::new();
+    for f in files {
+        let header = dicom::header(f);
+        if header.as_ref().is_ok_and(|h| seg::is_segmentation(h)) {
+            segs.push(f.clone());
+            continue;
+        }
+        match header.and_then(|h| slice(f, &h)) {
+            Ok(s) => {
+                if let Some(other) = names.insert(file_name(f), f) {
+                    bail!(
+                        "{} and {} have the same file name, and one split holds both",
+                        other.display(),
+                        f.display()
+                    );
+                }
+                slices.push(s);
+            }
+            Err(e) => eprintln!("note: {} is not used: {e:#}", f.display()),
+        }
+    }
+    Ok((slices, segs))
+}
+
+fn slice(path: &Path, header: &InMemDicomObject) -> Result<Slice> {
+    let frames = dicom::frames_of(header)?;
+    ensure!(
+        frames == 1,
+        "{frames} frames (a dataset image is one slice)"
+    );
+    let size = |tag| -> Result<u32> { Ok(header.element(tag)?.to_int::<u32>()?) };
+    Ok(Slice {
+        path: path.to_path_buf(),
+        uid: seg::text(header, tags::SOP_INSTANCE_UID).context("no SOP Instance UID")?,
+        width: size(tags::COLUMNS)?,
+        height: size(tags::ROWS)?,
+    })
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The COCO document being built: one image per covered slice, one RLE annotation per slice with
+/// tumour.
+#[derive(Default)]
+struct Coco {
+    images: Vec<Value>,
+    annotations: Vec<Value>,
+    /// Each image's file, to copy into the split.
+    copied: Vec<PathBuf>,
+}
+
+impl Coco {
+    fn add(&mut self, s: &Slice, mask: &[bool]) {
+        let id = self.images.len() + 1;
+        self.images.push(json!({
+            "id": id, "file_name": file_name(&s.path), "width": s.width, "height": s.height,
+        }));
+        self.copied.push(s.path.clone());
+        let raw = mask.iter().map(|&m| m as u8).collect();
+        let img = GrayImage::from_raw(s.width, s.height, raw).expect("one value per pixel");
+        let area = mask.iter().filter(|&&m| m).count();
+        if area == 0 {
+            return;
+        }
+        // The tumour's extent, [x, y, width, height] as COCO's bbox.
+        let on = img.enumerate_pixels().filter(|(_, _, p)| p[0] != 0);
+        let (x0, y0, x1, y1) = on.fold((u32::MAX, u32::MAX, 0, 0), |(a, b, c, d), (x, y, _)| {
+            (a.min(x), b.min(y), c.max(x), d.max(y))
+        });
+        let counts = crate::mask::mask_to_rle(&img);
+        self.annotations.push(json!({
+            "id": self.annotations.len() + 1,
+            "image_id": id,
+            "category_id": 1,
+            "segmentation": {"size": [s.height, s.width], "counts": crate::mask::rle_to_string(&counts)},
+            "area": area,
+            "bbox": [x0, y0, x1 - x0 + 1, y1 - y0 + 1],
+            "iscrowd": 0,
+        }));
+    }
+}
+
+/// The split: the slices copied, then the annotation file (last, so a split with one is complete).
+fn write(out: &Path, coco: &Coco) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
+    for from in &coco.copied {
+        let to = out.join(file_name(from));
+        ensure!(
+            !to.exists(),
+            "{} exists: choose another --out (nothing is overwritten)",
+            to.display()
+        );
+        std::fs::copy(from, &to)
+            .with_context(|| format!("copy {} to {}", from.display(), to.display()))?;
+    }
+    let doc = json!({
+        "info": {"description": "from DICOM SEG by tumorseg", "version": env!("CARGO_PKG_VERSION")},
+        "images": coco.images,
+        "annotations": coco.annotations,
+        "categories": [{"id": 1, "name": "tumour", "supercategory": "none"}],
+    });
+    let path = out.join(ORIGINAL);
+    std::fs::write(&path, serde_json::to_string_pretty(&doc)?)
+        .with_context(|| format!("write {}", path.display()))
+}

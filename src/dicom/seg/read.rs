@@ -1,0 +1,214 @@
+//! Reading a DICOM SEG, ours or another tool's (3D Slicer, highdicom, dcmqi…): which source slice each
+//! frame was drawn on, its segment, and its mask.
+use super::super::{first_item, frames_of, NUMBER_OF_FRAMES};
+use super::{pack, Bits};
+use anyhow::{bail, ensure, Context, Result};
+use dicom_core::Tag;
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::{InMemDicomObject, OpenFileOptions};
+use std::path::Path;
+
+/// One SEG frame: where it lies, which segment it shows, and its mask.
+#[derive(Clone, Debug)]
+pub struct SegFrame {
+    /// SOP Instance UID of the source image.
+    pub source: String,
+    /// The source's frame number (from 1) when the source is a multi-frame object.
+    pub source_frame: Option<u32>,
+    pub segment: u16,
+    pub mask: Bits,
+}
+
+#[derive(Clone, Debug)]
+pub struct Segmentation {
+    pub rows: u32,
+    pub columns: u32,
+    /// Every source instance the SEG was made on (Referenced Series Sequence) and every one a frame
+    /// names: those without a frame were segmented and found empty (writers leave empty frames out).
+    pub referenced: Vec<String>,
+    pub frames: Vec<SegFrame>,
+}
+
+impl Segmentation {
+    /// The union of the frames on `source` (of the given segments; all when None), if any.
+    pub fn mask_of(&self, source: &str, segments: Option<&[u16]>) -> Option<Vec<bool>> {
+        let on: Vec<&SegFrame> = self
+            .frames
+            .iter()
+            .filter(|f| f.source == source && segments.is_none_or(|s| s.contains(&f.segment)))
+            .collect();
+        let n = (self.rows * self.columns) as usize;
+        let mut union = vec![false; n];
+        for f in &on {
+            for (u, bit) in union.iter_mut().zip(f.mask.iter()) {
+                *u |= bit;
+            }
+        }
+        (!on.is_empty()).then_some(union)
+    }
+}
+
+/// Whether a DICOM object (a header suffices) is a Segmentation.
+pub fn is_segmentation(obj: &InMemDicomObject) -> bool {
+    text(obj, tags::SOP_CLASS_UID).as_deref() == Some(uids::SEGMENTATION_STORAGE)
+}
+
+/// A SEG's frames and references. BINARY (1-bit) and FRACTIONAL (8-bit, read as above half its
+/// maximum) segmentations, uncompressed.
+pub fn read(path: &Path) -> Result<Segmentation> {
+    let obj = OpenFileOptions::new()
+        .open_file(path)
+        .with_context(|| format!("cannot read {} as DICOM", path.display()))?;
+    frames(&obj).with_context(|| format!("cannot read {} as a DICOM SEG", path.display()))
+}
+
+fn frames(obj: &InMemDicomObject) -> Result<Segmentation> {
+    ensure!(
+        is_segmentation(obj),
+        "not a Segmentation (SOP Class {})",
+        text(obj, tags::SOP_CLASS_UID).unwrap_or_default()
+    );
+    let int = |tag: Tag| -> Result<u32> {
+        let e = obj.element_opt(tag)?.with_context(|| format!("no {tag}"))?;
+        Ok(e.to_int::<u32>()?)
+    };
+    let (rows, columns, bits) = (
+        int(tags::ROWS)?,
+        int(tags::COLUMNS)?,
+        int(tags::BITS_ALLOCATED)?,
+    );
+    let count = if obj.element_opt(NUMBER_OF_FRAMES)?.is_some() {
+        frames_of(obj)?
+    } else {
+        1
+    } as usize;
+    let data = obj.element(tags::PIXEL_DATA)?;
+    let Ok(bytes) = data.to_bytes() else {
+        bail!("its pixel data is compressed (only uncompressed SEG is read)");
+    };
+    let n = (rows * columns) as usize;
+    let masks: Vec<Bits> = match bits {
+        1 => {
+            ensure!(
+                bytes.len() * 8 >= count * n,
+                "pixel data shorter than its {count} frames"
+            );
+            (0..count)
+                .map(|k| pack((k * n..(k + 1) * n).map(|i| bytes[i / 8] >> (i % 8) & 1 == 1)))
+                .collect()
+        }
+        8 => {
+            ensure!(
+                bytes.len() >= count * n,
+                "pixel data shorter than its {count} frames"
+            );
+            let max = obj
+                .element_opt(tags::MAXIMUM_FRACTIONAL_VALUE)?
+                .map(|e| e.to_int::<u32>())
+                .transpose()?
+                .unwrap_or(255);
+            (0..count)
+                .map(|k| {
+                    pack(
+                        bytes[k * n..(k + 1) * n]
+                            .iter()
+                            .map(|&v| 2 * v as u32 > max),
+                    )
+                })
+                .collect()
+        }
+        b => bail!("{b} bits per pixel (a SEG has 1, or 8 when fractional)"),
+    };
+    let per_frame: Vec<&InMemDicomObject> = obj
+        .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)?
+        .and_then(|e| e.items())
+        .map(|items| items.iter().collect())
+        .unwrap_or_default();
+    ensure!(
+        per_frame.len() == count,
+        "{} per-frame functional groups for {count} frames",
+        per_frame.len()
+    );
+    let shared = first_item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE);
+    let frames = per_frame
+        .iter()
+        .zip(masks)
+        .enumerate()
+        .map(|(k, (group, mask))| {
+            frame(group, shared, mask).with_context(|| format!("frame {}", k + 1))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut referenced: Vec<String> = frames.iter().map(|f| f.source.clone()).collect();
+    referenced.extend(referenced_instances(obj));
+    referenced.sort();
+    referenced.dedup();
+    Ok(Segmentation {
+        rows,
+        columns,
+        referenced,
+        frames,
+    })
+}
+
+/// A frame's source (Derivation Image → Source Image) and segment (its own Segment Identification,
+/// else the shared one).
+fn frame(
+    group: &InMemDicomObject,
+    shared: Option<&InMemDicomObject>,
+    mask: Bits,
+) -> Result<SegFrame> {
+    let source = first_item(group, tags::DERIVATION_IMAGE_SEQUENCE)
+        .and_then(|d| first_item(d, tags::SOURCE_IMAGE_SEQUENCE))
+        .context("no source image (Derivation Image Sequence): it cannot be placed on a slice")?;
+    let segment = first_item(group, tags::SEGMENT_IDENTIFICATION_SEQUENCE)
+        .or_else(|| first_item(shared?, tags::SEGMENT_IDENTIFICATION_SEQUENCE))
+        .and_then(|s| {
+            s.element_opt(tags::REFERENCED_SEGMENT_NUMBER)
+                .ok()??
+                .to_int::<u16>()
+                .ok()
+        })
+        .context("no Referenced Segment Number")?;
+    Ok(SegFrame {
+        source: text(source, tags::REFERENCED_SOP_INSTANCE_UID)
+            .context("no Referenced SOP Instance UID")?,
+        source_frame: source
+            .element_opt(tags::REFERENCED_FRAME_NUMBER)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_int::<u32>().ok()),
+        segment,
+        mask,
+    })
+}
+
+/// The SOP Instance UIDs of the Common Instance Reference module.
+fn referenced_instances(obj: &InMemDicomObject) -> Vec<String> {
+    let series = obj
+        .element_opt(tags::REFERENCED_SERIES_SEQUENCE)
+        .ok()
+        .flatten()
+        .and_then(|e| e.items())
+        .map(|items| items.to_vec())
+        .unwrap_or_default();
+    series
+        .iter()
+        .filter_map(|s| {
+            s.element_opt(tags::REFERENCED_INSTANCE_SEQUENCE)
+                .ok()??
+                .items()
+        })
+        .flat_map(|items| {
+            items
+                .iter()
+                .filter_map(|i| text(i, tags::REFERENCED_SOP_INSTANCE_UID))
+        })
+        .collect()
+}
+
+/// A string attribute without DICOM's padding; None when absent or empty.
+pub(crate) fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+    let value = obj.element_opt(tag).ok()??.to_str().ok()?;
+    let value = value.trim_end_matches(['\0', ' ']);
+    (!value.is_empty()).then(|| value.to_string())
+}
