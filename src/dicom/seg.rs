@@ -146,10 +146,6 @@ impl Source {
     pub fn series(&self) -> &str {
         &self.series
     }
-
-    pub fn frames(&self) -> usize {
-        self.positions.len()
-    }
 }
 
 fn element(obj: &InMemDicomObject, tag: Tag) -> Option<InMemElement> {
@@ -211,7 +207,7 @@ impl Frame<'_> {
 
 /// Write one SEG of `frames`, whose sources must share a [`Source::stack`]; frames are stored in
 /// stack order (along the slice normal), each indexed by its position.
-pub fn write(path: &Path, mut frames: Vec<Frame>) -> Result<()> {
+pub fn write(path: &Path, frames: Vec<Frame>) -> Result<()> {
     let first = frames
         .first()
         .context("a SEG needs at least one frame")?
@@ -233,21 +229,18 @@ pub fn write(path: &Path, mut frames: Vec<Frame>) -> Result<()> {
         ensure!(p.len() == 3, "unreadable Image Position (Patient)");
         Ok(p.iter().zip(normal).map(|(a, b)| a * b).sum())
     };
-    let depths: Vec<f64> = frames.iter().map(depth).collect::<Result<_>>()?;
-    let mut order: Vec<usize> = (0..frames.len()).collect();
-    order.sort_by(|&a, &b| depths[a].total_cmp(&depths[b]));
-    frames = {
-        let mut slots: Vec<Option<Frame>> = frames.into_iter().map(Some).collect();
-        order
-            .iter()
-            .map(|&k| slots[k].take().expect("each once"))
-            .collect()
-    };
-    let mut sorted: Vec<f64> = order.iter().map(|&k| depths[k]).collect();
-    // Slices closer than a micrometre are one position.
-    sorted.dedup_by(|a, b| (*a - *b).abs() < 1e-3);
-    let index = |d: f64| 1 + sorted.iter().filter(|&&s| s < d - 1e-3).count() as u32;
-    let indices: Vec<u32> = order.iter().map(|&k| index(depths[k])).collect();
+    let mut placed: Vec<(f64, Frame)> = frames
+        .into_iter()
+        .map(|f| Ok((depth(&f)?, f)))
+        .collect::<Result<_>>()?;
+    placed.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // The position index counts distinct positions; slices closer than a micrometre share one.
+    let mut indices: Vec<u32> = Vec::with_capacity(placed.len());
+    for (k, (d, _)) in placed.iter().enumerate() {
+        let same = k > 0 && d - placed[k - 1].0 < 1e-3;
+        indices.push(indices.last().map_or(1, |&i| if same { i } else { i + 1 }));
+    }
+    let frames: Vec<Frame> = placed.into_iter().map(|(_, f)| f).collect();
     let obj = attributes::dataset(first, &frames, &indices);
     let file = obj
         .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))

@@ -1,6 +1,6 @@
 //! Reading a DICOM SEG, ours or another tool's (3D Slicer, highdicom, dcmqi…): which source slice each
 //! frame was drawn on, its segment, and its mask.
-use super::super::{first_item, frames_of, NUMBER_OF_FRAMES};
+use super::super::{first_item, frames_of};
 use super::{pack, Bits};
 use anyhow::{bail, ensure, Context, Result};
 use dicom_core::Tag;
@@ -59,10 +59,10 @@ pub fn read(path: &Path) -> Result<Segmentation> {
     let obj = OpenFileOptions::new()
         .open_file(path)
         .with_context(|| format!("cannot read {} as DICOM", path.display()))?;
-    frames(&obj).with_context(|| format!("cannot read {} as a DICOM SEG", path.display()))
+    segmentation(&obj).with_context(|| format!("cannot read {} as a DICOM SEG", path.display()))
 }
 
-fn frames(obj: &InMemDicomObject) -> Result<Segmentation> {
+fn segmentation(obj: &InMemDicomObject) -> Result<Segmentation> {
     ensure!(
         is_segmentation(obj),
         "not a Segmentation (SOP Class {})",
@@ -77,11 +77,7 @@ fn frames(obj: &InMemDicomObject) -> Result<Segmentation> {
         int(tags::COLUMNS)?,
         int(tags::BITS_ALLOCATED)?,
     );
-    let count = if obj.element_opt(NUMBER_OF_FRAMES)?.is_some() {
-        frames_of(obj)?
-    } else {
-        1
-    } as usize;
+    let count = frames_of(obj)? as usize;
     let data = obj.element(tags::PIXEL_DATA)?;
     let Ok(bytes) = data.to_bytes() else {
         bail!("its pixel data is compressed (only uncompressed SEG is read)");
