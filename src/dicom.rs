@@ -72,11 +72,13 @@ pub fn read_frames(path: &Path, frames: &[u32]) -> Result<Vec<GrayImage>> {
 }
 
 /// What `predict` needs of a DICOM file before reading its pixels, from its header alone.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Header {
     pub frames: u32,
     /// Pixel Spacing in mm (between rows, between columns), when the file gives it.
     pub spacing: Option<(f64, f64)>,
+    /// Why the object is no image to predict on, when it is not one.
+    pub not_image: Option<String>,
 }
 
 /// A DICOM file's [`Header`], reading only up to its pixel data.
@@ -85,6 +87,21 @@ pub fn read_header(path: &Path) -> Result<Header> {
     Ok(Header {
         frames: frames_of(&obj)?,
         spacing: spacing_of(&obj),
+        not_image: not_image(&obj),
+    })
+}
+
+/// DICOM folders hold more than images: a SEG (masks of other slices, whose 1-bit frames would read as
+/// pictures), and objects without pixel rows (structured reports, presentation states, key-object
+/// selections…).
+fn not_image(obj: &InMemDicomObject) -> Option<String> {
+    if seg::read::is_segmentation(obj) {
+        return Some("a DICOM SEG (the masks of other slices)".to_string());
+    }
+    let rows = obj.element_opt(Tag(0x0028, 0x0010)).ok().flatten();
+    rows.is_none().then(|| {
+        let class = seg::read::text(obj, Tag(0x0008, 0x0016)).unwrap_or_default();
+        format!("a DICOM object without pixels (SOP Class {class})")
     })
 }
 

@@ -63,6 +63,28 @@ fn segs_of_a_series_and_a_volume_read_back_as_the_masks() {
     );
     assert!(summary.contains("\"segs\": 2"), "{summary}");
 
+    // A DICOM folder holds more than images: a SEG (whose 1-bit frames would read as pictures) and a
+    // structured report are left out with a note, not predicted on nor failed.
+    let seg_file = std::fs::read_dir(out.join("seg"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::copy(d.join("report.dcm"), input.join("report.dcm")).unwrap();
+    std::fs::copy(&seg_file, input.join("SEG0001")).unwrap();
+    let again = d.join("again");
+    let o = common::run_ok(&mut predict_command(d, &input, &again));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("2 DICOM files left out, not images")
+            && stderr.contains("SEG0001 (a DICOM SEG")
+            && stderr.contains("report.dcm (a DICOM object without pixels"),
+        "{stderr}"
+    );
+    assert!(!again.join("masks/SEG0001.png").exists() && !again.join("masks/report.png").exists());
+    std::fs::remove_file(input.join("SEG0001")).unwrap();
+
     // Our own SEG read back by from-seg: the series' slices get exactly the predicted masks (the
     // second frame begins mid-byte); the volume is no dataset image and is named as not used.
     let split = d.join("split");

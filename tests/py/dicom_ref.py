@@ -25,6 +25,7 @@ From SOURCE_IMAGE's grey values v (0..255, resized to 96x96) it writes into OUT_
   series and frame of reference UIDs, a Latin-1 patient name, axial orientation, positions 4 mm apart
   (series_2 the lower, so stack order is not file order), spacing 0.5 × 0.8 mm, thickness 4 mm. A
   90 × 70 frame is 6300 bits, so in a binary SEG the second frame begins mid-byte.
+- report.dcm: a Basic Text SR, as DICOM folders hold beside the images: no pixels at all.
 - volume.dcm: Enhanced MR of the same study in its own series, the two frames at per-frame positions
   in the functional groups, orientation and spacing shared.
 """
@@ -49,6 +50,7 @@ from pydicom.uid import (
 
 MR_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 ENHANCED_MR_STORAGE = "1.2.840.10008.5.1.4.1.1.4.1"
+BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
 STUDY, FRAME_OF_REFERENCE = generate_uid(), generate_uid()
 AXIAL = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
 
@@ -208,6 +210,15 @@ def write_series(out: Path, source: Path) -> None:
         per_frame.append(group)
     volume.PerFrameFunctionalGroupsSequence = per_frame
     volume.save_as(out / "volume.dcm", enforce_file_format=True)
+
+    report = Dataset()
+    report.file_meta = FileMetaDataset()
+    report.file_meta.MediaStorageSOPClassUID = report.SOPClassUID = BASIC_TEXT_SR
+    report.file_meta.MediaStorageSOPInstanceUID = report.SOPInstanceUID = generate_uid()
+    report.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    report.Modality, report.StudyInstanceUID, report.SeriesInstanceUID = "SR", STUDY, generate_uid()
+    report.ValueType, report.ContinuityOfContent = "CONTAINER", "SEPARATE"
+    report.save_as(out / "report.dcm", enforce_file_format=True)
 
 
 if __name__ == "__main__":

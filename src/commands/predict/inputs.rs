@@ -77,7 +77,22 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<Input>> {
             bail!("input {} does not exist", p.display());
         }
     }
-    let expanded: Vec<Input> = files.par_iter().flat_map_iter(|f| frames(f)).collect();
+    let found: Vec<Result<Vec<Input>, String>> = files.par_iter().map(|f| frames(f)).collect();
+    let (mut expanded, mut not_images) = (Vec::new(), Vec::new());
+    for f in found {
+        match f {
+            Ok(inputs) => expanded.extend(inputs),
+            Err(why) => not_images.push(why),
+        }
+    }
+    if !not_images.is_empty() {
+        eprintln!(
+            "note: {} left out, not images: {}{}",
+            crate::report::count(not_images.len(), "DICOM file"),
+            not_images[..not_images.len().min(3)].join("; "),
+            if not_images.len() > 3 { "; …" } else { "" }
+        );
+    }
     let mut seen: HashMap<String, &Input> = HashMap::new();
     for input in &expanded {
         if let Some(other) = seen.insert(input.stem(), input) {
@@ -92,20 +107,24 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<Input>> {
 }
 
 /// A file as inputs: one, or one per frame of a multi-frame DICOM file, whose header is read once
-/// here. A DICOM header that cannot be read leaves the file whole, so that reading it reports why.
-fn frames(path: &Path) -> Vec<Input> {
+/// here; or, for a DICOM object that is no image (a SEG, a report), the file and why. A DICOM header
+/// that cannot be read leaves the file whole, so that reading it reports why.
+fn frames(path: &Path) -> Result<Vec<Input>, String> {
     let is_dicom = dicom::has_dicom_extension(path) || dicom::sniff(path);
     let header = is_dicom.then(|| dicom::read_header(path).ok()).flatten();
+    if let Some(why) = header.as_ref().and_then(|h| h.not_image.as_ref()) {
+        return Err(format!("{} ({why})", path.display()));
+    }
     let input = |frame| Input {
         path: path.to_path_buf(),
         frame,
-        spacing: header.and_then(|h| h.spacing),
+        spacing: header.as_ref().and_then(|h| h.spacing),
         dicom: is_dicom,
     };
-    match header {
+    Ok(match &header {
         Some(h) if h.frames > 1 => (0..h.frames).map(|k| input(Some((k, h.frames)))).collect(),
         _ => vec![input(None)],
-    }
+    })
 }
 
 /// A folder's image files, sorted; its other files are named in a note.
