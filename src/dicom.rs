@@ -4,6 +4,7 @@
 //! inverted, becomes 8-bit grey, like the JPEG exports the model is trained on. An enhanced
 //! (multi-frame) object's per-frame windows and its pixel spacing come from its functional groups.
 use anyhow::{bail, Context, Result};
+use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions, Tag};
 use dicom_pixeldata::{ConvertOptions, PixelDecoder, VoiLutOption};
 use image::{DynamicImage, GrayImage};
@@ -17,14 +18,6 @@ pub const EXTENSIONS: [&str; 2] = ["dcm", "dicom"];
 /// The DICOMDIR of a DICOM folder indexes the other files and holds no image.
 pub const DIRECTORY: &str = "DICOMDIR";
 
-const NUMBER_OF_FRAMES: Tag = Tag(0x0028, 0x0008);
-const PIXEL_SPACING: Tag = Tag(0x0028, 0x0030);
-const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
-// Enhanced (multi-frame) objects keep the spacing in functional groups (PS3.3 C.7.6.16).
-const SHARED_GROUPS: Tag = Tag(0x5200, 0x9229);
-const PER_FRAME_GROUPS: Tag = Tag(0x5200, 0x9230);
-const PIXEL_MEASURES: Tag = Tag(0x0028, 0x9110);
-
 /// A DICOM Part 10 file: "DICM" after its 128-byte preamble (so the first 132 bytes decide).
 pub fn is_dicom(head: &[u8]) -> bool {
     head.get(128..132) == Some(b"DICM".as_slice())
@@ -34,6 +27,18 @@ pub fn has_dicom_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| EXTENSIONS.contains(&e.to_lowercase().as_str()))
+}
+
+/// A DICOM file by its name or its magic, and not a folder's DICOMDIR.
+pub fn is_dicom_file(path: &Path) -> bool {
+    (has_dicom_extension(path) || sniff(path)) && path.file_name().is_some_and(|n| n != DIRECTORY)
+}
+
+/// A string attribute without DICOM's padding; None when absent or empty.
+pub fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+    let value = obj.element_opt(tag).ok()??.to_str().ok()?;
+    let value = value.trim_end_matches(['\0', ' ']);
+    (!value.is_empty()).then(|| value.to_string())
 }
 
 /// Whether a file starts like a DICOM file, reading only its first 132 bytes.
@@ -98,9 +103,9 @@ fn not_image(obj: &InMemDicomObject) -> Option<String> {
     if seg::read::is_segmentation(obj) {
         return Some("a DICOM SEG (the masks of other slices)".to_string());
     }
-    let rows = obj.element_opt(Tag(0x0028, 0x0010)).ok().flatten();
+    let rows = obj.element_opt(tags::ROWS).ok().flatten();
     rows.is_none().then(|| {
-        let class = seg::read::text(obj, Tag(0x0008, 0x0016)).unwrap_or_default();
+        let class = text(obj, tags::SOP_CLASS_UID).unwrap_or_default();
         format!("a DICOM object without pixels (SOP Class {class})")
     })
 }
@@ -108,13 +113,13 @@ fn not_image(obj: &InMemDicomObject) -> Option<String> {
 /// A DICOM file read only up to its pixel data.
 pub(crate) fn header(path: &Path) -> Result<DefaultDicomObject> {
     OpenFileOptions::new()
-        .read_until(PIXEL_DATA)
+        .read_until(tags::PIXEL_DATA)
         .open_file(path)
         .with_context(|| format!("cannot read {} as DICOM", path.display()))
 }
 
 pub(crate) fn frames_of(obj: &InMemDicomObject) -> Result<u32> {
-    Ok(match obj.element_opt(NUMBER_OF_FRAMES)? {
+    Ok(match obj.element_opt(tags::NUMBER_OF_FRAMES)? {
         Some(e) => e.to_int::<u32>().context("unreadable Number of Frames")?,
         None => 1,
     })
@@ -142,8 +147,12 @@ fn images(obj: &DefaultDicomObject, frames: &[u32]) -> Result<Vec<GrayImage>> {
 }
 
 fn spacing_of(obj: &InMemDicomObject) -> Option<(f64, f64)> {
-    let spacing = floats(obj, PIXEL_SPACING)
-        .or_else(|| floats(frame_group(obj, 0, PIXEL_MEASURES)?, PIXEL_SPACING))?;
+    let spacing = floats(obj, tags::PIXEL_SPACING).or_else(|| {
+        floats(
+            frame_group(obj, 0, tags::PIXEL_MEASURES_SEQUENCE)?,
+            tags::PIXEL_SPACING,
+        )
+    })?;
     match spacing[..] {
         [row, column] if row > 0.0 && column > 0.0 => Some((row, column)),
         _ => None,
@@ -155,12 +164,17 @@ fn spacing_of(obj: &InMemDicomObject) -> Option<(f64, f64)> {
 /// file.)
 fn frame_group(obj: &InMemDicomObject, frame: usize, group: Tag) -> Option<&InMemDicomObject> {
     let own = obj
-        .element_opt(PER_FRAME_GROUPS)
+        .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
         .ok()
         .flatten()
         .and_then(|e| e.items()?.get(frame))
         .and_then(|frame| first_item(frame, group));
-    own.or_else(|| first_item(first_item(obj, SHARED_GROUPS)?, group))
+    own.or_else(|| {
+        first_item(
+            first_item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE)?,
+            group,
+        )
+    })
 }
 
 fn first_item(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemDicomObject> {

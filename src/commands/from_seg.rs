@@ -110,8 +110,7 @@ fn list(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             let mut found: Vec<PathBuf> = std::fs::read_dir(p)
                 .with_context(|| format!("read folder {}", p.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file() && (dicom::has_dicom_extension(f) || dicom::sniff(f)))
-                .filter(|f| f.file_name().is_some_and(|n| n != dicom::DIRECTORY))
+                .filter(|f| f.is_file() && dicom::is_dicom_file(f))
                 .collect();
             found.sort();
             files.extend(found);
@@ -161,7 +160,7 @@ fn slice(path: &Path, header: &InMemDicomObject) -> Result<Slice> {
     let size = |tag| -> Result<u32> { Ok(header.element(tag)?.to_int::<u32>()?) };
     Ok(Slice {
         path: path.to_path_buf(),
-        uid: seg::text(header, tags::SOP_INSTANCE_UID).context("no SOP Instance UID")?,
+        uid: dicom::text(header, tags::SOP_INSTANCE_UID).context("no SOP Instance UID")?,
         width: size(tags::COLUMNS)?,
         height: size(tags::ROWS)?,
     })

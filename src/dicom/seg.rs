@@ -3,7 +3,7 @@
 //! references its source slice (or the source's frame) and lies at its position; patient, study and
 //! frame of reference are the source's, so the SEG files into the source's study (PS3.3 A.51, laid
 //! out as highdicom writes it; the tests read ours with highdicom).
-use super::{frame_group, frames_of, header, NUMBER_OF_FRAMES, PIXEL_MEASURES};
+use super::{frame_group, frames_of, header};
 use anyhow::{bail, ensure, Context, Result};
 use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
@@ -58,7 +58,7 @@ impl Source {
     pub fn read(path: &Path) -> Result<Source> {
         let obj = header(path)?;
         let uid =
-            |tag: Tag, name: &str| read::text(&obj, tag).with_context(|| format!("no {name}"));
+            |tag: Tag, name: &str| super::text(&obj, tag).with_context(|| format!("no {name}"));
         // What points the SEG back at its source comes first; then what places it on the source.
         let sop_class = uid(tags::SOP_CLASS_UID, "SOP Class UID")?;
         let sop_instance = uid(tags::SOP_INSTANCE_UID, "SOP Instance UID")?;
@@ -92,7 +92,9 @@ impl Source {
             .context("no Image Orientation (Patient)")?;
         let measures = [tags::PIXEL_SPACING, tags::SLICE_THICKNESS]
             .into_iter()
-            .filter_map(|tag| element(&obj, tag).or_else(|| grouped(&obj, 0, PIXEL_MEASURES, tag)))
+            .filter_map(|tag| {
+                element(&obj, tag).or_else(|| grouped(&obj, 0, tags::PIXEL_MEASURES_SEQUENCE, tag))
+            })
             .collect();
         let size = |tag: Tag| -> Result<u32> {
             let e = obj.element_opt(tag)?.context("no Rows or Columns")?;
@@ -111,7 +113,7 @@ impl Source {
             frame_of_reference,
             rows: size(tags::ROWS)?,
             columns: size(tags::COLUMNS)?,
-            multi_frame: obj.element_opt(NUMBER_OF_FRAMES)?.is_some(),
+            multi_frame: obj.element_opt(tags::NUMBER_OF_FRAMES)?.is_some(),
             orientation,
             measures,
             positions: (0..frames).map(position).collect::<Result<_>>()?,

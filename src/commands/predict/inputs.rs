@@ -60,7 +60,7 @@ fn is_image_file(f: &Path) -> bool {
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| EXTENSIONS.contains(&e.to_lowercase().as_str()));
-    (by_name || dicom::sniff(f)) && f.file_name().is_some_and(|n| n != dicom::DIRECTORY)
+    by_name || dicom::is_dicom_file(f)
 }
 
 /// Expand folders (their image files, sorted; not their subfolders) and multi-frame DICOM files (their

@@ -76,9 +76,10 @@ impl SegOutputs {
                 frame: *frame,
                 mask,
             };
-            match stacks.iter_mut().find(|(key, _)| *key == source.stack()) {
+            let stack = source.stack();
+            match stacks.iter_mut().find(|(key, _)| *key == stack) {
                 Some((_, frames)) => frames.push(frame),
-                None => stacks.push((source.stack(), vec![frame])),
+                None => stacks.push((stack, vec![frame])),
             }
         }
         let mut names: HashMap<String, usize> = HashMap::new();

@@ -1,6 +1,6 @@
 //! Reading a DICOM SEG, ours or another tool's (3D Slicer, highdicom, dcmqi…): which source slice each
 //! frame was drawn on, its segment, and its mask.
-use super::super::{first_item, frames_of};
+use super::super::{first_item, frames_of, text};
 use super::{pack, Bits};
 use anyhow::{bail, ensure, Context, Result};
 use dicom_core::Tag;
@@ -200,11 +200,4 @@ fn referenced_instances(obj: &InMemDicomObject) -> Vec<String> {
                 .filter_map(|i| text(i, tags::REFERENCED_SOP_INSTANCE_UID))
         })
         .collect()
-}
-
-/// A string attribute without DICOM's padding; None when absent or empty.
-pub(crate) fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
-    let value = obj.element_opt(tag).ok()??.to_str().ok()?;
-    let value = value.trim_end_matches(['\0', ' ']);
-    (!value.is_empty()).then(|| value.to_string())
 }
