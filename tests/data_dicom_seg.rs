@@ -157,6 +157,19 @@ fn from_seg_places_a_highdicom_seg_on_its_slices() {
             "s{k}, segment 1"
         );
     }
+    // Part of the series forgotten: the slices the SEG refers to but that are not given are counted
+    // (s2, s3 with frames, s4 without).
+    let o = from_seg(
+        &[&d.join("in/s1.dcm"), &d.join("in/seg.dcm")],
+        &d.join("part"),
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("3 slices the SEG refers to not among the inputs"),
+        "{stderr}"
+    );
     // An existing split is never overwritten.
     let o = from_seg(&[&d.join("in")], &split, &[]);
     assert_eq!(o.status.code(), Some(1));

@@ -8,7 +8,7 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use image::GrayImage;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -79,6 +79,7 @@ pub fn run(args: Args) -> Result<()> {
         coco.add(s, &mask);
     }
     let placed: usize = coco.images.len();
+    note_absent(&segs, &slices);
     ensure!(
         placed > 0,
         "no input slice is one a SEG refers to (SOP Instance UIDs differ)"
@@ -100,6 +101,23 @@ pub fn run(args: Args) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// A SEG usually covers a whole series: slices it refers to that are not among the inputs (a folder
+/// forgotten) would silently be missing from the split, so they are counted.
+fn note_absent(segs: &[seg::Segmentation], slices: &[Slice]) {
+    let given: HashSet<&str> = slices.iter().map(|s| s.uid.as_str()).collect();
+    let absent: HashSet<&str> = segs
+        .iter()
+        .flat_map(|g| g.referenced.iter().map(String::as_str))
+        .filter(|uid| !given.contains(uid))
+        .collect();
+    if !absent.is_empty() {
+        eprintln!(
+            "note: {} the SEG refers to not among the inputs (give their series folder too)",
+            crate::report::count(absent.len(), "slice")
+        );
+    }
 }
 
 /// Files given and the files of folders given (sorted; DICOM by name or magic, not a DICOMDIR).
