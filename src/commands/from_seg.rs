@@ -37,9 +37,7 @@ struct Slice {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let (slices, segs) = classify(&list(&args.inputs)?)?;
-    ensure!(!segs.is_empty(), "no DICOM SEG among the inputs");
-    let segs: Vec<seg::Segmentation> = segs.iter().map(|p| seg::read(p)).collect::<Result<_>>()?;
+    // Refused before any reading: nothing is overwritten.
     let target = args.out.join(ORIGINAL);
     if target.exists() {
         bail!(
@@ -47,6 +45,9 @@ pub fn run(args: Args) -> Result<()> {
             target.display()
         );
     }
+    let (slices, segs) = classify(&list(&args.inputs)?)?;
+    ensure!(!segs.is_empty(), "no DICOM SEG among the inputs");
+    let segs: Vec<seg::Segmentation> = segs.iter().map(|p| seg::read(p)).collect::<Result<_>>()?;
     let mut coco = Coco::default();
     let mut left_out = 0;
     for s in &slices {
@@ -58,7 +59,7 @@ pub fn run(args: Args) -> Result<()> {
             left_out += 1;
             continue;
         }
-        let mut mask = vec![false; (s.width * s.height) as usize];
+        let mut mask = GrayImage::new(s.width, s.height);
         for g in covering {
             ensure!(
                 (g.columns, g.rows) == (s.width, s.height),
@@ -69,12 +70,7 @@ pub fn run(args: Args) -> Result<()> {
                 s.height,
                 s.path.display()
             );
-            for (m, bit) in mask.iter_mut().zip(
-                g.mask_of(&s.uid, args.segments.as_deref())
-                    .unwrap_or_default(),
-            ) {
-                *m |= bit;
-            }
+            g.paint(&s.uid, args.segments.as_deref(), &mut mask);
         }
         coco.add(s, &mask);
     }
@@ -201,15 +197,14 @@ struct Coco {
 }
 
 impl Coco {
-    fn add(&mut self, s: &Slice, mask: &[bool]) {
+    /// A slice and its 0/1 mask.
+    fn add(&mut self, s: &Slice, img: &GrayImage) {
         let id = self.images.len() + 1;
         self.images.push(json!({
             "id": id, "file_name": file_name(&s.path), "width": s.width, "height": s.height,
         }));
         self.copied.push(s.path.clone());
-        let raw = mask.iter().map(|&m| m as u8).collect();
-        let img = GrayImage::from_raw(s.width, s.height, raw).expect("one value per pixel");
-        let area = mask.iter().filter(|&&m| m).count();
+        let area = img.iter().filter(|&&m| m != 0).count();
         if area == 0 {
             return;
         }
@@ -218,7 +213,7 @@ impl Coco {
         let (x0, y0, x1, y1) = on.fold((u32::MAX, u32::MAX, 0, 0), |(a, b, c, d), (x, y, _)| {
             (a.min(x), b.min(y), c.max(x), d.max(y))
         });
-        let counts = crate::mask::mask_to_rle(&img);
+        let counts = crate::mask::mask_to_rle(img);
         self.annotations.push(json!({
             "id": self.annotations.len() + 1,
             "image_id": id,

@@ -30,21 +30,18 @@ pub struct Segmentation {
 }
 
 impl Segmentation {
-    /// The union of the frames on `source` (of the given segments; all when None), if any.
-    pub fn mask_of(&self, source: &str, segments: Option<&[u16]>) -> Option<Vec<bool>> {
-        let on: Vec<&SegFrame> = self
+    /// Marks (as 1) in `mask`, a row-major 0/1 image of the SEG's size, the pixels of the frames
+    /// on `source` (of the given segments; all when None).
+    pub fn paint(&self, source: &str, segments: Option<&[u16]>, mask: &mut [u8]) {
+        let on = self
             .frames
             .iter()
-            .filter(|f| f.source == source && segments.is_none_or(|s| s.contains(&f.segment)))
-            .collect();
-        let n = (self.rows * self.columns) as usize;
-        let mut union = vec![false; n];
-        for f in &on {
-            for (u, bit) in union.iter_mut().zip(f.mask.iter()) {
-                *u |= bit;
+            .filter(|f| f.source == source && segments.is_none_or(|s| s.contains(&f.segment)));
+        for f in on {
+            for (m, bit) in mask.iter_mut().zip(f.mask.iter()) {
+                *m |= bit as u8;
             }
         }
-        (!on.is_empty()).then_some(union)
     }
 }
 
