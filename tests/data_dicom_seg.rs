@@ -5,7 +5,7 @@
 //! SEG's.
 mod common;
 
-use common::dicom::{folder, png, predict_command, slices};
+use common::dicom::{folder, png, predict_at, predict_command, slices};
 use std::path::Path;
 
 /// `tumorseg from-seg INPUTS --out OUT [extra]`; its output.
@@ -205,4 +205,97 @@ fn a_dicom_file_a_seg_cannot_point_back_at_is_named_and_fails_the_command() {
     let segs: Vec<_> = std::fs::read_dir(out.join("seg")).unwrap().collect();
     assert_eq!(segs.len(), 1);
     assert!(out.join("masks/plain.png").exists() && out.join("masks/series_1.png").exists());
+}
+
+/// predictions.csv's highest tumour probability of each file (by file name).
+fn max_probabilities(out: &Path) -> Vec<(String, f32)> {
+    let mut csv = csv::Reader::from_path(out.join("predictions.csv")).unwrap();
+    let column = csv
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "max_probability")
+        .unwrap();
+    csv.records()
+        .map(|r| {
+            let r = r.unwrap();
+            let name = Path::new(&r[0]).file_name().unwrap().to_string_lossy();
+            (name.into_owned(), r[column].parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn slices_without_tumour_are_referenced_not_written_and_fractional_segs_hold_probabilities() {
+    let dir = slices();
+    let d = dir.path();
+    let input = folder(
+        d,
+        "in",
+        &[
+            ("series_1.dcm", "series_1.dcm"),
+            ("series_2.dcm", "series_2.dcm"),
+        ],
+    );
+    // A threshold between the two slices' highest probabilities leaves exactly one of them empty.
+    let probe = d.join("probe");
+    common::run_ok(&mut predict_command(d, &input, &probe));
+    let mut max = max_probabilities(&probe);
+    max.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let [(empty, low), (full, high)] = [max[0].clone(), max[1].clone()];
+    assert!(high - low > 1e-3, "{max:?}: no threshold between them");
+    let threshold = (low + high) / 2.0;
+    let runs = [
+        ("sparse", vec![]),
+        ("dense", vec!["--dicom-seg-empty-frames"]),
+        ("fractional", vec!["--dicom-seg-type", "fractional"]),
+    ];
+    for (name, extra) in &runs {
+        let o = common::run_ok(
+            predict_at(d, &input, &d.join(name), threshold)
+                .arg("--dicom-seg")
+                .args(extra),
+        );
+        let want = if *name == "sparse" {
+            "1 frame of 2"
+        } else {
+            "2 frames of 2"
+        };
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            stdout.contains(&format!("1 DICOM SEG ({want} slices)")),
+            "{name}: {stdout}"
+        );
+    }
+    let summary = common::run_py(
+        "seg_check.py",
+        &[
+            "sparse",
+            d.to_str().unwrap(),
+            empty.trim_end_matches(".dcm"),
+            full.trim_end_matches(".dcm"),
+            &threshold.to_string(),
+            &high.to_string(),
+        ],
+    );
+    assert!(summary.contains("\"checked\": 3"), "{summary}");
+
+    // The sparse SEG read back: the empty slice is in the split, with no annotation.
+    let seg = std::fs::read_dir(d.join("sparse/seg"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let split = d.join("split");
+    let o = from_seg(&[&input, &seg], &split, &[]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("2 slices (1 with tumour)"), "{stdout}");
+    // Without --dicom-seg the SEG options are refused rather than ignored.
+    let o = predict_command(d, &input, &d.join("refused"))
+        .args(["--dicom-seg-type", "fractional"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--dicom-seg"));
 }

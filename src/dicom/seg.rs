@@ -9,11 +9,16 @@ use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::mem::InMemElement;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
-use image::GrayImage;
 use std::path::Path;
 
 mod attributes;
+mod pixels;
 pub mod read;
+#[cfg(test)]
+mod tests;
+
+use pixels::pack;
+pub use pixels::{Bits, Pixels, SegType};
 
 /// Patient and study attributes a SEG takes from its source (all type 2: empty where the source has
 /// none).
@@ -159,46 +164,11 @@ fn grouped(obj: &InMemDicomObject, frame: usize, group: Tag, tag: Tag) -> Option
     element(frame_group(obj, frame, group)?, tag)
 }
 
-/// A mask as one bit per pixel, row by row: what a binary SEG stores, in an eighth of a grey image's
-/// memory.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Bits {
-    len: usize,
-    bytes: Vec<u8>,
-}
-
-impl Bits {
-    /// Nonzero pixels are tumour.
-    pub fn from_mask(mask: &GrayImage) -> Bits {
-        pack(mask.iter().map(|&v| v != 0))
-    }
-
-    fn iter(&self) -> impl Iterator<Item = bool> + '_ {
-        (0..self.len).map(|i| self.bytes[i / 8] >> (i % 8) & 1 == 1)
-    }
-}
-
-/// Bits as DICOM packs 1-bit pixels: the first in each byte's lowest bit, and frames one after the
-/// other with no padding between them (PS3.5 8.1.1), so a frame may begin mid-byte.
-fn pack(bits: impl Iterator<Item = bool>) -> Bits {
-    let (mut len, mut bytes) = (0, Vec::new());
-    for bit in bits {
-        if len % 8 == 0 {
-            bytes.push(0);
-        }
-        if bit {
-            bytes[len / 8] |= 1 << (len % 8);
-        }
-        len += 1;
-    }
-    Bits { len, bytes }
-}
-
-/// One SEG frame: the mask of frame `frame` (from 0) of `source`.
+/// One SEG frame: the prediction for frame `frame` (from 0) of `source`.
 pub struct Frame<'a> {
     pub source: &'a Source,
     pub frame: usize,
-    pub mask: &'a Bits,
+    pub pixels: &'a Pixels,
 }
 
 impl Frame<'_> {
@@ -207,25 +177,49 @@ impl Frame<'_> {
     }
 }
 
-/// Write one SEG of `frames`, whose sources must share a [`Source::stack`]; frames are stored in
-/// stack order (along the slice normal), each indexed by its position.
-pub fn write(path: &Path, frames: Vec<Frame>) -> Result<()> {
-    let first = frames
-        .first()
-        .context("a SEG needs at least one frame")?
-        .source;
-    if let Some(f) = frames.iter().find(|f| f.source.stack() != first.stack()) {
+/// Write one SEG of `frames`, whose sources must share a [`Source::stack`] and whose pixels one
+/// [`SegType`]; frames are stored in stack order (along the slice normal), each indexed by its
+/// position in the whole stack. Frames without tumour are left out unless `keep_empty` (as highdicom
+/// does; all are kept when all are empty, since a SEG needs a frame): the SEG still references every
+/// source, so a reader knows those slices were segmented and found empty. The number of frames
+/// written.
+pub fn write(path: &Path, frames: Vec<Frame>, keep_empty: bool) -> Result<usize> {
+    let first = frames.first().context("a SEG needs at least one frame")?;
+    let (stack, kind) = (first.source.stack(), first.pixels.kind());
+    if let Some(f) = frames.iter().find(|f| f.source.stack() != stack) {
         bail!(
-            "frames of different stacks in one SEG ({} and {})",
-            first.stack(),
+            "frames of different stacks in one SEG ({stack} and {})",
             f.source.stack()
         );
     }
-    let pixels = (first.rows * first.columns) as usize;
-    if let Some(f) = frames.iter().find(|f| f.mask.len != pixels) {
-        bail!("a {}-pixel mask for a {pixels}-pixel slice", f.mask.len);
+    ensure!(
+        frames.iter().all(|f| f.pixels.kind() == kind),
+        "binary and fractional frames in one SEG"
+    );
+    let pixels = (first.source.rows * first.source.columns) as usize;
+    if let Some(f) = frames.iter().find(|f| f.pixels.len() != pixels) {
+        bail!("a {}-pixel mask for a {pixels}-pixel slice", f.pixels.len());
     }
-    let normal = normal(&first.orientation)?;
+    let (frames, indices) = in_stack_order(frames)?;
+    let all_empty = frames.iter().all(|f| f.pixels.is_empty());
+    let kept: Vec<(&Frame, u32)> = frames
+        .iter()
+        .zip(indices)
+        .filter(|(f, _)| keep_empty || all_empty || !f.pixels.is_empty())
+        .collect();
+    let obj = attributes::dataset(&frames, &kept, kind);
+    let file = obj
+        .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))
+        .context("DICOM file meta")?;
+    file.write_to_file(path)
+        .with_context(|| format!("write {}", path.display()))?;
+    Ok(kept.len())
+}
+
+/// Frames sorted along the slice normal, with their position indices (from 1; slices closer than a
+/// micrometre share one).
+fn in_stack_order(frames: Vec<Frame>) -> Result<(Vec<Frame>, Vec<u32>)> {
+    let normal = normal(&frames[0].source.orientation)?;
     let depth = |f: &Frame| -> Result<f64> {
         let p = f.position().to_multi_float64()?;
         ensure!(p.len() == 3, "unreadable Image Position (Patient)");
@@ -236,19 +230,12 @@ pub fn write(path: &Path, frames: Vec<Frame>) -> Result<()> {
         .map(|f| Ok((depth(&f)?, f)))
         .collect::<Result<_>>()?;
     placed.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // The position index counts distinct positions; slices closer than a micrometre share one.
     let mut indices: Vec<u32> = Vec::with_capacity(placed.len());
     for (k, (d, _)) in placed.iter().enumerate() {
         let same = k > 0 && d - placed[k - 1].0 < 1e-3;
         indices.push(indices.last().map_or(1, |&i| if same { i } else { i + 1 }));
     }
-    let frames: Vec<Frame> = placed.into_iter().map(|(_, f)| f).collect();
-    let obj = attributes::dataset(first, &frames, &indices);
-    let file = obj
-        .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))
-        .context("DICOM file meta")?;
-    file.write_to_file(path)
-        .with_context(|| format!("write {}", path.display()))
+    Ok((placed.into_iter().map(|(_, f)| f).collect(), indices))
 }
 
 /// The slice normal: the cross product of the row and column directions.
@@ -260,40 +247,4 @@ fn normal(orientation: &InMemElement) -> Result<[f64; 3]> {
         o[2] * o[3] - o[0] * o[5],
         o[0] * o[4] - o[1] * o[3],
     ])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use dicom_core::dicom_value;
-
-    #[test]
-    fn bits_are_packed_lowest_first_without_padding_between_frames() {
-        let bits = pack([true, false, false, true, false, false, false, false, true].into_iter());
-        assert_eq!(bits.bytes, vec![0b0000_1001, 0b0000_0001]);
-        // Two 3×3 frames: the second begins at bit 9, mid-byte.
-        let a =
-            Bits::from_mask(&GrayImage::from_raw(3, 3, vec![255, 0, 0, 0, 0, 0, 0, 0, 1]).unwrap());
-        let b =
-            Bits::from_mask(&GrayImage::from_raw(3, 3, vec![0, 1, 0, 0, 0, 0, 0, 0, 0]).unwrap());
-        let both = pack(a.iter().chain(b.iter()));
-        assert_eq!(both.len, 18);
-        assert_eq!(both.bytes, vec![0b0000_0001, 0b0000_0101, 0b0000_0000]);
-    }
-
-    #[test]
-    fn the_normal_is_the_cross_product_of_row_and_column() {
-        let axial = DataElement::new(
-            tags::IMAGE_ORIENTATION_PATIENT,
-            VR::DS,
-            dicom_value!(Strs, ["1", "0", "0", "0", "1", "0"]),
-        );
-        assert_eq!(normal(&axial).unwrap(), [0.0, 0.0, 1.0]);
-        let sagittal = DataElement::new(
-            tags::IMAGE_ORIENTATION_PATIENT,
-            VR::DS,
-            dicom_value!(Strs, ["0", "1", "0", "0", "0", "-1"]),
-        );
-        assert_eq!(normal(&sagittal).unwrap(), [-1.0, 0.0, 0.0]);
-    }
 }

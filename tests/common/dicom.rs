@@ -33,12 +33,17 @@ pub fn folder(d: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf {
 
 /// `predict` with the untrained model of `d/run` on a folder, at threshold 0.5.
 pub fn predict_command(d: &Path, input: &Path, out: &Path) -> Command {
+    predict_at(d, input, out, 0.5)
+}
+
+/// [`predict_command`] at another threshold.
+pub fn predict_at(d: &Path, input: &Path, out: &Path, threshold: f32) -> Command {
     std::fs::create_dir_all(d.join("run")).unwrap();
     let run = fake_run(&d.join("run"));
     let mut cmd = super::bin();
     cmd.args(["predict", run.to_str().unwrap(), input.to_str().unwrap()])
         .args(["--out", out.to_str().unwrap()])
-        .args(["--device", "cpu", "--threshold", "0.5"]);
+        .args(["--device", "cpu", "--threshold", &threshold.to_string()]);
     cmd
 }
 

@@ -2,13 +2,18 @@
 tests/data_dicom_seg.rs.
 
 usage: seg_check.py PREDICT_OUT SOURCE_DIR
+       seg_check.py sparse DIR EMPTY FULL THRESHOLD HIGHEST
 
 PREDICT_OUT is `tumorseg predict --dicom-seg`'s output folder (masks/<stem>.png and seg/*.dcm) for
-SOURCE_DIR's series_1.dcm, series_2.dcm and volume.dcm (tests/py/dicom_ref.py). Every assertion that
-fails ends the script with a message; on success it prints a JSON summary.
+SOURCE_DIR's series_1.dcm, series_2.dcm and volume.dcm (tests/py/dicom_ref.py). With `sparse`, DIR
+holds in/ (two slices of one series, EMPTY and FULL, stems) and predict's outputs at THRESHOLD, which
+left EMPTY without tumour: sparse/ (--dicom-seg), dense/ (--dicom-seg-empty-frames) and fractional/
+(--dicom-seg-type fractional); HIGHEST is FULL's highest probability. Every assertion that fails
+ends the script with a message; on success it prints a JSON summary.
 """
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -84,5 +89,63 @@ def main() -> None:
                       "tumour_pixels": [int(t.sum()) for t in truths]}))
 
 
+def one_seg(out: Path) -> Path:
+    segs = list((out / "seg").glob("*.dcm"))
+    assert len(segs) == 1, segs
+    return segs[0]
+
+
+def frame_sources(ds: pydicom.Dataset) -> list:
+    return [g.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+            for g in ds.PerFrameFunctionalGroupsSequence]
+
+
+def sparse() -> None:
+    d, empty, full = Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+    threshold, highest = np.float32(sys.argv[5]), np.float32(sys.argv[6])
+    uid = {stem: pydicom.dcmread(d / "in" / f"{stem}.dcm").SOPInstanceUID for stem in (empty, full)}
+    truth = mask(d / "sparse", full)
+    assert truth.any() and not mask(d / "sparse", empty).any(), "the threshold left no slice empty"
+
+    # Sparse: one frame, the full slice's; both slices referenced.
+    seg = hd.seg.segread(one_seg(d / "sparse"))
+    assert seg.segmentation_type == hd.seg.SegmentationTypeValues.BINARY
+    assert seg.NumberOfFrames == 1, seg.NumberOfFrames
+    assert frame_sources(seg) == [uid[full]], frame_sources(seg)
+    referenced = {i.ReferencedSOPInstanceUID for s in seg.ReferencedSeriesSequence
+                  for i in s.ReferencedInstanceSequence}
+    assert referenced == set(uid.values()), referenced
+    got = seg.get_pixels_by_source_instance(source_sop_instance_uids=[uid[full]], segment_numbers=[1])
+    assert np.array_equal(got[0, :, :, 0] > 0, truth), "the full slice's frame differs"
+
+    # Dense: a frame for each slice, the empty one all zero.
+    seg = hd.seg.segread(one_seg(d / "dense"))
+    assert seg.NumberOfFrames == 2, seg.NumberOfFrames
+    for stem in (empty, full):
+        got = seg.get_pixels_by_source_instance(source_sop_instance_uids=[uid[stem]], segment_numbers=[1])
+        assert np.array_equal(got[0, :, :, 0] > 0, mask(d / "dense", stem)), f"{stem}'s frame differs"
+
+    # Fractional: probabilities, each on the threshold's side its mask pixel says, the highest where
+    # predictions.csv has it; the empty slice still has a frame (its probabilities are not zero).
+    path = one_seg(d / "fractional")
+    seg = hd.seg.segread(path)
+    assert seg.segmentation_type == hd.seg.SegmentationTypeValues.FRACTIONAL
+    assert seg.SegmentationFractionalType == "PROBABILITY" and seg.MaximumFractionalValue == 255
+    assert seg.NumberOfFrames == 2, seg.NumberOfFrames
+    assert seg.BitsAllocated == 8
+    frames = pydicom.dcmread(path).pixel_array
+    cut = math.floor(float(threshold * np.float32(255)) + 0.5)
+    for stem, frame in zip(frame_sources(seg), frames):
+        stem = empty if stem == uid[empty] else full
+        m = mask(d / "fractional", stem)
+        assert (frame[m] >= cut).all() and (frame[~m] <= cut).all(), f"{stem}: values across the threshold"
+        if stem == full:
+            top = math.floor(float(highest * np.float32(255)) + 0.5)
+            assert int(frame.max()) == top, (int(frame.max()), top)
+    levels = len(np.unique(frames))
+    assert levels > 2, f"only {levels} values: not probabilities"
+    print(json.dumps({"checked": 3, "levels": levels, "cut": cut}))
+
+
 if __name__ == "__main__":
-    main()
+    sparse() if sys.argv[1] == "sparse" else main()

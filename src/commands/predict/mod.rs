@@ -1,7 +1,7 @@
 //! `tumorseg predict`: masks, overlays and COCO results (polygons traced from the masks) for new images.
 use crate::commands::error_chain;
 use crate::commands::evaluate::{resolve_decision, DecisionArgs};
-use crate::dicom::seg::Bits;
+use crate::dicom::seg::{Bits, Pixels, SegType};
 use crate::evaluate::ThresholdSource;
 use crate::postprocess::Decision;
 use crate::predict::{open_run, probabilities_gray, progress_bar, InferenceArgs, ProbMap};
@@ -41,12 +41,22 @@ pub struct Args {
     pub simplify: f64,
     /// Also write the DICOM inputs' masks as DICOM Segmentation objects, for viewers and PACS
     /// (3D Slicer, OHIF…): seg/<Series Instance UID>.dcm, one per series (slices of one size,
-    /// orientation and spacing; a multi-frame file's frames), one binary segment "Tumour" whose
-    /// frames reference their source slices, in the source's patient, study and frame of reference.
-    /// A DICOM file without its UIDs, frame of reference, orientation or position gets none, and the
-    /// command then exits with status 1.
+    /// orientation and spacing; a multi-frame file's frames), one segment "Tumour" whose frames
+    /// reference their source slices, in the source's patient, study and frame of reference. Slices
+    /// without tumour get no frame (see --dicom-seg-empty-frames) but are referenced, so a reader
+    /// knows they were segmented. A DICOM file without its UIDs, frame of reference, orientation or
+    /// position gets none, and the command then exits with status 1.
     #[arg(long)]
     pub dicom_seg: bool,
+    /// What the SEG's frames hold: binary (the masks, as masks/) or fractional (the model's tumour
+    /// probability per pixel, 0–255 for 0–1, before the threshold and --postprocess; frames whose
+    /// every pixel rounds to 0 are empty).
+    #[arg(long, value_enum, default_value_t = SegType::Binary, requires = "dicom_seg")]
+    pub dicom_seg_type: SegType,
+    /// Write a frame for every slice, empty ones included (a larger SEG, for readers that expect one
+    /// frame per source slice).
+    #[arg(long, requires = "dicom_seg")]
+    pub dicom_seg_empty_frames: bool,
     #[command(flatten)]
     pub inference: InferenceArgs,
 }
@@ -64,7 +74,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let mut segs = args
         .dicom_seg
-        .then(|| seg::SegOutputs::new(args.out.join("seg")))
+        .then(|| seg::SegOutputs::new(args.out.join("seg"), args.dicom_seg_empty_frames))
         .transpose()?;
     let bar = progress_bar(files.len() as u64, true);
     let (mut results, mut skipped, mut done) = (Vec::new(), Vec::new(), Vec::new());
@@ -132,7 +142,12 @@ pub fn run(args: Args) -> Result<()> {
         .with_context(|| format!("write {}", path.display()))?;
     let segs = segs.map(|s| s.finish());
     let seg_note = match &segs {
-        Some(Ok(n)) => format!(", {}", crate::report::count(*n, "DICOM SEG")),
+        Some(Ok(w)) => format!(
+            ", {} ({} of {} slices)",
+            crate::report::count(w.segs, "DICOM SEG"),
+            crate::report::count(w.frames, "frame"),
+            w.slices
+        ),
         _ => String::new(),
     };
     println!(
@@ -194,8 +209,8 @@ struct Summary {
     frame: Option<u32>,
 }
 
-/// One image's COCO result entries, predictions.csv line and, for a DICOM SEG, its mask's bits.
-type Written = (Vec<Value>, Summary, Option<Bits>);
+/// One image's COCO result entries, predictions.csv line and, for a DICOM SEG, its frame.
+type Written = (Vec<Value>, Summary, Option<Pixels>);
 
 /// Mask and overlay PNGs of one image; its COCO result entries (one per connected component), its
 /// predictions.csv line and, with `--dicom-seg`, its mask for the SEG of a DICOM input.
@@ -256,8 +271,11 @@ fn write_outputs(
             .map(|(row, column)| (100.0 * pixels as f64 * row * column).round() / 100.0),
         frame: input.frame_number(),
     };
-    let bits = (args.dicom_seg && input.dicom).then(|| Bits::from_mask(&mask));
-    Ok((entries, summary, bits))
+    let pixels = (args.dicom_seg && input.dicom).then(|| match args.dicom_seg_type {
+        SegType::Binary => Pixels::Binary(Bits::from_mask(&mask)),
+        SegType::Fractional => Pixels::fractional(&prob.data),
+    });
+    Ok((entries, summary, pixels))
 }
 
 /// predictions.csv: one line per image written, in input order.

@@ -2,7 +2,7 @@
 //! per stack (a series' slices of one size, orientation and spacing; a multi-frame file's frames),
 //! written once every mask is in.
 use super::inputs::Input;
-use crate::dicom::seg::{self, Bits, Frame, Source};
+use crate::dicom::seg::{self, Frame, Pixels, Source};
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,13 +12,24 @@ pub struct SegOutputs {
     /// Each DICOM file read, with its source or why it can have no SEG, in input order.
     sources: Vec<(PathBuf, Result<Source, String>)>,
     known: HashMap<PathBuf, usize>,
-    /// (source, frame from 0, mask).
-    masks: Vec<(usize, usize, Bits)>,
+    /// (source, frame from 0, prediction).
+    masks: Vec<(usize, usize, Pixels)>,
     not_dicom: usize,
+    keep_empty: bool,
+}
+
+/// What [`SegOutputs::finish`] wrote.
+#[derive(Default)]
+pub struct Written {
+    pub segs: usize,
+    /// Frames in them, and the slices (frames of the inputs) they were made of.
+    pub frames: usize,
+    pub slices: usize,
 }
 
 impl SegOutputs {
-    pub fn new(dir: PathBuf) -> Result<SegOutputs> {
+    /// SEGs in `dir`; frames without tumour are left out of them unless `keep_empty`.
+    pub fn new(dir: PathBuf, keep_empty: bool) -> Result<SegOutputs> {
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
         Ok(SegOutputs {
             dir,
@@ -26,12 +37,13 @@ impl SegOutputs {
             known: HashMap::new(),
             masks: Vec::new(),
             not_dicom: 0,
+            keep_empty,
         })
     }
 
-    /// The mask of one input (none for an input that is not DICOM); a file's header is read the
-    /// first time one of its frames comes.
-    pub fn add(&mut self, input: &Input, mask: Option<Bits>) {
+    /// The prediction for one input (none for an input that is not DICOM); a file's header is read
+    /// the first time one of its frames comes.
+    pub fn add(&mut self, input: &Input, mask: Option<Pixels>) {
         let Some(mask) = mask else {
             self.not_dicom += 1;
             return;
@@ -47,9 +59,9 @@ impl SegOutputs {
     }
 
     /// Write one SEG per stack, named by its series (`<Series Instance UID>.dcm`, then `_2`… for a
-    /// series' further stacks); the number written. Files that can have none are named on stderr
+    /// series' further stacks). Files that can have none are named on stderr
     /// and make this fail after the others are written, so that scripts notice.
-    pub fn finish(self) -> Result<usize> {
+    pub fn finish(self) -> Result<Written> {
         if self.not_dicom > 0 {
             eprintln!(
                 "note: no SEG for {} that {} not DICOM",
@@ -67,14 +79,14 @@ impl SegOutputs {
             })
             .collect();
         let mut stacks: Vec<(String, Vec<Frame>)> = Vec::new();
-        for (k, frame, mask) in &self.masks {
+        for (k, frame, pixels) in &self.masks {
             let Ok(source) = &self.sources[*k].1 else {
                 continue;
             };
             let frame = Frame {
                 source,
                 frame: *frame,
-                mask,
+                pixels,
             };
             let stack = source.stack();
             match stacks.iter_mut().find(|(key, _)| *key == stack) {
@@ -83,7 +95,7 @@ impl SegOutputs {
             }
         }
         let mut names: HashMap<String, usize> = HashMap::new();
-        let mut written = 0;
+        let mut written = Written::default();
         for (_, frames) in stacks {
             let series = frames[0].source.series().to_string();
             let n = names.entry(series.clone()).or_insert(0);
@@ -92,8 +104,13 @@ impl SegOutputs {
                 1 => format!("{series}.dcm"),
                 n => format!("{series}_{n}.dcm"),
             };
-            match seg::write(&self.dir.join(&name), frames) {
-                Ok(()) => written += 1,
+            let slices = frames.len();
+            match seg::write(&self.dir.join(&name), frames, self.keep_empty) {
+                Ok(n) => {
+                    written.segs += 1;
+                    written.frames += n;
+                    written.slices += slices;
+                }
                 Err(e) => failed.push(format!("{name}: {e:#}")),
             }
         }

@@ -1,5 +1,5 @@
 //! The SEG's attributes, module by module of the Segmentation IOD (PS3.3 A.51).
-use super::{pack, Frame, Source};
+use super::{pack, Frame, SegType, Source};
 use dicom_core::value::DataSetSequence;
 use dicom_core::{dicom_value, DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
@@ -32,7 +32,10 @@ fn code(value: &str, scheme: &str, meaning: &str) -> InMemDicomObject {
     ])
 }
 
-pub(super) fn dataset(first: &Source, frames: &[Frame], indices: &[u32]) -> InMemDicomObject {
+/// The SEG of `kept` (frames with their position indices), which references the sources of all
+/// `frames`.
+pub(super) fn dataset(frames: &[Frame], kept: &[(&Frame, u32)], kind: SegType) -> InMemDicomObject {
+    let first = frames[0].source;
     let now = chrono::Local::now();
     let (date, time) = (
         now.format("%Y%m%d").to_string(),
@@ -67,10 +70,13 @@ pub(super) fn dataset(first: &Source, frames: &[Frame], indices: &[u32]) -> InMe
     for tag in [tags::INSTANCE_CREATION_TIME, tags::CONTENT_TIME] {
         obj.put(text(tag, VR::TM, &time));
     }
-    for element in equipment().into_iter().chain(pixel_module(first, frames)) {
+    for element in equipment()
+        .into_iter()
+        .chain(pixel_module(first, kept, kind))
+    {
         obj.put(element);
     }
-    for element in segmentation_module() {
+    for element in segmentation_module(kind) {
         obj.put(element);
     }
     obj.put(referenced_series(first, frames));
@@ -84,7 +90,7 @@ pub(super) fn dataset(first: &Source, frames: &[Frame], indices: &[u32]) -> InMe
     ));
     obj.put(dimensions(&organisation));
     obj.put(shared_groups(first));
-    obj.put(per_frame_groups(frames, indices));
+    obj.put(per_frame_groups(kept));
     obj
 }
 
@@ -99,31 +105,40 @@ fn equipment() -> Vec<InMemElement> {
     ]
 }
 
-/// Image Pixel for a binary SEG: 1 bit per pixel, all frames' bits packed one after the other.
-fn pixel_module(first: &Source, frames: &[Frame]) -> Vec<InMemElement> {
-    let mut bits = pack(frames.iter().flat_map(|f| f.mask.iter())).bytes;
-    if bits.len() % 2 == 1 {
-        bits.push(0);
+/// Image Pixel: a binary SEG's 1-bit frames packed one after the other, a fractional one's bytes.
+fn pixel_module(first: &Source, kept: &[(&Frame, u32)], kind: SegType) -> Vec<InMemElement> {
+    let values = kept.iter().flat_map(|(f, _)| f.pixels.values());
+    let mut data = match kind {
+        SegType::Binary => pack(values.map(|v| v != 0)).bytes,
+        SegType::Fractional => values.collect(),
+    };
+    if data.len() % 2 == 1 {
+        data.push(0);
     }
+    let bits = match kind {
+        SegType::Binary => 1,
+        SegType::Fractional => 8,
+    };
     let us = |tag: Tag, v: u32| DataElement::new(tag, VR::US, PrimitiveValue::from(v as u16));
     vec![
         us(tags::SAMPLES_PER_PIXEL, 1),
         text(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"),
-        text(tags::NUMBER_OF_FRAMES, VR::IS, &frames.len().to_string()),
+        text(tags::NUMBER_OF_FRAMES, VR::IS, &kept.len().to_string()),
         us(tags::ROWS, first.rows),
         us(tags::COLUMNS, first.columns),
-        us(tags::BITS_ALLOCATED, 1),
-        us(tags::BITS_STORED, 1),
-        us(tags::HIGH_BIT, 0),
+        us(tags::BITS_ALLOCATED, bits),
+        us(tags::BITS_STORED, bits),
+        us(tags::HIGH_BIT, bits - 1),
         us(tags::PIXEL_REPRESENTATION, 0),
         text(tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00"),
         text(tags::PRESENTATION_LUT_SHAPE, VR::CS, "IDENTITY"),
-        DataElement::new(tags::PIXEL_DATA, VR::OB, PrimitiveValue::from(bits)),
+        DataElement::new(tags::PIXEL_DATA, VR::OB, PrimitiveValue::from(data)),
     ]
 }
 
-/// Segmentation Image: one binary segment, a neoplasm found by an AI algorithm.
-fn segmentation_module() -> Vec<InMemElement> {
+/// Segmentation Image: one segment, a neoplasm found by an AI algorithm; a fractional SEG's values
+/// are probabilities.
+fn segmentation_module(kind: SegType) -> Vec<InMemElement> {
     let algorithm = item([
         sequence(
             tags::ALGORITHM_FAMILY_CODE_SEQUENCE,
@@ -154,8 +169,19 @@ fn segmentation_module() -> Vec<InMemElement> {
             vec![code("108369006", "SCT", "Neoplasm")],
         ),
     ]);
-    vec![
-        text(tags::SEGMENTATION_TYPE, VR::CS, "BINARY"),
+    let mut module = match kind {
+        SegType::Binary => vec![text(tags::SEGMENTATION_TYPE, VR::CS, "BINARY")],
+        SegType::Fractional => vec![
+            text(tags::SEGMENTATION_TYPE, VR::CS, "FRACTIONAL"),
+            text(tags::SEGMENTATION_FRACTIONAL_TYPE, VR::CS, "PROBABILITY"),
+            DataElement::new(
+                tags::MAXIMUM_FRACTIONAL_VALUE,
+                VR::US,
+                PrimitiveValue::from(255u16),
+            ),
+        ],
+    };
+    module.extend([
         text(tags::SEGMENTS_OVERLAP, VR::CS, "NO"),
         sequence(tags::SEGMENT_SEQUENCE, vec![segment]),
         text(tags::CONTENT_LABEL, VR::CS, "TUMOUR"),
@@ -165,7 +191,8 @@ fn segmentation_module() -> Vec<InMemElement> {
             "Brain tumour predicted by tumorseg",
         ),
         text(tags::CONTENT_CREATOR_NAME, VR::PN, ""),
-    ]
+    ]);
+    module
 }
 
 /// Common Instance Reference: every source instance, under its series.
@@ -255,11 +282,10 @@ fn shared_groups(first: &Source) -> InMemElement {
 }
 
 /// Each frame: the slice it was derived from, its dimension index and its position.
-fn per_frame_groups(frames: &[Frame], indices: &[u32]) -> InMemElement {
-    let groups = frames
+fn per_frame_groups(kept: &[(&Frame, u32)]) -> InMemElement {
+    let groups = kept
         .iter()
-        .zip(indices)
-        .map(|(f, &index)| {
+        .map(|&(f, index)| {
             let mut source = vec![
                 text(tags::REFERENCED_SOP_CLASS_UID, VR::UI, &f.source.sop_class),
                 text(

@@ -1,0 +1,121 @@
+//! The SEG writer's packing and geometry, and which frames it writes.
+use super::*;
+use dicom_core::{dicom_value, PrimitiveValue};
+use image::GrayImage;
+
+#[test]
+fn bits_are_packed_lowest_first_without_padding_between_frames() {
+    let bits = pack([true, false, false, true, false, false, false, false, true].into_iter());
+    assert_eq!(bits.bytes, vec![0b0000_1001, 0b0000_0001]);
+    // Two 3×3 frames: the second begins at bit 9, mid-byte.
+    let a = Bits::from_mask(&GrayImage::from_raw(3, 3, vec![255, 0, 0, 0, 0, 0, 0, 0, 1]).unwrap());
+    let b = Bits::from_mask(&GrayImage::from_raw(3, 3, vec![0, 1, 0, 0, 0, 0, 0, 0, 0]).unwrap());
+    let both = pack(a.iter().chain(b.iter()));
+    assert_eq!(both.len, 18);
+    assert_eq!(both.bytes, vec![0b0000_0001, 0b0000_0101, 0b0000_0000]);
+}
+
+#[test]
+fn the_normal_is_the_cross_product_of_row_and_column() {
+    let axial = DataElement::new(
+        tags::IMAGE_ORIENTATION_PATIENT,
+        VR::DS,
+        dicom_value!(Strs, ["1", "0", "0", "0", "1", "0"]),
+    );
+    assert_eq!(normal(&axial).unwrap(), [0.0, 0.0, 1.0]);
+    let sagittal = DataElement::new(
+        tags::IMAGE_ORIENTATION_PATIENT,
+        VR::DS,
+        dicom_value!(Strs, ["0", "1", "0", "0", "0", "-1"]),
+    );
+    assert_eq!(normal(&sagittal).unwrap(), [-1.0, 0.0, 0.0]);
+}
+
+/// Slice `k` of a 3×2 axial series, at height `z`.
+fn slice(k: usize, z: f64) -> Source {
+    let ds = |tag: Tag, values: &[String]| {
+        DataElement::new(
+            tag,
+            VR::DS,
+            PrimitiveValue::Strs(values.iter().cloned().collect()),
+        )
+    };
+    let strings = |v: &[f64]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    Source {
+        sop_class: uids::MR_IMAGE_STORAGE.into(),
+        sop_instance: format!("2.25.{k}"),
+        study: "2.25.100".into(),
+        series: "2.25.101".into(),
+        frame_of_reference: "2.25.102".into(),
+        rows: 2,
+        columns: 3,
+        multi_frame: false,
+        orientation: ds(
+            tags::IMAGE_ORIENTATION_PATIENT,
+            &strings(&[1., 0., 0., 0., 1., 0.]),
+        ),
+        measures: Vec::new(),
+        positions: vec![ds(tags::IMAGE_POSITION_PATIENT, &strings(&[0., 0., z]))],
+        copied: Vec::new(),
+    }
+}
+
+/// Write `pixels` (one per slice, slice k at height 2 − k) as one SEG and read it back: the frames
+/// written, and each frame's source instance in the file's order.
+fn round_trip(pixels: &[Pixels], keep_empty: bool) -> Result<(usize, Vec<String>, Vec<String>)> {
+    let sources: Vec<Source> = (0..pixels.len())
+        .map(|k| slice(k, 2.0 - k as f64))
+        .collect();
+    let frames = sources
+        .iter()
+        .zip(pixels)
+        .map(|(source, pixels)| Frame {
+            source,
+            frame: 0,
+            pixels,
+        })
+        .collect();
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("seg.dcm");
+    let written = write(&path, frames, keep_empty)?;
+    let seg = read::read(&path)?;
+    let order = seg.frames.iter().map(|f| f.source.clone()).collect();
+    Ok((written, order, seg.referenced))
+}
+
+fn binary(mask: [u8; 6]) -> Pixels {
+    Pixels::Binary(Bits::from_mask(
+        &GrayImage::from_raw(3, 2, mask.to_vec()).unwrap(),
+    ))
+}
+
+#[test]
+fn empty_frames_are_left_out_but_referenced_and_frames_follow_the_stack() {
+    let uid = |k: usize| format!("2.25.{k}");
+    let empty = binary([0; 6]);
+    let pixels = [empty.clone(), binary([0, 1, 0, 0, 0, 0]), empty.clone()];
+    let (written, order, referenced) = round_trip(&pixels, false).unwrap();
+    assert_eq!((written, order), (1, vec![uid(1)]));
+    assert_eq!(referenced, vec![uid(0), uid(1), uid(2)]);
+    // Kept: every slice, lowest first (slice 2 lies lowest).
+    let (written, order, _) = round_trip(&pixels, true).unwrap();
+    assert_eq!((written, order), (3, vec![uid(2), uid(1), uid(0)]));
+    // A SEG needs a frame: when every slice is empty, all are written.
+    let (written, _, _) = round_trip(&[empty.clone(), empty.clone()], false).unwrap();
+    assert_eq!(written, 2);
+    // A fractional frame is empty only where every probability rounds to 0.
+    let faint = Pixels::fractional(&[0.0, 0.0, 0.001, 0.0, 0.0, 0.0]);
+    let clear = Pixels::fractional(&[0.0, 0.0, 0.003, 0.0, 0.0, 0.0]);
+    let (written, order, _) = round_trip(&[faint, clear], false).unwrap();
+    assert_eq!((written, order), (1, vec![uid(1)]));
+    let e = round_trip(&[empty, Pixels::fractional(&[0.5; 6])], false).unwrap_err();
+    assert!(e.to_string().contains("binary and fractional"), "{e}");
+}
+
+#[test]
+fn probabilities_are_stored_as_255ths() {
+    assert_eq!(
+        Pixels::fractional(&[0.0, 0.001, 0.002, 0.5, 0.999, 1.0, -0.1, 1.5]),
+        Pixels::Fractional(vec![0, 0, 1, 128, 255, 255, 0, 255])
+    );
+}
