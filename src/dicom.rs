@@ -6,11 +6,14 @@
 use anyhow::{bail, Context, Result};
 use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions, Tag};
-use dicom_pixeldata::{ConvertOptions, PixelDecoder, VoiLutOption};
+use dicom_pixeldata::{ConvertOptions, PixelDecoder};
 use image::{DynamicImage, GrayImage};
 use std::path::Path;
 
 pub mod seg;
+mod window;
+
+pub use window::Window;
 
 /// File name extensions of DICOM files; files without one are recognised by [`is_dicom`].
 pub const EXTENSIONS: [&str; 2] = ["dcm", "dicom"];
@@ -65,15 +68,18 @@ pub fn decode(bytes: &[u8]) -> Result<DynamicImage> {
              (`tumorseg predict` reads every frame)"
         );
     }
-    Ok(DynamicImage::ImageLuma8(images(&obj, &[0])?.remove(0)))
+    Ok(DynamicImage::ImageLuma8(
+        images(&obj, &[0], Window::First)?.remove(0),
+    ))
 }
 
-/// The given frames of a DICOM file, each as 8-bit grey, decoding the file once.
-pub fn read_frames(path: &Path, frames: &[u32]) -> Result<Vec<GrayImage>> {
+/// The given frames (from 0) of a DICOM file, each as 8-bit grey through `window`, decoding the file
+/// once.
+pub fn read_frames(path: &Path, frames: &[u32], window: Window) -> Result<Vec<GrayImage>> {
     let obj = OpenFileOptions::new()
         .open_file(path)
         .with_context(|| format!("cannot read {} as DICOM", path.display()))?;
-    images(&obj, frames).with_context(|| format!("cannot decode {}", path.display()))
+    images(&obj, frames, window).with_context(|| format!("cannot decode {}", path.display()))
 }
 
 /// What `predict` needs of a DICOM file before reading its pixels, from its header alone.
@@ -125,16 +131,16 @@ pub(crate) fn frames_of(obj: &InMemDicomObject) -> Result<u32> {
     })
 }
 
-fn images(obj: &DefaultDicomObject, frames: &[u32]) -> Result<Vec<GrayImage>> {
+fn images(obj: &DefaultDicomObject, frames: &[u32], window: Window) -> Result<Vec<GrayImage>> {
     let pixels = obj
         .decode_pixel_data()
         .context("no decodable pixel data (not an image, or an unsupported compression)")?;
-    // dicom-rs takes each frame's window (and rescale) from the functional groups when an enhanced
-    // object keeps them there.
-    let options = ConvertOptions::new().with_voi_lut(VoiLutOption::First);
     frames
         .iter()
         .map(|&k| {
+            // dicom-rs takes each frame's window (and rescale) from the functional groups when an
+            // enhanced object keeps them there.
+            let options = ConvertOptions::new().with_voi_lut(window.voi(&pixels, k)?);
             let img = pixels
                 .to_dynamic_image_with_options(k, &options)
                 .with_context(|| format!("cannot convert frame {} to an image", k + 1))?;

@@ -2,11 +2,12 @@
 //! command that reads images takes them: predict (by extension or by DICOM's magic), clean, pack.
 mod common;
 
-use common::dicom::{folder, png, predict, slices};
+use common::dicom::{folder, png, predict, predict_command, slices};
 use image::GrayImage;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use tumorseg::dataset::read_gray;
+use tumorseg::dicom::{read_frames, Window};
 
 #[test]
 fn slices_read_as_pydicom_and_the_standard_say() {
@@ -19,6 +20,8 @@ fn slices_read_as_pydicom_and_the_standard_say() {
             "{name}.dcm is not read as expected"
         );
     }
+    // Negative values without a window: stretched between their signed minimum and maximum.
+    assert!(read_gray(&d.join("signed.dcm")).unwrap() == png(&d.join("plain.png")));
     // Implicit VR, the default transfer syntax, reads as its explicit twin.
     assert!(read_gray(&d.join("implicit.dcm")).unwrap() == png(&d.join("plain.png")));
     // JPEG baseline inside DICOM, against Pillow's decoding of the same stream: two JPEG decoders
@@ -105,6 +108,12 @@ fn predict_finds_dicom_slices_under_any_name_and_reads_them_as_their_twins() {
         "all-equal masks would make the comparison vacuous"
     );
     assert!(!out.join("masks/DICOMDIR.png").exists());
+    // With `--dicom-window minmax`, IM0001 (windowed.dcm, whose values are linear in plain.dcm's) is
+    // stretched instead of windowed, and so reads as plain.dcm; its window made a difference.
+    let minmax = d.join("minmax");
+    common::run_ok(predict_command(d, &input, &minmax).args(["--dicom-window", "minmax"]));
+    let m = png(&minmax.join("masks/IM0001.png"));
+    assert!(m == mask("plain_twin") && m != mask("IM0001"));
     // predictions.csv gives the tumour's area in mm² where the slice gives its Pixel Spacing
     // (0.5 × 0.8 mm and 0.9 × 0.9 mm), and nothing for the PNG twins.
     let mut rows = csv::Reader::from_path(out.join("predictions.csv")).unwrap();
@@ -152,7 +161,8 @@ fn enhanced_frames_take_their_window_and_spacing_from_functional_groups() {
         Some((0.7, 0.7)),
         "the shared Pixel Measures"
     );
-    let frames = tumorseg::dicom::read_frames(&path, &[0, 1]).unwrap();
+    let read = |window: &str| read_frames(&path, &[0, 1], window.parse().unwrap()).unwrap();
+    let frames = read("first");
     // dicom-rs windows to 16 bits and the result is narrowed to 8: against the formula rounded once,
     // a value just above a half level can come out one level lower.
     let off =
@@ -167,8 +177,24 @@ fn enhanced_frames_take_their_window_and_spacing_from_functional_groups() {
         );
     }
     // Stretched from minimum to maximum instead, the first frame would read as plain.png.
-    let stretched = off(&frames[0], &png(&dir.path().join("plain.png")));
+    let plain = png(&dir.path().join("plain.png"));
+    let stretched = off(&frames[0], &plain);
     assert!(stretched > Some(10), "{stretched:?}");
+    // As it does with `minmax`; and a fixed window replaces every frame's own (the second's, on the
+    // first frame).
+    assert_eq!(off(&read("minmax")[0], &plain), Some(0));
+    let fixed = read("1000,1500");
+    let want = png(&dir.path().join("enhanced_fixed.png"));
+    assert!(off(&fixed[0], &want) <= Some(1) && off(&fixed[1], &frames[1]) == Some(0));
+    assert!(off(&fixed[0], &frames[0]) > Some(10));
+    for (bad, why) in [
+        ("1000", "not first, minmax or CENTER,WIDTH"),
+        ("1000,0", "at least 1"),
+        ("max", "not first"),
+    ] {
+        let e = bad.parse::<Window>().unwrap_err();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
 }
 
 #[test]

@@ -9,6 +9,8 @@ From SOURCE_IMAGE's grey values v (0..255, resized to 96x96) it writes into OUT_
 - windowed.dcm: RLE Lossless, signed 16-bit (8·v − 500) with rescale slope 2 and intercept −1024, window
   centre 0 and width 2000, which clips both ends, pixel spacing 0.9 × 0.9 mm; windowed.png holds the standard's linear window
   function (PS3.3 C.11.2.1.2.1) applied here with numpy.
+- signed.dcm: windowed.dcm's values in 12 signed bits, uncompressed, without a window: linear in v, so read
+  min-to-max it is v exactly (plain.png), whatever their sign.
 - inverted.dcm: as plain.dcm but MONOCHROME1 (high values dark): inverted.png holds 255 − v.
 - implicit.dcm: as plain.dcm in implicit VR little endian (the default transfer syntax, common in older
   files).
@@ -20,7 +22,9 @@ From SOURCE_IMAGE's grey values v (0..255, resized to 96x96) it writes into OUT_
   refused with a reason.
 - enhanced.dcm: Enhanced MR, the same two frames with no top-level window or spacing; its functional
   groups give the pixel spacing (shared: 0.7 × 0.7 mm) and one window per frame (per-frame, both
-  clipping); enhanced_1.png and enhanced_2.png hold the linear window function applied here.
+  clipping); enhanced_1.png and enhanced_2.png hold the linear window function applied here;
+  enhanced_fixed.png holds the first frame through the second frame's window (centre 1000, width 1500),
+  as a fixed window given on the command line must read it.
 - series_1.dcm, series_2.dcm: two 90 × 70 slices of one MR series, as a scanner writes them: study,
   series and frame of reference UIDs, a Latin-1 patient name, axial orientation, positions 4 mm apart
   (series_2 the lower, so stack order is not file order), spacing 0.5 × 0.8 mm, thickness 4 mm. A
@@ -122,6 +126,10 @@ def main() -> None:
     assert back.file_meta.TransferSyntaxUID == RLELossless
     assert np.array_equal(back.pixel_array, stored), "pydicom's RLE round trip"
     Image.fromarray(linear_window(2.0 * stored - 1024.0, 0.0, 2000.0)).save(out / "windowed.png")
+    signed = slice_dataset(stored, signed=True, bits_stored=12)
+    signed.RescaleSlope, signed.RescaleIntercept = 2, -1024
+    assert stored.min() < 0
+    signed.save_as(out / "signed.dcm", enforce_file_format=True)
 
     inverted = slice_dataset(16 * v + 15, signed=False, bits_stored=12)
     inverted.PhotometricInterpretation = "MONOCHROME1"
@@ -178,6 +186,9 @@ def main() -> None:
         Image.fromarray(linear_window(frame.astype(np.float64), centre, width)).save(
             out / f"enhanced_{k}.png"
         )
+    Image.fromarray(linear_window(frames[0].astype(np.float64), *windows[1])).save(
+        out / "enhanced_fixed.png"
+    )
 
     write_series(out, source)
 

@@ -1,7 +1,7 @@
 //! What `predict` reads: the files and folders given, each multi-frame DICOM file expanded into its
 //! frames, each with the unique stem its outputs are named by.
 use crate::dataset::read_gray;
-use crate::dicom;
+use crate::dicom::{self, Window};
 use anyhow::{bail, Context, Result};
 use image::GrayImage;
 use rayon::prelude::*;
@@ -160,30 +160,30 @@ fn folder_images(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// Read inputs in parallel, in order. The frames of one file that follow each other are decoded from
-/// one reading of the file, not once per frame.
-pub fn read(inputs: &[Input]) -> Vec<Result<GrayImage>> {
+/// Read inputs in parallel, in order, DICOM through `window`. The frames of one file that follow each
+/// other are decoded from one reading of the file, not once per frame.
+pub fn read(inputs: &[Input], window: Window) -> Vec<Result<GrayImage>> {
     let groups: Vec<&[Input]> = inputs
         .chunk_by(|a, b| a.path == b.path && a.frame.is_some() && b.frame.is_some())
         .collect();
     groups
         .par_iter()
-        .flat_map_iter(|group| read_group(group))
+        .flat_map_iter(|group| read_group(group, window))
         .collect()
 }
 
-fn read_group(group: &[Input]) -> Vec<Result<GrayImage>> {
+fn read_group(group: &[Input], window: Window) -> Vec<Result<GrayImage>> {
     let Some(first) = group.first() else {
         return Vec::new();
     };
-    if first.frame.is_none() {
+    if !first.dicom {
         return vec![read_gray(&first.path)];
     }
     let wanted: Vec<u32> = group
         .iter()
-        .filter_map(|i| i.frame.map(|(k, _)| k))
+        .map(|i| i.frame.map_or(0, |(k, _)| k))
         .collect();
-    match dicom::read_frames(&first.path, &wanted) {
+    match dicom::read_frames(&first.path, &wanted, window) {
         Ok(images) => images.into_iter().map(Ok).collect(),
         // One reason for every frame of the file: each is listed as skipped.
         Err(e) => group

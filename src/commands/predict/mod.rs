@@ -2,6 +2,7 @@
 use crate::commands::error_chain;
 use crate::commands::evaluate::{resolve_decision, DecisionArgs};
 use crate::dicom::seg::{Bits, Pixels, SegType};
+use crate::dicom::Window;
 use crate::evaluate::ThresholdSource;
 use crate::postprocess::Decision;
 use crate::predict::{open_run, probabilities_gray, progress_bar, InferenceArgs, ProbMap};
@@ -57,6 +58,17 @@ pub struct Args {
     /// frame per source slice).
     #[arg(long, requires = "dicom_seg")]
     pub dicom_seg_empty_frames: bool,
+    /// How DICOM values become the model's grey: first (the file's first window or VOI LUT, as a
+    /// viewer shows it; minimum to maximum without one), minmax (each slice from its lowest value to
+    /// its highest, as many 8-bit exports are made), or CENTER,WIDTH (one window for every slice, in
+    /// the rescaled unit, e.g. 600,1200). Pick what matches how the training images were made;
+    /// datasets of DICOM slices are read with first.
+    #[arg(
+        long,
+        default_value = "first",
+        value_name = "first|minmax|CENTER,WIDTH"
+    )]
+    pub dicom_window: Window,
     #[command(flatten)]
     pub inference: InferenceArgs,
 }
@@ -83,7 +95,7 @@ pub fn run(args: Args) -> Result<()> {
     for (c, part) in files.chunks(chunk).enumerate() {
         // COCO image ids follow the input order, skipped files included, so they do not shift.
         let ids = (c * chunk + 1) as u64..;
-        let read = inputs::read(part);
+        let read = inputs::read(part, args.dicom_window);
         let (mut ok, mut images) = (Vec::new(), Vec::new());
         for ((id, f), img) in ids.zip(part).zip(read) {
             match img {
