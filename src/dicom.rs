@@ -10,6 +10,7 @@ use dicom_pixeldata::{ConvertOptions, PixelDecoder};
 use image::{DynamicImage, GrayImage};
 use std::path::Path;
 
+pub mod plane;
 pub mod seg;
 mod window;
 
@@ -168,7 +169,11 @@ fn spacing_of(obj: &InMemDicomObject) -> Option<(f64, f64)> {
 /// Functional group macro `group` of frame `frame` (from 0): the frame's own, else the shared one.
 /// (Pixel Spacing varies between frames only in exotic acquisitions; the first frame's serves the
 /// file.)
-fn frame_group(obj: &InMemDicomObject, frame: usize, group: Tag) -> Option<&InMemDicomObject> {
+pub(crate) fn frame_group(
+    obj: &InMemDicomObject,
+    frame: usize,
+    group: Tag,
+) -> Option<&InMemDicomObject> {
     let own = obj
         .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
         .ok()
@@ -187,7 +192,7 @@ fn first_item(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemDicomObject> {
     obj.element_opt(tag).ok()??.items()?.first()
 }
 
-fn floats(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
+pub(crate) fn floats(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
     obj.element_opt(tag).ok()??.to_multi_float64().ok()
 }
 

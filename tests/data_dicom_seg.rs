@@ -108,17 +108,26 @@ fn segs_of_a_series_and_a_volume_read_back_as_the_masks() {
     }
 }
 
-#[test]
-fn from_seg_places_a_highdicom_seg_on_its_slices() {
+/// tests/py/seg_ref.py's slices, SEGs and expected masks in a fresh folder.
+fn reference_segs() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
     let image = common::fixture().join("test");
     let jpg = std::fs::read_dir(&image)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "jpg"))
         .unwrap();
-    common::run_py("seg_ref.py", &[d.to_str().unwrap(), jpg.to_str().unwrap()]);
+    common::run_py(
+        "seg_ref.py",
+        &[dir.path().to_str().unwrap(), jpg.to_str().unwrap()],
+    );
+    dir
+}
+
+#[test]
+fn from_seg_places_a_highdicom_seg_on_its_slices() {
+    let dir = reference_segs();
+    let d = dir.path();
     // Every segment: s3's only region is segment 2's; s4 is segmented and empty (no annotation); s5
     // is in no SEG and is left out.
     let split = d.join("all");
@@ -298,4 +307,40 @@ fn slices_without_tumour_are_referenced_not_written_and_fractional_segs_hold_pro
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--dicom-seg"));
+}
+
+#[test]
+fn from_seg_places_cropped_frames_and_frames_naming_no_slice_by_their_position() {
+    let dir = reference_segs();
+    let d = dir.path();
+    let slices: Vec<_> = (1..=5).map(|k| d.join(format!("in/s{k}.dcm"))).collect();
+    let mut inputs: Vec<&Path> = slices.iter().map(|p| p.as_path()).collect();
+    let cropped = d.join("cropped");
+    inputs.push(&cropped);
+    let split = d.join("split");
+    let o = from_seg(&inputs, &split, &[]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{stderr}");
+    // s3's frame names no slice and is placed by its position, not on the other series' slice there
+    // (t2_s3); s4 and s5 are in no frame and not referenced; the frame above s5 lies on no input slice.
+    assert!(
+        stdout.contains("3 slices (3 with tumour)")
+            && stdout.contains("3 slices no SEG refers to left out"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("1 SEG frame without a source image lies on none of the input slices"),
+        "{stderr}"
+    );
+    let masks = split_masks(&split);
+    for k in 1..=3 {
+        let got = png(&masks.join(format!("s{k}.png")));
+        assert!(
+            got == png(&d.join(format!("all_s{k}.png"))),
+            "s{k}: the cropped frame is misplaced"
+        );
+    }
 }

@@ -2,6 +2,8 @@
 //! that segmentations made in a viewer (3D Slicer, OHIF…) or by another tool can be trained on and
 //! scored like a Roboflow export.
 use crate::dataset::ORIGINAL;
+use crate::dicom::plane::Plane;
+use crate::dicom::seg::place::{self, Target};
 use crate::dicom::{self, seg::read as seg};
 use anyhow::{bail, ensure, Context, Result};
 use dicom_dictionary_std::tags;
@@ -15,7 +17,8 @@ use std::path::{Path, PathBuf};
 pub struct Args {
     /// DICOM slices and the SEG objects drawn on them: files, or folders (their DICOM files under any
     /// name, not their subfolders). Each SEG frame is placed on the slice it names (its source SOP
-    /// Instance UID).
+    /// Instance UID) or, when it names none, on the slice whose plane holds its position; a frame
+    /// cropped to part of the slice is placed by its position.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Split folder to create: the slices that a SEG covers (copied) and `_annotations.coco.json`,
@@ -28,12 +31,29 @@ pub struct Args {
     pub segments: Option<Vec<u16>>,
 }
 
-/// A slice that can be a dataset image: single-frame, with its SOP Instance UID.
+/// A slice that can be a dataset image: single-frame, with its SOP Instance UID, and where it lies
+/// when its header says.
 struct Slice {
     path: PathBuf,
     uid: String,
+    series: Option<String>,
     width: u32,
     height: u32,
+    frame_of_reference: Option<String>,
+    plane: Option<Plane>,
+}
+
+impl Slice {
+    fn target(&self) -> Target<'_> {
+        Target {
+            uid: &self.uid,
+            series: self.series.as_deref(),
+            width: self.width,
+            height: self.height,
+            frame_of_reference: self.frame_of_reference.as_deref(),
+            plane: self.plane.as_ref(),
+        }
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -50,29 +70,26 @@ pub fn run(args: Args) -> Result<()> {
     let segs: Vec<seg::Segmentation> = segs.iter().map(|p| seg::read(p)).collect::<Result<_>>()?;
     let mut coco = Coco::default();
     let mut left_out = 0;
+    let mut positioned: HashSet<(usize, usize)> = HashSet::new();
     for s in &slices {
-        let covering: Vec<&seg::Segmentation> = segs
-            .iter()
-            .filter(|g| g.referenced.contains(&s.uid))
-            .collect();
-        if covering.is_empty() {
+        let Some(mask) = mask_of(&segs, s, args.segments.as_deref(), &mut positioned)? else {
             left_out += 1;
             continue;
-        }
-        let mut mask = GrayImage::new(s.width, s.height);
-        for g in covering {
-            ensure!(
-                (g.columns, g.rows) == (s.width, s.height),
-                "a {}x{} SEG on the {}x{} slice {}",
-                g.columns,
-                g.rows,
-                s.width,
-                s.height,
-                s.path.display()
-            );
-            g.paint(&s.uid, args.segments.as_deref(), &mut mask);
-        }
+        };
         coco.add(s, &mask);
+    }
+    let unplaced = segs
+        .iter()
+        .enumerate()
+        .flat_map(|(g, seg)| seg.frames.iter().enumerate().map(move |(k, f)| (g, k, f)))
+        .filter(|(g, k, f)| f.source.is_none() && !positioned.contains(&(*g, *k)))
+        .count();
+    if unplaced > 0 {
+        eprintln!(
+            "note: {} without a source image {} on none of the input slices (by position)",
+            crate::report::count(unplaced, "SEG frame"),
+            if unplaced == 1 { "lies" } else { "lie" }
+        );
     }
     let placed: usize = coco.images.len();
     note_absent(&segs, &slices);
@@ -97,6 +114,38 @@ pub fn run(args: Args) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// The 0/1 mask the SEGs give slice `s` (the chosen segments' frames on it), or None when no SEG
+/// covers it (refers to it, or has a frame on it). Frames placed by their position are added to
+/// `positioned` (SEG, frame).
+fn mask_of(
+    segs: &[seg::Segmentation],
+    s: &Slice,
+    segments: Option<&[u16]>,
+    positioned: &mut HashSet<(usize, usize)>,
+) -> Result<Option<GrayImage>> {
+    let target = s.target();
+    let mut mask = GrayImage::new(s.width, s.height);
+    let mut covered = false;
+    for (g, seg) in segs.iter().enumerate() {
+        covered |= seg.referenced.contains(&s.uid);
+        for (k, f) in seg.frames.iter().enumerate() {
+            if !place::lies_on(seg, f, &target) {
+                continue;
+            }
+            covered = true;
+            if f.source.is_none() {
+                positioned.insert((g, k));
+            }
+            if segments.is_none_or(|chosen| chosen.contains(&f.segment)) {
+                place::paint(seg, f, &target, &mut mask).with_context(|| {
+                    format!("cannot place SEG frame {} on {}", k + 1, s.path.display())
+                })?;
+            }
+        }
+    }
+    Ok(covered.then_some(mask))
 }
 
 /// A SEG usually covers a whole series: slices it refers to that are not among the inputs (a folder
@@ -172,11 +221,19 @@ fn slice(path: &Path, header: &InMemDicomObject) -> Result<Slice> {
         "{frames} frames (a dataset image is one slice)"
     );
     let size = |tag| -> Result<u32> { Ok(header.element(tag)?.to_int::<u32>()?) };
+    let floats = |tag| dicom::floats(header, tag);
     Ok(Slice {
         path: path.to_path_buf(),
         uid: dicom::text(header, tags::SOP_INSTANCE_UID).context("no SOP Instance UID")?,
+        series: dicom::text(header, tags::SERIES_INSTANCE_UID),
         width: size(tags::COLUMNS)?,
         height: size(tags::ROWS)?,
+        frame_of_reference: dicom::text(header, tags::FRAME_OF_REFERENCE_UID),
+        plane: Plane::new(
+            &floats(tags::IMAGE_POSITION_PATIENT).unwrap_or_default(),
+            &floats(tags::IMAGE_ORIENTATION_PATIENT).unwrap_or_default(),
+            &floats(tags::PIXEL_SPACING).unwrap_or_default(),
+        ),
     })
 }
 

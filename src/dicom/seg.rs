@@ -13,6 +13,7 @@ use std::path::Path;
 
 mod attributes;
 mod pixels;
+pub mod place;
 pub mod read;
 #[cfg(test)]
 mod tests;
@@ -238,13 +239,12 @@ fn in_stack_order(frames: Vec<Frame>) -> Result<(Vec<Frame>, Vec<u32>)> {
     Ok((placed.into_iter().map(|(_, f)| f).collect(), indices))
 }
 
-/// The slice normal: the cross product of the row and column directions.
+/// The slice normal of an Image Orientation (Patient) element.
 fn normal(orientation: &InMemElement) -> Result<[f64; 3]> {
     let o = orientation.to_multi_float64()?;
-    ensure!(o.len() == 6, "unreadable Image Orientation (Patient)");
-    Ok([
-        o[1] * o[5] - o[2] * o[4],
-        o[2] * o[3] - o[0] * o[5],
-        o[0] * o[4] - o[1] * o[3],
-    ])
+    let o: [f64; 6] = o[..]
+        .try_into()
+        .ok()
+        .context("unreadable Image Orientation (Patient)")?;
+    Ok(super::plane::normal(&o))
 }

@@ -12,6 +12,15 @@ seg.dcm, a BINARY SEG made by highdicom on s1–s4 (not s5) with two segments:
   it was segmented.
 and into OUT_DIR: all_<slice>.png (0/255, both segments) and one_<slice>.png (segment 1 only) for
 s1–s4.
+
+And OUT_DIR/cropped/seg.dcm, the same tumour (both segments as one) laid out as pydicom-seg's
+MultiClassWriter writes a SEG with its defaults (in-plane cropping, empty slices skipped): every
+frame cropped to the extent of the tumour on all slices and placed only by its Plane Position
+(printed with %e), frames on s1, s2 and s3, of which only s1's and s2's name their source image (the
+writer leaves the Derivation Image Sequence out where it mapped no source), and one more frame at a
+position no input slice has; the Referenced Series Sequence lists s1 and s2. OUT_DIR/cropped/t2_s3.dcm
+is a slice of another series of the study (a T2 beside the T1, say) at s3's position, in the same
+frame of reference: s3's frame must not land on it.
 """
 
 import sys
@@ -21,9 +30,9 @@ import highdicom as hd
 import numpy as np
 from PIL import Image
 from dicom_ref import AXIAL, scanner_slice
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, SegmentationStorage, generate_uid
 
 ROWS, COLUMNS = 90, 70
 
@@ -94,6 +103,65 @@ def main() -> None:
         both = mask[k].any(axis=-1)
         Image.fromarray(both.astype(np.uint8) * 255).save(out / f"all_s{k + 1}.png")
         Image.fromarray(mask[k, :, :, 0].astype(np.uint8) * 255).save(out / f"one_s{k + 1}.png")
+    cropped_seg(out, slices, mask.any(axis=-1))
+    other = slice_dataset(grey, generate_uid(), 3)
+    other.save_as(out / "cropped" / "t2_s3.dcm", enforce_file_format=True)
+
+
+def item(**elements) -> Dataset:
+    ds = Dataset()
+    for keyword, value in elements.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def cropped_seg(out: Path, slices: list, tumour: np.ndarray) -> None:
+    ys, xs = np.nonzero(tumour.any(axis=0))
+    r0, r1, c0, c1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    first = slices[0]
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = SegmentationStorage
+    ds.SOPClassUID, ds.SOPInstanceUID = SegmentationStorage, generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.Modality, ds.SeriesInstanceUID, ds.SeriesNumber = "SEG", generate_uid(), 1
+    for keyword in ["PatientID", "StudyInstanceUID", "FrameOfReferenceUID"]:
+        setattr(ds, keyword, getattr(first, keyword))
+    ds.SegmentationType, ds.SamplesPerPixel, ds.PhotometricInterpretation = "BINARY", 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 1, 1, 0, 0
+    ds.Rows, ds.Columns = int(r1 - r0), int(c1 - c0)
+    ds.SegmentSequence = [item(SegmentNumber=1, SegmentLabel="Tumour", SegmentAlgorithmType="MANUAL")]
+    ds.SharedFunctionalGroupsSequence = [item(
+        PlaneOrientationSequence=[item(ImageOrientationPatient=AXIAL)],
+        PixelMeasuresSequence=[item(PixelSpacing=[0.5, 0.8], SliceThickness=4.0)],
+    )]
+    groups, frames = [], []
+    # s1, s2 and s3 (s4 is empty), and a frame 4 mm above s5, where no input slice lies.
+    for k, z in [(0, 4.0), (1, 8.0), (2, 12.0), (1, 24.0)]:
+        frames.append(tumour[k, r0:r1, c0:c1])
+        origin = [-20.0 + 0.8 * c0, -30.0 + 0.5 * r0, z]
+        group = item(
+            FrameContentSequence=[item(DimensionIndexValues=[1, len(groups) + 1])],
+            PlanePositionSequence=[item(ImagePositionPatient=[f"{x:e}" for x in origin])],
+            SegmentIdentificationSequence=[item(ReferencedSegmentNumber=1)],
+        )
+        if k < 2 and z < 20:
+            source = item(ReferencedSOPClassUID=slices[k].SOPClassUID,
+                          ReferencedSOPInstanceUID=slices[k].SOPInstanceUID)
+            group.DerivationImageSequence = [item(SourceImageSequence=[source])]
+        groups.append(group)
+    ds.PerFrameFunctionalGroupsSequence = groups
+    ds.NumberOfFrames = len(frames)
+    ds.ReferencedSeriesSequence = [item(
+        SeriesInstanceUID=first.SeriesInstanceUID,
+        ReferencedInstanceSequence=[item(ReferencedSOPClassUID=s.SOPClassUID,
+                                         ReferencedSOPInstanceUID=s.SOPInstanceUID) for s in slices[:2]],
+    )]
+    ds.PixelData = np.packbits(np.stack(frames).ravel(), bitorder="little").tobytes()
+    (out / "cropped").mkdir(exist_ok=True)
+    ds.save_as(out / "cropped" / "seg.dcm", enforce_file_format=True)
+    assert (ds.Rows, ds.Columns) != (ROWS, COLUMNS), "the crop must be smaller than the slices"
 
 
 if __name__ == "__main__":

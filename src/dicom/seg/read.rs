@@ -1,6 +1,7 @@
 //! Reading a DICOM SEG, ours or another tool's (3D Slicer, highdicom, dcmqi…): which source slice each
 //! frame was drawn on, its segment, and its mask.
-use super::super::{first_item, frames_of, text};
+use super::super::plane::Plane;
+use super::super::{first_item, floats, frame_group, frames_of, text};
 use super::{pack, Bits};
 use anyhow::{bail, ensure, Context, Result};
 use dicom_core::Tag;
@@ -11,11 +12,14 @@ use std::path::Path;
 /// One SEG frame: where it lies, which segment it shows, and its mask.
 #[derive(Clone, Debug)]
 pub struct SegFrame {
-    /// SOP Instance UID of the source image.
-    pub source: String,
+    /// SOP Instance UID of the source image; None when the frame names none (some writers only
+    /// give its position).
+    pub source: Option<String>,
     /// The source's frame number (from 1) when the source is a multi-frame object.
     pub source_frame: Option<u32>,
     pub segment: u16,
+    /// Where the frame lies, when the SEG gives its position, orientation and pixel spacing.
+    pub plane: Option<Plane>,
     pub mask: Bits,
 }
 
@@ -23,26 +27,13 @@ pub struct SegFrame {
 pub struct Segmentation {
     pub rows: u32,
     pub columns: u32,
+    pub frame_of_reference: Option<String>,
     /// Every source instance the SEG was made on (Referenced Series Sequence) and every one a frame
     /// names: those without a frame were segmented and found empty (writers leave empty frames out).
     pub referenced: Vec<String>,
+    /// Series Instance UIDs of the Common Instance Reference.
+    pub referenced_series: Vec<String>,
     pub frames: Vec<SegFrame>,
-}
-
-impl Segmentation {
-    /// Marks (as 1) in `mask`, a row-major 0/1 image of the SEG's size, the pixels of the frames
-    /// on `source` (of the given segments; all when None).
-    pub fn paint(&self, source: &str, segments: Option<&[u16]>, mask: &mut [u8]) {
-        let on = self
-            .frames
-            .iter()
-            .filter(|f| f.source == source && segments.is_none_or(|s| s.contains(&f.segment)));
-        for f in on {
-            for (m, bit) in mask.iter_mut().zip(f.mask.iter()) {
-                *m |= bit as u8;
-            }
-        }
-    }
 }
 
 /// Whether a DICOM object (a header suffices) is a Segmentation.
@@ -128,23 +119,64 @@ fn segmentation(obj: &InMemDicomObject) -> Result<Segmentation> {
         .zip(masks)
         .enumerate()
         .map(|(k, (group, mask))| {
-            frame(group, shared, mask).with_context(|| format!("frame {}", k + 1))
+            let f = frame(group, shared, mask).with_context(|| format!("frame {}", k + 1))?;
+            Ok(SegFrame {
+                plane: plane(obj, k),
+                ..f
+            })
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut referenced: Vec<String> = frames.iter().map(|f| f.source.clone()).collect();
-    referenced.extend(referenced_instances(obj));
+    ensure!(
+        frames
+            .iter()
+            .all(|f| f.source.is_some() || f.plane.is_some()),
+        "a frame names no source image (Derivation Image Sequence) and gives no position: it \
+         cannot be placed on a slice"
+    );
+    let mut referenced: Vec<String> = frames.iter().filter_map(|f| f.source.clone()).collect();
+    let series = referenced_series(obj);
+    referenced.extend(series.iter().flat_map(|s| {
+        let instances = s
+            .element_opt(tags::REFERENCED_INSTANCE_SEQUENCE)
+            .ok()
+            .flatten();
+        let items = instances.and_then(|e| e.items()).unwrap_or_default();
+        items
+            .iter()
+            .filter_map(|i| text(i, tags::REFERENCED_SOP_INSTANCE_UID))
+    }));
     referenced.sort();
     referenced.dedup();
     Ok(Segmentation {
         rows,
         columns,
+        frame_of_reference: text(obj, tags::FRAME_OF_REFERENCE_UID),
         referenced,
+        referenced_series: series
+            .iter()
+            .filter_map(|s| text(s, tags::SERIES_INSTANCE_UID))
+            .collect(),
         frames,
     })
 }
 
-/// A frame's source (Derivation Image → Source Image) and segment (its own Segment Identification,
-/// else the shared one).
+/// Frame `k`'s plane: its Plane Position, and the Plane Orientation and Pixel Measures (its own, else
+/// the shared ones).
+fn plane(obj: &InMemDicomObject, k: usize) -> Option<Plane> {
+    let get = |group, tag| floats(frame_group(obj, k, group)?, tag);
+    Plane::new(
+        &get(tags::PLANE_POSITION_SEQUENCE, tags::IMAGE_POSITION_PATIENT)?,
+        &get(
+            tags::PLANE_ORIENTATION_SEQUENCE,
+            tags::IMAGE_ORIENTATION_PATIENT,
+        )?,
+        &get(tags::PIXEL_MEASURES_SEQUENCE, tags::PIXEL_SPACING)?,
+    )
+}
+
+/// A frame's source (Derivation Image → Source Image; a Source Image Sequence straight in the
+/// frame's group, as some writers put it) and segment (its own Segment Identification, else the
+/// shared one).
 fn frame(
     group: &InMemDicomObject,
     shared: Option<&InMemDicomObject>,
@@ -152,7 +184,7 @@ fn frame(
 ) -> Result<SegFrame> {
     let source = first_item(group, tags::DERIVATION_IMAGE_SEQUENCE)
         .and_then(|d| first_item(d, tags::SOURCE_IMAGE_SEQUENCE))
-        .context("no source image (Derivation Image Sequence): it cannot be placed on a slice")?;
+        .or_else(|| first_item(group, tags::SOURCE_IMAGE_SEQUENCE));
     let segment = first_item(group, tags::SEGMENT_IDENTIFICATION_SEQUENCE)
         .or_else(|| first_item(shared?, tags::SEGMENT_IDENTIFICATION_SEQUENCE))
         .and_then(|s| {
@@ -162,39 +194,27 @@ fn frame(
                 .ok()
         })
         .context("no Referenced Segment Number")?;
+    let source_frame = source
+        .and_then(|s| s.element_opt(tags::REFERENCED_FRAME_NUMBER).ok().flatten())
+        .and_then(|e| e.to_int::<u32>().ok());
     Ok(SegFrame {
-        source: text(source, tags::REFERENCED_SOP_INSTANCE_UID)
-            .context("no Referenced SOP Instance UID")?,
-        source_frame: source
-            .element_opt(tags::REFERENCED_FRAME_NUMBER)
-            .ok()
-            .flatten()
-            .and_then(|e| e.to_int::<u32>().ok()),
+        source: source
+            .map(|s| {
+                text(s, tags::REFERENCED_SOP_INSTANCE_UID).context("no Referenced SOP Instance UID")
+            })
+            .transpose()?,
+        source_frame,
         segment,
+        plane: None,
         mask,
     })
 }
 
-/// The SOP Instance UIDs of the Common Instance Reference module.
-fn referenced_instances(obj: &InMemDicomObject) -> Vec<String> {
-    let series = obj
-        .element_opt(tags::REFERENCED_SERIES_SEQUENCE)
+/// The items of the Common Instance Reference module's Referenced Series Sequence.
+fn referenced_series(obj: &InMemDicomObject) -> &[InMemDicomObject] {
+    obj.element_opt(tags::REFERENCED_SERIES_SEQUENCE)
         .ok()
         .flatten()
         .and_then(|e| e.items())
-        .map(|items| items.to_vec())
-        .unwrap_or_default();
-    series
-        .iter()
-        .filter_map(|s| {
-            s.element_opt(tags::REFERENCED_INSTANCE_SEQUENCE)
-                .ok()??
-                .items()
-        })
-        .flat_map(|items| {
-            items
-                .iter()
-                .filter_map(|i| text(i, tags::REFERENCED_SOP_INSTANCE_UID))
-        })
-        .collect()
+        .unwrap_or_default()
 }
