@@ -344,3 +344,40 @@ fn from_seg_places_cropped_frames_and_frames_naming_no_slice_by_their_position()
         );
     }
 }
+
+#[test]
+fn a_series_that_repeats_a_position_gets_one_seg_per_repetition() {
+    let dir = slices();
+    let d = dir.path();
+    let input = folder(
+        d,
+        "in",
+        &[
+            ("series_1.dcm", "series_1.dcm"),
+            ("series_1_echo2.dcm", "series_1_echo2.dcm"),
+            ("series_2.dcm", "series_2.dcm"),
+        ],
+    );
+    let out = d.join("out");
+    let o = common::run_ok(
+        predict_command(d, &input, &out).args(["--dicom-seg", "--dicom-seg-empty-frames"]),
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("2 DICOM SEGs (3 frames of 3 slices)"),
+        "{stdout}"
+    );
+    // The first echo's slices in one SEG, the second echo's slice in the series' second: each SEG
+    // has one frame per position.
+    let mut segs: Vec<_> = std::fs::read_dir(out.join("seg"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segs.sort_by_key(|p| p.to_string_lossy().len());
+    assert!(segs[1].to_string_lossy().ends_with("_2.dcm"), "{segs:?}");
+    let frames: Vec<usize> = segs
+        .iter()
+        .map(|p| tumorseg::dicom::seg::read::read(p).unwrap().frames.len())
+        .collect();
+    assert_eq!(frames, [2, 1]);
+}

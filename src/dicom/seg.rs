@@ -217,23 +217,59 @@ pub fn write(path: &Path, frames: Vec<Frame>, keep_empty: bool) -> Result<usize>
     Ok(kept.len())
 }
 
-/// Frames sorted along the slice normal, with their position indices (from 1; slices closer than a
-/// micrometre share one).
-fn in_stack_order(frames: Vec<Frame>) -> Result<(Vec<Frame>, Vec<u32>)> {
-    let normal = normal(&frames[0].source.orientation)?;
+/// Slices closer than this (mm) along the normal lie at one position.
+const SAME_POSITION_MM: f64 = 1e-3;
+
+/// Frames with their depths along the slice normal.
+fn depths(frames: Vec<Frame>) -> Result<Vec<(f64, Frame)>> {
+    let Some(first) = frames.first() else {
+        return Ok(Vec::new());
+    };
+    let normal = normal(&first.source.orientation)?;
     let depth = |f: &Frame| -> Result<f64> {
         let p = f.position().to_multi_float64()?;
         ensure!(p.len() == 3, "unreadable Image Position (Patient)");
         Ok(p.iter().zip(normal).map(|(a, b)| a * b).sum())
     };
-    let mut placed: Vec<(f64, Frame)> = frames
-        .into_iter()
-        .map(|f| Ok((depth(&f)?, f)))
-        .collect::<Result<_>>()?;
+    frames.into_iter().map(|f| Ok((depth(&f)?, f))).collect()
+}
+
+/// A stack's frames as groups that each hold one frame per position: a series that repeats its
+/// positions (diffusion b-values, echoes, phases) gives one group per repetition, in input order, so
+/// that every SEG's frames are told apart by their position.
+pub fn split_repeats(frames: Vec<Frame>) -> Result<Vec<Vec<Frame>>> {
+    let mut groups: Vec<Vec<Frame>> = Vec::new();
+    let mut seen: Vec<(f64, usize)> = Vec::new();
+    for (d, f) in depths(frames)? {
+        let k = match seen
+            .iter_mut()
+            .find(|(at, _)| (at - d).abs() < SAME_POSITION_MM)
+        {
+            Some((_, n)) => {
+                *n += 1;
+                *n - 1
+            }
+            None => {
+                seen.push((d, 1));
+                0
+            }
+        };
+        if k == groups.len() {
+            groups.push(Vec::new());
+        }
+        groups[k].push(f);
+    }
+    Ok(groups)
+}
+
+/// Frames sorted along the slice normal, with their position indices (from 1; slices closer than
+/// [`SAME_POSITION_MM`] share one).
+fn in_stack_order(frames: Vec<Frame>) -> Result<(Vec<Frame>, Vec<u32>)> {
+    let mut placed = depths(frames)?;
     placed.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut indices: Vec<u32> = Vec::with_capacity(placed.len());
     for (k, (d, _)) in placed.iter().enumerate() {
-        let same = k > 0 && d - placed[k - 1].0 < 1e-3;
+        let same = k > 0 && d - placed[k - 1].0 < SAME_POSITION_MM;
         indices.push(indices.last().map_or(1, |&i| if same { i } else { i + 1 }));
     }
     Ok((placed.into_iter().map(|(_, f)| f).collect(), indices))

@@ -29,6 +29,8 @@ From SOURCE_IMAGE's grey values v (0..255, resized to 96x96) it writes into OUT_
   series and frame of reference UIDs, a Latin-1 patient name, axial orientation, positions 4 mm apart
   (series_2 the lower, so stack order is not file order), spacing 0.5 × 0.8 mm, thickness 4 mm. A
   90 × 70 frame is 6300 bits, so in a binary SEG the second frame begins mid-byte.
+- series_1_echo2.dcm: series_1.dcm again as the series' second echo: another instance at the same
+  position.
 - report.dcm: a Basic Text SR, as DICOM folders hold beside the images: no pixels at all.
 - volume.dcm: Enhanced MR of the same study in its own series, the two frames at per-frame positions
   in the functional groups, orientation and spacing shared.
@@ -204,6 +206,11 @@ def write_series(out: Path, source: Path) -> None:
         ds.ImageOrientationPatient = AXIAL
         ds.PixelSpacing, ds.SliceThickness = [0.5, 0.8], 4.0
         ds.save_as(out / f"series_{k}.dcm", enforce_file_format=True)
+        if k == 1:
+            # The same position again in the same series: a second echo (or b-value).
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+            ds.EchoNumbers, ds.InstanceNumber = 2, 3
+            ds.save_as(out / "series_1_echo2.dcm", enforce_file_format=True)
 
     volume = scanner_slice(16 * np.stack(pair).astype(np.int32) + 15, generate_uid(), ENHANCED_MR_STORAGE)
     volume.NumberOfFrames = 2

@@ -58,9 +58,10 @@ impl SegOutputs {
         self.masks.push((k, frame, mask));
     }
 
-    /// Write one SEG per stack, named by its series (`<Series Instance UID>.dcm`, then `_2`… for a
-    /// series' further stacks). Files that can have none are named on stderr
-    /// and make this fail after the others are written, so that scripts notice.
+    /// Write one SEG per stack (per repetition of its positions, when it repeats them), named by its
+    /// series (`<Series Instance UID>.dcm`, then `_2`… for the series' further ones). Files that can
+    /// have none are named on stderr and make this fail after the others are written, so that
+    /// scripts notice.
     pub fn finish(self) -> Result<Written> {
         if self.not_dicom > 0 {
             eprintln!(
@@ -98,24 +99,43 @@ impl SegOutputs {
         let mut written = Written::default();
         for (_, frames) in stacks {
             let series = frames[0].source.series().to_string();
-            let n = names.entry(series.clone()).or_insert(0);
-            *n += 1;
-            let name = match *n {
-                1 => format!("{series}.dcm"),
-                n => format!("{series}_{n}.dcm"),
-            };
-            let slices = frames.len();
-            match seg::write(&self.dir.join(&name), frames, self.keep_empty) {
-                Ok(n) => {
-                    written.segs += 1;
-                    written.frames += n;
-                    written.slices += slices;
+            match seg::split_repeats(frames) {
+                Ok(groups) => {
+                    for frames in groups {
+                        let n = names.entry(series.clone()).or_insert(0);
+                        *n += 1;
+                        self.write(&series, *n, frames, &mut written, &mut failed);
+                    }
                 }
-                Err(e) => failed.push(format!("{name}: {e:#}")),
+                Err(e) => failed.push(format!("series {series}: {e:#}")),
             }
         }
         report_failed(&self.dir, &failed)?;
         Ok(written)
+    }
+
+    /// The `n`th SEG of `series`, counted in `written`, or why not in `failed`.
+    fn write(
+        &self,
+        series: &str,
+        n: usize,
+        frames: Vec<Frame>,
+        written: &mut Written,
+        failed: &mut Vec<String>,
+    ) {
+        let name = match n {
+            1 => format!("{series}.dcm"),
+            n => format!("{series}_{n}.dcm"),
+        };
+        let slices = frames.len();
+        match seg::write(&self.dir.join(&name), frames, self.keep_empty) {
+            Ok(k) => {
+                written.segs += 1;
+                written.frames += k;
+                written.slices += slices;
+            }
+            Err(e) => failed.push(format!("{name}: {e:#}")),
+        }
     }
 }
 

@@ -103,3 +103,38 @@ fn probabilities_are_stored_as_255ths() {
         Pixels::Fractional(vec![0, 0, 1, 128, 255, 255, 0, 255])
     );
 }
+
+#[test]
+fn a_series_that_repeats_its_positions_is_split_into_one_group_per_repetition() {
+    // Two b-values of a diffusion series, slices at heights 2, 1, 2, 1 in input order.
+    let sources: Vec<Source> = [2.0, 1.0, 2.0, 1.0]
+        .iter()
+        .enumerate()
+        .map(|(k, &z)| slice(k, z))
+        .collect();
+    let pixels = binary([0, 1, 0, 0, 0, 0]);
+    let frames = sources
+        .iter()
+        .map(|source| Frame {
+            source,
+            frame: 0,
+            pixels: &pixels,
+        })
+        .collect();
+    let groups = split_repeats(frames).unwrap();
+    let uids: Vec<Vec<&str>> = groups
+        .iter()
+        .map(|g| g.iter().map(|f| f.source.sop_instance.as_str()).collect())
+        .collect();
+    assert_eq!(uids, [["2.25.0", "2.25.1"], ["2.25.2", "2.25.3"]]);
+    // A plain series stays whole.
+    let frames = sources[..2]
+        .iter()
+        .map(|source| Frame {
+            source,
+            frame: 0,
+            pixels: &pixels,
+        })
+        .collect();
+    assert_eq!(split_repeats(frames).unwrap().len(), 1);
+}
