@@ -35,6 +35,7 @@ def check_common(seg: hd.seg.Segmentation, source: pydicom.Dataset) -> None:
                     "FrameOfReferenceUID", "StudyDate", "AccessionNumber"]:
         assert seg[keyword].value == source[keyword].value, (keyword, seg[keyword].value, source[keyword].value)
     assert seg.SeriesInstanceUID != source.SeriesInstanceUID, "a SEG is a new series"
+    assert seg.SeriesDescription == "Tumour (tumorseg)", seg.SeriesDescription
     assert seg.SOPInstanceUID != source.SOPInstanceUID
     description = seg.get_segment_description(1)
     assert description.segment_label == "Tumour", description.segment_label
@@ -131,6 +132,7 @@ def sparse() -> None:
     seg = hd.seg.segread(path)
     assert seg.segmentation_type == hd.seg.SegmentationTypeValues.FRACTIONAL
     assert seg.SegmentationFractionalType == "PROBABILITY" and seg.MaximumFractionalValue == 255
+    assert seg.SeriesDescription == "Tumour probability (tumorseg)", seg.SeriesDescription
     assert seg.NumberOfFrames == 2, seg.NumberOfFrames
     assert seg.BitsAllocated == 8
     frames = pydicom.dcmread(path).pixel_array

@@ -58,6 +58,12 @@ pub(super) fn dataset(frames: &[Frame], kept: &[(&Frame, u32)], kind: SegType) -
     ));
     obj.put(text(tags::MODALITY, VR::CS, "SEG"));
     obj.put(text(tags::SERIES_NUMBER, VR::IS, "1"));
+    // What a PACS or a viewer lists the series by.
+    let description = match kind {
+        SegType::Binary => "Tumour (tumorseg)",
+        SegType::Fractional => "Tumour probability (tumorseg)",
+    };
+    obj.put(text(tags::SERIES_DESCRIPTION, VR::LO, description));
     obj.put(text(tags::INSTANCE_NUMBER, VR::IS, "1"));
     obj.put(DataElement::new(
         tags::IMAGE_TYPE,
