@@ -93,6 +93,19 @@ pub struct Header {
     pub not_image: Option<String>,
 }
 
+/// What an image of a DICOM file is named by: the file's stem, and for frame `k` (from 0) of `n` `_f`
+/// and its number from 1, padded so that the names sort in frame order (`scan_f001` … `scan_f120`).
+pub fn frame_stem(path: &Path, frame: Option<(u32, u32)>) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match frame {
+        None => stem,
+        Some((k, n)) => format!("{stem}_f{:0w$}", k + 1, w = n.to_string().len()),
+    }
+}
+
 /// A DICOM file's [`Header`], reading only up to its pixel data.
 pub fn read_header(path: &Path) -> Result<Header> {
     let obj = header(path)?;

@@ -85,18 +85,26 @@ fn segs_of_a_series_and_a_volume_read_back_as_the_masks() {
     assert!(!again.join("masks/SEG0001.png").exists() && !again.join("masks/report.png").exists());
     std::fs::remove_file(input.join("SEG0001")).unwrap();
 
-    // Our own SEG read back by from-seg: the series' slices get exactly the predicted masks (the
-    // second frame begins mid-byte); the volume is no dataset image and is named as not used.
+    // Our own SEGs read back by from-seg: the series' slices get exactly the predicted masks (the
+    // second frame begins mid-byte), and so do the volume's frames, each written as the PNG of the
+    // grey predict read it as.
     let split = d.join("split");
     let o = from_seg(&[&input, &out.join("seg")], &split, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        stderr.contains("volume.dcm is not used: 2 frames"),
-        "{stderr}"
-    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("4 slices"), "{stdout}");
+    let frames = tumorseg::dicom::read_frames(
+        &input.join("volume.dcm"),
+        &[0, 1],
+        tumorseg::dicom::Window::First,
+    )
+    .unwrap();
+    for (k, grey) in frames.iter().enumerate() {
+        let written = png(&split.join(format!("volume_f{}.png", k + 1)));
+        assert!(written == *grey, "frame {} is not predict's grey", k + 1);
+    }
     let masks = split_masks(&split);
-    for stem in ["series_1", "series_2"] {
+    for stem in ["series_1", "series_2", "volume_f1", "volume_f2"] {
         let (got, want) = (
             png(&masks.join(format!("{stem}.png"))),
             png(&out.join(format!("masks/{stem}.png"))),

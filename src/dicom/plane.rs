@@ -2,6 +2,8 @@
 //! position, its row and column directions, and its pixel spacing. It places a SEG frame on a slice
 //! when the frame does not name its slice, or covers only part of it.
 use anyhow::{ensure, Result};
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
 
 /// Positions closer than this (mm) are one: writers print positions to a few significant digits.
 const CLOSE_MM: f64 = 0.01;
@@ -72,6 +74,32 @@ impl Plane {
         );
         Ok((row.round() as i64, column.round() as i64))
     }
+}
+
+/// The plane of frame `frame` (from 0) of a DICOM object: from the top-level Image Plane elements
+/// (a single-frame image's position; a classic multi-frame one's is its first frame's only), else from
+/// the frame's functional groups (its own, else the shared ones), as enhanced images and SEGs keep
+/// them. None when any of the three is missing.
+pub fn plane_of(obj: &InMemDicomObject, frame: usize) -> Option<Plane> {
+    let single = super::frames_of(obj).ok()? == 1;
+    let get = |tag, group, top: bool| {
+        top.then(|| super::floats(obj, tag))
+            .flatten()
+            .or_else(|| super::floats(super::frame_group(obj, frame, group)?, tag))
+    };
+    Plane::new(
+        &get(
+            tags::IMAGE_POSITION_PATIENT,
+            tags::PLANE_POSITION_SEQUENCE,
+            single,
+        )?,
+        &get(
+            tags::IMAGE_ORIENTATION_PATIENT,
+            tags::PLANE_ORIENTATION_SEQUENCE,
+            true,
+        )?,
+        &get(tags::PIXEL_SPACING, tags::PIXEL_MEASURES_SEQUENCE, true)?,
+    )
 }
 
 /// The slice normal: the cross product of the row and column directions.

@@ -25,18 +25,9 @@ pub struct Input {
 }
 
 impl Input {
-    /// What outputs are named by: the file's stem, and for a frame `_f` and its number from 1, padded
-    /// so that the names sort in frame order (`scan_f001` … `scan_f120`).
+    /// What outputs are named by ([`dicom::frame_stem`]).
     pub fn stem(&self) -> String {
-        let stem = self
-            .path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        match self.frame {
-            None => stem,
-            Some((k, n)) => format!("{stem}_f{:0w$}", k + 1, w = n.to_string().len()),
-        }
+        dicom::frame_stem(&self.path, self.frame)
     }
 
     /// The 1-based frame number, for the outputs that name the file.

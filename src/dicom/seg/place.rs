@@ -9,6 +9,8 @@ use anyhow::{bail, ensure, Result};
 /// A slice that SEG frames are placed on.
 pub struct Target<'a> {
     pub uid: &'a str,
+    /// The frame number (from 1), for a frame of a multi-frame source.
+    pub frame: Option<u32>,
     pub series: Option<&'a str>,
     pub width: u32,
     pub height: u32,
@@ -19,7 +21,13 @@ pub struct Target<'a> {
 /// Whether frame `f` of `seg` lies on `t`.
 pub fn lies_on(seg: &Segmentation, f: &SegFrame, t: &Target) -> bool {
     if let Some(uid) = &f.source {
-        return uid == t.uid;
+        return uid == t.uid
+            && match (t.frame, f.source_frame) {
+                (None, _) => true,
+                (Some(k), Some(n)) => k == n,
+                // A volume named without its frame: the frame whose plane holds the SEG frame.
+                (Some(_), None) => in_plane(f, t),
+            };
     }
     let same_frame = seg.frame_of_reference.is_some()
         && seg.frame_of_reference.as_deref() == t.frame_of_reference;
@@ -27,9 +35,16 @@ pub fn lies_on(seg: &Segmentation, f: &SegFrame, t: &Target) -> bool {
     let series = seg.referenced_series.is_empty()
         || t.series
             .is_some_and(|s| seg.referenced_series.iter().any(|r| r == s));
-    let in_plane =
-        matches!((t.plane, &f.plane), (Some(slice), Some(frame)) if slice.contains(frame));
-    same_frame && series && in_plane
+    same_frame && series && in_plane(f, t)
+}
+
+fn in_plane(f: &SegFrame, t: &Target) -> bool {
+    matches!((t.plane, &f.plane), (Some(slice), Some(frame)) if slice.contains(frame))
+}
+
+/// Whether `f` names `t` itself (its instance, and its frame when `t` is a volume's frame).
+fn names(f: &SegFrame, t: &Target) -> bool {
+    f.source.as_deref() == Some(t.uid) && (t.frame.is_none() || f.source_frame == t.frame)
 }
 
 /// Marks (as 1) on `mask`, `t`'s 0/1 pixels row by row, the pixels of frame `f` of `seg` (which lies
@@ -38,7 +53,7 @@ pub fn lies_on(seg: &Segmentation, f: &SegFrame, t: &Target) -> bool {
 pub fn paint(seg: &Segmentation, f: &SegFrame, t: &Target, mask: &mut [u8]) -> Result<()> {
     let full = (seg.columns, seg.rows) == (t.width, t.height);
     let (row0, column0) = match (t.plane, &f.plane) {
-        _ if full && f.source.is_some() => (0, 0),
+        _ if full && names(f, t) => (0, 0),
         (Some(slice), Some(frame)) => slice.offset_of(frame)?,
         _ => bail!(
             "a {}x{} frame on a {}x{} slice, without the positions that would place it",

@@ -1,7 +1,7 @@
 //! Reading a DICOM SEG, ours or another tool's (3D Slicer, highdicom, dcmqi…): which source slice each
 //! frame was drawn on, its segment, and its mask.
-use super::super::plane::Plane;
-use super::super::{first_item, floats, frame_group, frames_of, text};
+use super::super::plane::{plane_of, Plane};
+use super::super::{first_item, frames_of, text};
 use super::{pack, Bits};
 use anyhow::{bail, ensure, Context, Result};
 use dicom_core::Tag;
@@ -121,7 +121,7 @@ fn segmentation(obj: &InMemDicomObject) -> Result<Segmentation> {
         .map(|(k, (group, mask))| {
             let f = frame(group, shared, mask).with_context(|| format!("frame {}", k + 1))?;
             Ok(SegFrame {
-                plane: plane(obj, k),
+                plane: plane_of(obj, k),
                 ..f
             })
         })
@@ -158,20 +158,6 @@ fn segmentation(obj: &InMemDicomObject) -> Result<Segmentation> {
             .collect(),
         frames,
     })
-}
-
-/// Frame `k`'s plane: its Plane Position, and the Plane Orientation and Pixel Measures (its own, else
-/// the shared ones).
-fn plane(obj: &InMemDicomObject, k: usize) -> Option<Plane> {
-    let get = |group, tag| floats(frame_group(obj, k, group)?, tag);
-    Plane::new(
-        &get(tags::PLANE_POSITION_SEQUENCE, tags::IMAGE_POSITION_PATIENT)?,
-        &get(
-            tags::PLANE_ORIENTATION_SEQUENCE,
-            tags::IMAGE_ORIENTATION_PATIENT,
-        )?,
-        &get(tags::PIXEL_MEASURES_SEQUENCE, tags::PIXEL_SPACING)?,
-    )
 }
 
 /// A frame's source (Derivation Image → Source Image; a Source Image Sequence straight in the
