@@ -325,6 +325,11 @@ fn from_seg_places_cropped_frames_and_frames_naming_no_slice_by_their_position()
     let mut inputs: Vec<&Path> = slices.iter().map(|p| p.as_path()).collect();
     let cropped = d.join("cropped");
     inputs.push(&cropped);
+    // s1's frame names its slice in a Derivation Image Sequence, s2's in a bare Source Image
+    // Sequence; the others name none.
+    let seg = tumorseg::dicom::seg::read::read(&cropped.join("seg.dcm")).unwrap();
+    let named: Vec<bool> = seg.frames.iter().map(|f| f.source.is_some()).collect();
+    assert_eq!(named, [true, true, false, false]);
     let split = d.join("split");
     let o = from_seg(&inputs, &split, &[]);
     let (stdout, stderr) = (

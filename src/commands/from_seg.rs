@@ -18,8 +18,8 @@ pub struct Args {
     /// DICOM slices (single-frame files, or multi-frame volumes, each frame a slice) and the SEG
     /// objects drawn on them: files, or folders (their DICOM files under any name, not their
     /// subfolders). Each SEG frame is placed on the slice it names (its source SOP Instance UID, and
-    /// frame number in a volume) or, when it names none, on the slice whose plane holds its position; a frame
-    /// cropped to part of the slice is placed by its position.
+    /// frame number in a volume) or, when it names none, on the slice whose plane holds its
+    /// position; a frame cropped to part of the slice is placed by its position.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Split folder to create: the slices that a SEG covers (copied; a multi-frame file's frames as

@@ -15,10 +15,11 @@ s1–s4.
 
 And OUT_DIR/cropped/seg.dcm, the same tumour (both segments as one) laid out as pydicom-seg's
 MultiClassWriter writes a SEG with its defaults (in-plane cropping, empty slices skipped): every
-frame cropped to the extent of the tumour on all slices and placed only by its Plane Position
-(printed with %e), frames on s1, s2 and s3, of which only s1's and s2's name their source image (the
-writer leaves the Derivation Image Sequence out where it mapped no source), and one more frame at a
-position no input slice has; the Referenced Series Sequence lists s1 and s2. OUT_DIR/cropped/t2_s3.dcm
+frame cropped to the extent of the tumour on all slices and placed by its Plane Position (printed
+with %e), frames on s1, s2 and s3, of which only s1's and s2's name their source image (s1's in a
+Derivation Image Sequence, s2's in a Source Image Sequence straight in its group, as add_frame puts
+it; the writer names none where it mapped no source), and one more frame at a position no input
+slice has; the Referenced Series Sequence lists s1 and s2. OUT_DIR/cropped/t2_s3.dcm
 is a slice of another series of the study (a T2 beside the T1, say) at s3's position, in the same
 frame of reference: s3's frame must not land on it.
 """
@@ -146,10 +147,13 @@ def cropped_seg(out: Path, slices: list, tumour: np.ndarray) -> None:
             PlanePositionSequence=[item(ImagePositionPatient=[f"{x:e}" for x in origin])],
             SegmentIdentificationSequence=[item(ReferencedSegmentNumber=1)],
         )
-        if k < 2 and z < 20:
-            source = item(ReferencedSOPClassUID=slices[k].SOPClassUID,
-                          ReferencedSOPInstanceUID=slices[k].SOPInstanceUID)
+        source = item(ReferencedSOPClassUID=slices[k].SOPClassUID,
+                      ReferencedSOPInstanceUID=slices[k].SOPInstanceUID)
+        if k == 0:
             group.DerivationImageSequence = [item(SourceImageSequence=[source])]
+        elif k == 1 and z < 20:
+            # pydicom-seg's SegmentationDataset.add_frame puts it straight in the frame's group.
+            group.SourceImageSequence = [source]
         groups.append(group)
     ds.PerFrameFunctionalGroupsSequence = groups
     ds.NumberOfFrames = len(frames)

@@ -119,11 +119,7 @@ fn segmentation(obj: &InMemDicomObject) -> Result<Segmentation> {
         .zip(masks)
         .enumerate()
         .map(|(k, (group, mask))| {
-            let f = frame(group, shared, mask).with_context(|| format!("frame {}", k + 1))?;
-            Ok(SegFrame {
-                plane: plane_of(obj, k),
-                ..f
-            })
+            frame(group, shared, plane_of(obj, k), mask).with_context(|| format!("frame {}", k + 1))
         })
         .collect::<Result<Vec<_>>>()?;
     ensure!(
@@ -160,12 +156,13 @@ fn segmentation(obj: &InMemDicomObject) -> Result<Segmentation> {
     })
 }
 
-/// A frame's source (Derivation Image → Source Image; a Source Image Sequence straight in the
-/// frame's group, as some writers put it) and segment (its own Segment Identification, else the
-/// shared one).
+/// A frame at `plane`: its source (Derivation Image → Source Image; a Source Image Sequence straight
+/// in the frame's group, as some writers put it) and segment (its own Segment Identification, else
+/// the shared one).
 fn frame(
     group: &InMemDicomObject,
     shared: Option<&InMemDicomObject>,
+    plane: Option<Plane>,
     mask: Bits,
 ) -> Result<SegFrame> {
     let source = first_item(group, tags::DERIVATION_IMAGE_SEQUENCE)
@@ -191,7 +188,7 @@ fn frame(
             .transpose()?,
         source_frame,
         segment,
-        plane: None,
+        plane,
         mask,
     })
 }
