@@ -312,6 +312,15 @@ pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<Loade
         Some(t) => t,
         None => crate::threshold::ThresholdFile::load(run_dir)?.map_or(Tta::None, |f| f.tta),
     };
+    let passes = tta.views().len();
+    if args.tta.is_none() && passes > 1 && device == tch::Device::Cpu {
+        // Chosen for a GPU run, it can turn minutes of CPU inference into most of an hour.
+        eprintln!(
+            "note: {} test-time augmentation (threshold.json was tuned with it) runs {passes} passes \
+             per image; on the CPU `--tta none` is {passes}x faster",
+            tta.as_str()
+        );
+    }
     let inference = Inference {
         size,
         batch: args.batch.max(1),

@@ -127,6 +127,11 @@ fn cli_tune_evaluate_predict_agree() {
         stderr.contains("tuned on `valid`, the split being scored"),
         "{stderr}"
     );
+    // The TTA comes from threshold.json, and on the CPU its cost is named.
+    assert!(
+        stderr.contains("flips test-time augmentation (threshold.json was tuned with it) runs 3 passes per image; on the CPU `--tta none` is 3x faster"),
+        "{stderr}"
+    );
     let md = std::fs::read_to_string(valid_out.join("report.md")).unwrap();
     assert!(
         md.contains("tuned on this split: these scores are optimistic"),
