@@ -174,6 +174,27 @@ fn from_seg_places_a_highdicom_seg_on_its_slices() {
             "s{k}, segment 1"
         );
     }
+    // A segment by its label, in any case, is the same choice; one that no SEG has is an error that
+    // names the segments there are, not a split of empty slices.
+    let by_label = d.join("by-label");
+    let o = from_seg(&[&d.join("in")], &by_label, &["--segments", "TUMOUR"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let label_masks = split_masks(&by_label);
+    for k in 1..=4 {
+        let name = format!("s{k}.png");
+        assert!(
+            png(&label_masks.join(&name)) == png(&masks.join(&name)),
+            "s{k}, by label"
+        );
+    }
+    let o = from_seg(&[&d.join("in")], &d.join("none"), &["--segments", "1,3"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no SEG has a segment `3` (they have: 1 Tumour, 2 Oedema)"),
+        "{stderr}"
+    );
+    assert!(!d.join("none").exists());
     // Part of the series forgotten: the slices the SEG refers to but that are not given are counted
     // (s2, s3 with frames, s4 without).
     let o = from_seg(

@@ -28,9 +28,11 @@ pub struct Args {
     /// empty. Slices no SEG refers to are left out (not segmented is not tumour-free).
     #[arg(long)]
     pub out: PathBuf,
-    /// Segment numbers that count as tumour, comma-separated (default: every segment).
+    /// Segments that count as tumour, comma-separated, by number or by label (case-insensitive, as
+    /// the viewer shows it): e.g. `1,oedema` (default: every segment). One that no SEG has is an
+    /// error, not an empty dataset.
     #[arg(long, value_delimiter = ',')]
-    pub segments: Option<Vec<u16>>,
+    pub segments: Option<Vec<String>>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -45,11 +47,12 @@ pub fn run(args: Args) -> Result<()> {
     let (slices, segs) = classify(&list(&args.inputs)?)?;
     ensure!(!segs.is_empty(), "no DICOM SEG among the inputs");
     let segs: Vec<seg::Segmentation> = segs.iter().map(|p| seg::read(p)).collect::<Result<_>>()?;
+    let chosen = choose(&segs, args.segments.as_deref())?;
     let mut coco = Coco::default();
     let mut left_out = 0;
     let mut positioned: HashSet<(usize, usize)> = HashSet::new();
     for s in &slices {
-        let Some(mask) = mask_of(&segs, s, args.segments.as_deref(), &mut positioned)? else {
+        let Some(mask) = mask_of(&segs, s, &chosen, &mut positioned)? else {
             left_out += 1;
             continue;
         };
@@ -93,19 +96,58 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// The 0/1 mask the SEGs give slice `s` (the chosen segments' frames on it), or None when no SEG
-/// covers it (refers to it, or has a frame on it). Frames placed by their position are added to
-/// `positioned` (SEG, frame).
+/// Each SEG's segment numbers that `given` (numbers or labels) names, None for all of them; a name
+/// that no SEG has is refused, with the segments there are.
+fn choose(segs: &[seg::Segmentation], given: Option<&[String]>) -> Result<Vec<Option<Vec<u16>>>> {
+    let Some(given) = given else {
+        return Ok(vec![None; segs.len()]);
+    };
+    let names = |name: &str, (number, label): &(u16, String)| {
+        name.parse::<u16>().map_or_else(
+            |_| label.eq_ignore_ascii_case(name.trim()),
+            |n| n == *number,
+        )
+    };
+    for name in given {
+        if !segs
+            .iter()
+            .any(|g| g.segments.iter().any(|s| names(name, s)))
+        {
+            let there: Vec<String> = segs
+                .iter()
+                .flat_map(|g| g.segments.iter().map(|(n, l)| format!("{n} {l}")))
+                .collect();
+            bail!(
+                "no SEG has a segment `{name}` (they have: {})",
+                there.join(", ")
+            );
+        }
+    }
+    Ok(segs
+        .iter()
+        .map(|g| {
+            let picked = g
+                .segments
+                .iter()
+                .filter(|s| given.iter().any(|name| names(name, s)));
+            Some(picked.map(|(n, _)| *n).collect())
+        })
+        .collect())
+}
+
+/// The 0/1 mask the SEGs give slice `s` (the `chosen` segments' frames on it, per SEG), or None when
+/// no SEG covers it (refers to it, or has a frame on it). Frames placed by their position are added
+/// to `positioned` (SEG, frame).
 fn mask_of(
     segs: &[seg::Segmentation],
     s: &Slice,
-    segments: Option<&[u16]>,
+    chosen: &[Option<Vec<u16>>],
     positioned: &mut HashSet<(usize, usize)>,
 ) -> Result<Option<GrayImage>> {
     let target = s.target();
     let mut mask = GrayImage::new(s.width, s.height);
     let mut covered = false;
-    for (g, seg) in segs.iter().enumerate() {
+    for (g, (seg, chosen)) in segs.iter().zip(chosen).enumerate() {
         covered |= seg.referenced.contains(&s.uid);
         for (k, f) in seg.frames.iter().enumerate() {
             if !place::lies_on(seg, f, &target) {
@@ -115,7 +157,7 @@ fn mask_of(
             if f.source.is_none() {
                 positioned.insert((g, k));
             }
-            if segments.is_none_or(|chosen| chosen.contains(&f.segment)) {
+            if chosen.as_ref().is_none_or(|c| c.contains(&f.segment)) {
                 place::paint(seg, f, &target, &mut mask).with_context(|| {
                     format!("cannot place SEG frame {} on {}", k + 1, s.label())
                 })?;

@@ -28,6 +28,8 @@ pub struct Segmentation {
     pub rows: u32,
     pub columns: u32,
     pub frame_of_reference: Option<String>,
+    /// The Segment Sequence: each segment's number and label.
+    pub segments: Vec<(u16, String)>,
     /// Every source instance the SEG was made on (Referenced Series Sequence) and every one a frame
     /// names: those without a frame were segmented and found empty (writers leave empty frames out).
     pub referenced: Vec<String>,
@@ -147,6 +149,7 @@ fn segmentation(obj: &InMemDicomObject) -> Result<Segmentation> {
         rows,
         columns,
         frame_of_reference: text(obj, tags::FRAME_OF_REFERENCE_UID),
+        segments: segment_labels(obj, &frames),
         referenced,
         referenced_series: series
             .iter()
@@ -191,6 +194,34 @@ fn frame(
         plane,
         mask,
     })
+}
+
+/// Each segment's number and label (empty where it has none), and the numbers of segments that
+/// frames show but the Segment Sequence leaves out.
+fn segment_labels(obj: &InMemDicomObject, frames: &[SegFrame]) -> Vec<(u16, String)> {
+    let items = obj
+        .element_opt(tags::SEGMENT_SEQUENCE)
+        .ok()
+        .flatten()
+        .and_then(|e| e.items())
+        .unwrap_or_default();
+    let mut labelled = items
+        .iter()
+        .filter_map(|item| {
+            let number = item
+                .element_opt(tags::SEGMENT_NUMBER)
+                .ok()??
+                .to_int::<u16>()
+                .ok()?;
+            Some((number, text(item, tags::SEGMENT_LABEL).unwrap_or_default()))
+        })
+        .collect::<Vec<_>>();
+    for f in frames {
+        if !labelled.iter().any(|(n, _)| *n == f.segment) {
+            labelled.push((f.segment, String::new()));
+        }
+    }
+    labelled
 }
 
 /// The items of the Common Instance Reference module's Referenced Series Sequence.
