@@ -415,3 +415,47 @@ fn a_series_that_repeats_a_position_gets_one_seg_per_repetition() {
         .collect();
     assert_eq!(frames, [2, 1]);
 }
+
+#[test]
+fn from_seg_reads_label_map_and_compressed_segs() {
+    let dir = reference_segs();
+    let d = dir.path();
+    let slices: Vec<_> = (1..=5).map(|k| d.join(format!("in/s{k}.dcm"))).collect();
+    // A label map's values are its segments: both as one, or the tumour alone by its label; the RLE
+    // fractional SEG gives the same union.
+    for (seg, segments, want) in [
+        ("labelmap", "1,2", "all"),
+        ("labelmap", "tumour", "one"),
+        ("fractional", "1,2", "all"),
+    ] {
+        let mut inputs: Vec<&Path> = slices.iter().map(|p| p.as_path()).collect();
+        let seg_file = d.join(seg).join("seg.dcm");
+        inputs.push(&seg_file);
+        let split = d.join(format!("{seg}-{want}"));
+        let o = from_seg(&inputs, &split, &["--segments", segments]);
+        assert!(
+            o.status.success(),
+            "{seg}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(stdout.contains("4 slices"), "{seg}: {stdout}");
+        let masks = split_masks(&split);
+        for k in 1..=4 {
+            let got = png(&masks.join(format!("s{k}.png")));
+            assert!(
+                got == png(&d.join(format!("{want}_s{k}.png"))),
+                "{seg} --segments {segments}: s{k} differs"
+            );
+        }
+    }
+    // predict leaves a label-map SEG out of a folder, as it does other SEGs.
+    let input = folder(
+        d,
+        "mixed",
+        &[("in/s1.dcm", "s1.dcm"), ("labelmap/seg.dcm", "SEG2")],
+    );
+    let o = common::run_ok(&mut predict_command(d, &input, &d.join("pred")));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("SEG2 (a DICOM SEG"), "{stderr}");
+}

@@ -12,6 +12,7 @@ use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use std::path::Path;
 
 mod attributes;
+mod layers;
 mod pixels;
 pub mod place;
 pub mod read;

@@ -22,6 +22,10 @@ it; the writer names none where it mapped no source), and one more frame at a po
 slice has; the Referenced Series Sequence lists s1 and s2. OUT_DIR/cropped/t2_s3.dcm
 is a slice of another series of the study (a T2 beside the T1, say) at s3's position, in the same
 frame of reference: s3's frame must not land on it.
+
+And, written by highdicom on s1–s4 with RLE compression: OUT_DIR/labelmap/seg.dcm, a LABELMAP SEG
+(Label Map Segmentation Storage: one 8-bit frame per slice with tumour, each pixel its segment's
+number) of the two segments, and OUT_DIR/fractional/seg.dcm, a FRACTIONAL one of them.
 """
 
 import sys
@@ -33,7 +37,7 @@ from PIL import Image
 from dicom_ref import AXIAL, scanner_slice
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import ExplicitVRLittleEndian, SegmentationStorage, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, RLELossless, SegmentationStorage, generate_uid
 
 ROWS, COLUMNS = 90, 70
 
@@ -84,22 +88,32 @@ def main() -> None:
         )
         for n, label in [(1, "Tumour"), (2, "Oedema")]
     ]
-    seg = hd.seg.Segmentation(
-        source_images=slices[:4],
-        pixel_array=mask,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=descriptions,
-        series_instance_uid=generate_uid(),
-        series_number=100,
-        sop_instance_uid=generate_uid(),
-        instance_number=1,
-        manufacturer="highdicom",
-        manufacturer_model_name="reference",
-        software_versions="1",
-        device_serial_number="1",
-    )
+    def segmentation(pixels: np.ndarray, kind: str, **options) -> hd.seg.Segmentation:
+        return hd.seg.Segmentation(
+            source_images=slices[:4],
+            pixel_array=pixels,
+            segmentation_type=kind,
+            segment_descriptions=descriptions,
+            series_instance_uid=generate_uid(),
+            series_number=100,
+            sop_instance_uid=generate_uid(),
+            instance_number=1,
+            manufacturer="highdicom",
+            manufacturer_model_name="reference",
+            software_versions="1",
+            device_serial_number="1",
+            **options,
+        )
+
+    seg = segmentation(mask, "BINARY")
     assert seg.NumberOfFrames == 4, "the empty frames (s3 segment 1, s4) are left out"
     seg.save_as(out / "in" / "seg.dcm")
+    # The segments do not overlap, so one label per pixel holds both.
+    labels = (mask[..., 0] * 1 + mask[..., 1] * 2).astype(np.uint8)
+    for kind, pixels in [("LABELMAP", labels), ("FRACTIONAL", mask.astype(np.float32))]:
+        seg = segmentation(pixels, kind, transfer_syntax_uid=RLELossless)
+        (out / kind.lower()).mkdir(exist_ok=True)
+        seg.save_as(out / kind.lower() / "seg.dcm")
     for k in range(4):
         both = mask[k].any(axis=-1)
         Image.fromarray(both.astype(np.uint8) * 255).save(out / f"all_s{k + 1}.png")

@@ -2,11 +2,12 @@
 //! frame was drawn on, its segment, and its mask.
 use super::super::plane::{plane_of, Plane};
 use super::super::{first_item, frames_of, text};
-use super::{pack, Bits};
-use anyhow::{bail, ensure, Context, Result};
+use super::layers::layers;
+use super::Bits;
+use anyhow::{ensure, Context, Result};
 use dicom_core::Tag;
 use dicom_dictionary_std::{tags, uids};
-use dicom_object::{InMemDicomObject, OpenFileOptions};
+use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use std::path::Path;
 
 /// One SEG frame: where it lies, which segment it shows, and its mask.
@@ -38,13 +39,18 @@ pub struct Segmentation {
     pub frames: Vec<SegFrame>,
 }
 
-/// Whether a DICOM object (a header suffices) is a Segmentation.
+/// Whether a DICOM object (a header suffices) is a Segmentation, or a Label Map Segmentation.
 pub fn is_segmentation(obj: &InMemDicomObject) -> bool {
-    text(obj, tags::SOP_CLASS_UID).as_deref() == Some(uids::SEGMENTATION_STORAGE)
+    let class = text(obj, tags::SOP_CLASS_UID);
+    [
+        uids::SEGMENTATION_STORAGE,
+        uids::LABEL_MAP_SEGMENTATION_STORAGE,
+    ]
+    .contains(&class.as_deref().unwrap_or(""))
 }
 
-/// A SEG's frames and references. BINARY (1-bit) and FRACTIONAL (8-bit, read as above half its
-/// maximum) segmentations, uncompressed.
+/// A SEG's frames and references: BINARY, FRACTIONAL (read as above half its maximum) and LABELMAP
+/// segmentations (see [`layers`]), uncompressed or RLE.
 pub fn read(path: &Path) -> Result<Segmentation> {
     let obj = OpenFileOptions::new()
         .open_file(path)
@@ -52,7 +58,8 @@ pub fn read(path: &Path) -> Result<Segmentation> {
     segmentation(&obj).with_context(|| format!("cannot read {} as a DICOM SEG", path.display()))
 }
 
-fn segmentation(obj: &InMemDicomObject) -> Result<Segmentation> {
+fn segmentation(file: &DefaultDicomObject) -> Result<Segmentation> {
+    let obj: &InMemDicomObject = file;
     ensure!(
         is_segmentation(obj),
         "not a Segmentation (SOP Class {})",
@@ -62,49 +69,9 @@ fn segmentation(obj: &InMemDicomObject) -> Result<Segmentation> {
         let e = obj.element_opt(tag)?.with_context(|| format!("no {tag}"))?;
         Ok(e.to_int::<u32>()?)
     };
-    let (rows, columns, bits) = (
-        int(tags::ROWS)?,
-        int(tags::COLUMNS)?,
-        int(tags::BITS_ALLOCATED)?,
-    );
+    let (rows, columns) = (int(tags::ROWS)?, int(tags::COLUMNS)?);
     let count = frames_of(obj)? as usize;
-    let data = obj.element(tags::PIXEL_DATA)?;
-    let Ok(bytes) = data.to_bytes() else {
-        bail!("its pixel data is compressed (only uncompressed SEG is read)");
-    };
-    let n = (rows * columns) as usize;
-    let masks: Vec<Bits> = match bits {
-        1 => {
-            ensure!(
-                bytes.len() * 8 >= count * n,
-                "pixel data shorter than its {count} frames"
-            );
-            (0..count)
-                .map(|k| pack((k * n..(k + 1) * n).map(|i| bytes[i / 8] >> (i % 8) & 1 == 1)))
-                .collect()
-        }
-        8 => {
-            ensure!(
-                bytes.len() >= count * n,
-                "pixel data shorter than its {count} frames"
-            );
-            let max = obj
-                .element_opt(tags::MAXIMUM_FRACTIONAL_VALUE)?
-                .map(|e| e.to_int::<u32>())
-                .transpose()?
-                .unwrap_or(255);
-            (0..count)
-                .map(|k| {
-                    pack(
-                        bytes[k * n..(k + 1) * n]
-                            .iter()
-                            .map(|&v| 2 * v as u32 > max),
-                    )
-                })
-                .collect()
-        }
-        b => bail!("{b} bits per pixel (a SEG has 1, or 8 when fractional)"),
-    };
+    let layers = layers(file, count)?;
     let per_frame: Vec<&InMemDicomObject> = obj
         .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)?
         .and_then(|e| e.items())
@@ -116,14 +83,13 @@ fn segmentation(obj: &InMemDicomObject) -> Result<Segmentation> {
         per_frame.len()
     );
     let shared = first_item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE);
-    let frames = per_frame
-        .iter()
-        .zip(masks)
-        .enumerate()
-        .map(|(k, (group, mask))| {
-            frame(group, shared, plane_of(obj, k), mask).with_context(|| format!("frame {}", k + 1))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let mut frames = Vec::new();
+    for (k, (group, layers)) in per_frame.iter().zip(layers).enumerate() {
+        for (segment, mask) in layers {
+            let f = frame(group, shared, plane_of(obj, k), segment, mask);
+            frames.push(f.with_context(|| format!("frame {}", k + 1))?);
+        }
+    }
     ensure!(
         frames
             .iter()
@@ -160,25 +126,28 @@ fn segmentation(obj: &InMemDicomObject) -> Result<Segmentation> {
 }
 
 /// A frame at `plane`: its source (Derivation Image → Source Image; a Source Image Sequence straight
-/// in the frame's group, as some writers put it) and segment (its own Segment Identification, else
-/// the shared one).
+/// in the frame's group, as some writers put it) and segment (`segment`, a label map's value, else
+/// its own Segment Identification, else the shared one).
 fn frame(
     group: &InMemDicomObject,
     shared: Option<&InMemDicomObject>,
     plane: Option<Plane>,
+    segment: Option<u16>,
     mask: Bits,
 ) -> Result<SegFrame> {
     let source = first_item(group, tags::DERIVATION_IMAGE_SEQUENCE)
         .and_then(|d| first_item(d, tags::SOURCE_IMAGE_SEQUENCE))
         .or_else(|| first_item(group, tags::SOURCE_IMAGE_SEQUENCE));
-    let segment = first_item(group, tags::SEGMENT_IDENTIFICATION_SEQUENCE)
-        .or_else(|| first_item(shared?, tags::SEGMENT_IDENTIFICATION_SEQUENCE))
-        .and_then(|s| {
-            s.element_opt(tags::REFERENCED_SEGMENT_NUMBER)
-                .ok()??
-                .to_int::<u16>()
-                .ok()
-        })
+    let identified = || {
+        first_item(group, tags::SEGMENT_IDENTIFICATION_SEQUENCE)
+            .or_else(|| first_item(shared?, tags::SEGMENT_IDENTIFICATION_SEQUENCE))?
+            .element_opt(tags::REFERENCED_SEGMENT_NUMBER)
+            .ok()??
+            .to_int::<u16>()
+            .ok()
+    };
+    let segment = segment
+        .or_else(identified)
         .context("no Referenced Segment Number")?;
     let source_frame = source
         .and_then(|s| s.element_opt(tags::REFERENCED_FRAME_NUMBER).ok().flatten())
