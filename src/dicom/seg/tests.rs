@@ -50,7 +50,18 @@ fn round_trip(pixels: &[Pixels], keep_empty: bool) -> Result<(usize, Vec<String>
     let sources: Vec<Source> = (0..pixels.len())
         .map(|k| slice(k, 2.0 - k as f64))
         .collect();
-    let frames = sources
+    let frames = frames(&sources, pixels.iter());
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("seg.dcm");
+    let written = write(&path, frames, keep_empty)?;
+    let seg = read::read(&path)?;
+    let order = seg.frames.iter().filter_map(|f| f.source.clone()).collect();
+    Ok((written, order, seg.referenced))
+}
+
+/// Each source's only frame, with its pixels.
+fn frames<'a>(sources: &'a [Source], pixels: impl Iterator<Item = &'a Pixels>) -> Vec<Frame<'a>> {
+    sources
         .iter()
         .zip(pixels)
         .map(|(source, pixels)| Frame {
@@ -58,13 +69,7 @@ fn round_trip(pixels: &[Pixels], keep_empty: bool) -> Result<(usize, Vec<String>
             frame: 0,
             pixels,
         })
-        .collect();
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("seg.dcm");
-    let written = write(&path, frames, keep_empty)?;
-    let seg = read::read(&path)?;
-    let order = seg.frames.iter().filter_map(|f| f.source.clone()).collect();
-    Ok((written, order, seg.referenced))
+        .collect()
 }
 
 fn binary(mask: [u8; 6]) -> Pixels {
@@ -113,28 +118,13 @@ fn a_series_that_repeats_its_positions_is_split_into_one_group_per_repetition() 
         .map(|(k, &z)| slice(k, z))
         .collect();
     let pixels = binary([0, 1, 0, 0, 0, 0]);
-    let frames = sources
-        .iter()
-        .map(|source| Frame {
-            source,
-            frame: 0,
-            pixels: &pixels,
-        })
-        .collect();
-    let groups = split_repeats(frames).unwrap();
+    let groups = split_repeats(frames(&sources, std::iter::repeat(&pixels))).unwrap();
     let uids: Vec<Vec<&str>> = groups
         .iter()
         .map(|g| g.iter().map(|f| f.source.sop_instance.as_str()).collect())
         .collect();
     assert_eq!(uids, [["2.25.0", "2.25.1"], ["2.25.2", "2.25.3"]]);
     // A plain series stays whole.
-    let frames = sources[..2]
-        .iter()
-        .map(|source| Frame {
-            source,
-            frame: 0,
-            pixels: &pixels,
-        })
-        .collect();
-    assert_eq!(split_repeats(frames).unwrap().len(), 1);
+    let plain = frames(&sources[..2], std::iter::repeat(&pixels));
+    assert_eq!(split_repeats(plain).unwrap().len(), 1);
 }
