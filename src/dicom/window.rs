@@ -86,7 +86,10 @@ fn stretch(pixels: &DecodedPixelData, frame: u32) -> Result<VoiLutOption> {
 
 /// The frame's stored values as the standard reads them: the low Bits Stored bits of each sample,
 /// two's complement when Pixel Representation says signed.
-fn stored_values(pixels: &DecodedPixelData, frame: u32) -> Result<Box<dyn Iterator<Item = i64>>> {
+fn stored_values<'a>(
+    pixels: &'a DecodedPixelData,
+    frame: u32,
+) -> Result<Box<dyn Iterator<Item = i64> + 'a>> {
     let bits = u32::from(pixels.bits_stored().clamp(1, 16));
     let signed = pixels.pixel_representation() == PixelRepresentation::Signed;
     let value = move |raw: u16| {
@@ -98,8 +101,12 @@ fn stored_values(pixels: &DecodedPixelData, frame: u32) -> Result<Box<dyn Iterat
         }
     };
     Ok(if pixels.bits_allocated() == 8 {
-        let data = pixels.frame_data(frame)?.to_vec();
-        Box::new(data.into_iter().map(move |b| value(u16::from(b))))
+        Box::new(
+            pixels
+                .frame_data(frame)?
+                .iter()
+                .map(move |&b| value(u16::from(b))),
+        )
     } else {
         Box::new(pixels.frame_data_ow(frame)?.into_iter().map(value))
     })

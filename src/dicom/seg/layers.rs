@@ -5,7 +5,6 @@
 use super::super::text;
 use super::{pack, Bits};
 use anyhow::{bail, ensure, Context, Result};
-use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, InMemDicomObject};
 use dicom_pixeldata::PixelDecoder;
@@ -14,15 +13,13 @@ use std::borrow::Cow;
 /// One frame's masks: the segment each shows (None: the frame's functional groups say) and its bits.
 pub type Layers = Vec<(Option<u16>, Bits)>;
 
-/// Each of the `count` frames' layers.
-pub fn layers(file: &DefaultDicomObject, count: usize) -> Result<Vec<Layers>> {
+/// The layers of each of the `count` frames of `n` pixels.
+pub fn layers(file: &DefaultDicomObject, count: usize, n: usize) -> Result<Vec<Layers>> {
     let obj: &InMemDicomObject = file;
-    let int = |tag: Tag| -> Result<u32> {
-        let e = obj.element_opt(tag)?.with_context(|| format!("no {tag}"))?;
-        Ok(e.to_int::<u32>()?)
-    };
-    let n = (int(tags::ROWS)? * int(tags::COLUMNS)?) as usize;
-    let bits = int(tags::BITS_ALLOCATED)? as usize;
+    let bits = obj
+        .element(tags::BITS_ALLOCATED)?
+        .to_int::<usize>()
+        .context("unreadable Bits Allocated")?;
     let bytes = pixel_bytes(file)?;
     ensure!(
         bytes.len() * 8 >= count * n * bits,

@@ -71,7 +71,7 @@ fn segmentation(file: &DefaultDicomObject) -> Result<Segmentation> {
     };
     let (rows, columns) = (int(tags::ROWS)?, int(tags::COLUMNS)?);
     let count = frames_of(obj)? as usize;
-    let layers = layers(file, count)?;
+    let layers = layers(file, count, (rows * columns) as usize)?;
     let per_frame: Vec<&InMemDicomObject> = obj
         .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)?
         .and_then(|e| e.items())
