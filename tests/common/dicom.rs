@@ -36,10 +36,15 @@ pub fn predict_command(d: &Path, input: &Path, out: &Path) -> Command {
     predict_at(d, input, out, 0.5)
 }
 
-/// [`predict_command`] at another threshold.
+/// [`predict_command`] at another threshold. The run is made once per folder: tests run in parallel
+/// threads of one process share libtorch's random generator, so a model made again could differ
+/// from the one an earlier predict of the same test used.
 pub fn predict_at(d: &Path, input: &Path, out: &Path, threshold: f32) -> Command {
-    std::fs::create_dir_all(d.join("run")).unwrap();
-    let run = fake_run(&d.join("run"));
+    let run = d.join("run");
+    if !run.join(tumorseg::checkpoint::BEST).exists() {
+        std::fs::create_dir_all(&run).unwrap();
+        fake_run(&run);
+    }
     let mut cmd = super::bin();
     cmd.args(["predict", run.to_str().unwrap(), input.to_str().unwrap()])
         .args(["--out", out.to_str().unwrap()])
