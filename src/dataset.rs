@@ -43,16 +43,9 @@ pub fn to_luma8(img: &image::DynamicImage) -> GrayImage {
         return img.to_luma8();
     }
     let deep = img.to_luma32f();
-    let (lo, hi) = deep
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    let scale = if hi > lo { 255.0 / (hi - lo) } else { 0.0 };
-    GrayImage::from_fn(deep.width(), deep.height(), |x, y| {
-        let v = deep.get_pixel(x, y).0[0];
-        let v = if v.is_finite() { (v - lo) * scale } else { 0.0 };
-        image::Luma([v.round().clamp(0.0, 255.0) as u8])
-    })
+    let (lo, hi) = crate::window::min_max(deep.iter().copied());
+    let grey = crate::window::grey(deep.iter().copied(), lo, hi);
+    GrayImage::from_raw(deep.width(), deep.height(), grey).expect("one byte per pixel")
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -14,7 +14,7 @@ pub mod plane;
 pub mod seg;
 mod window;
 
-pub use window::Window;
+pub use crate::window::Window;
 
 /// File name extensions of DICOM files; files without one are recognised by [`is_dicom`].
 pub const EXTENSIONS: [&str; 2] = ["dcm", "dicom"];
@@ -100,6 +100,11 @@ pub fn frame_stem(path: &Path, frame: Option<(u32, u32)>) -> String {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
+    numbered(stem, frame)
+}
+
+/// `stem`, and for frame `k` (from 0) of `n` `_f` and its number from 1, as [`frame_stem`].
+pub fn numbered(stem: String, frame: Option<(u32, u32)>) -> String {
     match frame {
         None => stem,
         Some((k, n)) => format!("{stem}_f{:0w$}", k + 1, w = n.to_string().len()),

@@ -1,47 +1,9 @@
-//! How a DICOM slice's values (after the modality rescale) become 8-bit grey: the file's own window,
-//! a stretch from the slice's minimum to its maximum, or one window given for every slice.
+//! A [`Window`] as the VOI transform of a DICOM slice's values (after the modality rescale).
+use crate::window::Window;
 use anyhow::Result;
 use dicom_pixeldata::{
     DecodedPixelData, PixelRepresentation, VoiLutFunction, VoiLutOption, WindowLevel,
 };
-use std::str::FromStr;
-
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub enum Window {
-    /// The file's first window or VOI LUT, as a viewer shows it; minimum to maximum without one.
-    #[default]
-    First,
-    /// Each slice's lowest value to its highest, as 8-bit exports of MRI often are.
-    MinMax,
-    /// One linear window for every slice, whatever the files say.
-    Fixed { center: f64, width: f64 },
-}
-
-impl FromStr for Window {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Window, String> {
-        let unknown = || format!("`{s}` is not first, minmax or CENTER,WIDTH");
-        match s {
-            "first" => return Ok(Window::First),
-            "minmax" => return Ok(Window::MinMax),
-            _ => {}
-        }
-        let numbers: Vec<f64> = s
-            .split(',')
-            .map(|p| p.trim().parse::<f64>())
-            .collect::<Result<_, _>>()
-            .map_err(|_| unknown())?;
-        match numbers[..] {
-            [center, width] if center.is_finite() && width.is_finite() && width >= 1.0 => {
-                Ok(Window::Fixed { center, width })
-            }
-            // The standard's linear window divides by width − 1.
-            [_, _] => Err(format!("`{s}`: the width must be at least 1")),
-            _ => Err(unknown()),
-        }
-    }
-}
 
 impl Window {
     /// The VOI transform of frame `frame` (from 0). A given window is linear, whatever VOI LUT

@@ -1,7 +1,9 @@
 //! What `predict` reads: the files and folders given, each multi-frame DICOM file expanded into its
-//! frames, each with the unique stem its outputs are named by.
+//! frames and each NIfTI volume into its axial slices, each with the unique stem its outputs are
+//! named by.
 use crate::dataset::read_gray;
 use crate::dicom::{self, Window};
+use crate::nifti;
 use anyhow::{bail, Context, Result};
 use image::GrayImage;
 use rayon::prelude::*;
@@ -12,22 +14,42 @@ use std::path::{Path, PathBuf};
 /// file named directly is always tried.
 pub const EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "tif", "tiff", "bmp", "dcm", "dicom"];
 
-/// One image to predict: a file, or one frame of a multi-frame DICOM file.
+/// What an input file is, which decides how it is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// JPEG, PNG, TIFF or BMP.
+    Raster,
+    /// DICOM, by its name or its magic.
+    Dicom,
+    /// A NIfTI volume (`.nii`, `.nii.gz`).
+    Nifti,
+}
+
+/// The names a folder's listing keeps, as messages list them.
+pub fn known_names() -> String {
+    format!("{}/nii/nii.gz", EXTENSIONS.join("/"))
+}
+
+/// One image to predict: a file, one frame of a multi-frame DICOM file, or one axial slice of a
+/// NIfTI volume.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Input {
     pub path: PathBuf,
-    /// (index from 0, frame count) of a frame of a multi-frame DICOM file.
+    /// (index from 0, count) of a frame of a multi-frame DICOM file or a slice of a NIfTI volume.
     pub frame: Option<(u32, u32)>,
-    /// A DICOM file's Pixel Spacing in mm (rows, columns), read with its header.
+    /// Pixel spacing in mm (rows, columns), from a DICOM file's or a NIfTI volume's header.
     pub spacing: Option<(f64, f64)>,
-    /// Whether the file is DICOM (by its name or its magic).
-    pub dicom: bool,
+    pub kind: Kind,
 }
 
 impl Input {
-    /// What outputs are named by ([`dicom::frame_stem`]).
+    /// What outputs are named by ([`dicom::frame_stem`]; a NIfTI volume's stem is its name without
+    /// `.nii.gz`).
     pub fn stem(&self) -> String {
-        dicom::frame_stem(&self.path, self.frame)
+        match self.kind {
+            Kind::Nifti => dicom::numbered(nifti::stem(&self.path), self.frame),
+            _ => dicom::frame_stem(&self.path, self.frame),
+        }
     }
 
     /// The 1-based frame number, for the outputs that name the file.
@@ -51,7 +73,7 @@ fn is_image_file(f: &Path) -> bool {
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| EXTENSIONS.contains(&e.to_lowercase().as_str()));
-    by_name || dicom::is_dicom_file(f)
+    by_name || nifti::is_nifti_path(f) || dicom::is_dicom_file(f)
 }
 
 /// Expand folders (their image files, sorted; not their subfolders) and multi-frame DICOM files (their
@@ -97,25 +119,43 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<Input>> {
     Ok(expanded)
 }
 
-/// A file as inputs: one, or one per frame of a multi-frame DICOM file, whose header is read once
-/// here; or, for a DICOM object that is no image (a SEG, a report), the file and why. A DICOM header
-/// that cannot be read leaves the file whole, so that reading it reports why.
+/// A file as inputs: one, or one per frame of a multi-frame DICOM file or per axial slice of a NIfTI
+/// volume, whose header is read once here; or, for a DICOM object that is no image (a SEG, a
+/// report), the file and why. A header that cannot be read leaves the file whole, so that reading it
+/// reports why.
 fn frames(path: &Path) -> Result<Vec<Input>, String> {
+    if nifti::is_nifti_path(path) {
+        let header = nifti::read_header(path).ok().map(|(_, o)| o);
+        return Ok(split(
+            path,
+            Kind::Nifti,
+            header.map_or(1, |o| o.slices()),
+            header.map(|o| o.spacing()),
+        ));
+    }
     let is_dicom = dicom::has_dicom_extension(path) || dicom::sniff(path);
     let header = is_dicom.then(|| dicom::read_header(path).ok()).flatten();
     if let Some(why) = header.as_ref().and_then(|h| h.not_image.as_ref()) {
         return Err(format!("{} ({why})", path.display()));
     }
+    let kind = if is_dicom { Kind::Dicom } else { Kind::Raster };
+    let (count, spacing) = header.map_or((1, None), |h| (h.frames, h.spacing));
+    Ok(split(path, kind, count, spacing))
+}
+
+/// A file's `count` images: the file itself when it holds one.
+fn split(path: &Path, kind: Kind, count: u32, spacing: Option<(f64, f64)>) -> Vec<Input> {
     let input = |frame| Input {
         path: path.to_path_buf(),
         frame,
-        spacing: header.as_ref().and_then(|h| h.spacing),
-        dicom: is_dicom,
+        spacing,
+        kind,
     };
-    Ok(match &header {
-        Some(h) if h.frames > 1 => (0..h.frames).map(|k| input(Some((k, h.frames)))).collect(),
-        _ => vec![input(None)],
-    })
+    if count > 1 {
+        (0..count).map(|k| input(Some((k, count)))).collect()
+    } else {
+        vec![input(None)]
+    }
 }
 
 /// A folder's image files, sorted; its other files are named in a note.
@@ -142,7 +182,7 @@ fn folder_images(dir: &Path) -> Result<Vec<PathBuf>> {
             "note: {} in {} not read (not {} or DICOM): {}{}",
             crate::report::count(other.len(), "file"),
             dir.display(),
-            EXTENSIONS.join("/"),
+            known_names(),
             names.join(", "),
             if other.len() > 3 { ", …" } else { "" }
         );
@@ -151,8 +191,8 @@ fn folder_images(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// Read inputs in parallel, in order, DICOM through `window`. The frames of one file that follow each
-/// other are decoded from one reading of the file, not once per frame.
+/// Read inputs in parallel, in order, DICOM and NIfTI through `window`. The frames of one file that
+/// follow each other are decoded from one reading of the file, not once per frame.
 pub fn read(inputs: &[Input], window: Window) -> Vec<Result<GrayImage>> {
     let groups: Vec<&[Input]> = inputs
         .chunk_by(|a, b| a.path == b.path && a.frame.is_some() && b.frame.is_some())
@@ -167,14 +207,16 @@ fn read_group(group: &[Input], window: Window) -> Vec<Result<GrayImage>> {
     let Some(first) = group.first() else {
         return Vec::new();
     };
-    if !first.dicom {
-        return vec![read_gray(&first.path)];
-    }
     let wanted: Vec<u32> = group
         .iter()
         .map(|i| i.frame.map_or(0, |(k, _)| k))
         .collect();
-    match dicom::read_frames(&first.path, &wanted, window) {
+    let read = match first.kind {
+        Kind::Raster => return vec![read_gray(&first.path)],
+        Kind::Dicom => dicom::read_frames(&first.path, &wanted, window),
+        Kind::Nifti => nifti::read_slices(&first.path, &wanted, window),
+    };
+    match read {
         Ok(images) => images.into_iter().map(Ok).collect(),
         // One reason for every frame of the file: each is listed as skipped.
         Err(e) => group
@@ -194,7 +236,7 @@ mod tests {
             path: PathBuf::from("dir/scan.dcm"),
             frame,
             spacing: None,
-            dicom: true,
+            kind: Kind::Dicom,
         };
         assert_eq!(input(None).stem(), "scan");
         assert_eq!(input(Some((0, 9))).stem(), "scan_f1");
@@ -203,5 +245,11 @@ mod tests {
         assert_eq!(input(Some((1, 2))).label(), "dir/scan.dcm (frame 2 of 2)");
         assert_eq!(input(Some((1, 2))).frame_number(), Some(2));
         assert_eq!(input(None).frame_number(), None);
+        let slice = Input {
+            path: PathBuf::from("dir/sub-01.T1w.nii.gz"),
+            kind: Kind::Nifti,
+            ..input(Some((2, 155)))
+        };
+        assert_eq!(slice.stem(), "sub-01.T1w_f003");
     }
 }

@@ -10,28 +10,33 @@ use crate::provenance::{self, Provenance};
 use crate::trace::{regions, DEFAULT_EPSILON};
 use anyhow::{bail, Context, Result};
 use image::{GrayImage, Rgb, RgbImage};
-use inputs::{collect_inputs, Input, EXTENSIONS};
+use inputs::{collect_inputs, known_names, Input, Kind};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 mod inputs;
 mod seg;
+mod volumes;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Run directory written by `tumorseg train`.
     pub run_dir: PathBuf,
-    /// Images (JPEG, PNG, TIFF, BMP or DICOM; any size; 16-bit and float images are
+    /// Images (JPEG, PNG, TIFF, BMP, DICOM or NIfTI; any size; 16-bit and float images are
     /// stretched from their minimum to their maximum, DICOM goes through its rescale and its first
-    /// window; each frame of a multi-frame file is one image, `<stem>_f001`…) and/or folders of them
-    /// (DICOM files are found under any name; other files are named on stderr).
+    /// window; each frame of a multi-frame file is one image, `<stem>_f001`…; each axial slice of a
+    /// NIfTI volume (.nii, .nii.gz) is one, from the lowest up, shown as a viewer shows it whatever
+    /// order the file stores it in) and/or folders of them (DICOM files are found under any name;
+    /// other files are named on stderr).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Output folder: masks/<stem>.png (0/255), overlays/<stem>.png, predictions.csv (per image: tumour
-    /// found, its pixels, share of the image and, for DICOM with a Pixel Spacing, area in mm²; regions;
+    /// found, its pixels, share of the image and, for DICOM with a Pixel Spacing and NIfTI, area in mm²; regions;
     /// highest probability), results.json (COCO
-    /// results), provenance.json (model, threshold, SHA-256 of the images); unreadable
+    /// results), provenance.json (model, threshold, SHA-256 of the images); for NIfTI volumes also
+    /// nifti/<stem>.nii.gz (the mask, 0/1, on the volume's grid and affine) and volumes.csv (tumour
+    /// slices, voxels and volume in ml per volume); unreadable
     /// inputs are skipped and listed in skipped.txt (the command then exits with status 1).
     #[arg(long)]
     pub out: PathBuf,
@@ -58,17 +63,19 @@ pub struct Args {
     /// frame per source slice).
     #[arg(long, requires = "dicom_seg")]
     pub dicom_seg_empty_frames: bool,
-    /// How DICOM values become the model's grey: first (the file's first window or VOI LUT, as a
-    /// viewer shows it; minimum to maximum without one), minmax (each slice from its lowest value to
-    /// its highest, as many 8-bit exports are made), or CENTER,WIDTH (one window for every slice, in
-    /// the rescaled unit, e.g. 600,1200). Pick what matches how the training images were made;
-    /// datasets of DICOM slices are read with first.
+    /// How DICOM and NIfTI values become the model's grey: first (the file's own display range, as a
+    /// viewer shows it: a DICOM slice's first window or VOI LUT, a NIfTI volume's cal_min–cal_max;
+    /// each slice's minimum to maximum without one), minmax (each slice from its lowest value to its
+    /// highest, as many 8-bit exports are made), or CENTER,WIDTH (one window for every slice, in the
+    /// rescaled unit, e.g. 600,1200). Pick what matches how the training images were made; datasets
+    /// of DICOM slices are read with first. (Also --dicom-window.)
     #[arg(
         long,
+        alias = "dicom-window",
         default_value = "first",
         value_name = "first|minmax|CENTER,WIDTH"
     )]
-    pub dicom_window: Window,
+    pub window: Window,
     #[command(flatten)]
     pub inference: InferenceArgs,
 }
@@ -76,7 +83,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let files = collect_inputs(&args.inputs)?;
     if files.is_empty() {
-        bail!("no images ({}) in the inputs", EXTENSIONS.join("/"));
+        bail!("no images ({}) in the inputs", known_names());
     }
     let run = open_run(&args.run_dir, &args.inference)?;
     let (decision, source, _) = resolve_decision(args.decision, &run.dir)?;
@@ -88,6 +95,7 @@ pub fn run(args: Args) -> Result<()> {
         .dicom_seg
         .then(|| seg::SegOutputs::new(args.out.join("seg"), args.dicom_seg_empty_frames))
         .transpose()?;
+    let mut volumes = volumes::Volumes::new(&args.out);
     let bar = progress_bar(files.len() as u64, true);
     let (mut results, mut skipped, mut done) = (Vec::new(), Vec::new(), Vec::new());
     let (mut summaries, mut last_why) = (Vec::new(), None);
@@ -95,7 +103,7 @@ pub fn run(args: Args) -> Result<()> {
     for (c, part) in files.chunks(chunk).enumerate() {
         // COCO image ids follow the input order, skipped files included, so they do not shift.
         let ids = (c * chunk + 1) as u64..;
-        let read = inputs::read(part, args.dicom_window);
+        let read = inputs::read(part, args.window);
         let (mut ok, mut images) = (Vec::new(), Vec::new());
         for ((id, f), img) in ids.zip(part).zip(read) {
             match img {
@@ -123,12 +131,13 @@ pub fn run(args: Args) -> Result<()> {
             .zip(&probs)
             .map(|((&(id, f), img), prob)| write_outputs(&args, id, f, img, prob, decision))
             .collect::<Result<_>>()?;
-        for ((_, f), (entries, summary, bits)) in ok.iter().zip(written) {
-            results.extend(entries);
-            summaries.push(summary);
+        for ((_, f), w) in ok.iter().zip(written) {
+            results.extend(w.entries);
+            summaries.push(w.summary);
             if let Some(segs) = segs.as_mut() {
-                segs.add(f, bits);
+                segs.add(f, w.seg);
             }
+            volumes.add(f, w.volume);
         }
         bar.inc(part.len() as u64);
     }
@@ -152,6 +161,7 @@ pub fn run(args: Args) -> Result<()> {
     let path = args.out.join("results.json");
     std::fs::write(&path, serde_json::to_string(&results)?)
         .with_context(|| format!("write {}", path.display()))?;
+    let written_volumes = volumes.finish(&args.out)?;
     let segs = segs.map(|s| s.finish());
     let seg_note = match &segs {
         Some(Ok(w)) => format!(
@@ -162,8 +172,12 @@ pub fn run(args: Args) -> Result<()> {
         ),
         _ => String::new(),
     };
+    let volume_note = match written_volumes {
+        0 => String::new(),
+        n => format!(", {}", crate::report::count(n, "NIfTI mask volume")),
+    };
     println!(
-        "{}, {}: masks, overlays{seg_note} and {} in {}",
+        "{}, {}: masks, overlays{seg_note}{volume_note} and {} in {}",
         crate::report::count(files.len() - skipped.len(), "image"),
         crate::report::count(results.len(), "region"),
         path.display(),
@@ -214,18 +228,27 @@ struct Summary {
     regions: usize,
     /// The highest tumour probability anywhere in the image, thresholded or not.
     max_probability: f32,
-    /// The tumour's area in mm², for DICOM slices that give their Pixel Spacing (empty otherwise).
+    /// The tumour's area in mm², for DICOM slices that give their Pixel Spacing and NIfTI slices
+    /// (empty otherwise).
     /// New columns come last, so that the earlier ones keep their places.
     tumour_mm2: Option<f64>,
-    /// The frame's number from 1 in a multi-frame DICOM file (empty for single images).
+    /// The frame's number from 1 in a multi-frame DICOM file, or the axial slice's in a NIfTI volume
+    /// (empty for single images).
     frame: Option<u32>,
 }
 
-/// One image's COCO result entries, predictions.csv line and, for a DICOM SEG, its frame.
-type Written = (Vec<Value>, Summary, Option<Pixels>);
+/// What [`write_outputs`] gives back of one image for the outputs made of all of them.
+struct Written {
+    /// COCO result entries, one per connected component.
+    entries: Vec<Value>,
+    summary: Summary,
+    /// With `--dicom-seg`, a DICOM input's frame for its SEG.
+    seg: Option<Pixels>,
+    /// A NIfTI slice's mask, for its volume's.
+    volume: Option<Bits>,
+}
 
-/// Mask and overlay PNGs of one image; its COCO result entries (one per connected component), its
-/// predictions.csv line and, with `--dicom-seg`, its mask for the SEG of a DICOM input.
+/// Mask and overlay PNGs of one image, and what it adds to the outputs made of all of them.
 fn write_outputs(
     args: &Args,
     image_id: u64,
@@ -283,11 +306,16 @@ fn write_outputs(
             .map(|(row, column)| (100.0 * pixels as f64 * row * column).round() / 100.0),
         frame: input.frame_number(),
     };
-    let pixels = (args.dicom_seg && input.dicom).then(|| match args.dicom_seg_type {
+    let seg = (args.dicom_seg && input.kind == Kind::Dicom).then(|| match args.dicom_seg_type {
         SegType::Binary => Pixels::Binary(Bits::from_mask(&mask)),
         SegType::Fractional => Pixels::fractional(&prob.data),
     });
-    Ok((entries, summary, pixels))
+    Ok(Written {
+        entries,
+        summary,
+        seg,
+        volume: (input.kind == Kind::Nifti).then(|| Bits::from_mask(&mask)),
+    })
 }
 
 /// predictions.csv: one line per image written, in input order.

@@ -16,7 +16,7 @@ impl Bits {
         pack(mask.iter().map(|&v| v != 0))
     }
 
-    pub(super) fn iter(&self) -> impl Iterator<Item = bool> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = bool> + '_ {
         (0..self.len).map(|i| self.bytes[i / 8] >> (i % 8) & 1 == 1)
     }
 }

@@ -1,0 +1,94 @@
+//! `predict`'s NIfTI outputs: each input volume's masks gathered slice by slice, then written as one
+//! mask volume on the source's grid (`nifti/<stem>.nii.gz`), with its tumour volume in `volumes.csv`.
+use super::inputs::{Input, Kind};
+use crate::dicom::seg::Bits;
+use crate::nifti;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+pub struct Volumes {
+    dir: PathBuf,
+    /// Each NIfTI file in input order, with its slices' masks (slice from 0, bits).
+    volumes: Vec<(PathBuf, Vec<(u32, Bits)>)>,
+}
+
+/// One line of volumes.csv.
+#[derive(serde::Serialize)]
+struct Row {
+    file: String,
+    mask: String,
+    slices: u32,
+    slices_with_tumour: u32,
+    tumour_voxels: u64,
+    /// mm³ / 1000, as radiology reports give tumour volumes.
+    tumour_ml: f64,
+}
+
+impl Volumes {
+    pub fn new(out: &Path) -> Volumes {
+        Volumes {
+            dir: out.join("nifti"),
+            volumes: Vec::new(),
+        }
+    }
+
+    /// One image's mask, kept when the image is a slice of a NIfTI volume.
+    pub fn add(&mut self, input: &Input, mask: Option<Bits>) {
+        let Some(mask) = mask.filter(|_| input.kind == Kind::Nifti) else {
+            return;
+        };
+        // A volume's slices come one after another (inputs are expanded file by file).
+        if self.volumes.last().map(|(p, _)| p) != Some(&input.path) {
+            self.volumes.push((input.path.clone(), Vec::new()));
+        }
+        let slice = input.frame.map_or(0, |(k, _)| k);
+        self.volumes
+            .last_mut()
+            .expect("pushed")
+            .1
+            .push((slice, mask));
+    }
+
+    /// Write each volume's mask and volumes.csv (none without NIfTI inputs); print a line per
+    /// volume.
+    pub fn finish(self, out: &Path) -> Result<usize> {
+        if self.volumes.is_empty() {
+            return Ok(0);
+        }
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("create {}", self.dir.display()))?;
+        let description = format!("tumorseg {} tumour mask", crate::provenance::VERSION);
+        let mut rows = Vec::new();
+        for (source, slices) in &self.volumes {
+            let path = self.dir.join(format!("{}.nii.gz", nifti::stem(source)));
+            let masks = slices.iter().map(|(s, bits)| (*s, bits.iter()));
+            let m = nifti::write_mask(&path, source, masks, &description)?;
+            let ml = (m.mm3 / 10.0).round() / 100.0;
+            println!(
+                "{}: tumour in {} of {} slices, {ml} ml → {}",
+                source.display(),
+                m.slices_with_tumour,
+                m.slices,
+                path.display()
+            );
+            rows.push(Row {
+                file: source.display().to_string(),
+                mask: path.display().to_string(),
+                slices: m.slices,
+                slices_with_tumour: m.slices_with_tumour,
+                tumour_voxels: m.voxels,
+                tumour_ml: ml,
+            });
+        }
+        let path = out.join("volumes.csv");
+        let mut w =
+            csv::Writer::from_path(&path).with_context(|| format!("write {}", path.display()))?;
+        for r in &rows {
+            w.serialize(r)
+                .with_context(|| format!("write {}", path.display()))?;
+        }
+        w.flush()
+            .with_context(|| format!("write {}", path.display()))?;
+        Ok(rows.len())
+    }
+}

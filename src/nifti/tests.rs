@@ -1,0 +1,163 @@
+use super::*;
+use ::nifti::writer::WriterOptions;
+
+/// A header whose sform maps voxel axis j to world direction `columns[j]` (mm per voxel).
+fn header(dims: [u16; 3], columns: [[f32; 3]; 3]) -> NiftiHeader {
+    let mut h = NiftiHeader {
+        dim: [3, dims[0], dims[1], dims[2], 1, 1, 1, 1],
+        sform_code: 1,
+        ..NiftiHeader::default()
+    };
+    let row = |i: usize| [columns[0][i], columns[1][i], columns[2][i], 0.0];
+    (h.srow_x, h.srow_y, h.srow_z) = (row(0), row(1), row(2));
+    h
+}
+
+fn grey_of(value: f64) -> u8 {
+    (value * 255.0 / 40.0).round().min(255.0) as u8
+}
+
+#[test]
+fn names_drop_the_nifti_extensions() {
+    assert_eq!(stem(Path::new("a/sub-01_T1w.nii.gz")), "sub-01_T1w");
+    assert_eq!(stem(Path::new("BRATS.001.NII")), "BRATS.001");
+    assert!(is_nifti_path(Path::new("x/scan.Nii.GZ")));
+    assert!(!is_nifti_path(Path::new("x/scan.gz")));
+    assert!(!is_nifti_path(Path::new("x/nii")));
+}
+
+#[test]
+fn a_ras_volume_shows_right_on_the_left_and_front_on_top() {
+    let o = Orientation::of(&header(
+        [4, 3, 2],
+        [[1.0, 0., 0.], [0., 2.0, 0.], [0., 0., 3.0]],
+    ))
+    .unwrap();
+    assert_eq!(
+        (o.slices(), o.slice_size(), o.spacing()),
+        (2, (4, 3), (2.0, 1.0))
+    );
+    assert_eq!(o.voxel_mm3(), 6.0);
+    // Column 0 is the right-most voxel (x = 3), row 0 the front-most (y = 2).
+    assert_eq!(o.index(0, 0, 0), 3 + 4 * 2);
+    assert_eq!(o.index(1, 3, 2), 4 * 3);
+}
+
+#[test]
+fn an_lps_volume_and_a_sagittal_one_give_the_same_slices() {
+    // LPS storage (DICOM's order): i runs to the left, j to the back.
+    let lps = Orientation::of(&header(
+        [4, 3, 2],
+        [[-1., 0., 0.], [0., -1., 0.], [0., 0., 1.]],
+    ))
+    .unwrap();
+    assert_eq!(lps.index(0, 0, 0), 0, "right-front-bottom is stored first");
+    assert_eq!(lps.index(1, 3, 2), 3 + 4 * 2 + 12);
+    // Sagittal storage: i runs to the front, j up, k to the left; slightly oblique.
+    let sag = Orientation::of(&header(
+        [3, 2, 4],
+        [[0.05, 1., 0.], [0., 0.1, 1.], [-1., 0., 0.02]],
+    ))
+    .unwrap();
+    assert_eq!((sag.slices(), sag.slice_size()), (2, (4, 3)));
+    // (column 0: right-most, k = 0; row 0: front-most, i = 2; slice 0: j = 0)
+    assert_eq!(sag.index(0, 0, 0), 2);
+    assert_eq!(sag.index(1, 3, 2), 3 * 2 * 3 + 3);
+}
+
+#[test]
+fn the_qform_is_read_when_there_is_no_sform() {
+    // A quarter turn about z (b = c = 0, d = sin 45°): i runs along y, j along −x.
+    let mut h = NiftiHeader {
+        dim: [3, 3, 4, 2, 1, 1, 1, 1],
+        pixdim: [1.0, 2.0, 1.0, 5.0, 0., 0., 0., 0.],
+        qform_code: 1,
+        sform_code: 0,
+        quatern_d: std::f32::consts::FRAC_1_SQRT_2,
+        ..NiftiHeader::default()
+    };
+    let o = Orientation::of(&h).unwrap();
+    let (rows, columns) = o.spacing();
+    assert_eq!(o.slice_size(), (4, 3));
+    assert!((rows - 2.0).abs() < 1e-6 && (columns - 1.0).abs() < 1e-6);
+    // Column 0 (right-most) is j = 0 (j runs to −x); row 0 (front-most) is i = 2.
+    assert_eq!(o.index(0, 0, 0), 2);
+    h.pixdim[0] = -1.0;
+    let flipped = Orientation::of(&h).unwrap();
+    assert_eq!(flipped.index(0, 0, 0), 2 + 12, "qfac −1 reverses k");
+}
+
+#[test]
+fn time_series_and_bad_voxel_sizes_are_refused() {
+    let mut h = header([4, 3, 2], [[1., 0., 0.], [0., 1., 0.], [0., 0., 1.]]);
+    h.dim[0] = 4;
+    h.dim[4] = 5;
+    let why = format!("{:#}", Orientation::of(&h).unwrap_err());
+    assert!(why.contains("5 volumes"), "{why}");
+    h.dim[4] = 1;
+    assert!(
+        Orientation::of(&h).is_ok(),
+        "a single time point is one volume"
+    );
+    let flat = header([4, 3, 2], [[1., 0., 0.], [0., 0., 0.], [0., 0., 1.]]);
+    assert!(Orientation::of(&flat).is_err());
+}
+
+/// A volume stored sagittally reads as the slices it was made of, and a mask of those slices goes
+/// back to the same voxels.
+#[test]
+fn slices_read_and_masks_write_back_through_the_orientation() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = {
+        let mut h = header([3, 2, 4], [[0., 1., 0.], [0., 0., 1.], [-1., 0., 0.]]);
+        h.cal_min = 0.0;
+        h.cal_max = 40.0;
+        h
+    };
+    let stored: Vec<i16> = (0..24).map(|v| 2 * v).collect();
+    let array =
+        ndarray::Array3::from_shape_vec(ndarray::ShapeBuilder::f((3, 2, 4)), stored).unwrap();
+    let path = dir.path().join("sag.nii.gz");
+    WriterOptions::new(&path)
+        .reference_header(&h)
+        .write_nifti(&array)
+        .unwrap();
+    let o = read_header(&path).unwrap().1;
+    let slices = read_slices(&path, &[0, 1], Window::First).unwrap();
+    for (s, img) in slices.iter().enumerate() {
+        for (k, &g) in img.as_raw().iter().enumerate() {
+            let value = o.index(s as u32, k as u32 % 4, k as u32 / 4) as f64;
+            // Stored value = 2 × index; cal 0..40 → grey, clamped.
+            assert_eq!(g, grey_of(2.0 * value));
+        }
+    }
+    let minmax = read_slices(&path, &[1], Window::MinMax).unwrap();
+    assert_eq!(minmax[0].iter().max(), Some(&255));
+    assert_eq!(minmax[0].iter().min(), Some(&0));
+    assert!(read_slices(&path, &[2], Window::First).is_err());
+
+    let out = dir.path().join("mask.nii.gz");
+    let masks = slices
+        .iter()
+        .enumerate()
+        .map(|(s, img)| (s as u32, img.iter().map(|&g| g > 128)));
+    let written = write_mask(&out, &path, masks, "test").unwrap();
+    let back = ReaderOptions::new().read_file(&out).unwrap();
+    assert_eq!(back.header().srow_z, h.srow_z);
+    assert_eq!(
+        (back.header().intent_code, back.header().cal_max),
+        (INTENT_LABEL, 1.0)
+    );
+    let voxels = back.into_volume().into_ndarray::<u8>().unwrap();
+    let voxels = voxels.as_slice_memory_order().unwrap();
+    let expected: Vec<u8> = (0..24)
+        .map(|v| u8::from(grey_of(f64::from(2 * v)) > 128))
+        .collect();
+    assert_eq!(voxels, expected.as_slice());
+    let n = expected.iter().filter(|&&v| v == 1).count() as u64;
+    assert_eq!(
+        (written.voxels, written.slices, written.mm3),
+        (n, 2, n as f64)
+    );
+    assert_eq!(written.slices_with_tumour, 2);
+}

@@ -1,0 +1,138 @@
+//! NIfTI volumes in `predict`: nibabel's volumes (tests/py/nifti_ref.py), stored in RAS, LPS and
+//! sagittal order, scaled or not, with and without a display range, must give the masks of the
+//! slices they were made of, and mask volumes nibabel reads back on the source's grid.
+mod common;
+
+use common::dicom::{png, predict_command};
+use std::path::{Path, PathBuf};
+
+/// In the order a folder lists them.
+const VOLUMES: [&str; 3] = ["lps.nii", "ras.nii.gz", "sag.nii.gz"];
+
+/// nibabel's volumes and their slices as PNGs, made from three of the fixture's test images.
+fn volumes() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let test = common::fixture().join("test");
+    let mut jpgs: Vec<PathBuf> = std::fs::read_dir(&test)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    jpgs.sort();
+    let mut args = vec!["make", dir.path().to_str().unwrap()];
+    args.extend(jpgs[..3].iter().map(|p| p.to_str().unwrap()));
+    common::run_py("nifti_ref.py", &args);
+    dir
+}
+
+/// predictions.csv's rows as (tumour pixels, tumour mm², frame).
+fn rows(out: &Path) -> Vec<(u64, Option<f64>, Option<u32>)> {
+    let mut csv = csv::Reader::from_path(out.join("predictions.csv")).unwrap();
+    csv.deserialize::<std::collections::HashMap<String, String>>()
+        .map(|r| {
+            let r = r.unwrap();
+            (
+                r["tumour_pixels"].parse().unwrap(),
+                r["tumour_mm2"].parse().ok(),
+                r["frame"].parse().ok(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn nifti_slices_predict_as_the_images_they_were_made_of() {
+    let dir = volumes();
+    let d = dir.path();
+    let by_png = d.join("out_png");
+    common::run_ok(&mut predict_command(d, &d.join("png"), &by_png));
+    let truth: Vec<_> = (0..3)
+        .map(|k| png(&by_png.join(format!("masks/slice_{k}.png"))))
+        .collect();
+    let pixels: Vec<u64> = rows(&by_png).iter().map(|r| r.0).collect();
+    assert!(
+        pixels.iter().any(|&p| p > 0) && pixels.iter().all(|&p| p < 96 * 80),
+        "the untrained model's masks must be neither empty nor full to tell orientations apart: {pixels:?}"
+    );
+
+    // A folder of volumes: .nii and .nii.gz files are found by name.
+    let folder = d.join("volumes");
+    std::fs::create_dir(&folder).unwrap();
+    for v in VOLUMES {
+        std::fs::copy(d.join(v), folder.join(v)).unwrap();
+    }
+    let out = d.join("out_nifti");
+    let o = common::run_ok(&mut predict_command(d, &folder, &out));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("3 NIfTI mask volumes"), "{stdout}");
+    let total: u64 = pixels.iter().sum();
+    let ml = (total as f64 * 0.9 / 10.0).round() / 100.0;
+    let mut volumes = csv::Reader::from_path(out.join("volumes.csv")).unwrap();
+    let volumes: Vec<Vec<String>> = volumes
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    assert_eq!(volumes.len(), 3);
+    for (v, row) in VOLUMES.iter().zip(&volumes) {
+        let stem = v.split('.').next().unwrap();
+        for (k, want) in truth.iter().enumerate() {
+            let got = png(&out.join(format!("masks/{stem}_f{}.png", k + 1)));
+            assert!(
+                got == *want,
+                "{v}: slice {} differs from its image's mask",
+                k + 1
+            );
+        }
+        let mask = out.join(format!("nifti/{stem}.nii.gz"));
+        let mut check = vec!["check", mask.to_str().unwrap()];
+        let source = d.join(v);
+        check.push(source.to_str().unwrap());
+        let pngs: Vec<PathBuf> = (0..3)
+            .map(|k| by_png.join(format!("masks/slice_{k}.png")))
+            .collect();
+        check.extend(pngs.iter().map(|p| p.to_str().unwrap()));
+        let voxels = common::run_py("nifti_ref.py", &check);
+        assert_eq!(voxels.trim(), total.to_string(), "{v}");
+        // file, mask, slices, slices_with_tumour, tumour_voxels, tumour_ml
+        assert_eq!(row[1], mask.display().to_string());
+        assert_eq!(
+            row[2..],
+            [
+                "3".to_string(),
+                pixels.iter().filter(|&&p| p > 0).count().to_string(),
+                total.to_string(),
+                ml.to_string()
+            ]
+        );
+    }
+    // Each slice's area from the voxel size: 0.6 mm between rows, 0.5 between columns.
+    let per_slice = rows(&out);
+    assert_eq!(per_slice.len(), 9);
+    for (k, (p, mm2, frame)) in per_slice.iter().enumerate() {
+        assert_eq!(*p, pixels[k % 3]);
+        assert_eq!(*frame, Some(k as u32 % 3 + 1));
+        assert_eq!(*mm2, Some((*p as f64 * 30.0).round() / 100.0));
+    }
+}
+
+#[test]
+fn a_series_of_volumes_is_refused_with_the_reason() {
+    let dir = volumes();
+    let d = dir.path();
+    let out = d.join("out");
+    let o = predict_command(d, &d.join("series.nii.gz"), &out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("series.nii.gz") && stderr.contains("2 volumes in one file"),
+        "{stderr}"
+    );
+    let skipped = std::fs::read_to_string(out.join("skipped.txt")).unwrap();
+    assert!(
+        skipped.starts_with(d.join("series.nii.gz").to_str().unwrap()),
+        "{skipped}"
+    );
+    assert!(!out.join("volumes.csv").exists());
+}

@@ -1,0 +1,96 @@
+"""NIfTI volumes written by nibabel (an independent implementation) from three grey slices, for
+tests/data_nifti.rs, and the check of the mask volumes tumorseg writes for them.
+
+usage: nifti_ref.py make OUT_DIR IMAGE IMAGE IMAGE
+       nifti_ref.py check MASK SOURCE PNG PNG PNG
+
+make: each IMAGE in grey (Pillow's), resized to 96 x 80 (non-square, so that rows and columns cannot be
+swapped unseen), its top-left pixel set to 0 and its bottom-right to 255 (so that a stretch from its
+minimum to its maximum leaves it as it is), is written as OUT_DIR/png/slice_<k>.png, and the three
+stacked as the axial slices, lowest first, of one volume, shown as viewers show axial slices
+(anterior up, the patient's right on the left): in RAS voxel order data[i, j, k] = slice_k[79 - j, 95 - i],
+voxels 0.5 (x) x 0.6 (y) x 3 mm (z). Written as:
+- ras.nii.gz: float32, RAS, sform and qform, cal_min 0 / cal_max 255.
+- lps.nii: reoriented to LPS (DICOM's order), int16 stored as twice the value with scl_slope 0.5,
+  cal 0..255.
+- sag.nii.gz: reoriented to a sagittal storage (P, S, L), uint8, qform only (sform code 0), no cal
+  range: each slice is read from its minimum to its maximum, which is the slice as it is.
+- series.nii.gz: a 4-D file of two volumes, which must be refused with a reason.
+
+check: MASK must have SOURCE's shape and affine, uint8 0/1 and label intent, and, turned to the
+closest canonical orientation, slice k must equal PNG k (0/255) under the same mapping.
+"""
+
+import os
+import sys
+
+import nibabel as nib
+import numpy as np
+from nibabel.orientations import axcodes2ornt, ornt_transform
+from PIL import Image
+
+W, H = 96, 80
+AFFINE = np.array([[0.5, 0, 0, -24.0], [0, 0.6, 0, -20.0], [0, 0, 3.0, 10.0], [0, 0, 0, 1]])
+
+
+def to_ras(slices):
+    return np.stack([s[::-1, ::-1].T for s in slices], axis=2)
+
+
+def reoriented(img, codes):
+    return img.as_reoriented(ornt_transform(axcodes2ornt(("R", "A", "S")), axcodes2ornt(codes)))
+
+
+def make(out, images):
+    os.makedirs(os.path.join(out, "png"), exist_ok=True)
+    slices = []
+    for k, path in enumerate(images):
+        g = np.asarray(Image.open(path).convert("L").resize((W, H), Image.BILINEAR)).copy()
+        g[0, 0], g[-1, -1] = 0, 255
+        Image.fromarray(g).save(os.path.join(out, "png", f"slice_{k}.png"))
+        slices.append(g)
+    ras = nib.Nifti1Image(to_ras(slices).astype(np.float32), AFFINE)
+    ras.header["cal_min"], ras.header["cal_max"] = 0, 255
+    nib.save(ras, os.path.join(out, "ras.nii.gz"))
+
+    lps = reoriented(ras, ("L", "P", "S"))
+    values = np.asarray(lps.dataobj)
+    lps = nib.Nifti1Image((2 * values).astype(np.int16), lps.affine)
+    lps.header.set_slope_inter(0.5, 0)
+    lps.header["cal_min"], lps.header["cal_max"] = 0, 255
+    nib.save(lps, os.path.join(out, "lps.nii"))
+    back = nib.load(os.path.join(out, "lps.nii"))
+    assert back.dataobj.slope == 0.5, back.dataobj.slope
+    assert np.array_equal(back.get_fdata(), values)
+
+    sag = reoriented(ras, ("P", "S", "L"))
+    sag = nib.Nifti1Image(np.asarray(sag.dataobj).astype(np.uint8), None)
+    sag.set_qform(reoriented(ras, ("P", "S", "L")).affine, code=1)
+    sag.set_sform(None, code=0)
+    nib.save(sag, os.path.join(out, "sag.nii.gz"))
+    assert nib.aff2axcodes(nib.load(os.path.join(out, "sag.nii.gz")).affine) == ("P", "S", "L")
+
+    series = np.stack([to_ras(slices)] * 2, axis=3).astype(np.uint8)
+    nib.save(nib.Nifti1Image(series, AFFINE), os.path.join(out, "series.nii.gz"))
+
+
+def check(mask_path, source_path, pngs):
+    mask, source = nib.load(mask_path), nib.load(source_path)
+    assert mask.shape == source.shape, (mask.shape, source.shape)
+    assert np.allclose(mask.affine, source.affine), (mask.affine, source.affine)
+    assert mask.get_data_dtype() == np.uint8, mask.get_data_dtype()
+    assert mask.header.get_intent()[0] == "label", mask.header.get_intent()
+    data = np.asarray(nib.as_closest_canonical(mask).dataobj)
+    assert set(np.unique(data)) <= {0, 1}, np.unique(data)
+    expected = to_ras([np.asarray(Image.open(p)) // 255 for p in pngs])
+    assert data.shape == expected.shape, (data.shape, expected.shape)
+    differ = int((data != expected).sum())
+    assert differ == 0, f"{differ} voxels differ"
+    print(int(data.sum()))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "make":
+        make(sys.argv[2], sys.argv[3:])
+    else:
+        check(sys.argv[2], sys.argv[3], sys.argv[4:])
