@@ -26,6 +26,7 @@ pub mod progress;
 pub mod provenance;
 pub mod report;
 pub mod scaler;
+pub mod split_writer;
 pub mod threshold;
 pub mod trace;
 pub mod train;

@@ -38,6 +38,8 @@ enum Command {
     Pack(commands::pack::Args),
     /// Make a COCO split from DICOM slices and the DICOM SEG objects drawn on them.
     FromSeg(commands::from_seg::Args),
+    /// Make a COCO split from NIfTI volumes and their label volumes (BraTS-style image + seg pairs).
+    FromNifti(commands::from_nifti::Args),
 }
 
 fn main() {
@@ -62,6 +64,7 @@ fn main() {
         Command::Bench(a) => commands::bench::run(a),
         Command::Pack(a) => commands::pack::run(a),
         Command::FromSeg(a) => commands::from_seg::run(a),
+        Command::FromNifti(a) => commands::from_nifti::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {}", commands::error_chain(&e));

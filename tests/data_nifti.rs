@@ -12,13 +12,7 @@ const VOLUMES: [&str; 3] = ["lps.nii", "ras.nii.gz", "sag.nii.gz"];
 /// nibabel's volumes and their slices as PNGs, made from three of the fixture's test images.
 fn volumes() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let test = common::fixture().join("test");
-    let mut jpgs: Vec<PathBuf> = std::fs::read_dir(&test)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
-        .collect();
-    jpgs.sort();
+    let jpgs = common::test_jpgs();
     let mut args = vec!["make", dir.path().to_str().unwrap()];
     args.extend(jpgs[..3].iter().map(|p| p.to_str().unwrap()));
     common::run_py("nifti_ref.py", &args);
@@ -135,4 +129,104 @@ fn a_series_of_volumes_is_refused_with_the_reason() {
         "{skipped}"
     );
     assert!(!out.join("volumes.csv").exists());
+}
+
+/// `tumorseg from-nifti` with its arguments.
+fn from_nifti(d: &Path, args: &[&str]) -> std::process::Output {
+    common::bin()
+        .current_dir(d)
+        .arg("from-nifti")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn from_nifti_makes_a_split_of_the_labelled_slices_in_predicts_grey() {
+    let dir = volumes();
+    let d = dir.path();
+    // The labels are stored in LPS order, the image in RAS: one grid all the same.
+    let o = from_nifti(d, &["ras.nii.gz", "labels.nii.gz", "--out", "all"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("2 slices (2 with tumour)")
+            && stdout.contains("1 slice without tumour left out"),
+        "{stdout}"
+    );
+    let o = from_nifti(
+        d,
+        &[
+            "ras.nii.gz",
+            "labels.nii.gz",
+            "--out",
+            "four",
+            "--labels",
+            "4",
+            "--keep-empty",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (split, label, slices) in [("all", "all", &[0, 2][..]), ("four", "4", &[0, 1, 2][..])] {
+        let masks = d.join(format!("{split}_masks"));
+        let split = d.join(split);
+        common::run_ok(common::bin().args([
+            "masks",
+            split.to_str().unwrap(),
+            "--out",
+            masks.to_str().unwrap(),
+        ]));
+        let mut written: Vec<String> = std::fs::read_dir(&masks)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        written.sort();
+        let want: Vec<String> = slices
+            .iter()
+            .map(|k| format!("ras_f{}.png", k + 1))
+            .collect();
+        assert_eq!(written, want);
+        for k in slices {
+            let name = format!("ras_f{}.png", k + 1);
+            assert!(
+                png(&masks.join(&name)) == png(&d.join(format!("labels_{label}_{k}.png"))),
+                "{}: {name}'s annotation differs from the labels",
+                split.display()
+            );
+            assert!(
+                png(&split.join(&name)) == png(&d.join(format!("png/slice_{k}.png"))),
+                "{}: {name} is not the slice as predict reads it",
+                split.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn from_nifti_refuses_what_it_cannot_make_a_true_split_of() {
+    let dir = volumes();
+    let d = dir.path();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["ras.nii.gz", "labels.nii.gz", "--labels", "3"],
+            "no label volume holds label 3 (they hold: 0, 1, 2, 4)",
+        ),
+        (
+            &["ras.nii.gz", "shifted.nii.gz"],
+            "shifted.nii.gz is not on ras.nii.gz's voxel grid",
+        ),
+        (&["ras.nii.gz"], "give IMAGE LABEL pairs"),
+    ];
+    for (args, why) in cases {
+        let o = from_nifti(d, &[args, &["--out", "split"]].concat());
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && stderr.contains(why),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            !d.join("split").exists(),
+            "{args:?}: nothing may be written"
+        );
+    }
 }

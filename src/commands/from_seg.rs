@@ -71,7 +71,7 @@ pub fn run(args: Args) -> Result<()> {
             if unplaced == 1 { "lies" } else { "lie" }
         );
     }
-    let placed: usize = coco.images.len();
+    let placed: usize = coco.split.images.len();
     note_absent(&segs, &slices);
     ensure!(
         placed > 0,
@@ -81,7 +81,7 @@ pub fn run(args: Args) -> Result<()> {
     println!(
         "{} ({} with tumour) and {} in {}{}",
         crate::report::count(placed, "slice"),
-        coco.annotations.len(),
+        coco.split.annotations.len(),
         ORIGINAL,
         args.out.display(),
         if left_out > 0 {

@@ -7,13 +7,7 @@ use std::process::Command;
 /// pydicom's slices and their expected 8-bit grey, made from one of the fixture's test images.
 pub fn slices() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let test = super::fixture().join("test");
-    let mut jpgs: Vec<PathBuf> = std::fs::read_dir(&test)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
-        .collect();
-    jpgs.sort();
+    let jpgs = super::test_jpgs();
     super::run_py(
         "dicom_ref.py",
         &[dir.path().to_str().unwrap(), jpgs[0].to_str().unwrap()],

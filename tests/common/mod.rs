@@ -22,6 +22,17 @@ pub fn fixture() -> PathBuf {
     root().join("tests/fixtures/brain-tumor-mini")
 }
 
+/// The fixture's test JPEGs, sorted.
+pub fn test_jpgs() -> Vec<PathBuf> {
+    let mut jpgs: Vec<PathBuf> = std::fs::read_dir(fixture().join("test"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    jpgs.sort();
+    jpgs
+}
+
 /// The venv's interpreter (`TUMORSEG_PYTHON` overrides): the tests need its torch/smp/pycocotools.
 pub fn python() -> PathBuf {
     std::env::var_os("TUMORSEG_PYTHON")

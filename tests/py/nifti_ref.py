@@ -16,6 +16,11 @@ voxels 0.5 (x) x 0.6 (y) x 3 mm (z). Written as:
 - sag.nii.gz: reoriented to a sagittal storage (P, S, L), uint8, qform only (sform code 0), no cal
   range: each slice is read from its minimum to its maximum, which is the slice as it is.
 - series.nii.gz: a 4-D file of two volumes, which must be refused with a reason.
+- labels.nii.gz: a label volume on ras.nii.gz's grid but stored in LPS order (uint8): on slice 0 label 1
+  in rows 10-29, columns 20-49 and label 2 in rows 50-59, columns 60-69; slice 1 none; on slice 2 label 4
+  in rows 5-14, columns 70-89 (rows and columns as the slice shows). labels_all_<k>.png holds each slice's
+  nonzero labels and labels_4_<k>.png its label 4 (0/255).
+- shifted.nii.gz: labels.nii.gz moved 3 mm to the right: not on the image's grid.
 
 check: MASK must have SOURCE's shape and affine, uint8 0/1 and label intent, and, turned to the
 closest canonical orientation, slice k must equal PNG k (0/255) under the same mapping.
@@ -72,6 +77,20 @@ def make(out, images):
 
     series = np.stack([to_ras(slices)] * 2, axis=3).astype(np.uint8)
     nib.save(nib.Nifti1Image(series, AFFINE), os.path.join(out, "series.nii.gz"))
+
+    labels = [np.zeros((H, W), np.uint8) for _ in range(3)]
+    labels[0][10:30, 20:50] = 1
+    labels[0][50:60, 60:70] = 2
+    labels[2][5:15, 70:90] = 4
+    for k, lab in enumerate(labels):
+        Image.fromarray(((lab > 0) * 255).astype(np.uint8)).save(os.path.join(out, f"labels_all_{k}.png"))
+        Image.fromarray(((lab == 4) * 255).astype(np.uint8)).save(os.path.join(out, f"labels_4_{k}.png"))
+    ras_labels = nib.Nifti1Image(to_ras(labels), AFFINE)
+    lps_labels = reoriented(ras_labels, ("L", "P", "S"))
+    nib.save(lps_labels, os.path.join(out, "labels.nii.gz"))
+    moved = lps_labels.affine.copy()
+    moved[0, 3] -= 3.0  # LPS storage, RAS world: x to the right is +x
+    nib.save(nib.Nifti1Image(np.asarray(lps_labels.dataobj), moved), os.path.join(out, "shifted.nii.gz"))
 
 
 def check(mask_path, source_path, pngs):

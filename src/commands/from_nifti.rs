@@ -1,0 +1,169 @@
+//! `tumorseg from-nifti`: a COCO split from NIfTI volumes and their label volumes (BraTS-style
+//! `*_flair.nii.gz` + `*_seg.nii.gz`, or any segmentation saved from ITK-SNAP or 3D Slicer), so that
+//! volumes segmented in research pipelines can be trained on and scored like a Roboflow export.
+use crate::dataset::ORIGINAL;
+use crate::nifti;
+use crate::split_writer::{new_file, SplitWriter};
+use crate::window::Window;
+use anyhow::{bail, Context, Result};
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// IMAGE LABEL pairs: each image volume (.nii, .nii.gz) followed by its label volume, on the
+    /// same voxel grid (its axes may be stored in another order). For a folder of BraTS cases:
+    /// `$(for d in BraTS*/; do echo $d*_flair.nii.gz $d*_seg.nii.gz; done)`.
+    #[arg(required = true, value_name = "IMAGE LABEL")]
+    pub pairs: Vec<PathBuf>,
+    /// Split folder to create: each kept axial slice as `<image stem>_f001.png`… (lowest first, in
+    /// the grey and orientation `predict` reads the volume in) and `_annotations.coco.json`, one RLE
+    /// annotation per slice with tumour. Nothing is overwritten.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Label values that count as tumour, comma-separated (default: every nonzero value; BraTS: 1
+    /// necrosis, 2 oedema, 4 or 3 enhancing, so `1,4` is the tumour core). One that no label volume
+    /// holds is an error, not an empty dataset.
+    #[arg(long, value_delimiter = ',')]
+    pub labels: Option<Vec<i64>>,
+    /// Also keep the slices without tumour (those whose image is not blank), as images without
+    /// annotation: a model that sees them learns that a slice may hold none. (`clean` counts such
+    /// images as anomalies and drops them unless told otherwise.)
+    #[arg(long)]
+    pub keep_empty: bool,
+    /// How the volumes' values become grey, as `predict --window`: first (cal_min–cal_max, else each
+    /// slice's minimum to maximum), minmax, or CENTER,WIDTH.
+    #[arg(
+        long,
+        default_value = "first",
+        value_name = "first|minmax|CENTER,WIDTH"
+    )]
+    pub window: Window,
+}
+
+/// What one pair gave the split.
+struct Kept {
+    with_tumour: usize,
+    empty: usize,
+    left_out: usize,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if !args.pairs.len().is_multiple_of(2) {
+        bail!(
+            "{} paths: give IMAGE LABEL pairs (each image volume followed by its label volume)",
+            args.pairs.len()
+        );
+    }
+    new_file(&args.out, ORIGINAL)?;
+    let pairs: Vec<(&Path, &Path)> = args
+        .pairs
+        .chunks(2)
+        .map(|p| (p[0].as_path(), p[1].as_path()))
+        .collect();
+    let mut stems = HashSet::new();
+    for (image, _) in &pairs {
+        if !stems.insert(nifti::stem(image)) {
+            bail!(
+                "two images are named {}: slices are named by the image's stem",
+                nifti::stem(image)
+            );
+        }
+    }
+    check_pairs(&pairs, args.labels.as_deref())?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
+    let mut split = SplitWriter::default();
+    let mut totals = (0, 0, 0);
+    for (image, label) in pairs {
+        let kept = add_pair(&args, image, label, &mut split)?;
+        totals = (
+            totals.0 + kept.with_tumour,
+            totals.1 + kept.empty,
+            totals.2 + kept.left_out,
+        );
+    }
+    split.write_annotations(&args.out, "from NIfTI label volumes by tumorseg")?;
+    println!(
+        "{} ({} with tumour) and {ORIGINAL} in {}{}",
+        crate::report::count(totals.0 + totals.1, "slice"),
+        totals.0,
+        args.out.display(),
+        if totals.2 > 0 {
+            format!(
+                "; {} without tumour left out (--keep-empty keeps them)",
+                crate::report::count(totals.2, "slice")
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
+/// Before anything is written: every label volume on its image's grid, and every label asked for held
+/// by one of them.
+fn check_pairs(pairs: &[(&Path, &Path)], labels: Option<&[i64]>) -> Result<()> {
+    let mut found = BTreeSet::new();
+    for (image, label) in pairs {
+        let grid = nifti::read_header(image)?.1;
+        if !grid.same_grid(&nifti::read_header(label)?.1) {
+            bail!(
+                "{} is not on {}'s voxel grid (another size, voxel size or position): resample it first",
+                label.display(),
+                image.display()
+            );
+        }
+        if labels.is_some() {
+            found.extend(nifti::label_values(label)?);
+        }
+    }
+    let missing: Vec<String> = labels
+        .unwrap_or_default()
+        .iter()
+        .filter(|l| !found.contains(l))
+        .map(i64::to_string)
+        .collect();
+    if !missing.is_empty() {
+        let there: Vec<String> = found.iter().map(i64::to_string).collect();
+        bail!(
+            "no label volume holds label {} (they hold: {})",
+            missing.join(", "),
+            there.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// One image volume's kept slices written into the split, with their masks from `label`.
+fn add_pair(args: &Args, image: &Path, label: &Path, split: &mut SplitWriter) -> Result<Kept> {
+    let grid = nifti::read_header(image)?.1;
+    let masks = nifti::read_masks(label, args.labels.as_deref())?;
+    let all: Vec<u32> = (0..grid.slices()).collect();
+    let slices = nifti::read_slices(image, &all, args.window)?;
+    let mut kept = Kept {
+        with_tumour: 0,
+        empty: 0,
+        left_out: 0,
+    };
+    let stem = nifti::stem(image);
+    for ((k, img), mask) in all.iter().zip(&slices).zip(&masks) {
+        let tumour = mask.iter().any(|&m| m != 0);
+        let blank = img.iter().all(|&g| g == img.as_raw()[0]);
+        if !tumour && (!args.keep_empty || blank) {
+            kept.left_out += 1;
+            continue;
+        }
+        let frame = (grid.slices() > 1).then_some((*k, grid.slices()));
+        let name = format!("{}.png", crate::dicom::numbered(stem.clone(), frame));
+        let to = new_file(&args.out, &name)?;
+        img.save(&to)
+            .with_context(|| format!("write {}", to.display()))?;
+        split.add(&name, mask);
+        if tumour {
+            kept.with_tumour += 1;
+        } else {
+            kept.empty += 1;
+        }
+    }
+    Ok(kept)
+}

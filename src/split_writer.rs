@@ -1,0 +1,67 @@
+//! A COCO split made from segmented slices (`from-seg`, `from-nifti`): one image entry per slice, one
+//! RLE annotation per slice with tumour, and the rule that nothing already there is overwritten.
+use crate::dataset::ORIGINAL;
+use anyhow::{ensure, Context, Result};
+use image::GrayImage;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+#[derive(Default)]
+pub struct SplitWriter {
+    pub images: Vec<Value>,
+    pub annotations: Vec<Value>,
+}
+
+impl SplitWriter {
+    /// A slice named `name` in the split and its mask (nonzero is tumour).
+    pub fn add(&mut self, name: &str, mask: &GrayImage) {
+        let id = self.images.len() + 1;
+        let (width, height) = mask.dimensions();
+        self.images.push(json!({
+            "id": id, "file_name": name, "width": width, "height": height,
+        }));
+        let area = mask.iter().filter(|&&m| m != 0).count();
+        if area == 0 {
+            return;
+        }
+        // The tumour's extent, [x, y, width, height] as COCO's bbox.
+        let on = mask.enumerate_pixels().filter(|(_, _, p)| p[0] != 0);
+        let (x0, y0, x1, y1) = on.fold((u32::MAX, u32::MAX, 0, 0), |(a, b, c, d), (x, y, _)| {
+            (a.min(x), b.min(y), c.max(x), d.max(y))
+        });
+        let counts = crate::mask::mask_to_rle(mask);
+        self.annotations.push(json!({
+            "id": self.annotations.len() + 1,
+            "image_id": id,
+            "category_id": 1,
+            "segmentation": {"size": [height, width], "counts": crate::mask::rle_to_string(&counts)},
+            "area": area,
+            "bbox": [x0, y0, x1 - x0 + 1, y1 - y0 + 1],
+            "iscrowd": 0,
+        }));
+    }
+
+    /// `_annotations.coco.json` in `out`: written last, so that a split with one is complete.
+    pub fn write_annotations(&self, out: &Path, description: &str) -> Result<()> {
+        let doc = json!({
+            "info": {"description": description, "version": env!("CARGO_PKG_VERSION")},
+            "images": self.images,
+            "annotations": self.annotations,
+            "categories": [{"id": 1, "name": "tumour", "supercategory": "none"}],
+        });
+        let path = new_file(out, ORIGINAL)?;
+        std::fs::write(&path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("write {}", path.display()))
+    }
+}
+
+/// `out/name`, refused when it exists: nothing is overwritten.
+pub fn new_file(out: &Path, name: &str) -> Result<PathBuf> {
+    let to = out.join(name);
+    ensure!(
+        !to.exists(),
+        "{} exists: choose another --out (nothing is overwritten)",
+        to.display()
+    );
+    Ok(to)
+}
