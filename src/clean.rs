@@ -4,7 +4,8 @@
 //! never modifies it. Removed: images whose file is missing or does not decode, images with no
 //! usable annotation (none, bbox-only, or every ring degenerate), and images with more than one
 //! annotation (the seed's rule; `keep_multi` keeps them and merges their polygons into one
-//! annotation). Duplicates (byte-identical files) inside a split and across splits are reported,
+//! annotation); `keep_empty` keeps the images without any annotation, tumour-free slices as
+//! `from-seg` and `from-nifti --keep-empty` write them. Duplicates (byte-identical files) inside a split and across splits are reported,
 //! not removed: which copy is right is a human decision; so are near-identical images in different
 //! splits (`similar`: neighbouring slices of one scan). Every other COCO field is kept verbatim.
 use crate::atomic::write_atomic;
@@ -29,6 +30,9 @@ use files::{file_states, hash_owners, FileState, SplitData};
 pub struct CleanOptions {
     /// Keep images with several annotations and merge them, instead of removing the image.
     pub keep_multi: bool,
+    /// Keep images without any annotation (tumour-free), instead of removing them; those whose
+    /// annotations are all unusable (bbox-only, degenerate) are removed all the same.
+    pub keep_empty: bool,
     /// Only these category ids count as tumour (default: every category); others are dropped.
     pub categories: Option<Vec<u64>>,
     /// Write cleaned files and the report under this directory instead of the dataset root.
@@ -43,6 +47,7 @@ impl Default for CleanOptions {
     fn default() -> Self {
         CleanOptions {
             keep_multi: false,
+            keep_empty: false,
             categories: None,
             out_dir: None,
             splits: ["train", "valid", "test"].map(String::from).to_vec(),
@@ -59,6 +64,8 @@ pub struct SplitStats {
     pub images: usize,
     pub annotations: usize,
     pub no_annotation: usize,
+    /// Images without any annotation kept as tumour-free (`keep_empty`).
+    pub kept_empty: usize,
     pub multi_annotation: usize,
     pub missing: usize,
     pub corrupt: usize,
@@ -163,12 +170,12 @@ fn clean_split(
             .is_none_or(|c| c.contains(&a.category_id))
     };
     let mut usable: HashMap<u64, Vec<&CocoAnnotation>> = HashMap::new();
-    for a in f
-        .annotations
-        .iter()
-        .filter(|a| selected(a) && a.segmentation.is_some())
-    {
-        usable.entry(a.image_id).or_default().push(a);
+    let mut annotated = BTreeSet::new();
+    for a in f.annotations.iter().filter(|a| selected(a)) {
+        annotated.insert(a.image_id);
+        if a.segmentation.is_some() {
+            usable.entry(a.image_id).or_default().push(a);
+        }
     }
     let mut s = SplitStats {
         images: f.images.len(),
@@ -199,7 +206,11 @@ fn clean_split(
         };
         s.no_annotation += (n == 0) as usize;
         s.multi_annotation += (n > 1) as usize;
-        if bad_file || n == 0 || (n > 1 && !opts.keep_multi) {
+        // Tumour-free is no annotation at all; an unusable one is a broken annotation, not none.
+        let empty = n == 0 && !annotated.contains(&img.id);
+        let keep_empty = opts.keep_empty && empty && !bad_file;
+        s.kept_empty += keep_empty as usize;
+        if bad_file || (n == 0 && !keep_empty) || (n > 1 && !opts.keep_multi) {
             removed.insert(img.id);
         }
     }

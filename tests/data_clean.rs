@@ -135,6 +135,40 @@ fn keep_multi_merges_the_two_annotations() {
 }
 
 #[test]
+fn keep_empty_keeps_images_without_annotation_but_not_broken_ones() {
+    let dir = copy_fixture();
+    let root = dir.path();
+    // Turn one image's only annotation into a bounding box alone: unusable, not tumour-free.
+    let path = root.join("train").join(ORIGINAL);
+    let bytes = read(&path);
+    let json = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
+    let mut doc: serde_json::Value = serde_json::from_slice(json).unwrap();
+    let anns = doc["annotations"].as_array_mut().unwrap();
+    let first = anns[0]["image_id"].as_u64().unwrap();
+    assert_eq!(anns.iter().filter(|a| a["image_id"] == first).count(), 1);
+    anns[0].as_object_mut().unwrap().remove("segmentation");
+    fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+
+    let plain = clean_dataset(root, &CleanOptions::default()).unwrap();
+    assert_eq!(plain.splits[0].1.removed_ids, vec![first, 1005, 1380]);
+    let opts = CleanOptions {
+        keep_empty: true,
+        ..Default::default()
+    };
+    let report = clean_dataset(root, &opts).unwrap();
+    let train = &report.splits[0].1;
+    assert_eq!(
+        (train.no_annotation, train.kept_empty, train.kept),
+        (2, 1, 24)
+    );
+    // 1005 has two annotations, `first` only a box: both still go; 1380, with none, stays.
+    assert_eq!(train.removed_ids, vec![first, 1005]);
+    let samples = load_split(root, "train", &SplitOptions::default()).unwrap();
+    let empty = samples.iter().find(|s| s.id == 1380).expect("kept");
+    assert!(empty.segmentations.is_empty() && !empty.mask().contains(&1));
+}
+
+#[test]
 fn duplicates_and_leakage_are_reported() {
     let dir = copy_fixture();
     let root = dir.path();
@@ -219,6 +253,21 @@ fn cli_prints_table_and_out_dir_leaves_dataset_alone() {
     assert!(out.path().join("clean_report.json").is_file());
     assert!(!dir.path().join("train").join(CLEANED).exists());
     assert!(!dir.path().join("clean_report.json").exists());
+
+    let o = common::run_ok(common::bin().args([
+        "clean",
+        dir.path().to_str().unwrap(),
+        "--out-dir",
+        out.path().to_str().unwrap(),
+        "--keep-empty",
+    ]));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let train_row = stdout.lines().find(|l| l.starts_with("train")).unwrap();
+    assert_eq!(train_row.split_whitespace().nth(11), Some("25"), "{stdout}");
+    assert!(
+        stdout.contains("train: 1 image without any annotation kept as tumour-free"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -12,6 +12,11 @@ pub struct Args {
     /// (default: remove such images, as the seed did).
     #[arg(long)]
     pub keep_multi: bool,
+    /// Keep images without any annotation as tumour-free (slices a SEG or label volume found empty,
+    /// as `from-seg` and `from-nifti --keep-empty` write them), instead of removing them as the seed
+    /// did; images whose annotations are all unusable are removed all the same.
+    #[arg(long)]
+    pub keep_empty: bool,
     /// Comma-separated category ids that count as tumour; others are dropped (default: all).
     #[arg(long, value_delimiter = ',')]
     pub categories: Option<Vec<u64>>,
@@ -36,6 +41,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let opts = CleanOptions {
         keep_multi: args.keep_multi,
+        keep_empty: args.keep_empty,
         categories: args.categories,
         out_dir: args.out_dir.clone(),
         splits: args.splits,
@@ -115,6 +121,12 @@ pub fn format_details(r: &CleanReport) -> Vec<String> {
         }
         for (a, b) in &s.leaked_files {
             lines.insert(format!("leak: {name}/{a} = {b}"));
+        }
+        if s.kept_empty > 0 {
+            lines.insert(format!(
+                "{name}: {} without any annotation kept as tumour-free (--keep-empty)",
+                crate::report::count(s.kept_empty, "image")
+            ));
         }
         if !s.removed_ids.is_empty() {
             lines.insert(format!("{name}: removed image ids {:?}", s.removed_ids));

@@ -27,8 +27,8 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     pub labels: Option<Vec<i64>>,
     /// Also keep the slices without tumour (those whose image is not blank), as images without
-    /// annotation: a model that sees them learns that a slice may hold none. (`clean` counts such
-    /// images as anomalies and drops them unless told otherwise.)
+    /// annotation: a model that sees them learns that a slice may hold none. (`clean` and `pipeline`
+    /// drop images without annotation unless given --keep-empty.)
     #[arg(long)]
     pub keep_empty: bool,
     /// How the volumes' values become grey, as `predict --window`: first (cal_min–cal_max, else each

@@ -40,6 +40,9 @@ pub struct Args {
     /// Train on the dataset as it is (no cleaning, no mirror).
     #[arg(long)]
     pub no_clean: bool,
+    /// Clean keeps the images without any annotation, as tumour-free (see `clean --keep-empty`).
+    #[arg(long, conflicts_with = "no_clean")]
+    pub keep_empty: bool,
     /// Random test samples drawn into <run>/figures/ (plus the worst half as many).
     #[arg(long, default_value_t = 8)]
     pub figures: usize,
@@ -64,6 +67,7 @@ pub fn run(args: Args) -> Result<()> {
         mirror_dataset(&args.dataset_root, &mirror)?;
         let opts = CleanOptions {
             categories: cfg.categories.clone(),
+            keep_empty: args.keep_empty,
             ..CleanOptions::default()
         };
         print!("{}", format_table(&clean_dataset(&mirror, &opts)?));
