@@ -383,13 +383,14 @@ fn from_seg_places_cropped_frames_and_frames_naming_no_slice_by_their_position()
 fn a_series_that_repeats_a_position_gets_one_seg_per_repetition() {
     let dir = slices();
     let d = dir.path();
+    // The second echo's file comes first: the SEGs follow the echoes, not the file order.
     let input = folder(
         d,
         "in",
         &[
-            ("series_1.dcm", "series_1.dcm"),
-            ("series_1_echo2.dcm", "series_1_echo2.dcm"),
-            ("series_2.dcm", "series_2.dcm"),
+            ("series_1_echo2.dcm", "a.dcm"),
+            ("series_1.dcm", "b.dcm"),
+            ("series_2.dcm", "c.dcm"),
         ],
     );
     let out = d.join("out");
@@ -409,11 +410,25 @@ fn a_series_that_repeats_a_position_gets_one_seg_per_repetition() {
         .collect();
     segs.sort_by_key(|p| p.to_string_lossy().len());
     assert!(segs[1].to_string_lossy().ends_with("_2.dcm"), "{segs:?}");
-    let frames: Vec<usize> = segs
+    let read: Vec<_> = segs
         .iter()
-        .map(|p| tumorseg::dicom::seg::read::read(p).unwrap().frames.len())
+        .map(|p| tumorseg::dicom::seg::read::read(p).unwrap())
         .collect();
+    let frames: Vec<usize> = read.iter().map(|s| s.frames.len()).collect();
     assert_eq!(frames, [2, 1]);
+    let uid = |name: &str| {
+        let obj = dicom_object::open_file(d.join(name)).unwrap();
+        obj.meta()
+            .media_storage_sop_instance_uid()
+            .trim_end_matches('\0')
+            .to_string()
+    };
+    let mut first = read[0].referenced.clone();
+    first.sort();
+    let mut want = vec![uid("series_1.dcm"), uid("series_2.dcm")];
+    want.sort();
+    assert_eq!(first, want);
+    assert_eq!(read[1].referenced, [uid("series_1_echo2.dcm")]);
 }
 
 #[test]

@@ -55,7 +55,44 @@ pub struct Source {
     measures: Vec<InMemElement>,
     /// Image Position (Patient) of each frame.
     positions: Vec<InMemElement>,
+    /// What tells apart the frames that repeat a position, for each frame: [`Repetition`].
+    repetitions: Vec<Repetition>,
     copied: Vec<InMemElement>,
+}
+
+/// A frame's echo, diffusion b-value and gradient direction, and temporal position (each empty when
+/// the file does not say): frames that share one belong to one acquisition of a series that repeats
+/// its positions.
+pub type Repetition = [Vec<f64>; 4];
+
+/// Where [`Repetition`]'s values are, at the top level of a single-frame image, and in an enhanced
+/// image's functional groups (group, tag; the gradient direction's nested sequence is not read).
+const REPETITION: [(Tag, Option<(Tag, Tag)>); 4] = [
+    (
+        tags::ECHO_NUMBERS,
+        Some((tags::MR_ECHO_SEQUENCE, tags::EFFECTIVE_ECHO_TIME)),
+    ),
+    (
+        tags::DIFFUSION_B_VALUE,
+        Some((tags::MR_DIFFUSION_SEQUENCE, tags::DIFFUSION_B_VALUE)),
+    ),
+    (tags::DIFFUSION_GRADIENT_ORIENTATION, None),
+    (
+        tags::TEMPORAL_POSITION_IDENTIFIER,
+        Some((tags::FRAME_CONTENT_SEQUENCE, tags::TEMPORAL_POSITION_INDEX)),
+    ),
+];
+
+/// Frame `k`'s [`Repetition`].
+fn repetition(obj: &InMemDicomObject, frames: usize, k: usize) -> Repetition {
+    let values = |e: Option<InMemElement>| {
+        e.and_then(|e| e.to_multi_float64().ok())
+            .unwrap_or_default()
+    };
+    REPETITION.map(|(top, group)| match group {
+        Some((group, tag)) if frames > 1 => values(grouped(obj, k, group, tag)),
+        _ => values(element(obj, top)),
+    })
 }
 
 impl Source {
@@ -124,6 +161,7 @@ impl Source {
             orientation,
             measures,
             positions: (0..frames).map(position).collect::<Result<_>>()?,
+            repetitions: (0..frames).map(|k| repetition(&obj, frames, k)).collect(),
             copied,
         };
         ensure!(
@@ -235,10 +273,41 @@ fn depths(frames: Vec<Frame>) -> Result<Vec<(f64, Frame)>> {
     frames.into_iter().map(|f| Ok((depth(&f)?, f))).collect()
 }
 
-/// A stack's frames as groups that each hold one frame per position: a series that repeats its
-/// positions (diffusion b-values, echoes, phases) gives one group per repetition, in input order, so
-/// that every SEG's frames are told apart by their position.
+/// A stack's frames as groups that each hold one frame per position, so that every SEG's frames are
+/// told apart by their position: a series that repeats its positions (echoes, diffusion b-values or
+/// directions, time points) gives one group per acquisition, as the frames' [`Repetition`] tells
+/// them apart (in its order, those that give none first), whatever order the files come in; frames
+/// that still repeat a position are split again, in input order.
 pub fn split_repeats(frames: Vec<Frame>) -> Result<Vec<Vec<Frame>>> {
+    let mut by_repetition: Vec<(&Repetition, Vec<Frame>)> = Vec::new();
+    for f in frames {
+        let r = &f.source.repetitions[f.frame];
+        match by_repetition.iter_mut().find(|(key, _)| *key == r) {
+            Some((_, group)) => group.push(f),
+            None => by_repetition.push((r, vec![f])),
+        }
+    }
+    let order = |a: &Repetition, b: &Repetition| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| {
+                let by_value = x.iter().zip(y).map(|(u, v)| u.total_cmp(v));
+                by_value
+                    .fold(std::cmp::Ordering::Equal, std::cmp::Ordering::then)
+                    .then(x.len().cmp(&y.len()))
+            })
+            .fold(std::cmp::Ordering::Equal, std::cmp::Ordering::then)
+    };
+    by_repetition.sort_by(|a, b| order(a.0, b.0));
+    let mut groups = Vec::new();
+    for (_, frames) in by_repetition {
+        groups.extend(split_positions(frames)?);
+    }
+    Ok(groups)
+}
+
+/// Frames as groups that each hold one frame per position, in input order.
+fn split_positions(frames: Vec<Frame>) -> Result<Vec<Vec<Frame>>> {
     let mut groups: Vec<Vec<Frame>> = Vec::new();
     let mut seen: Vec<(f64, usize)> = Vec::new();
     for (d, f) in depths(frames)? {

@@ -40,6 +40,7 @@ fn slice(k: usize, z: f64) -> Source {
         ),
         measures: Vec::new(),
         positions: vec![ds(tags::IMAGE_POSITION_PATIENT, &strings(&[0., 0., z]))],
+        repetitions: vec![Default::default()],
         copied: Vec::new(),
     }
 }
@@ -109,6 +110,16 @@ fn probabilities_are_stored_as_255ths() {
     );
 }
 
+/// The sources' SOP Instance UIDs as [`split_repeats`] groups their frames.
+fn split_uids(sources: &[Source]) -> Vec<Vec<String>> {
+    let pixels = binary([0, 1, 0, 0, 0, 0]);
+    let groups = split_repeats(frames(sources, std::iter::repeat(&pixels))).unwrap();
+    groups
+        .iter()
+        .map(|g| g.iter().map(|f| f.source.sop_instance.clone()).collect())
+        .collect()
+}
+
 #[test]
 fn a_series_that_repeats_its_positions_is_split_into_one_group_per_repetition() {
     // Two b-values of a diffusion series, slices at heights 2, 1, 2, 1 in input order.
@@ -117,14 +128,38 @@ fn a_series_that_repeats_its_positions_is_split_into_one_group_per_repetition() 
         .enumerate()
         .map(|(k, &z)| slice(k, z))
         .collect();
-    let pixels = binary([0, 1, 0, 0, 0, 0]);
-    let groups = split_repeats(frames(&sources, std::iter::repeat(&pixels))).unwrap();
-    let uids: Vec<Vec<&str>> = groups
-        .iter()
-        .map(|g| g.iter().map(|f| f.source.sop_instance.as_str()).collect())
-        .collect();
+    let uids = split_uids(&sources);
     assert_eq!(uids, [["2.25.0", "2.25.1"], ["2.25.2", "2.25.3"]]);
     // A plain series stays whole.
-    let plain = frames(&sources[..2], std::iter::repeat(&pixels));
-    assert_eq!(split_repeats(plain).unwrap().len(), 1);
+    assert_eq!(split_uids(&sources[..2]).len(), 1);
+}
+
+#[test]
+fn repetitions_are_told_apart_by_b_value_and_echo_whatever_the_file_order() {
+    // b = 1000 at height 2, b = 0 at heights 2 and 1, b = 1000 at 1, then b = 0 echo 2 at 2.
+    let keyed = [
+        (2.0, 1000.0, 1.0),
+        (2.0, 0.0, 1.0),
+        (1.0, 0.0, 1.0),
+        (1.0, 1000.0, 1.0),
+        (2.0, 0.0, 2.0),
+    ];
+    let sources: Vec<Source> = keyed
+        .iter()
+        .enumerate()
+        .map(|(k, &(z, b, echo))| Source {
+            repetitions: vec![[vec![echo], vec![b], Vec::new(), Vec::new()]],
+            ..slice(k, z)
+        })
+        .collect();
+    let uids = split_uids(&sources);
+    // Echo 1 (b 0, then b 1000), then echo 2; in input order within each.
+    assert_eq!(
+        uids,
+        [
+            &["2.25.1", "2.25.2"][..],
+            &["2.25.0", "2.25.3"],
+            &["2.25.4"]
+        ]
+    );
 }
