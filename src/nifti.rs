@@ -163,38 +163,85 @@ where
     S: IntoIterator<Item = (u32, M)>,
     M: IntoIterator<Item = bool>,
 {
-    let (mut header, o) = read_header(source)?;
-    let [d0, d1, d2] = o.dims;
-    let (w, _) = o.slice_size();
-    let mut voxels = vec![0u8; d0 * d1 * d2];
     let mut with_tumour = 0;
-    for (s, mask) in slices {
-        let mut any = false;
-        for (k, set) in mask.into_iter().enumerate() {
-            if set {
-                voxels[o.index(s, k as u32 % w, k as u32 / w)] = 1;
-                any = true;
-            }
-        }
-        with_tumour += u32::from(any);
-    }
+    let slices = slices.into_iter().map(|(s, mask)| {
+        let values: Vec<u8> = mask.into_iter().map(u8::from).collect();
+        with_tumour += u32::from(values.contains(&1));
+        (s, values)
+    });
+    let (mut header, o, voxels) = place(source, slices)?;
     let count = voxels.iter().map(|&v| u64::from(v)).sum::<u64>();
-    header.cal_min = 0.0;
-    header.cal_max = 1.0;
     header.intent_code = INTENT_LABEL;
-    header.descrip = description.as_bytes().iter().copied().take(79).collect();
-    let array = ndarray::Array3::from_shape_vec(ndarray::ShapeBuilder::f((d0, d1, d2)), voxels)
-        .expect("the grid's size");
-    ::nifti::writer::WriterOptions::new(out)
-        .reference_header(&header)
-        .write_nifti(&array)
-        .with_context(|| format!("write {}", out.display()))?;
+    write(out, header, &o, voxels, (0.0, 1.0), description)?;
     Ok(MaskVolume {
         voxels: count,
         slices_with_tumour: with_tumour,
         slices: o.slices(),
         mm3: count as f64 * o.voxel_mm3(),
     })
+}
+
+/// Write `out` (`.nii.gz`): the tumour probability, 0–1 as float32, on `source`'s voxel grid, header
+/// and affines; each axial slice's probabilities given in 255ths (as a fractional DICOM SEG stores
+/// them), slices not given 0.
+pub fn write_probabilities<S, P>(
+    out: &Path,
+    source: &Path,
+    slices: S,
+    description: &str,
+) -> Result<()>
+where
+    S: IntoIterator<Item = (u32, P)>,
+    P: IntoIterator<Item = u8>,
+{
+    let slices = slices
+        .into_iter()
+        .map(|(s, p)| (s, p.into_iter().map(|v| f32::from(v) / 255.0)));
+    let (mut header, o, voxels) = place(source, slices)?;
+    header.intent_code = 0;
+    write(out, header, &o, voxels, (0.0, 1.0), description)
+}
+
+/// `source`'s header and grid, and a volume on it holding each given axial slice's values (row by
+/// row) where the slice lies, the default elsewhere.
+fn place<T, S, V>(source: &Path, slices: S) -> Result<(NiftiHeader, Orientation, Vec<T>)>
+where
+    T: Copy + Default,
+    S: IntoIterator<Item = (u32, V)>,
+    V: IntoIterator<Item = T>,
+{
+    let (header, o) = read_header(source)?;
+    let [d0, d1, d2] = o.dims;
+    let (w, _) = o.slice_size();
+    let mut voxels = vec![T::default(); d0 * d1 * d2];
+    for (s, values) in slices {
+        for (k, v) in values.into_iter().enumerate() {
+            voxels[o.index(s, k as u32 % w, k as u32 / w)] = v;
+        }
+    }
+    Ok((header, o, voxels))
+}
+
+/// `voxels` (stored order) as a NIfTI file with `header`'s geometry, display range `cal`.
+fn write<T>(
+    out: &Path,
+    mut header: NiftiHeader,
+    o: &Orientation,
+    voxels: Vec<T>,
+    cal: (f32, f32),
+    description: &str,
+) -> Result<()>
+where
+    T: ::nifti::DataElement + bytemuck::Pod,
+{
+    (header.cal_min, header.cal_max) = cal;
+    header.descrip = description.as_bytes().iter().copied().take(79).collect();
+    let array = ndarray::Array3::from_shape_vec(ndarray::ShapeBuilder::f(o.dims), voxels)
+        .expect("the grid's size");
+    ::nifti::writer::WriterOptions::new(out)
+        .reference_header(&header)
+        .write_nifti(&array)
+        .with_context(|| format!("write {}", out.display()))
 }
 
 mod orientation;

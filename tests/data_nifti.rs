@@ -34,6 +34,14 @@ fn rows(out: &Path) -> Vec<(u64, Option<f64>, Option<u32>)> {
         .collect()
 }
 
+/// predictions.csv's highest probability of each image.
+fn max_probabilities(out: &Path) -> Vec<f64> {
+    let mut csv = csv::Reader::from_path(out.join("predictions.csv")).unwrap();
+    csv.deserialize::<std::collections::HashMap<String, String>>()
+        .map(|r| r.unwrap()["max_probability"].parse().unwrap())
+        .collect()
+}
+
 #[test]
 fn nifti_slices_predict_as_the_images_they_were_made_of() {
     let dir = volumes();
@@ -56,7 +64,7 @@ fn nifti_slices_predict_as_the_images_they_were_made_of() {
         std::fs::copy(d.join(v), folder.join(v)).unwrap();
     }
     let out = d.join("out_nifti");
-    let o = common::run_ok(&mut predict_command(d, &folder, &out));
+    let o = common::run_ok(predict_command(d, &folder, &out).arg("--nifti-probabilities"));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("3 NIfTI mask volumes"), "{stdout}");
     let total: u64 = pixels.iter().sum();
@@ -97,6 +105,32 @@ fn nifti_slices_predict_as_the_images_they_were_made_of() {
                 total.to_string(),
                 ml.to_string()
             ]
+        );
+    }
+    // The probability volumes: consistent with the masks, and the highest per slice is predict's.
+    let highest: Vec<String> = max_probabilities(&by_png)
+        .iter()
+        .map(|p| ((p * 255.0).round() as u8).to_string())
+        .collect();
+    for v in VOLUMES {
+        let stem = v.split('.').next().unwrap();
+        let (prob, mask) = (
+            out.join(format!("nifti/{stem}_probability.nii.gz")),
+            out.join(format!("nifti/{stem}.nii.gz")),
+        );
+        let printed = common::run_py(
+            "nifti_ref.py",
+            &[
+                "probability",
+                prob.to_str().unwrap(),
+                mask.to_str().unwrap(),
+                "0.5",
+            ],
+        );
+        assert_eq!(
+            printed.split_whitespace().collect::<Vec<_>>(),
+            highest,
+            "{v}"
         );
     }
     // Each slice's area from the voxel size: 0.6 mm between rows, 0.5 between columns.

@@ -20,7 +20,7 @@ pub mod read;
 mod tests;
 
 use pixels::pack;
-pub use pixels::{Bits, Pixels, SegType};
+pub use pixels::{in_255ths, Bits, Pixels, SegType};
 
 /// Patient and study attributes a SEG takes from its source (all type 2: empty where the source has
 /// none).

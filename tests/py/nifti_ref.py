@@ -3,6 +3,7 @@ tests/data_nifti.rs, and the check of the mask volumes tumorseg writes for them.
 
 usage: nifti_ref.py make OUT_DIR IMAGE IMAGE IMAGE
        nifti_ref.py check MASK SOURCE PNG PNG PNG
+       nifti_ref.py probability PROBABILITY MASK THRESHOLD
 
 make: each IMAGE in grey (Pillow's), resized to 96 x 80 (non-square, so that rows and columns cannot be
 swapped unseen), its top-left pixel set to 0 and its bottom-right to 255 (so that a stretch from its
@@ -24,6 +25,10 @@ voxels 0.5 (x) x 0.6 (y) x 3 mm (z). Written as:
 
 check: MASK must have SOURCE's shape and affine, uint8 0/1 and label intent, and, turned to the
 closest canonical orientation, slice k must equal PNG k (0/255) under the same mapping.
+
+probability: PROBABILITY must be float32 on MASK's shape and affine, every value a multiple of 1/255 in
+[0, 1], above THRESHOLD (by more than one step) where MASK is 1 and not above it (by more than one step)
+where MASK is 0; prints each canonical axial slice's highest probability, lowest slice first.
 """
 
 import os
@@ -108,8 +113,25 @@ def check(mask_path, source_path, pngs):
     print(int(data.sum()))
 
 
+def probability(prob_path, mask_path, threshold):
+    prob, mask = nib.load(prob_path), nib.load(mask_path)
+    assert prob.get_data_dtype() == np.float32, prob.get_data_dtype()
+    assert prob.shape == mask.shape and np.allclose(prob.affine, mask.affine)
+    p = np.asarray(nib.as_closest_canonical(prob).dataobj, dtype=np.float64)
+    m = np.asarray(nib.as_closest_canonical(mask).dataobj)
+    assert p.min() >= 0 and p.max() <= 1, (p.min(), p.max())
+    assert np.abs(p * 255 - np.round(p * 255)).max() < 1e-3, "not in 255ths"
+    step = 1 / 255
+    assert (p[m == 1] > threshold - step).all(), "a tumour voxel below the threshold"
+    assert (p[m == 0] <= threshold + step).all(), "a background voxel above the threshold"
+    assert 0 < m.sum() < m.size
+    print(" ".join(str(round(p[:, :, k].max() * 255)) for k in range(p.shape[2])))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2], sys.argv[3:])
+    elif sys.argv[1] == "probability":
+        probability(sys.argv[2], sys.argv[3], float(sys.argv[4]))
     else:
         check(sys.argv[2], sys.argv[3], sys.argv[4:])

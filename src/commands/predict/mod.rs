@@ -76,6 +76,11 @@ pub struct Args {
         value_name = "first|minmax|CENTER,WIDTH"
     )]
     pub window: Window,
+    /// Also write each NIfTI volume's tumour probability (before the threshold and --postprocess,
+    /// float32 0–1 in 255ths) as nifti/<stem>_probability.nii.gz on the volume's grid, for
+    /// thresholding or ensembling elsewhere.
+    #[arg(long)]
+    pub nifti_probabilities: bool,
     #[command(flatten)]
     pub inference: InferenceArgs,
 }
@@ -244,8 +249,8 @@ struct Written {
     summary: Summary,
     /// With `--dicom-seg`, a DICOM input's frame for its SEG.
     seg: Option<Pixels>,
-    /// A NIfTI slice's mask, for its volume's.
-    volume: Option<Bits>,
+    /// A NIfTI slice's prediction, for its volume's.
+    volume: Option<volumes::Slice>,
 }
 
 /// Mask and overlay PNGs of one image, and what it adds to the outputs made of all of them.
@@ -314,7 +319,12 @@ fn write_outputs(
         entries,
         summary,
         seg,
-        volume: (input.kind == Kind::Nifti).then(|| Bits::from_mask(&mask)),
+        volume: (input.kind == Kind::Nifti).then(|| volumes::Slice {
+            mask: Bits::from_mask(&mask),
+            probabilities: args
+                .nifti_probabilities
+                .then(|| crate::dicom::seg::in_255ths(&prob.data)),
+        }),
     })
 }
 

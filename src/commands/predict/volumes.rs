@@ -8,8 +8,14 @@ use std::path::{Path, PathBuf};
 
 pub struct Volumes {
     dir: PathBuf,
-    /// Each NIfTI file in input order, with its slices' masks (slice from 0, bits).
-    volumes: Vec<(PathBuf, Vec<(u32, Bits)>)>,
+    /// Each NIfTI file in input order, with its slices' predictions (slice from 0).
+    volumes: Vec<(PathBuf, Vec<(u32, Slice)>)>,
+}
+
+/// One slice's prediction: its mask, and with `--nifti-probabilities` its probabilities in 255ths.
+pub struct Slice {
+    pub mask: Bits,
+    pub probabilities: Option<Vec<u8>>,
 }
 
 /// One line of volumes.csv.
@@ -32,21 +38,17 @@ impl Volumes {
         }
     }
 
-    /// One image's mask, kept when the image is a slice of a NIfTI volume.
-    pub fn add(&mut self, input: &Input, mask: Option<Bits>) {
-        let Some(mask) = mask.filter(|_| input.kind == Kind::Nifti) else {
+    /// One image's prediction, kept when the image is a slice of a NIfTI volume.
+    pub fn add(&mut self, input: &Input, slice: Option<Slice>) {
+        let Some(slice) = slice.filter(|_| input.kind == Kind::Nifti) else {
             return;
         };
         // A volume's slices come one after another (inputs are expanded file by file).
         if self.volumes.last().map(|(p, _)| p) != Some(&input.path) {
             self.volumes.push((input.path.clone(), Vec::new()));
         }
-        let slice = input.frame.map_or(0, |(k, _)| k);
-        self.volumes
-            .last_mut()
-            .expect("pushed")
-            .1
-            .push((slice, mask));
+        let k = input.frame.map_or(0, |(k, _)| k);
+        self.volumes.last_mut().expect("pushed").1.push((k, slice));
     }
 
     /// Write each volume's mask and volumes.csv (none without NIfTI inputs); print a line per
@@ -61,8 +63,18 @@ impl Volumes {
         let mut rows = Vec::new();
         for (source, slices) in &self.volumes {
             let path = self.dir.join(format!("{}.nii.gz", nifti::stem(source)));
-            let masks = slices.iter().map(|(s, bits)| (*s, bits.iter()));
+            let masks = slices.iter().map(|(s, p)| (*s, p.mask.iter()));
             let m = nifti::write_mask(&path, source, masks, &description)?;
+            if slices.iter().any(|(_, p)| p.probabilities.is_some()) {
+                let to = self
+                    .dir
+                    .join(format!("{}_probability.nii.gz", nifti::stem(source)));
+                let probabilities = slices
+                    .iter()
+                    .filter_map(|(s, p)| Some((*s, p.probabilities.as_ref()?.iter().copied())));
+                let what = format!("tumorseg {} tumour probability", crate::provenance::VERSION);
+                nifti::write_probabilities(&to, source, probabilities, &what)?;
+            }
             let ml = (m.mm3 / 10.0).round() / 100.0;
             println!(
                 "{}: tumour in {} of {} slices, {ml} ml → {}",

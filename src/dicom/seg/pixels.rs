@@ -21,6 +21,12 @@ impl Bits {
     }
 }
 
+/// Probabilities in [0, 1] rounded to the nearest 255th, one byte each.
+pub fn in_255ths(probabilities: &[f32]) -> Vec<u8> {
+    let byte = |p: f32| (p.clamp(0.0, 1.0) * 255.0).round() as u8;
+    probabilities.iter().map(|&p| byte(p)).collect()
+}
+
 /// The kind of SEG written (PS3.3 C.8.20.2 Segmentation Type).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SegType {
@@ -41,8 +47,7 @@ pub enum Pixels {
 impl Pixels {
     /// Probabilities in [0, 1] as a fractional frame, rounded to the nearest 255th.
     pub fn fractional(probabilities: &[f32]) -> Pixels {
-        let byte = |p: f32| (p.clamp(0.0, 1.0) * 255.0).round() as u8;
-        Pixels::Fractional(probabilities.iter().map(|&p| byte(p)).collect())
+        Pixels::Fractional(in_255ths(probabilities))
     }
 
     pub(super) fn len(&self) -> usize {
