@@ -191,6 +191,65 @@ pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
         independent,
         ci95: agg.ci95(),
         breakdown: Some(breakdown(&agg.per_image)),
+        volumes: volumes(rows),
         provenance: Some(ctx.provenance.clone()),
+    }
+}
+
+/// The scores per volume when every image is a slice of one (its stem `<volume>_f<number>`) and
+/// some volume has several: each volume's slices pooled, then averaged over the volumes.
+fn volumes(rows: &[ImageRow]) -> Option<Subset> {
+    let mut by_volume: std::collections::BTreeMap<&str, Aggregate> = Default::default();
+    for r in rows {
+        let (volume, number) = r.stem.rsplit_once("_f")?;
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        by_volume.entry(volume).or_default().push(r.confusion);
+    }
+    if by_volume.len() == rows.len() {
+        return None;
+    }
+    let agg = Aggregate {
+        per_image: by_volume.values().map(Aggregate::pooled).collect(),
+    };
+    Some(Subset {
+        n_images: agg.per_image.len(),
+        mean: agg.mean(),
+        global: agg.global(),
+        ci95: agg.ci95(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(stem: &str, tp: u64, fp: u64, fn_: u64, tn: u64) -> ImageRow {
+        ImageRow {
+            id: 0,
+            stem: stem.into(),
+            width: 1,
+            height: 1,
+            confusion: Confusion { tp, fp, fn_, tn },
+        }
+    }
+
+    #[test]
+    fn slices_of_volumes_are_scored_per_volume() {
+        let rows = [
+            row("a_f1", 3, 1, 0, 6),
+            row("a_f2", 1, 0, 2, 7),
+            row("b_f01", 0, 0, 0, 10),
+        ];
+        let v = volumes(&rows).expect("two volumes");
+        assert_eq!(v.n_images, 2);
+        // a pools to tp 4, fp 1, fn 2: Dice 8/11; b is empty on both sides: 1.
+        assert!((v.mean.dice - (8.0 / 11.0 + 1.0) / 2.0).abs() < 1e-12);
+        assert!((v.global.dice - 8.0 / 11.0).abs() < 1e-12);
+        // Not volumes: a name without a frame number, or every "volume" a single image.
+        assert!(volumes(&[row("a_f1", 1, 0, 0, 0), row("scan", 1, 0, 0, 0)]).is_none());
+        assert!(volumes(&[row("a_f1", 1, 0, 0, 0), row("a_fx", 1, 0, 0, 0)]).is_none());
+        assert!(volumes(&[row("a_f1", 1, 0, 0, 0), row("b_f1", 1, 0, 0, 0)]).is_none());
     }
 }

@@ -46,6 +46,11 @@ pub struct Report {
     /// Missed tumours, false alarms and Dice by tumour size (absent in reports written before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breakdown: Option<crate::metrics::breakdown::Breakdown>,
+    /// When the images are slices of volumes (`<volume>_f001`…, as `from-nifti`, `from-seg` and
+    /// `predict` name them): each volume's metrics over its slices pooled, and their mean over the
+    /// volumes (`n_images` counts volumes), as volumetric challenges score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<Subset>,
     /// The build, machine, command and input files (model, threshold, annotations, images) scored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<crate::provenance::Provenance>,
@@ -148,6 +153,22 @@ pub fn summary(r: &Report) -> String {
     }
     if let Some(line) = independent_line(r) {
         let _ = writeln!(s, "\n{line}");
+    }
+    if let Some(v) = &r.volumes {
+        let _ = writeln!(
+            s,
+            "\nPer volume ({}, each scored over its slices in the split pooled): mean Dice {:.4}{}, \
+             mean IoU {:.4}, mean precision {:.4}, mean recall {:.4}.",
+            count(v.n_images, "volume"),
+            v.mean.dice,
+            v.ci95.map_or(String::new(), |ci| format!(
+                " (95 % interval over the volumes {:.4}–{:.4})",
+                ci.mean_low.dice, ci.mean_high.dice
+            )),
+            v.mean.iou,
+            v.mean.precision,
+            v.mean.recall
+        );
     }
     s
 }

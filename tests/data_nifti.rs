@@ -234,6 +234,20 @@ fn from_nifti_makes_a_split_of_the_labelled_slices_in_predicts_grey() {
             );
         }
     }
+    // A split of a volume's slices is also scored per volume.
+    let o = common::run_ok(common::bin().args([
+        "evaluate",
+        "--pred-masks",
+        d.join("four_masks").to_str().unwrap(),
+        d.to_str().unwrap(),
+        "--split",
+        "four",
+    ]));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("Per volume (1 volume, each scored over its slices in the split pooled): mean Dice 1.0000"),
+        "{stdout}"
+    );
 }
 
 #[test]
