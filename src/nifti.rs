@@ -5,7 +5,7 @@
 //! their JPEG exports are: anterior at the top, the patient's right on the image's left.
 use crate::window::{self, Window};
 use ::nifti::{IntoNdArray, NiftiHeader, NiftiObject, ReaderOptions};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use image::GrayImage;
 pub use orientation::Orientation;
 use std::collections::BTreeSet;
@@ -60,10 +60,11 @@ struct Volume {
 static LAST: Mutex<Option<(PathBuf, Arc<Volume>)>> = Mutex::new(None);
 
 fn volume(path: &Path) -> Result<Arc<Volume>> {
-    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, v)) = last.as_ref().filter(|(p, _)| p == path) {
+    let last = || LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, v)) = last().as_ref().filter(|(p, _)| p == path) {
         return Ok(v.clone());
     }
+    // Decoded without the lock, so that threads reading other volumes go on meanwhile.
     let object = ReaderOptions::new()
         .read_file(path)
         .with_context(|| format!("cannot read {} as NIfTI", path.display()))?;
@@ -75,10 +76,11 @@ fn volume(path: &Path) -> Result<Arc<Volume>> {
         .into_ndarray::<f32>()
         .with_context(|| format!("cannot decode the voxels of {}", path.display()))?;
     // The array is laid out as the file stores it (Fortran order), which `Orientation::index` uses.
-    let values = array
-        .as_slice_memory_order()
-        .context("unreachable: a fresh array is contiguous")?
-        .to_vec();
+    let (values, offset) = array.into_raw_vec_and_offset();
+    ensure!(
+        offset.unwrap_or(0) == 0,
+        "unreachable: a fresh array starts its buffer"
+    );
     let display = (header.cal_max > header.cal_min)
         .then(|| (f64::from(header.cal_min), f64::from(header.cal_max)));
     let v = Arc::new(Volume {
@@ -86,7 +88,7 @@ fn volume(path: &Path) -> Result<Arc<Volume>> {
         orientation,
         display,
     });
-    *last = Some((path.to_path_buf(), v.clone()));
+    *last() = Some((path.to_path_buf(), v.clone()));
     Ok(v)
 }
 

@@ -12,33 +12,67 @@ pub struct SplitWriter {
     pub annotations: Vec<Value>,
 }
 
+/// One slice's image entry and annotation, made apart from the split (in parallel, say) and
+/// numbered when pushed into it.
+pub struct Entry {
+    name: String,
+    width: u32,
+    height: u32,
+    /// RLE counts, area and [x, y, width, height] of the tumour, when there is one.
+    tumour: Option<(String, usize, [u32; 4])>,
+}
+
+impl Entry {
+    /// A slice named `name` in the split and its mask (nonzero is tumour).
+    pub fn new(name: &str, mask: &GrayImage) -> Entry {
+        let (width, height) = mask.dimensions();
+        let area = mask.iter().filter(|&&m| m != 0).count();
+        let tumour = (area > 0).then(|| {
+            // The tumour's extent, [x, y, width, height] as COCO's bbox.
+            let on = mask.enumerate_pixels().filter(|(_, _, p)| p[0] != 0);
+            let (x0, y0, x1, y1) = on
+                .fold((u32::MAX, u32::MAX, 0, 0), |(a, b, c, d), (x, y, _)| {
+                    (a.min(x), b.min(y), c.max(x), d.max(y))
+                });
+            let counts = crate::mask::rle_to_string(&crate::mask::mask_to_rle(mask));
+            (counts, area, [x0, y0, x1 - x0 + 1, y1 - y0 + 1])
+        });
+        Entry {
+            name: name.to_string(),
+            width,
+            height,
+            tumour,
+        }
+    }
+
+    pub fn has_tumour(&self) -> bool {
+        self.tumour.is_some()
+    }
+}
+
 impl SplitWriter {
     /// A slice named `name` in the split and its mask (nonzero is tumour).
     pub fn add(&mut self, name: &str, mask: &GrayImage) {
+        self.push(Entry::new(name, mask));
+    }
+
+    /// The next image, and its annotation when it has a tumour.
+    pub fn push(&mut self, e: Entry) {
         let id = self.images.len() + 1;
-        let (width, height) = mask.dimensions();
         self.images.push(json!({
-            "id": id, "file_name": name, "width": width, "height": height,
+            "id": id, "file_name": e.name, "width": e.width, "height": e.height,
         }));
-        let area = mask.iter().filter(|&&m| m != 0).count();
-        if area == 0 {
-            return;
+        if let Some((counts, area, bbox)) = e.tumour {
+            self.annotations.push(json!({
+                "id": self.annotations.len() + 1,
+                "image_id": id,
+                "category_id": 1,
+                "segmentation": {"size": [e.height, e.width], "counts": counts},
+                "area": area,
+                "bbox": bbox,
+                "iscrowd": 0,
+            }));
         }
-        // The tumour's extent, [x, y, width, height] as COCO's bbox.
-        let on = mask.enumerate_pixels().filter(|(_, _, p)| p[0] != 0);
-        let (x0, y0, x1, y1) = on.fold((u32::MAX, u32::MAX, 0, 0), |(a, b, c, d), (x, y, _)| {
-            (a.min(x), b.min(y), c.max(x), d.max(y))
-        });
-        let counts = crate::mask::mask_to_rle(mask);
-        self.annotations.push(json!({
-            "id": self.annotations.len() + 1,
-            "image_id": id,
-            "category_id": 1,
-            "segmentation": {"size": [height, width], "counts": crate::mask::rle_to_string(&counts)},
-            "area": area,
-            "bbox": [x0, y0, x1 - x0 + 1, y1 - y0 + 1],
-            "iscrowd": 0,
-        }));
     }
 
     /// `_annotations.coco.json` in `out`: written last, so that a split with one is complete.

@@ -3,9 +3,10 @@
 //! volumes segmented in research pipelines can be trained on and scored like a Roboflow export.
 use crate::dataset::ORIGINAL;
 use crate::nifti;
-use crate::split_writer::{new_file, SplitWriter};
+use crate::split_writer::{new_file, Entry, SplitWriter};
 use crate::window::Window;
 use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -41,10 +42,9 @@ pub struct Args {
     pub window: Window,
 }
 
-/// What one pair gave the split.
+/// What one pair gave the split: its slices' entries, in order, and the slices left out.
 struct Kept {
-    with_tumour: usize,
-    empty: usize,
+    entries: Vec<Entry>,
     left_out: usize,
 }
 
@@ -72,26 +72,36 @@ pub fn run(args: Args) -> Result<()> {
     }
     check_pairs(&pairs, args.labels.as_deref())?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
+    // Volumes are decoded and their slices written in parallel; the split numbers them in order.
+    let bar = crate::progress::items(pairs.len() as u64, "volumes");
+    let kept: Vec<Result<Kept>> = pairs
+        .par_iter()
+        .map(|(image, label)| {
+            let kept = add_pair(&args, image, label);
+            bar.inc(1);
+            kept
+        })
+        .collect();
+    bar.finish_and_clear();
     let mut split = SplitWriter::default();
-    let mut totals = (0, 0, 0);
-    for (image, label) in pairs {
-        let kept = add_pair(&args, image, label, &mut split)?;
-        totals = (
-            totals.0 + kept.with_tumour,
-            totals.1 + kept.empty,
-            totals.2 + kept.left_out,
-        );
+    let (mut with_tumour, mut left_out) = (0, 0);
+    for kept in kept {
+        let kept = kept?;
+        left_out += kept.left_out;
+        for e in kept.entries {
+            with_tumour += usize::from(e.has_tumour());
+            split.push(e);
+        }
     }
     split.write_annotations(&args.out, "from NIfTI label volumes by tumorseg")?;
     println!(
-        "{} ({} with tumour) and {ORIGINAL} in {}{}",
-        crate::report::count(totals.0 + totals.1, "slice"),
-        totals.0,
+        "{} ({with_tumour} with tumour) and {ORIGINAL} in {}{}",
+        crate::report::count(split.images.len(), "slice"),
         args.out.display(),
-        if totals.2 > 0 {
+        if left_out > 0 {
             format!(
                 "; {} without tumour left out (--keep-empty keeps them)",
-                crate::report::count(totals.2, "slice")
+                crate::report::count(left_out, "slice")
             )
         } else {
             String::new()
@@ -103,8 +113,7 @@ pub fn run(args: Args) -> Result<()> {
 /// Before anything is written: every label volume on its image's grid, and every label asked for held
 /// by one of them.
 fn check_pairs(pairs: &[(&Path, &Path)], labels: Option<&[i64]>) -> Result<()> {
-    let mut found = BTreeSet::new();
-    for (image, label) in pairs {
+    let check = |(image, label): &(&Path, &Path)| -> Result<BTreeSet<i64>> {
         let grid = nifti::read_header(image)?.1;
         if !grid.same_grid(&nifti::read_header(label)?.1) {
             bail!(
@@ -113,9 +122,15 @@ fn check_pairs(pairs: &[(&Path, &Path)], labels: Option<&[i64]>) -> Result<()> {
                 image.display()
             );
         }
-        if labels.is_some() {
-            found.extend(nifti::label_values(label)?);
+        match labels {
+            Some(_) => nifti::label_values(label),
+            None => Ok(BTreeSet::new()),
         }
+    };
+    let checked: Vec<Result<BTreeSet<i64>>> = pairs.par_iter().map(check).collect();
+    let mut found = BTreeSet::new();
+    for values in checked {
+        found.extend(values?);
     }
     let missing: Vec<String> = labels
         .unwrap_or_default()
@@ -134,15 +149,15 @@ fn check_pairs(pairs: &[(&Path, &Path)], labels: Option<&[i64]>) -> Result<()> {
     Ok(())
 }
 
-/// One image volume's kept slices written into the split, with their masks from `label`.
-fn add_pair(args: &Args, image: &Path, label: &Path, split: &mut SplitWriter) -> Result<Kept> {
+/// One image volume's kept slices written into the split folder, and their entries with their masks
+/// from `label`.
+fn add_pair(args: &Args, image: &Path, label: &Path) -> Result<Kept> {
     let grid = nifti::read_header(image)?.1;
     let masks = nifti::read_masks(label, args.labels.as_deref())?;
     let all: Vec<u32> = (0..grid.slices()).collect();
     let slices = nifti::read_slices(image, &all, args.window)?;
     let mut kept = Kept {
-        with_tumour: 0,
-        empty: 0,
+        entries: Vec::new(),
         left_out: 0,
     };
     let stem = nifti::stem(image);
@@ -158,12 +173,7 @@ fn add_pair(args: &Args, image: &Path, label: &Path, split: &mut SplitWriter) ->
         let to = new_file(&args.out, &name)?;
         img.save(&to)
             .with_context(|| format!("write {}", to.display()))?;
-        split.add(&name, mask);
-        if tumour {
-            kept.with_tumour += 1;
-        } else {
-            kept.empty += 1;
-        }
+        kept.entries.push(Entry::new(&name, mask));
     }
     Ok(kept)
 }
