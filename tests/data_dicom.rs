@@ -221,12 +221,9 @@ fn predict_reads_every_frame_of_a_multi_frame_file() {
         mask("multi_f1") != mask("multi_f2"),
         "the frames must differ"
     );
-    let mut rows = csv::Reader::from_path(out.join("predictions.csv")).unwrap();
-    let header = rows.headers().unwrap().clone();
-    let frame = header.iter().position(|h| h == "frame").unwrap();
-    let numbers: Vec<String> = rows
-        .records()
-        .map(|r| r.unwrap()[frame].to_string())
+    let numbers: Vec<String> = common::predictions(&out)
+        .iter()
+        .map(|r| r["frame"].clone())
         .collect();
     // Sorted by file: first.png, multi.dcm's two frames, second.png.
     assert_eq!(numbers, ["", "1", "2", ""]);

@@ -247,18 +247,11 @@ fn a_dicom_file_a_seg_cannot_point_back_at_is_named_and_fails_the_command() {
 
 /// predictions.csv's highest tumour probability of each file (by file name).
 fn max_probabilities(out: &Path) -> Vec<(String, f32)> {
-    let mut csv = csv::Reader::from_path(out.join("predictions.csv")).unwrap();
-    let column = csv
-        .headers()
-        .unwrap()
+    common::predictions(out)
         .iter()
-        .position(|h| h == "max_probability")
-        .unwrap();
-    csv.records()
         .map(|r| {
-            let r = r.unwrap();
-            let name = Path::new(&r[0]).file_name().unwrap().to_string_lossy();
-            (name.into_owned(), r[column].parse().unwrap())
+            let name = Path::new(&r["file"]).file_name().unwrap().to_string_lossy();
+            (name.into_owned(), r["max_probability"].parse().unwrap())
         })
         .collect()
 }

@@ -21,10 +21,9 @@ fn volumes() -> tempfile::TempDir {
 
 /// predictions.csv's rows as (tumour pixels, tumour mm², frame).
 fn rows(out: &Path) -> Vec<(u64, Option<f64>, Option<u32>)> {
-    let mut csv = csv::Reader::from_path(out.join("predictions.csv")).unwrap();
-    csv.deserialize::<std::collections::HashMap<String, String>>()
+    common::predictions(out)
+        .iter()
         .map(|r| {
-            let r = r.unwrap();
             (
                 r["tumour_pixels"].parse().unwrap(),
                 r["tumour_mm2"].parse().ok(),
@@ -36,9 +35,9 @@ fn rows(out: &Path) -> Vec<(u64, Option<f64>, Option<u32>)> {
 
 /// predictions.csv's highest probability of each image.
 fn max_probabilities(out: &Path) -> Vec<f64> {
-    let mut csv = csv::Reader::from_path(out.join("predictions.csv")).unwrap();
-    csv.deserialize::<std::collections::HashMap<String, String>>()
-        .map(|r| r.unwrap()["max_probability"].parse().unwrap())
+    common::predictions(out)
+        .iter()
+        .map(|r| r["max_probability"].parse().unwrap())
         .collect()
 }
 

@@ -22,6 +22,15 @@ pub fn fixture() -> PathBuf {
     root().join("tests/fixtures/brain-tumor-mini")
 }
 
+/// predict's predictions.csv, each row by column name, in file order.
+pub fn predictions(out: &std::path::Path) -> Vec<std::collections::HashMap<String, String>> {
+    csv::Reader::from_path(out.join("predictions.csv"))
+        .unwrap()
+        .deserialize()
+        .map(Result::unwrap)
+        .collect()
+}
+
 /// The fixture's test JPEGs, sorted.
 pub fn test_jpgs() -> Vec<PathBuf> {
     let mut jpgs: Vec<PathBuf> = std::fs::read_dir(fixture().join("test"))
