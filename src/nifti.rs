@@ -42,9 +42,21 @@ pub fn stem(path: &Path) -> String {
 pub fn read_header(path: &Path) -> Result<(NiftiHeader, Orientation)> {
     let header = NiftiHeader::from_file(path)
         .with_context(|| format!("cannot read {} as NIfTI", path.display()))?;
-    let orientation =
-        Orientation::of(&header).with_context(|| format!("{} as NIfTI", path.display()))?;
+    let orientation = usable(&header).with_context(|| format!("{} as NIfTI", path.display()))?;
     Ok((header, orientation))
+}
+
+/// A header's orientation, when its voxels are grey values this module reads: real scalars, not
+/// RGB or complex ones (which nifti-rs 0.18 cannot turn into numbers, and would panic on).
+fn usable(header: &NiftiHeader) -> Result<Orientation> {
+    use ::nifti::NiftiType::*;
+    match header.data_type() {
+        Ok(Uint8 | Int8 | Uint16 | Int16 | Uint32 | Int32 | Uint64 | Int64 | Float32 | Float64) => {
+        }
+        Ok(other) => bail!("{other:?} voxels: give a grey volume (one real value per voxel)"),
+        Err(_) => bail!("unknown datatype code {}", header.datatype),
+    }
+    Orientation::of(header)
 }
 
 /// A volume's values (after scl_slope and scl_inter) in stored order.
@@ -69,8 +81,7 @@ fn volume(path: &Path) -> Result<Arc<Volume>> {
         .read_file(path)
         .with_context(|| format!("cannot read {} as NIfTI", path.display()))?;
     let header = object.header().clone();
-    let orientation =
-        Orientation::of(&header).with_context(|| format!("{} as NIfTI", path.display()))?;
+    let orientation = usable(&header).with_context(|| format!("{} as NIfTI", path.display()))?;
     let array = object
         .into_volume()
         .into_ndarray::<f32>()

@@ -143,25 +143,28 @@ fn nifti_slices_predict_as_the_images_they_were_made_of() {
 }
 
 #[test]
-fn a_series_of_volumes_is_refused_with_the_reason() {
+fn a_series_of_volumes_and_rgb_voxels_are_refused_with_the_reason() {
     let dir = volumes();
     let d = dir.path();
-    let out = d.join("out");
-    let o = predict_command(d, &d.join("series.nii.gz"), &out)
-        .output()
-        .unwrap();
-    assert!(!o.status.success());
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        stderr.contains("series.nii.gz") && stderr.contains("2 volumes in one file"),
-        "{stderr}"
-    );
-    let skipped = std::fs::read_to_string(out.join("skipped.txt")).unwrap();
-    assert!(
-        skipped.starts_with(d.join("series.nii.gz").to_str().unwrap()),
-        "{skipped}"
-    );
-    assert!(!out.join("volumes.csv").exists());
+    for (file, why) in [
+        ("series.nii.gz", "2 volumes in one file"),
+        ("rgb.nii.gz", "Rgb24 voxels: give a grey volume"),
+    ] {
+        let out = d.join(file).with_extension("out");
+        let o = predict_command(d, &d.join(file), &out).output().unwrap();
+        assert!(!o.status.success());
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stderr.contains(file) && stderr.contains(why) && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+        let skipped = std::fs::read_to_string(out.join("skipped.txt")).unwrap();
+        assert!(
+            skipped.starts_with(d.join(file).to_str().unwrap()),
+            "{skipped}"
+        );
+        assert!(!out.join("volumes.csv").exists());
+    }
 }
 
 /// `tumorseg from-nifti` with its arguments.

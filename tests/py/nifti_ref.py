@@ -17,6 +17,7 @@ voxels 0.5 (x) x 0.6 (y) x 3 mm (z). Written as:
 - sag.nii.gz: reoriented to a sagittal storage (P, S, L), uint8, qform only (sform code 0), no cal
   range: each slice is read from its minimum to its maximum, which is the slice as it is.
 - series.nii.gz: a 4-D file of two volumes, which must be refused with a reason.
+- rgb.nii.gz: RGB voxels, which must be refused with a reason.
 - labels.nii.gz: a label volume on ras.nii.gz's grid but stored in LPS order (uint8): on slice 0 label 1
   in rows 10-29, columns 20-49 and label 2 in rows 50-59, columns 60-69; slice 1 none; on slice 2 label 4
   in rows 5-14, columns 70-89 (rows and columns as the slice shows). labels_all_<k>.png holds each slice's
@@ -82,6 +83,8 @@ def make(out, images):
 
     series = np.stack([to_ras(slices)] * 2, axis=3).astype(np.uint8)
     nib.save(nib.Nifti1Image(series, AFFINE), os.path.join(out, "series.nii.gz"))
+    rgb = np.zeros(series.shape[:3], dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    nib.save(nib.Nifti1Image(rgb, AFFINE), os.path.join(out, "rgb.nii.gz"))
 
     labels = [np.zeros((H, W), np.uint8) for _ in range(3)]
     labels[0][10:30, 20:50] = 1
