@@ -5,7 +5,11 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
 use tch::Device;
 
 /// The training run's provenance file: one entry per session (a `--resume` appends one).
@@ -76,13 +80,35 @@ fn describe_device(device: Device) -> String {
     }
 }
 
-/// SHA-256 and size of a file, streamed.
+/// Files hashed by this process, by their real path, with the size and modification time they had:
+/// `pipeline` records the valid images for training and again for the threshold, and a large split
+/// takes a while to read. (A file rewritten at the same size within one tick of the file system's
+/// clock, a few ms, would keep its first hash; no command rewrites its own inputs.)
+static HASHED: Mutex<BTreeMap<PathBuf, (u64, SystemTime, String)>> = Mutex::new(BTreeMap::new());
+
+/// SHA-256 and size of a file, streamed (once per process while the file stays as it was).
 fn hash_file(path: &Path) -> Result<(String, u64)> {
     let mut f = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let meta = f
+        .metadata()
+        .with_context(|| format!("read {}", path.display()))?;
+    let key = std::fs::canonicalize(path).ok().zip(meta.modified().ok());
+    let hashed = || HASHED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((real, modified)) = &key {
+        if let Some((bytes, at, sha)) = hashed().get(real) {
+            if (*bytes, at) == (meta.len(), modified) {
+                return Ok((sha.clone(), *bytes));
+            }
+        }
+    }
     let mut hasher = Sha256::new();
     let bytes =
         std::io::copy(&mut f, &mut hasher).with_context(|| format!("read {}", path.display()))?;
-    Ok((format!("{:x}", hasher.finalize()), bytes))
+    let sha = format!("{:x}", hasher.finalize());
+    if let Some((real, modified)) = key {
+        hashed().insert(real, (bytes, modified, sha.clone()));
+    }
+    Ok((sha, bytes))
 }
 
 /// The path as the machine resolves it (a relative one depends on where the command ran), or as
@@ -104,6 +130,21 @@ pub fn file(role: &str, path: &Path) -> Result<Digest> {
         bytes,
         sha256,
     })
+}
+
+/// Where a set of files lives: `path` as the machine resolves it, or, when `path` is a folder and every
+/// file resolves into one other folder (`pipeline`'s mirror links each image to the dataset's own),
+/// that folder, so that the record names the data and not the links to it.
+fn home(path: &Path, paths: &[PathBuf]) -> String {
+    let folders: BTreeSet<PathBuf> = paths
+        .iter()
+        .filter_map(|p| Some(std::fs::canonicalize(p).ok()?.parent()?.to_path_buf()))
+        .collect();
+    let all = paths.iter().all(|p| p.exists());
+    match folders.first() {
+        Some(folder) if folders.len() == 1 && all && path.is_dir() => folder.display().to_string(),
+        _ => absolute(path),
+    }
 }
 
 /// The digest of a set of files, named `path` (their folder, say). Its hash is that of `sha256sum`'s
@@ -129,7 +170,7 @@ pub fn files(role: &str, path: &Path, paths: &[PathBuf]) -> Result<Digest> {
     lines.sort_by(|a, b| a[66..].cmp(&b[66..]));
     Ok(Digest {
         role: role.to_string(),
-        path: absolute(path),
+        path: home(path, paths),
         files: paths.len(),
         bytes: each.iter().map(|(_, b)| b).sum(),
         sha256: format!("{:x}", Sha256::digest(lines.concat().as_bytes())),
@@ -192,6 +233,22 @@ pub fn record(run_dir: &Path, record: Provenance, resumed: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_changed_since_it_was_hashed_is_hashed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jpg");
+        std::fs::write(&path, b"abc").unwrap();
+        let first = hash_file(&path).unwrap();
+        assert_eq!(hash_file(&path).unwrap(), first);
+        for content in [&b"abcd"[..], b"xyzw"] {
+            // The same size is told apart by the modification time, which ticks every few ms.
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            std::fs::write(&path, content).unwrap();
+            let want = format!("{:x}", Sha256::digest(content));
+            assert_eq!(hash_file(&path).unwrap(), (want, 4));
+        }
+    }
 
     #[test]
     fn digests_are_sha256_and_a_set_hashes_its_sha256sum_listing() {

@@ -114,4 +114,39 @@ fn pipeline_runs_every_stage_without_touching_the_dataset() {
         cfg.contains(&run.join("data").display().to_string()),
         "{cfg}"
     );
+    // The records name the cleaned annotations in the run, and the dataset's own images, not the
+    // mirror's links to them.
+    let trained = common::json(&run.join("provenance.json"));
+    let trained = &trained[0];
+    let real = |split: &str| {
+        root.join(split)
+            .canonicalize()
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    for split in ["train", "valid"] {
+        assert_eq!(
+            common::input(trained, &format!("{split} images"))["path"],
+            real(split)
+        );
+        let annotations = &common::input(trained, &format!("{split} annotations"))["path"];
+        assert!(
+            annotations
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("data/{split}/_annotations.coco.cleaned.json")),
+            "{annotations}"
+        );
+    }
+    assert_eq!(
+        common::input(&report["provenance"], "test images")["path"],
+        real("test")
+    );
+    // Named alike: the valid images of training and of the threshold.
+    let tuned = common::json(&run.join("threshold.json"));
+    assert_eq!(
+        common::input(&tuned["provenance"], "valid images"),
+        common::input(trained, "valid images")
+    );
 }
