@@ -26,7 +26,9 @@ $(STAMP): scripts/requirements.txt
 build: $(STAMP)
 	cargo build --release
 
-test: build lint
+# cargo test builds the binary the integration tests run, with the dev-dependencies' features
+# unified in; a `cargo build` before it would compile the image and DICOM crates a second time.
+test: $(STAMP) lint
 	cargo test --release -- --test-threads 2
 
 demo: build
