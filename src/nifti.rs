@@ -8,6 +8,7 @@ use ::nifti::{IntoNdArray, NiftiHeader, NiftiObject, ReaderOptions};
 use anyhow::{bail, ensure, Context, Result};
 use image::GrayImage;
 pub use orientation::Orientation;
+use rayon::prelude::*;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -109,8 +110,9 @@ pub fn read_slices(path: &Path, slices: &[u32], window: Window) -> Result<Vec<Gr
     let v = volume(path)?;
     let o = v.orientation;
     let (w, h) = o.slice_size();
+    // Slices are gathered in parallel: predict asks for a batch's worth of one volume at a time.
     slices
-        .iter()
+        .par_iter()
         .map(|&s| {
             if s >= o.slices() {
                 bail!("{} has no slice {}", path.display(), s + 1);
