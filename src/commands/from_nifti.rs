@@ -19,7 +19,9 @@ pub struct Args {
     pub pairs: Vec<PathBuf>,
     /// Split folder to create: each kept axial slice as `<image stem>_f001.png`… (lowest first, in
     /// the grey and orientation `predict` reads the volume in) and `_annotations.coco.json`, one RLE
-    /// annotation per slice with tumour. Nothing is overwritten.
+    /// annotation per slice with tumour. Nothing is overwritten. Give each split (train, valid, test)
+    /// its own volumes: neighbouring slices of one volume in two splits make the scores optimistic
+    /// (`clean` reports such pairs as `similar`).
     #[arg(long)]
     pub out: PathBuf,
     /// Label values that count as tumour, comma-separated (default: every nonzero value; BraTS: 1
