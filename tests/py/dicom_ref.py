@@ -18,8 +18,10 @@ From SOURCE_IMAGE's grey values v (0..255, resized to 96x96) it writes into OUT_
   decoding of the same stream (another JPEG decoder: allow a level or two of IDCT rounding).
 - multi.dcm: two frames, plain.dcm's pixels and their inversion: each reads as plain.png and
   inverted.png.
-- j2k.dcm: labelled JPEG 2000, which tumorseg does not decode (it needs a C library): it must be
-  refused with a reason.
+- j2k.dcm: plain.dcm's values as JPEG 2000 lossless (Pillow's OpenJPEG encoder, a raw codestream): it reads
+  as plain.png exactly.
+- jls.dcm: labelled JPEG-LS, which tumorseg does not decode (it needs a C library): it must be refused with
+  a reason.
 - enhanced.dcm: Enhanced MR, the same two frames with no top-level window or spacing; its functional
   groups give the pixel spacing (shared: 0.7 × 0.7 mm) and one window per frame (per-frame, both
   clipping); enhanced_1.png and enhanced_2.png hold the linear window function applied here;
@@ -50,6 +52,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
+    JPEGLSLossless,
     RLELossless,
     generate_uid,
 )
@@ -159,11 +162,25 @@ def main() -> None:
     multi.NumberOfFrames = 2
     multi.save_as(out / "multi.dcm", enforce_file_format=True)
 
-    j2k = slice_dataset(v[:8, :8], signed=False, bits_stored=12)
+    # JPEG 2000 lossless, as PACS archives often store slices: plain.dcm's values as a raw codestream
+    # (Pillow's OpenJPEG encoder), so that it reads as plain.png.
+    stream = io.BytesIO()
+    Image.fromarray((16 * v + 15).astype(np.uint16)).save(
+        stream, format="JPEG2000", irreversible=False, no_jp2=True
+    )
+    j2k = slice_dataset(16 * v + 15, signed=False, bits_stored=12)
     j2k.file_meta.TransferSyntaxUID = JPEG2000Lossless
-    j2k.PixelData = encapsulate([b"\xff\x4f\xff\x51" + bytes(60)])
+    j2k.PixelData = encapsulate([stream.getvalue()])
     j2k["PixelData"].VR = "OB"
     j2k.save_as(out / "j2k.dcm", enforce_file_format=True)
+    stream.seek(0)
+    assert np.array_equal(np.asarray(Image.open(stream)), 16 * v + 15), "Pillow's J2K round trip"
+
+    jls = slice_dataset(v[:8, :8], signed=False, bits_stored=12)
+    jls.file_meta.TransferSyntaxUID = JPEGLSLossless
+    jls.PixelData = encapsulate([b"\xff\xd8\xff\xf7" + bytes(60)])
+    jls["PixelData"].VR = "OB"
+    jls.save_as(out / "jls.dcm", enforce_file_format=True)
 
     enhanced = slice_dataset(frames, signed=False, bits_stored=12)
     enhanced.SOPClassUID = ENHANCED_MR_STORAGE

@@ -25,9 +25,11 @@ frame of reference: s3's frame must not land on it.
 
 And, written by highdicom on s1–s4 with RLE compression: OUT_DIR/labelmap/seg.dcm, a LABELMAP SEG
 (Label Map Segmentation Storage: one 8-bit frame per slice with tumour, each pixel its segment's
-number) of the two segments, and OUT_DIR/fractional/seg.dcm, a FRACTIONAL one of them.
+number) of the two segments, and OUT_DIR/fractional/seg.dcm, a FRACTIONAL one of them; and
+OUT_DIR/labelmap_j2k/seg.dcm, the label map with its frames recompressed as JPEG 2000 lossless.
 """
 
+import io
 import sys
 from pathlib import Path
 
@@ -35,9 +37,17 @@ import highdicom as hd
 import numpy as np
 from PIL import Image
 from dicom_ref import AXIAL, scanner_slice
+import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
 from pydicom.sr.codedict import codes
-from pydicom.uid import ExplicitVRLittleEndian, RLELossless, SegmentationStorage, generate_uid
+from pydicom.uid import (
+    ExplicitVRLittleEndian,
+    JPEG2000Lossless,
+    RLELossless,
+    SegmentationStorage,
+    generate_uid,
+)
 
 ROWS, COLUMNS = 90, 70
 
@@ -114,6 +124,7 @@ def main() -> None:
         seg = segmentation(pixels, kind, transfer_syntax_uid=RLELossless)
         (out / kind.lower()).mkdir(exist_ok=True)
         seg.save_as(out / kind.lower() / "seg.dcm")
+    j2k_labelmap(out)
     for k in range(4):
         both = mask[k].any(axis=-1)
         Image.fromarray(both.astype(np.uint8) * 255).save(out / f"all_s{k + 1}.png")
@@ -121,6 +132,23 @@ def main() -> None:
     cropped_seg(out, slices, mask.any(axis=-1))
     other = slice_dataset(grey, generate_uid(), 3)
     other.save_as(out / "cropped" / "t2_s3.dcm", enforce_file_format=True)
+
+
+def j2k_labelmap(out: Path) -> None:
+    """labelmap/seg.dcm again with its frames as JPEG 2000 lossless codestreams (Pillow's OpenJPEG
+    encoder; highdicom would need pylibjpeg for it), as archives recompress SEGs."""
+    seg = pydicom.dcmread(out / "labelmap" / "seg.dcm")
+    frames = seg.pixel_array.reshape(-1, seg.Rows, seg.Columns)
+    streams = []
+    for frame in frames:
+        stream = io.BytesIO()
+        Image.fromarray(frame.astype(np.uint8)).save(stream, format="JPEG2000", irreversible=False, no_jp2=True)
+        streams.append(stream.getvalue())
+    seg.PixelData = encapsulate(streams)
+    seg["PixelData"].VR = "OB"
+    seg.file_meta.TransferSyntaxUID = JPEG2000Lossless
+    (out / "labelmap_j2k").mkdir(exist_ok=True)
+    seg.save_as(out / "labelmap_j2k" / "seg.dcm", enforce_file_format=True)
 
 
 def item(**elements) -> Dataset:

@@ -1,7 +1,7 @@
 //! What a SEG's pixel data says, frame by frame: one mask for a BINARY frame (1 bit per pixel) or a
 //! FRACTIONAL one (8 bits, above half the Maximum Fractional Value), and for a LABELMAP frame (8 or 16
-//! bits, each value a segment number) one mask per segment in it. Compressed pixel data (RLE, in
-//! pure Rust) is decoded first.
+//! bits, each value a segment number) one mask per segment in it. Compressed pixel data (RLE and
+//! JPEG 2000, in pure Rust) is decoded first.
 use super::super::text;
 use super::{pack, Bits};
 use anyhow::{bail, ensure, Context, Result};
@@ -82,8 +82,8 @@ fn labels(values: Vec<u16>, n: usize, count: usize) -> Vec<Layers> {
         .collect()
 }
 
-/// The pixel data as stored, or decoded when compressed (dicom-rs decodes RLE in pure Rust; JPEG
-/// 2000 and JPEG-LS would need C libraries).
+/// The pixel data as stored, or decoded when compressed (dicom-rs decodes RLE and, through openjp2,
+/// JPEG 2000 in pure Rust; JPEG-LS would need a C library).
 fn pixel_bytes(file: &DefaultDicomObject) -> Result<Cow<'_, [u8]>> {
     let data = file.element(tags::PIXEL_DATA)?;
     if let Ok(bytes) = data.to_bytes() {

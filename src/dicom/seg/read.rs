@@ -50,7 +50,7 @@ pub fn is_segmentation(obj: &InMemDicomObject) -> bool {
 }
 
 /// A SEG's frames and references: BINARY, FRACTIONAL (read as above half its maximum) and LABELMAP
-/// segmentations (see [`layers`]), uncompressed or RLE.
+/// segmentations (see [`layers`]), uncompressed, RLE or JPEG 2000.
 pub fn read(path: &Path) -> Result<Segmentation> {
     let obj = OpenFileOptions::new()
         .open_file(path)
