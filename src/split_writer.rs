@@ -44,10 +44,6 @@ impl Entry {
             tumour,
         }
     }
-
-    pub fn has_tumour(&self) -> bool {
-        self.tumour.is_some()
-    }
 }
 
 impl SplitWriter {
@@ -87,6 +83,22 @@ impl SplitWriter {
         std::fs::write(&path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("write {}", path.display()))
     }
+}
+
+/// What the command prints once the split is written: its slices, those with tumour, and the
+/// sentence about the slices `left_out` (none when empty).
+pub fn summary(split: &SplitWriter, out: &Path, left_out: &str) -> String {
+    format!(
+        "{} ({} with tumour) and {ORIGINAL} in {}{}",
+        crate::report::count(split.images.len(), "slice"),
+        split.annotations.len(),
+        out.display(),
+        if left_out.is_empty() {
+            String::new()
+        } else {
+            format!("; {left_out}")
+        }
+    )
 }
 
 /// `out/name`, refused when it exists: nothing is overwritten.

@@ -3,7 +3,7 @@
 //! volumes segmented in research pipelines can be trained on and scored like a Roboflow export.
 use crate::dataset::ORIGINAL;
 use crate::nifti;
-use crate::split_writer::{new_file, Entry, SplitWriter};
+use crate::split_writer::{new_file, summary, Entry, SplitWriter};
 use crate::window::Window;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
@@ -86,29 +86,21 @@ pub fn run(args: Args) -> Result<()> {
         .collect();
     bar.finish_and_clear();
     let mut split = SplitWriter::default();
-    let (mut with_tumour, mut left_out) = (0, 0);
+    let mut left_out = 0;
     for kept in kept {
         let kept = kept?;
         left_out += kept.left_out;
-        for e in kept.entries {
-            with_tumour += usize::from(e.has_tumour());
-            split.push(e);
-        }
+        kept.entries.into_iter().for_each(|e| split.push(e));
     }
     split.write_annotations(&args.out, "from NIfTI label volumes by tumorseg")?;
-    println!(
-        "{} ({with_tumour} with tumour) and {ORIGINAL} in {}{}",
-        crate::report::count(split.images.len(), "slice"),
-        args.out.display(),
-        if left_out > 0 {
-            format!(
-                "; {} without tumour left out (--keep-empty keeps them)",
-                crate::report::count(left_out, "slice")
-            )
-        } else {
-            String::new()
-        }
-    );
+    let left_out = match left_out {
+        0 => String::new(),
+        n => format!(
+            "{} without tumour left out (--keep-empty keeps them)",
+            crate::report::count(n, "slice")
+        ),
+    };
+    println!("{}", summary(&split, &args.out, &left_out));
     Ok(())
 }
 

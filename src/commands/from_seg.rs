@@ -3,6 +3,7 @@
 //! scored like a Roboflow export.
 use crate::dataset::ORIGINAL;
 use crate::dicom::seg::{place, read as seg};
+use crate::split_writer::summary;
 use anyhow::{bail, ensure, Context, Result};
 use image::GrayImage;
 use slices::{classify, list, Slice};
@@ -78,21 +79,14 @@ pub fn run(args: Args) -> Result<()> {
         "no input slice is one a SEG refers to (SOP Instance UIDs differ)"
     );
     write(&args.out, &coco)?;
-    println!(
-        "{} ({} with tumour) and {} in {}{}",
-        crate::report::count(placed, "slice"),
-        coco.split.annotations.len(),
-        ORIGINAL,
-        args.out.display(),
-        if left_out > 0 {
-            format!(
-                "; {} no SEG refers to left out",
-                crate::report::count(left_out, "slice")
-            )
-        } else {
-            String::new()
-        }
-    );
+    let left_out = match left_out {
+        0 => String::new(),
+        n => format!(
+            "{} no SEG refers to left out",
+            crate::report::count(n, "slice")
+        ),
+    };
+    println!("{}", summary(&coco.split, &args.out, &left_out));
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::mem::InMemElement;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use std::cmp::Ordering;
 use std::path::Path;
 
 mod attributes;
@@ -287,16 +288,13 @@ pub fn split_repeats(frames: Vec<Frame>) -> Result<Vec<Vec<Frame>>> {
             None => by_repetition.push((r, vec![f])),
         }
     }
+    // Field by field, each list of values lexicographically (a missing value sorts first).
     let order = |a: &Repetition, b: &Repetition| {
+        let field = |(x, y): (&Vec<f64>, &Vec<f64>)| x.partial_cmp(y).unwrap_or(Ordering::Equal);
         a.iter()
             .zip(b)
-            .map(|(x, y)| {
-                let by_value = x.iter().zip(y).map(|(u, v)| u.total_cmp(v));
-                by_value
-                    .fold(std::cmp::Ordering::Equal, std::cmp::Ordering::then)
-                    .then(x.len().cmp(&y.len()))
-            })
-            .fold(std::cmp::Ordering::Equal, std::cmp::Ordering::then)
+            .map(field)
+            .fold(Ordering::Equal, Ordering::then)
     };
     by_repetition.sort_by(|a, b| order(a.0, b.0));
     let mut groups = Vec::new();

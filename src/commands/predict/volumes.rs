@@ -1,6 +1,6 @@
 //! `predict`'s NIfTI outputs: each input volume's masks gathered slice by slice, then written as one
 //! mask volume on the source's grid (`nifti/<stem>.nii.gz`), with its tumour volume in `volumes.csv`.
-use super::inputs::{Input, Kind};
+use super::inputs::Input;
 use crate::dicom::seg::Bits;
 use crate::nifti;
 use anyhow::{Context, Result};
@@ -38,9 +38,9 @@ impl Volumes {
         }
     }
 
-    /// One image's prediction, kept when the image is a slice of a NIfTI volume.
+    /// A NIfTI slice's prediction (None for other images).
     pub fn add(&mut self, input: &Input, slice: Option<Slice>) {
-        let Some(slice) = slice.filter(|_| input.kind == Kind::Nifti) else {
+        let Some(slice) = slice else {
             return;
         };
         // A volume's slices come one after another (inputs are expanded file by file).
