@@ -68,6 +68,17 @@ struct Volume {
     display: Option<(f64, f64)>,
 }
 
+impl Volume {
+    /// Axial slice `s`'s values, row by row, as the slice shows.
+    fn slice(&self, s: u32) -> impl Iterator<Item = f32> + '_ {
+        let o = self.orientation;
+        let (w, h) = o.slice_size();
+        (0..h)
+            .flat_map(move |r| (0..w).map(move |c| (c, r)))
+            .map(move |(c, r)| self.values[o.index(s, c, r)])
+    }
+}
+
 /// The volume read last: `predict` asks for a volume's slices a batch at a time, and a `.nii.gz`
 /// must be decompressed whole each time it is read.
 static LAST: Mutex<Option<(PathBuf, Arc<Volume>)>> = Mutex::new(None);
@@ -117,10 +128,7 @@ pub fn read_slices(path: &Path, slices: &[u32], window: Window) -> Result<Vec<Gr
             if s >= o.slices() {
                 bail!("{} has no slice {}", path.display(), s + 1);
             }
-            let values: Vec<f32> = (0..h)
-                .flat_map(|r| (0..w).map(move |c| (c, r)))
-                .map(|(c, r)| v.values[o.index(s, c, r)])
-                .collect();
+            let values: Vec<f32> = v.slice(s).collect();
             let (lo, hi) = window.range(v.display, window::min_max(values.iter().copied()));
             let grey = window::grey(values.into_iter(), lo, hi);
             Ok(GrayImage::from_raw(w, h, grey).expect("one byte per pixel"))
@@ -132,17 +140,15 @@ pub fn read_slices(path: &Path, slices: &[u32], window: Window) -> Result<Vec<Gr
 /// `labels` (any nonzero value when None).
 pub fn read_masks(path: &Path, labels: Option<&[i64]>) -> Result<Vec<GrayImage>> {
     let v = volume(path)?;
-    let o = v.orientation;
-    let (w, h) = o.slice_size();
+    let (w, h) = v.orientation.slice_size();
     let set = |x: f32| {
         let x = x.round() as i64;
-        labels.map_or(x != 0, |l| l.contains(&x))
+        u8::from(labels.map_or(x != 0, |l| l.contains(&x)))
     };
-    Ok((0..o.slices())
+    Ok((0..v.orientation.slices())
         .map(|s| {
-            GrayImage::from_fn(w, h, |c, r| {
-                image::Luma([u8::from(set(v.values[o.index(s, c, r)]))])
-            })
+            let mask = v.slice(s).map(set).collect();
+            GrayImage::from_raw(w, h, mask).expect("one byte per pixel")
         })
         .collect())
 }

@@ -148,26 +148,29 @@ fn check_pairs(pairs: &[(&Path, &Path)], labels: Option<&[i64]>) -> Result<()> {
 fn add_pair(args: &Args, image: &Path, label: &Path) -> Result<Kept> {
     let grid = nifti::read_header(image)?.1;
     let masks = nifti::read_masks(label, args.labels.as_deref())?;
-    let all: Vec<u32> = (0..grid.slices()).collect();
-    let slices = nifti::read_slices(image, &all, args.window)?;
+    let tumour = |k: usize| masks[k].iter().any(|&m| m != 0);
+    // Only the slices that may be kept are turned to grey: those with tumour, or all with --keep-empty.
+    let candidates: Vec<u32> = (0..grid.slices())
+        .filter(|&k| args.keep_empty || tumour(k as usize))
+        .collect();
+    let slices = nifti::read_slices(image, &candidates, args.window)?;
     let mut kept = Kept {
         entries: Vec::new(),
-        left_out: 0,
+        left_out: grid.slices() as usize - candidates.len(),
     };
     let stem = nifti::stem(image);
-    for ((k, img), mask) in all.iter().zip(&slices).zip(&masks) {
-        let tumour = mask.iter().any(|&m| m != 0);
+    for (&k, img) in candidates.iter().zip(&slices) {
         let blank = img.iter().all(|&g| g == img.as_raw()[0]);
-        if !tumour && (!args.keep_empty || blank) {
+        if !tumour(k as usize) && blank {
             kept.left_out += 1;
             continue;
         }
-        let frame = (grid.slices() > 1).then_some((*k, grid.slices()));
+        let frame = (grid.slices() > 1).then_some((k, grid.slices()));
         let name = format!("{}.png", crate::dicom::numbered(stem.clone(), frame));
         let to = new_file(&args.out, &name)?;
         img.save(&to)
             .with_context(|| format!("write {}", to.display()))?;
-        kept.entries.push(Entry::new(&name, mask));
+        kept.entries.push(Entry::new(&name, &masks[k as usize]));
     }
     Ok(kept)
 }
