@@ -39,17 +39,21 @@ pub fn stem(path: &Path) -> String {
     name[..name.len() - cut].to_string()
 }
 
-/// What `predict` needs of a NIfTI file before reading its voxels.
-pub fn read_header(path: &Path) -> Result<(NiftiHeader, Orientation)> {
+/// What `predict` needs of a NIfTI file before reading its voxels: its header, and the orientation
+/// of `volume`, which of its 3-D volumes is read (None for a file that holds one; from 0 for a 4-D
+/// file's, e.g. the Medical Segmentation Decathlon's FLAIR, T1w, T1gd and T2w).
+pub fn read_header(path: &Path, volume: Option<usize>) -> Result<(NiftiHeader, Orientation)> {
     let header = NiftiHeader::from_file(path)
         .with_context(|| format!("cannot read {} as NIfTI", path.display()))?;
-    let orientation = usable(&header).with_context(|| format!("{} as NIfTI", path.display()))?;
+    let (orientation, _) =
+        usable(&header, volume).with_context(|| format!("{} as NIfTI", path.display()))?;
     Ok((header, orientation))
 }
 
-/// A header's orientation, when its voxels are grey values this module reads: real scalars, not
-/// RGB or complex ones (which nifti-rs 0.18 cannot turn into numbers, and would panic on).
-fn usable(header: &NiftiHeader) -> Result<Orientation> {
+/// A header's orientation and the index of the volume to read, when its voxels are grey values
+/// this module reads (real scalars, not RGB or complex ones, which nifti-rs 0.18 cannot turn into
+/// numbers and would panic on) and it holds that volume.
+fn usable(header: &NiftiHeader, volume: Option<usize>) -> Result<(Orientation, usize)> {
     use ::nifti::NiftiType::*;
     match header.data_type() {
         Ok(Uint8 | Int8 | Uint16 | Int16 | Uint32 | Int32 | Uint64 | Int64 | Float32 | Float64) => {
@@ -57,7 +61,22 @@ fn usable(header: &NiftiHeader) -> Result<Orientation> {
         Ok(other) => bail!("{other:?} voxels: give a grey volume (one real value per voxel)"),
         Err(_) => bail!("unknown datatype code {}", header.datatype),
     }
-    Orientation::of(header)
+    let orientation = Orientation::of(header)?;
+    let count = orientation::volume_count(header);
+    let rank = usize::from(header.dim[0]).min(7);
+    let index = match volume {
+        None if count > 1 => bail!(
+            "{count} volumes in one file ({:?}): choose one with --volume 0 to {} (or split it with fslsplit)",
+            &header.dim[1..=rank],
+            count - 1
+        ),
+        Some(v) if v >= count => bail!(
+            "there is no volume {v}: the file holds {} (--volume counts from 0)",
+            crate::report::count(count, "volume")
+        ),
+        v => v.unwrap_or(0),
+    };
+    Ok((orientation, index))
 }
 
 /// A volume's values (after scl_slope and scl_inter) in stored order.
@@ -79,13 +98,15 @@ impl Volume {
     }
 }
 
-/// The volume read last: `predict` asks for a volume's slices a batch at a time, and a `.nii.gz`
-/// must be decompressed whole each time it is read.
-static LAST: Mutex<Option<(PathBuf, Arc<Volume>)>> = Mutex::new(None);
+/// The volume read last (file, volume index): `predict` asks for a volume's slices a batch at a
+/// time, and a `.nii.gz` must be decompressed whole each time it is read.
+type Key = (PathBuf, Option<usize>);
+static LAST: Mutex<Option<(Key, Arc<Volume>)>> = Mutex::new(None);
 
-fn volume(path: &Path) -> Result<Arc<Volume>> {
+fn volume(path: &Path, pick: Option<usize>) -> Result<Arc<Volume>> {
+    let key = (path.to_path_buf(), pick);
     let last = || LAST.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, v)) = last().as_ref().filter(|(p, _)| p == path) {
+    if let Some((_, v)) = last().as_ref().filter(|(k, _)| *k == key) {
         return Ok(v.clone());
     }
     // Decoded without the lock, so that threads reading other volumes go on meanwhile.
@@ -93,17 +114,25 @@ fn volume(path: &Path) -> Result<Arc<Volume>> {
         .read_file(path)
         .with_context(|| format!("cannot read {} as NIfTI", path.display()))?;
     let header = object.header().clone();
-    let orientation = usable(&header).with_context(|| format!("{} as NIfTI", path.display()))?;
+    let (orientation, index) =
+        usable(&header, pick).with_context(|| format!("{} as NIfTI", path.display()))?;
     let array = object
         .into_volume()
         .into_ndarray::<f32>()
         .with_context(|| format!("cannot decode the voxels of {}", path.display()))?;
     // The array is laid out as the file stores it (Fortran order), which `Orientation::index` uses.
-    let (values, offset) = array.into_raw_vec_and_offset();
+    let (mut values, offset) = array.into_raw_vec_and_offset();
     ensure!(
         offset.unwrap_or(0) == 0,
         "unreachable: a fresh array starts its buffer"
     );
+    // A 4-D file's volumes follow each other; only the one read is kept.
+    let n = orientation.dims.iter().product::<usize>();
+    if values.len() > n {
+        values.drain(..index * n);
+        values.truncate(n);
+        values.shrink_to_fit();
+    }
     let display = (header.cal_max > header.cal_min)
         .then(|| (f64::from(header.cal_min), f64::from(header.cal_max)));
     let v = Arc::new(Volume {
@@ -111,14 +140,20 @@ fn volume(path: &Path) -> Result<Arc<Volume>> {
         orientation,
         display,
     });
-    *last() = Some((path.to_path_buf(), v.clone()));
+    *last() = Some((key, v.clone()));
     Ok(v)
 }
 
-/// The given axial slices (from 0, lowest first) of a NIfTI volume, each as 8-bit grey through
-/// `window` (`first`: the header's cal_min–cal_max, else the slice's minimum to maximum).
-pub fn read_slices(path: &Path, slices: &[u32], window: Window) -> Result<Vec<GrayImage>> {
-    let v = volume(path)?;
+/// The given axial slices (from 0, lowest first) of a NIfTI file's `volume` (as [`read_header`]),
+/// each as 8-bit grey through `window` (`first`: the header's cal_min–cal_max, else the slice's
+/// minimum to maximum).
+pub fn read_slices(
+    path: &Path,
+    volume: Option<usize>,
+    slices: &[u32],
+    window: Window,
+) -> Result<Vec<GrayImage>> {
+    let v = self::volume(path, volume)?;
     let o = v.orientation;
     let (w, h) = o.slice_size();
     // Slices are gathered in parallel: predict asks for a batch's worth of one volume at a time.
@@ -139,7 +174,7 @@ pub fn read_slices(path: &Path, slices: &[u32], window: Window) -> Result<Vec<Gr
 /// Each axial slice of a label volume as a 0/1 mask: 1 where the voxel's value, rounded, is one of
 /// `labels` (any nonzero value when None).
 pub fn read_masks(path: &Path, labels: Option<&[i64]>) -> Result<Vec<GrayImage>> {
-    let v = volume(path)?;
+    let v = volume(path, None)?;
     let (w, h) = v.orientation.slice_size();
     let set = |x: f32| {
         let x = x.round() as i64;
@@ -155,7 +190,7 @@ pub fn read_masks(path: &Path, labels: Option<&[i64]>) -> Result<Vec<GrayImage>>
 
 /// The values (rounded) a label volume holds.
 pub fn label_values(path: &Path) -> Result<BTreeSet<i64>> {
-    Ok(volume(path)?
+    Ok(volume(path, None)?
         .values
         .iter()
         .map(|x| x.round() as i64)
@@ -168,15 +203,18 @@ pub struct MaskVolume {
     pub voxels: u64,
     pub slices_with_tumour: u32,
     pub slices: u32,
+    /// Which volume of a 4-D file the mask is of (None for a 3-D file).
+    pub volume: Option<usize>,
     /// The tumour's volume in mm³.
     pub mm3: f64,
 }
 
-/// Write `out` (`.nii.gz`): the mask of `source`'s voxel grid, header and affines, 1 where an axial
-/// slice's mask (row by row, as [`read_slices`] gives the slice) is set; slices not given are 0.
+/// Write `out` (`.nii.gz`): the mask of `source`'s voxel grid, header and affines (one 3-D volume,
+/// whichever of a 4-D file's `volume` was read), 1 where an axial slice's mask (row by row, as
+/// [`read_slices`] gives the slice) is set; slices not given are 0.
 pub fn write_mask<S, M>(
     out: &Path,
-    source: &Path,
+    (source, volume): (&Path, Option<usize>),
     slices: S,
     description: &str,
 ) -> Result<MaskVolume>
@@ -190,24 +228,26 @@ where
         with_tumour += u32::from(values.contains(&1));
         (s, values)
     });
-    let (mut header, o, voxels) = place(source, slices)?;
+    let (mut header, o, voxels) = place(source, volume, slices)?;
     let count = voxels.iter().map(|&v| u64::from(v)).sum::<u64>();
+    let volume = volume.filter(|_| orientation::volume_count(&header) > 1);
     header.intent_code = INTENT_LABEL;
     write(out, header, &o, voxels, (0.0, 1.0), description)?;
     Ok(MaskVolume {
         voxels: count,
         slices_with_tumour: with_tumour,
         slices: o.slices(),
+        volume,
         mm3: count as f64 * o.voxel_mm3(),
     })
 }
 
 /// Write `out` (`.nii.gz`): the tumour probability, 0–1 as float32, on `source`'s voxel grid, header
-/// and affines; each axial slice's probabilities given in 255ths (as a fractional DICOM SEG stores
-/// them), slices not given 0.
+/// and affines (as [`write_mask`]); each axial slice's probabilities given in 255ths (as a
+/// fractional DICOM SEG stores them), slices not given 0.
 pub fn write_probabilities<S, P>(
     out: &Path,
-    source: &Path,
+    (source, volume): (&Path, Option<usize>),
     slices: S,
     description: &str,
 ) -> Result<()>
@@ -218,20 +258,24 @@ where
     let slices = slices
         .into_iter()
         .map(|(s, p)| (s, p.into_iter().map(|v| f32::from(v) / 255.0)));
-    let (mut header, o, voxels) = place(source, slices)?;
+    let (mut header, o, voxels) = place(source, volume, slices)?;
     header.intent_code = 0;
     write(out, header, &o, voxels, (0.0, 1.0), description)
 }
 
 /// `source`'s header and grid, and a volume on it holding each given axial slice's values (row by
 /// row) where the slice lies, the default elsewhere.
-fn place<T, S, V>(source: &Path, slices: S) -> Result<(NiftiHeader, Orientation, Vec<T>)>
+fn place<T, S, V>(
+    source: &Path,
+    volume: Option<usize>,
+    slices: S,
+) -> Result<(NiftiHeader, Orientation, Vec<T>)>
 where
     T: Copy + Default,
     S: IntoIterator<Item = (u32, V)>,
     V: IntoIterator<Item = T>,
 {
-    let (header, o) = read_header(source)?;
+    let (header, o) = read_header(source, volume)?;
     let [d0, d1, d2] = o.dims;
     let (w, _) = o.slice_size();
     let mut voxels = vec![T::default(); d0 * d1 * d2];

@@ -94,10 +94,10 @@ fn nifti_slices_predict_as_the_images_they_were_made_of() {
         check.extend(pngs.iter().map(|p| p.to_str().unwrap()));
         let voxels = common::run_py("nifti_ref.py", &check);
         assert_eq!(voxels.trim(), total.to_string(), "{v}");
-        // file, mask, slices, slices_with_tumour, tumour_voxels, tumour_ml
-        assert_eq!(row[1], mask.display().to_string());
+        // file, volume (empty: 3-D files), mask, slices, slices_with_tumour, tumour_voxels, tumour_ml
+        assert_eq!(row[1..3], ["".to_string(), mask.display().to_string()]);
         assert_eq!(
-            row[2..],
+            row[3..],
             [
                 "3".to_string(),
                 pixels.iter().filter(|&&p| p > 0).count().to_string(),
@@ -105,6 +105,33 @@ fn nifti_slices_predict_as_the_images_they_were_made_of() {
                 ml.to_string()
             ]
         );
+    }
+    // Of a 4-D file, the volume asked for: volume 1 holds the slices (volume 0 their inverse).
+    let series = d.join("series.nii.gz");
+    for (volume, same) in [("1", true), ("0", false)] {
+        let out = d.join(format!("out_series_{volume}"));
+        common::run_ok(predict_command(d, &series, &out).args(["--volume", volume]));
+        let got: Vec<_> = (0..3)
+            .map(|k| png(&out.join(format!("masks/series_f{}.png", k + 1))))
+            .collect();
+        assert_eq!(got == truth, same, "volume {volume}");
+        let row = csv::Reader::from_path(out.join("volumes.csv"))
+            .unwrap()
+            .records()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(&row[1], volume);
+        if same {
+            let mask = out.join("nifti/series.nii.gz");
+            let mut check = vec!["check", mask.to_str().unwrap(), series.to_str().unwrap()];
+            let pngs: Vec<PathBuf> = (0..3)
+                .map(|k| by_png.join(format!("masks/slice_{k}.png")))
+                .collect();
+            check.extend(pngs.iter().map(|p| p.to_str().unwrap()));
+            let voxels = common::run_py("nifti_ref.py", &check);
+            assert_eq!(voxels.trim(), total.to_string());
+        }
     }
     // The probability volumes: consistent with the masks, and the highest per slice is predict's.
     let highest: Vec<String> = max_probabilities(&by_png)
@@ -143,15 +170,34 @@ fn nifti_slices_predict_as_the_images_they_were_made_of() {
 }
 
 #[test]
-fn a_series_of_volumes_and_rgb_voxels_are_refused_with_the_reason() {
+fn a_series_without_its_volume_and_rgb_voxels_are_refused_with_the_reason() {
     let dir = volumes();
     let d = dir.path();
-    for (file, why) in [
-        ("series.nii.gz", "2 volumes in one file"),
-        ("rgb.nii.gz", "Rgb24 voxels: give a grey volume"),
-    ] {
-        let out = d.join(file).with_extension("out");
-        let o = predict_command(d, &d.join(file), &out).output().unwrap();
+    for (k, (file, volume, why)) in [
+        (
+            "series.nii.gz",
+            None,
+            "2 volumes in one file ([96, 80, 3, 2]): choose one with --volume 0 to 1",
+        ),
+        (
+            "series.nii.gz",
+            Some("2"),
+            "no volume 2: the file holds 2 volumes",
+        ),
+        (
+            "ras.nii.gz",
+            Some("1"),
+            "no volume 1: the file holds 1 volume",
+        ),
+        ("rgb.nii.gz", None, "Rgb24 voxels: give a grey volume"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = d.join(format!("out_{k}"));
+        let mut predict = predict_command(d, &d.join(file), &out);
+        predict.args(volume.iter().flat_map(|v| ["--volume", v]));
+        let o = predict.output().unwrap();
         assert!(!o.status.success());
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(
@@ -203,7 +249,24 @@ fn from_nifti_makes_a_split_of_the_labelled_slices_in_predicts_grey() {
         ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for (split, label, slices) in [("all", "all", &[0, 2][..]), ("four", "4", &[0, 1, 2][..])] {
+    // A 4-D image, as the Medical Segmentation Decathlon's: its volume 1 holds the slices.
+    let o = from_nifti(
+        d,
+        &[
+            "series.nii.gz",
+            "labels.nii.gz",
+            "--volume",
+            "1",
+            "--out",
+            "msd",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (split, label, slices, stem) in [
+        ("all", "all", &[0, 2][..], "ras"),
+        ("four", "4", &[0, 1, 2][..], "ras"),
+        ("msd", "all", &[0, 2][..], "series"),
+    ] {
         let masks = d.join(format!("{split}_masks"));
         let split = d.join(split);
         common::run_ok(common::bin().args([
@@ -219,11 +282,11 @@ fn from_nifti_makes_a_split_of_the_labelled_slices_in_predicts_grey() {
         written.sort();
         let want: Vec<String> = slices
             .iter()
-            .map(|k| format!("ras_f{}.png", k + 1))
+            .map(|k| format!("{stem}_f{}.png", k + 1))
             .collect();
         assert_eq!(written, want);
         for k in slices {
-            let name = format!("ras_f{}.png", k + 1);
+            let name = format!("{stem}_f{}.png", k + 1);
             assert!(
                 png(&masks.join(&name)) == png(&d.join(format!("labels_{label}_{k}.png"))),
                 "{}: {name}'s annotation differs from the labels",
@@ -256,7 +319,11 @@ fn from_nifti_makes_a_split_of_the_labelled_slices_in_predicts_grey() {
 fn from_nifti_refuses_what_it_cannot_make_a_true_split_of() {
     let dir = volumes();
     let d = dir.path();
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["series.nii.gz", "labels.nii.gz"],
+            "series.nii.gz as NIfTI: 2 volumes in one file",
+        ),
         (
             &["ras.nii.gz", "labels.nii.gz", "--labels", "3"],
             "no label volume holds label 3 (they hold: 0, 1, 2, 4)",

@@ -25,8 +25,9 @@ pub struct Args {
     #[arg(long)]
     pub out: PathBuf,
     /// Label values that count as tumour, comma-separated (default: every nonzero value; BraTS: 1
-    /// necrosis, 2 oedema, 4 or 3 enhancing, so `1,4` is the tumour core). One that no label volume
-    /// holds is an error, not an empty dataset.
+    /// necrosis, 2 oedema, 4 or 3 enhancing, so `1,4` is the tumour core; the Medical Segmentation
+    /// Decathlon's Task01: 1 oedema, 2 non-enhancing, 3 enhancing tumour, so `2,3`). One that no
+    /// label volume holds is an error, not an empty dataset.
     #[arg(long, value_delimiter = ',')]
     pub labels: Option<Vec<i64>>,
     /// Also keep the slices without tumour (those whose image is not blank), as images without
@@ -42,6 +43,11 @@ pub struct Args {
         value_name = "first|minmax|CENTER,WIDTH"
     )]
     pub window: Window,
+    /// Which volume of 4-D image files to read, from 0 (the Medical Segmentation Decathlon's Task01
+    /// stores 0 FLAIR, 1 T1w, 2 T1gd, 3 T2w in one file, its labels in another of the same name:
+    /// `imagesTr/BRATS_001.nii.gz labelsTr/BRATS_001.nii.gz`). Label volumes hold one volume.
+    #[arg(long, value_name = "N")]
+    pub volume: Option<usize>,
 }
 
 /// What one pair gave the split: its slices' entries, in order, and the slices left out.
@@ -72,7 +78,7 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
     }
-    check_pairs(&pairs, args.labels.as_deref())?;
+    check_pairs(&pairs, &args)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
     // Volumes are decoded and their slices written in parallel; the split numbers them in order.
     let bar = crate::progress::items(pairs.len() as u64, "volumes");
@@ -106,10 +112,11 @@ pub fn run(args: Args) -> Result<()> {
 
 /// Before anything is written: every label volume on its image's grid, and every label asked for held
 /// by one of them.
-fn check_pairs(pairs: &[(&Path, &Path)], labels: Option<&[i64]>) -> Result<()> {
+fn check_pairs(pairs: &[(&Path, &Path)], args: &Args) -> Result<()> {
+    let labels = args.labels.as_deref();
     let check = |(image, label): &(&Path, &Path)| -> Result<BTreeSet<i64>> {
-        let grid = nifti::read_header(image)?.1;
-        if !grid.same_grid(&nifti::read_header(label)?.1) {
+        let grid = nifti::read_header(image, args.volume)?.1;
+        if !grid.same_grid(&nifti::read_header(label, None)?.1) {
             bail!(
                 "{} is not on {}'s voxel grid (another size, voxel size or position): resample it first",
                 label.display(),
@@ -146,14 +153,14 @@ fn check_pairs(pairs: &[(&Path, &Path)], labels: Option<&[i64]>) -> Result<()> {
 /// One image volume's kept slices written into the split folder, and their entries with their masks
 /// from `label`.
 fn add_pair(args: &Args, image: &Path, label: &Path) -> Result<Kept> {
-    let grid = nifti::read_header(image)?.1;
+    let grid = nifti::read_header(image, args.volume)?.1;
     let masks = nifti::read_masks(label, args.labels.as_deref())?;
     let tumour = |k: usize| masks[k].iter().any(|&m| m != 0);
     // Only the slices that may be kept are turned to grey: those with tumour, or all with --keep-empty.
     let candidates: Vec<u32> = (0..grid.slices())
         .filter(|&k| args.keep_empty || tumour(k as usize))
         .collect();
-    let slices = nifti::read_slices(image, &candidates, args.window)?;
+    let slices = nifti::read_slices(image, args.volume, &candidates, args.window)?;
     let mut kept = Kept {
         entries: Vec::new(),
         left_out: grid.slices() as usize - candidates.len(),

@@ -131,26 +131,29 @@ const PERMUTATIONS: [[usize; 3]; 6] = [
     [2, 1, 0],
 ];
 
-/// The three spatial sizes; a 4-D (or higher) file must hold one volume.
+/// The three spatial sizes (a 4-D or higher file's volumes share them).
 fn volume_dims(header: &NiftiHeader) -> Result<[usize; 3]> {
     let rank = usize::from(header.dim[0]);
     if !(2..=7).contains(&rank) {
         bail!("dim[0] = {rank} is no NIfTI image rank");
     }
-    let dims = |range: std::ops::Range<usize>| range.map(|k| usize::from(header.dim[k].max(1)));
-    let extra: usize = dims(4..rank + 1).product();
-    if extra > 1 {
-        bail!(
-            "{extra} volumes in one file ({:?}): give one 3-D volume (e.g. split it with fslsplit)",
-            &header.dim[1..=rank]
-        );
-    }
-    let d: Vec<usize> = dims(1..4).collect();
-    Ok([
-        d[0],
-        if rank >= 2 { d[1] } else { 1 },
-        if rank >= 3 { d[2] } else { 1 },
-    ])
+    let size = |k: usize| {
+        if k <= rank {
+            usize::from(header.dim[k].max(1))
+        } else {
+            1
+        }
+    };
+    Ok([size(1), size(2), size(3)])
+}
+
+/// How many 3-D volumes the file holds: the product of its sizes beyond the third (time points,
+/// echoes, or modalities as the Medical Segmentation Decathlon stores them), 1 for a 3-D file.
+pub fn volume_count(header: &NiftiHeader) -> usize {
+    let rank = usize::from(header.dim[0]).min(7);
+    (4..=rank)
+        .map(|k| usize::from(header.dim[k].max(1)))
+        .product()
 }
 
 /// The voxel axes' directions and lengths in world mm (columns of the affine): from the sform, else

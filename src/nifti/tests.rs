@@ -88,19 +88,65 @@ fn the_qform_is_read_when_there_is_no_sform() {
 }
 
 #[test]
-fn time_series_and_bad_voxel_sizes_are_refused() {
+fn a_volume_of_a_series_is_picked_and_bad_voxel_sizes_are_refused() {
     let mut h = header([4, 3, 2], [[1., 0., 0.], [0., 1., 0.], [0., 0., 1.]]);
+    h.datatype = ::nifti::NiftiType::Float32 as i16;
     h.dim[0] = 4;
     h.dim[4] = 5;
-    let why = format!("{:#}", Orientation::of(&h).unwrap_err());
-    assert!(why.contains("5 volumes"), "{why}");
-    h.dim[4] = 1;
+    let why = |h: &NiftiHeader, v| format!("{:#}", usable(h, v).unwrap_err());
+    assert!(why(&h, None).contains("5 volumes in one file ([4, 3, 2, 5])"));
     assert!(
-        Orientation::of(&h).is_ok(),
+        why(&h, None).contains("--volume 0 to 4"),
+        "{}",
+        why(&h, None)
+    );
+    assert!(why(&h, Some(5)).contains("no volume 5: the file holds 5 volumes"));
+    assert_eq!(usable(&h, Some(4)).unwrap().1, 4);
+    assert_eq!(usable(&h, Some(4)).unwrap().0.slice_size(), (4, 3));
+    h.dim[4] = 1;
+    assert_eq!(
+        usable(&h, None).unwrap().1,
+        0,
         "a single time point is one volume"
     );
+    assert!(why(&h, Some(1)).contains("no volume 1: the file holds 1 volume "));
     let flat = header([4, 3, 2], [[1., 0., 0.], [0., 0., 0.], [0., 0., 1.]]);
     assert!(Orientation::of(&flat).is_err());
+}
+
+/// Of a 4-D file, the volume asked for is read, and its mask is written as one 3-D volume on the
+/// file's grid.
+#[test]
+fn the_volume_asked_for_is_read_and_masked_in_3d() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = header([2, 3, 2], [[1., 0., 0.], [0., 1., 0.], [0., 0., 1.]]);
+    (h.cal_min, h.cal_max) = (0.0, 40.0);
+    // Volume t holds 10·t + the stored index, so each volume's slices differ.
+    let stored: Vec<f32> = (0..36).map(|v| (10 * (v / 12) + v % 12) as f32).collect();
+    let array =
+        ndarray::Array4::from_shape_vec(ndarray::ShapeBuilder::f((2, 3, 2, 3)), stored).unwrap();
+    let path = dir.path().join("series.nii");
+    WriterOptions::new(&path)
+        .reference_header(&h)
+        .write_nifti(&array)
+        .unwrap();
+    let (read, o) = read_header(&path, Some(2)).unwrap();
+    assert_eq!(read.dim[..5], [4, 2, 3, 2, 3]);
+    for t in 0..3u32 {
+        let slices = read_slices(&path, Some(t as usize), &[1], Window::First).unwrap();
+        let want: Vec<u8> = (0..6)
+            .map(|k| grey_of(f64::from(10 * t) + o.index(1, k % 2, k / 2) as f64))
+            .collect();
+        assert_eq!(slices[0].as_raw(), &want, "volume {t}");
+    }
+    assert!(read_slices(&path, None, &[0], Window::First).is_err());
+    let out = dir.path().join("mask.nii.gz");
+    let all = (0..2).map(|s| (s, [true; 6]));
+    let written = write_mask(&out, (&path, Some(1)), all, "test").unwrap();
+    assert_eq!((written.voxels, written.slices), (12, 2));
+    let back = ReaderOptions::new().read_file(&out).unwrap();
+    assert_eq!(back.header().dim[..4], [3, 2, 3, 2]);
+    assert_eq!(back.header().srow_x, h.srow_x);
 }
 
 /// A volume stored sagittally reads as the slices it was made of, and a mask of those slices goes
@@ -122,8 +168,8 @@ fn slices_read_and_masks_write_back_through_the_orientation() {
         .reference_header(&h)
         .write_nifti(&array)
         .unwrap();
-    let o = read_header(&path).unwrap().1;
-    let slices = read_slices(&path, &[0, 1], Window::First).unwrap();
+    let o = read_header(&path, None).unwrap().1;
+    let slices = read_slices(&path, None, &[0, 1], Window::First).unwrap();
     for (s, img) in slices.iter().enumerate() {
         for (k, &g) in img.as_raw().iter().enumerate() {
             let value = o.index(s as u32, k as u32 % 4, k as u32 / 4) as f64;
@@ -131,17 +177,17 @@ fn slices_read_and_masks_write_back_through_the_orientation() {
             assert_eq!(g, grey_of(2.0 * value));
         }
     }
-    let minmax = read_slices(&path, &[1], Window::MinMax).unwrap();
+    let minmax = read_slices(&path, None, &[1], Window::MinMax).unwrap();
     assert_eq!(minmax[0].iter().max(), Some(&255));
     assert_eq!(minmax[0].iter().min(), Some(&0));
-    assert!(read_slices(&path, &[2], Window::First).is_err());
+    assert!(read_slices(&path, None, &[2], Window::First).is_err());
 
     let out = dir.path().join("mask.nii.gz");
     let masks = slices
         .iter()
         .enumerate()
         .map(|(s, img)| (s as u32, img.iter().map(|&g| g > 128)));
-    let written = write_mask(&out, &path, masks, "test").unwrap();
+    let written = write_mask(&out, (&path, None), masks, "test").unwrap();
     let back = ReaderOptions::new().read_file(&out).unwrap();
     assert_eq!(back.header().srow_z, h.srow_z);
     assert_eq!(

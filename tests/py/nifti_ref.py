@@ -16,7 +16,9 @@ voxels 0.5 (x) x 0.6 (y) x 3 mm (z). Written as:
   cal 0..255.
 - sag.nii.gz: reoriented to a sagittal storage (P, S, L), uint8, qform only (sform code 0), no cal
   range: each slice is read from its minimum to its maximum, which is the slice as it is.
-- series.nii.gz: a 4-D file of two volumes, which must be refused with a reason.
+- series.nii.gz: a 4-D uint8 file of two volumes, as the Medical Segmentation Decathlon stores its
+  modalities: volume 0 the slices inverted (255 - v), volume 1 the slices. Read without a volume
+  chosen, it must be refused with a reason.
 - rgb.nii.gz: RGB voxels, which must be refused with a reason.
 - labels.nii.gz: a label volume on ras.nii.gz's grid but stored in LPS order (uint8): on slice 0 label 1
   in rows 10-29, columns 20-49 and label 2 in rows 50-59, columns 60-69; slice 1 none; on slice 2 label 4
@@ -24,7 +26,7 @@ voxels 0.5 (x) x 0.6 (y) x 3 mm (z). Written as:
   nonzero labels and labels_4_<k>.png its label 4 (0/255).
 - shifted.nii.gz: labels.nii.gz moved 3 mm to the right: not on the image's grid.
 
-check: MASK must have SOURCE's shape and affine, uint8 0/1 and label intent, and, turned to the
+check: MASK must have SOURCE's (spatial) shape and affine, uint8 0/1 and label intent, and, turned to the
 closest canonical orientation, slice k must equal PNG k (0/255) under the same mapping.
 
 probability: PROBABILITY must be float32 on MASK's shape and affine, every value a multiple of 1/255 in
@@ -81,7 +83,7 @@ def make(out, images):
     nib.save(sag, os.path.join(out, "sag.nii.gz"))
     assert nib.aff2axcodes(nib.load(os.path.join(out, "sag.nii.gz")).affine) == ("P", "S", "L")
 
-    series = np.stack([to_ras(slices)] * 2, axis=3).astype(np.uint8)
+    series = np.stack([255 - to_ras(slices), to_ras(slices)], axis=3).astype(np.uint8)
     nib.save(nib.Nifti1Image(series, AFFINE), os.path.join(out, "series.nii.gz"))
     rgb = np.zeros(series.shape[:3], dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
     nib.save(nib.Nifti1Image(rgb, AFFINE), os.path.join(out, "rgb.nii.gz"))
@@ -103,7 +105,7 @@ def make(out, images):
 
 def check(mask_path, source_path, pngs):
     mask, source = nib.load(mask_path), nib.load(source_path)
-    assert mask.shape == source.shape, (mask.shape, source.shape)
+    assert mask.shape == source.shape[:3], (mask.shape, source.shape)
     assert np.allclose(mask.affine, source.affine), (mask.affine, source.affine)
     assert mask.get_data_dtype() == np.uint8, mask.get_data_dtype()
     assert mask.header.get_intent()[0] == "label", mask.header.get_intent()

@@ -79,7 +79,7 @@ fn is_image_file(f: &Path) -> bool {
 /// Expand folders (their image files, sorted; not their subfolders) and multi-frame DICOM files (their
 /// frames), and check every stem is unique (outputs are named by stem). Other files in a folder are
 /// named on stderr, so none is left out unseen.
-pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<Input>> {
+pub fn collect_inputs(inputs: &[PathBuf], volume: Option<usize>) -> Result<Vec<Input>> {
     let mut files = Vec::new();
     for p in inputs {
         if p.is_dir() {
@@ -90,7 +90,8 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<Input>> {
             bail!("input {} does not exist", p.display());
         }
     }
-    let found: Vec<Result<Vec<Input>, String>> = files.par_iter().map(|f| frames(f)).collect();
+    let found: Vec<Result<Vec<Input>, String>> =
+        files.par_iter().map(|f| frames(f, volume)).collect();
     let (mut expanded, mut not_images) = (Vec::new(), Vec::new());
     for f in found {
         match f {
@@ -120,12 +121,12 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<Input>> {
 }
 
 /// A file as inputs: one, or one per frame of a multi-frame DICOM file or per axial slice of a NIfTI
-/// volume, whose header is read once here; or, for a DICOM object that is no image (a SEG, a
+/// volume (of a 4-D file, `volume`), whose header is read once here; or, for a DICOM object that is no image (a SEG, a
 /// report), the file and why. A header that cannot be read leaves the file whole, so that reading it
 /// reports why.
-fn frames(path: &Path) -> Result<Vec<Input>, String> {
+fn frames(path: &Path, volume: Option<usize>) -> Result<Vec<Input>, String> {
     if nifti::is_nifti_path(path) {
-        let header = nifti::read_header(path).ok().map(|(_, o)| o);
+        let header = nifti::read_header(path, volume).ok().map(|(_, o)| o);
         return Ok(split(
             path,
             Kind::Nifti,
@@ -191,19 +192,20 @@ fn folder_images(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// Read inputs in parallel, in order, DICOM and NIfTI through `window`. The frames of one file that
-/// follow each other are decoded from one reading of the file, not once per frame.
-pub fn read(inputs: &[Input], window: Window) -> Vec<Result<GrayImage>> {
+/// Read inputs in parallel, in order, DICOM and NIfTI through `window` (of a 4-D NIfTI file,
+/// `volume`). The frames of one file that follow each other are decoded from one reading of the
+/// file, not once per frame.
+pub fn read(inputs: &[Input], window: Window, volume: Option<usize>) -> Vec<Result<GrayImage>> {
     let groups: Vec<&[Input]> = inputs
         .chunk_by(|a, b| a.path == b.path && a.frame.is_some() && b.frame.is_some())
         .collect();
     groups
         .par_iter()
-        .flat_map_iter(|group| read_group(group, window))
+        .flat_map_iter(|group| read_group(group, window, volume))
         .collect()
 }
 
-fn read_group(group: &[Input], window: Window) -> Vec<Result<GrayImage>> {
+fn read_group(group: &[Input], window: Window, volume: Option<usize>) -> Vec<Result<GrayImage>> {
     let Some(first) = group.first() else {
         return Vec::new();
     };
@@ -214,7 +216,7 @@ fn read_group(group: &[Input], window: Window) -> Vec<Result<GrayImage>> {
     let read = match first.kind {
         Kind::Raster => return vec![read_gray(&first.path)],
         Kind::Dicom => dicom::read_frames(&first.path, &wanted, window),
-        Kind::Nifti => nifti::read_slices(&first.path, &wanted, window),
+        Kind::Nifti => nifti::read_slices(&first.path, volume, &wanted, window),
     };
     match read {
         Ok(images) => images.into_iter().map(Ok).collect(),

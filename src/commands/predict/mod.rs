@@ -81,12 +81,18 @@ pub struct Args {
     /// thresholding or ensembling elsewhere.
     #[arg(long)]
     pub nifti_probabilities: bool,
+    /// Which volume of 4-D NIfTI files to read, from 0: a file holding several (time points,
+    /// echoes, or the modalities of the Medical Segmentation Decathlon's brain tumours: 0 FLAIR,
+    /// 1 T1w, 2 T1gd, 3 T2w) is refused without it. Its masks are written as one 3-D volume on the
+    /// file's grid. A file holding one volume takes only 0.
+    #[arg(long, value_name = "N")]
+    pub volume: Option<usize>,
     #[command(flatten)]
     pub inference: InferenceArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let files = collect_inputs(&args.inputs)?;
+    let files = collect_inputs(&args.inputs, args.volume)?;
     if files.is_empty() {
         bail!("no images ({}) in the inputs", known_names());
     }
@@ -100,7 +106,7 @@ pub fn run(args: Args) -> Result<()> {
         .dicom_seg
         .then(|| seg::SegOutputs::new(args.out.join("seg"), args.dicom_seg_empty_frames))
         .transpose()?;
-    let mut volumes = volumes::Volumes::new(&args.out);
+    let mut volumes = volumes::Volumes::new(&args.out, args.volume);
     let bar = progress_bar(files.len() as u64, true);
     let (mut results, mut skipped, mut done) = (Vec::new(), Vec::new(), Vec::new());
     let (mut summaries, mut last_why) = (Vec::new(), None);
@@ -108,7 +114,7 @@ pub fn run(args: Args) -> Result<()> {
     for (c, part) in files.chunks(chunk).enumerate() {
         // COCO image ids follow the input order, skipped files included, so they do not shift.
         let ids = (c * chunk + 1) as u64..;
-        let read = inputs::read(part, args.window);
+        let read = inputs::read(part, args.window, args.volume);
         let (mut ok, mut images) = (Vec::new(), Vec::new());
         for ((id, f), img) in ids.zip(part).zip(read) {
             match img {

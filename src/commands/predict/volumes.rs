@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 pub struct Volumes {
     dir: PathBuf,
+    /// `--volume`: which of a 4-D file's volumes was read.
+    pick: Option<usize>,
     /// Each NIfTI file in input order, with its slices' predictions (slice from 0).
     volumes: Vec<(PathBuf, Vec<(u32, Slice)>)>,
 }
@@ -22,6 +24,8 @@ pub struct Slice {
 #[derive(serde::Serialize)]
 struct Row {
     file: String,
+    /// The volume read of a 4-D file (empty for a 3-D one).
+    volume: Option<usize>,
     mask: String,
     slices: u32,
     slices_with_tumour: u32,
@@ -31,9 +35,10 @@ struct Row {
 }
 
 impl Volumes {
-    pub fn new(out: &Path) -> Volumes {
+    pub fn new(out: &Path, pick: Option<usize>) -> Volumes {
         Volumes {
             dir: out.join("nifti"),
+            pick,
             volumes: Vec::new(),
         }
     }
@@ -64,7 +69,7 @@ impl Volumes {
         for (source, slices) in &self.volumes {
             let path = self.dir.join(format!("{}.nii.gz", nifti::stem(source)));
             let masks = slices.iter().map(|(s, p)| (*s, p.mask.iter()));
-            let m = nifti::write_mask(&path, source, masks, &description)?;
+            let m = nifti::write_mask(&path, (source, self.pick), masks, &description)?;
             if slices.iter().any(|(_, p)| p.probabilities.is_some()) {
                 let to = self
                     .dir
@@ -73,7 +78,7 @@ impl Volumes {
                     .iter()
                     .filter_map(|(s, p)| Some((*s, p.probabilities.as_ref()?.iter().copied())));
                 let what = format!("tumorseg {} tumour probability", crate::provenance::VERSION);
-                nifti::write_probabilities(&to, source, probabilities, &what)?;
+                nifti::write_probabilities(&to, (source, self.pick), probabilities, &what)?;
             }
             let ml = (m.mm3 / 10.0).round() / 100.0;
             println!(
@@ -85,6 +90,7 @@ impl Volumes {
             );
             rows.push(Row {
                 file: source.display().to_string(),
+                volume: m.volume,
                 mask: path.display().to_string(),
                 slices: m.slices,
                 slices_with_tumour: m.slices_with_tumour,
