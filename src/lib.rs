@@ -13,6 +13,7 @@ pub mod dataset;
 pub mod device;
 pub mod dicom;
 pub mod evaluate;
+pub mod export;
 pub mod font;
 pub mod loss;
 pub mod mask;

@@ -34,6 +34,9 @@ enum Command {
     Pipeline(Box<commands::pipeline::Args>),
     /// Throughput benchmarks: augmentation, training step, inference.
     Bench(commands::bench::Args),
+    /// A trained run as a TorchScript module for PyTorch or libtorch (`torch.jit.load`), checked
+    /// against tumorseg's own probabilities.
+    Export(commands::export::Args),
     /// Re-encode a dataset into a compact copy (resized JPEGs, same COCO layout).
     Pack(commands::pack::Args),
     /// Make a COCO split from DICOM slices and the DICOM SEG objects drawn on them.
@@ -63,6 +66,7 @@ fn main() {
         Command::Pipeline(a) => commands::pipeline::run(*a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Pack(a) => commands::pack::run(a),
+        Command::Export(a) => commands::export::run(a),
         Command::FromSeg(a) => commands::from_seg::run(a),
         Command::FromNifti(a) => commands::from_nifti::run(a),
     };

@@ -163,16 +163,7 @@ fn batch_probabilities(
     inf: &Inference,
 ) -> Result<Vec<ProbMap>> {
     let grey = grey_batch(images, inf.size);
-    let input = normalize(&grey.to_device(inf.device));
-    let probs = tch::no_grad(|| {
-        let views = inf.tta.views();
-        let sum = views
-            .iter()
-            .map(|&view| unview(&sigmoid(model, &to_view(&input, view), inf), view))
-            .reduce(|a, b| a + b)
-            .expect("every TTA has at least the image itself");
-        sum / views.len() as f64
-    });
+    let probs = grey_probabilities(model, &grey.to_device(inf.device), inf);
     images
         .iter()
         .enumerate()
@@ -194,6 +185,21 @@ fn batch_probabilities(
             })
         })
         .collect()
+}
+
+/// The tumour probability of each pixel of a [N, 1, S, S] batch of grey in [0, 1] on the model's
+/// device, as [N, 1, S, S]: the mean over `inf.tta`'s views. (What `export` traces.)
+pub fn grey_probabilities(model: &UnetPlusPlus, grey: &Tensor, inf: &Inference) -> Tensor {
+    let input = normalize(grey);
+    tch::no_grad(|| {
+        let views = inf.tta.views();
+        let sum = views
+            .iter()
+            .map(|&view| unview(&sigmoid(model, &to_view(&input, view), inf), view))
+            .reduce(|a, b| a + b)
+            .expect("every TTA has at least the image itself");
+        sum / views.len() as f64
+    })
 }
 
 /// Dims 2 and 3 are height and width; `rot90` turns counter-clockwise from dim 2 towards dim 3.

@@ -3,6 +3,7 @@ pub mod bench;
 pub mod clean;
 pub mod compare;
 pub mod evaluate;
+pub mod export;
 pub mod from_nifti;
 pub mod from_seg;
 pub mod info;

@@ -32,8 +32,8 @@ impl DecoderBlock {
     /// smp concatenates the dense skips first and then again with the upsampled input; one
     /// concatenation of all parts gives the same tensor with one copy less.
     fn forward(&self, x: &Tensor, skips: &[&Tensor], train: bool) -> Tensor {
-        let (h, w) = (x.size()[2], x.size()[3]);
-        let up = x.upsample_nearest2d([h * 2, w * 2], 2.0, 2.0);
+        // By scale factor, not output size: a traced (exported) model then takes any input size.
+        let up = x.upsample_nearest2d_vec(None::<&[i64]>, [2.0, 2.0].as_slice());
         let x = if skips.is_empty() {
             up
         } else {

@@ -1,0 +1,142 @@
+//! TorchScript export of a trained run: the model, its input normalisation, its test-time
+//! augmentation and the sigmoid traced into one module that PyTorch (`torch.jit.load`) and libtorch
+//! (C++, Triton, TorchServe) run without tumorseg, so a model trained here serves in the PyTorch
+//! infrastructure a team already has. Tracing records the operations tumorseg itself runs, so the
+//! module's probabilities are `predict`'s; each export is checked against them before it is kept.
+use crate::model::unetpp::UnetPlusPlus;
+use crate::postprocess::Decision;
+use crate::predict::{grey_probabilities, Inference, Tta};
+use crate::provenance::Provenance;
+use anyhow::{ensure, Context, Result};
+use serde::Serialize;
+use std::path::Path;
+use tch::{CModule, Kind, Tensor};
+
+/// What the module takes, as the manifest states it.
+pub const INPUT: &str =
+    "float32 tensor [N, 1, H, W] on the export's device: grey in [0, 1] (8-bit \
+    grey / 255), H and W multiples of 32; resize images to `size` (bilinear), as tumorseg does";
+/// What it gives.
+pub const OUTPUT: &str = "float32 tensor [N, 1, H, W]: each pixel's tumour probability (mean over \
+    the test-time augmentation's views); tumour where probability > threshold, then postprocess";
+/// How Python runs it, as the manifest and `--help` show.
+pub const USAGE: &str = "m = torch.jit.load(path); p = m(grey[None, None] / 255.0)";
+
+/// Largest difference allowed between the module's probabilities and tumorseg's own.
+const TOLERANCE: f64 = 1e-4;
+
+/// One comparison of the module with tumorseg's own probabilities, on random grey images.
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    pub size: u32,
+    pub images: i64,
+    pub max_difference: f64,
+}
+
+/// The sidecar JSON: how to call the module and how tumorseg decides on its output.
+#[derive(Debug, Serialize)]
+pub struct Manifest {
+    pub module: String,
+    pub usage: &'static str,
+    pub input: &'static str,
+    pub output: &'static str,
+    /// The input side the model was trained at (and tuned and evaluated at).
+    pub size: u32,
+    /// The only device the module runs on: its weights are constants of the traced graph.
+    pub device: String,
+    pub tta: Tta,
+    pub threshold: f32,
+    pub postprocess: crate::postprocess::Postprocess,
+    pub checked: Vec<Check>,
+    pub provenance: Provenance,
+}
+
+/// `forward(grey)` of the module: [`grey_probabilities`] of `model` under `inf` (fp32), traced.
+/// The model's VarStore must be frozen (as `checkpoint::load_model` leaves it): the weights become
+/// constants of the graph, which cannot require gradients.
+pub fn trace(model: &UnetPlusPlus, inf: &Inference) -> Result<CModule> {
+    let side = i64::from(inf.size);
+    let example = Tensor::rand([1, 1, side, side], (Kind::Float, inf.device));
+    let mut forward = |inputs: &[Tensor]| vec![grey_probabilities(model, &inputs[0], inf)];
+    CModule::create_by_tracing("TumorSeg", "forward", &[example], &mut forward)
+        .context("trace the model")
+}
+
+/// Compare `module` with [`grey_probabilities`] on a batch of two random images at the training
+/// size and at a second size, so that a module that only takes the traced size is caught.
+pub fn check(module: &CModule, model: &UnetPlusPlus, inf: &Inference) -> Result<Vec<Check>> {
+    let other = if inf.size >= 64 {
+        inf.size / 64 * 32
+    } else {
+        64
+    };
+    [inf.size, other]
+        .iter()
+        .map(|&size| {
+            let side = i64::from(size);
+            let grey = Tensor::rand([2, 1, side, side], (Kind::Float, inf.device));
+            let ours = grey_probabilities(model, &grey, inf);
+            let theirs = tch::no_grad(|| module.forward_ts(&[&grey]))
+                .with_context(|| format!("run the exported module at {size}²"))?;
+            ensure!(
+                theirs.size() == ours.size(),
+                "the exported module gives {:?} for {:?}",
+                theirs.size(),
+                ours.size()
+            );
+            let max_difference = (theirs - ours).abs().max().double_value(&[]);
+            ensure!(
+                max_difference <= TOLERANCE,
+                "the exported module's probabilities differ from tumorseg's by {max_difference} at {size}²"
+            );
+            Ok(Check {
+                size,
+                images: 2,
+                max_difference,
+            })
+        })
+        .collect()
+}
+
+/// Write `module` to `out` and its manifest beside it (`<out without extension>.json`), each
+/// replaced atomically; returns the manifest's path.
+pub fn save(module: &CModule, out: &Path, manifest: &Manifest) -> Result<std::path::PathBuf> {
+    let tmp = crate::atomic::temp_sibling(out);
+    module
+        .save(&tmp)
+        .with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, out).with_context(|| format!("write {}", out.display()))?;
+    let json = out.with_extension("json");
+    crate::atomic::write_atomic(
+        &json,
+        (serde_json::to_string_pretty(manifest)? + "\n").as_bytes(),
+    )?;
+    Ok(json)
+}
+
+impl Manifest {
+    pub fn new(
+        out: &Path,
+        inf: &Inference,
+        decision: Decision,
+        checked: Vec<Check>,
+        provenance: Provenance,
+    ) -> Manifest {
+        Manifest {
+            module: out
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            usage: USAGE,
+            input: INPUT,
+            output: OUTPUT,
+            size: inf.size,
+            device: crate::device::device_name(inf.device),
+            tta: inf.tta,
+            threshold: decision.threshold,
+            postprocess: decision.postprocess,
+            checked,
+            provenance,
+        }
+    }
+}
