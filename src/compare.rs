@@ -308,6 +308,7 @@ mod tests {
                     fn_: 0,
                     tn: 4 - tp - 1,
                 },
+                surface: None,
             })
             .collect();
         let written = dir.path().join("per_image.csv");

@@ -2,6 +2,7 @@
 //! ground truth, per image and aggregated. The same code scores every model, ours or PyTorch's.
 use crate::dataset::Sample;
 use crate::metrics::breakdown::breakdown;
+use crate::metrics::surface::{summarize, surface};
 use crate::metrics::{Aggregate, Confusion};
 use crate::model::unetpp::UnetPlusPlus;
 use crate::postprocess::{Decision, Postprocess};
@@ -34,13 +35,16 @@ impl ThresholdSource {
     }
 }
 
-fn row(sample: &Sample, c: Confusion) -> ImageRow {
+/// An image's scores: its confusion and boundary distances, `pred` against its truth.
+fn row(sample: &Sample, pred: &GrayImage) -> ImageRow {
+    let truth = sample.mask();
     ImageRow {
         id: sample.id,
         stem: sample.stem.clone(),
         width: sample.width,
         height: sample.height,
-        confusion: c,
+        confusion: Confusion::from_masks(pred.as_raw(), truth.as_raw()),
+        surface: surface(pred.as_raw(), truth.as_raw(), sample.width, sample.height),
     }
 }
 
@@ -82,13 +86,7 @@ pub fn score_pred_dir(samples: &[Sample], dir: &Path) -> Result<Vec<ImageRow>> {
     }
     samples
         .par_iter()
-        .map(|s| {
-            let pred = load_pred_mask(dir, s)?;
-            Ok(row(
-                s,
-                Confusion::from_masks(pred.as_raw(), s.mask().as_raw()),
-            ))
-        })
+        .map(|s| Ok(row(s, &load_pred_mask(dir, s)?)))
         .collect()
 }
 
@@ -101,14 +99,25 @@ pub fn score_model(
     progress: bool,
 ) -> Result<Vec<ImageRow>> {
     let mut rows = Vec::with_capacity(samples.len());
-    predict::for_each(model, samples, inf, progress, |_, s, _, prob| {
-        let pred = decision.mask(&prob);
-        rows.push(row(
-            s,
-            Confusion::from_masks(pred.as_raw(), s.mask().as_raw()),
-        ));
+    // Masks are scored in parallel a few dozen at a time: the boundary distances take a distance
+    // transform each, and holding every mask of a large split would cost its size in memory.
+    let mut pending: Vec<(usize, GrayImage)> = Vec::new();
+    let mut flush = |pending: &mut Vec<(usize, GrayImage)>| {
+        let scored: Vec<ImageRow> = pending
+            .par_iter()
+            .map(|(i, pred)| row(&samples[*i], pred))
+            .collect();
+        rows.extend(scored);
+        pending.clear();
+    };
+    predict::for_each(model, samples, inf, progress, |i, _, _, prob| {
+        pending.push((i, decision.mask(&prob)));
+        if pending.len() == 32 {
+            flush(&mut pending);
+        }
         Ok(())
     })?;
+    flush(&mut pending);
     Ok(rows)
 }
 
@@ -192,6 +201,15 @@ pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
         ci95: agg.ci95(),
         breakdown: Some(breakdown(&agg.per_image)),
         volumes: volumes(rows),
+        surface: summarize(
+            &rows.iter().map(|r| r.surface).collect::<Vec<_>>(),
+            rows.iter()
+                .filter(|r| {
+                    let c = r.confusion;
+                    (c.tp + c.fn_ == 0) != (c.tp + c.fp == 0)
+                })
+                .count(),
+        ),
         provenance: Some(ctx.provenance.clone()),
     }
 }
@@ -232,6 +250,7 @@ mod tests {
             width: 1,
             height: 1,
             confusion: Confusion { tp, fp, fn_, tn },
+            surface: None,
         }
     }
 

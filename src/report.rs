@@ -51,6 +51,11 @@ pub struct Report {
     /// volumes (`n_images` counts volumes), as volumetric challenges score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Subset>,
+    /// HD95 and average symmetric surface distance in pixels over the images where both the
+    /// prediction and the truth have tumour (absent in reports written before them, and when no
+    /// image has both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surface: Option<crate::metrics::surface::Summary>,
     /// The build, machine, command and input files (model, threshold, annotations, images) scored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<crate::provenance::Provenance>,
@@ -79,6 +84,8 @@ pub struct ImageRow {
     pub width: u32,
     pub height: u32,
     pub confusion: Confusion,
+    /// HD95 and ASSD in pixels, when both masks have tumour.
+    pub surface: Option<crate::metrics::surface::Surface>,
 }
 
 /// Row labels of the tables, in [`crate::metrics::NAMES`] order.
@@ -151,6 +158,9 @@ pub fn summary(r: &Report) -> String {
     if let Some(b) = &r.breakdown {
         let _ = writeln!(s, "\n{}", crate::metrics::breakdown::describe(b));
     }
+    if let Some(surface) = &r.surface {
+        let _ = writeln!(s, "\n{}", crate::metrics::surface::describe(surface));
+    }
     if let Some(line) = independent_line(r) {
         let _ = writeln!(s, "\n{line}");
     }
@@ -203,7 +213,7 @@ pub fn count(n: usize, noun: &str) -> String {
 /// per_image.csv, one row per image in split order.
 pub fn csv(rows: &[ImageRow]) -> String {
     let mut w = csv::Writer::from_writer(vec![]);
-    let header = "image_id,stem,width,height,truth_pixels,pred_pixels,tp,fp,fn,tn,dice,iou,precision,recall,f1,accuracy";
+    let header = "image_id,stem,width,height,truth_pixels,pred_pixels,tp,fp,fn,tn,dice,iou,precision,recall,f1,accuracy,hd95,assd";
     w.write_record(header.split(','))
         .expect("writing to memory");
     for r in rows {
@@ -217,6 +227,8 @@ pub fn csv(rows: &[ImageRow]) -> String {
         ];
         record.extend(counts.iter().map(u64::to_string));
         record.extend(c.metrics().values().iter().map(|v| format!("{v:.6}")));
+        let distances = r.surface.map(|s| [s.hd95, s.assd]);
+        record.extend((0..2).map(|k| distances.map_or(String::new(), |d| format!("{:.4}", d[k]))));
         w.write_record(&record).expect("writing to memory");
     }
     String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 fields")

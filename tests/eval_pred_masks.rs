@@ -330,3 +330,72 @@ fn scores_without_near_identical_images_follow_clean_report() {
     let md = std::fs::read_to_string(tmp.path().join("out/report.md")).unwrap();
     assert!(md.contains(&line), "{md}");
 }
+
+/// The truth moved 7 pixels right and 3 down, with a 15 × 15 blob 40 pixels to the left of each
+/// tumour's box on every other image: HD95 and ASSD must be MONAI's, image by image.
+#[test]
+fn boundary_distances_are_monais() {
+    let tmp = tempfile::tempdir().unwrap();
+    let test = samples("test");
+    let moved = |s: &Sample| {
+        let m = s.mask();
+        let (w, h) = m.dimensions();
+        let mut out = GrayImage::from_fn(w, h, |x, y| {
+            let on = x >= 7 && y >= 3 && m.get_pixel(x - 7, y - 3)[0] != 0;
+            Luma([u8::from(on) * 255])
+        });
+        let left = (0..w).find(|&x| (0..h).any(|y| m.get_pixel(x, y)[0] != 0));
+        if let (Some(left), true) = (left, s.id.is_multiple_of(2)) {
+            let x0 = left.saturating_sub(55);
+            for (dx, dy) in (0..225).map(|k| (k % 15, k / 15)) {
+                out.put_pixel(x0 + dx, h / 2 + dy, Luma([255]));
+            }
+        }
+        out
+    };
+    let (pred, truth) = (tmp.path().join("pred"), tmp.path().join("truth"));
+    write_masks(&pred, &test, moved);
+    write_masks(&truth, &test, truth_255);
+    let (r, stdout) = evaluate_in(&common::fixture(), &pred, "test", &tmp.path().join("out"));
+    let monai = common::run_py(
+        "surface_ref.py",
+        &[pred.to_str().unwrap(), truth.to_str().unwrap()],
+    );
+    let monai: std::collections::HashMap<String, (f64, f64)> = monai
+        .lines()
+        .map(|l| {
+            let v: Vec<&str> = l.split(' ').collect();
+            (
+                v[0].to_string(),
+                (v[1].parse().unwrap(), v[2].parse().unwrap()),
+            )
+        })
+        .collect();
+    let mut rows = csv::Reader::from_path(tmp.path().join("out/per_image.csv")).unwrap();
+    let (mut defined, mut hd95) = (0, Vec::new());
+    for row in rows.deserialize::<std::collections::HashMap<String, String>>() {
+        let row = row.unwrap();
+        let (want_hd, want_assd) = monai[&row["stem"]];
+        if want_hd.is_nan() {
+            assert_eq!((row["hd95"].as_str(), row["assd"].as_str()), ("", ""));
+            continue;
+        }
+        let (got_hd, got_assd): (f64, f64) =
+            (row["hd95"].parse().unwrap(), row["assd"].parse().unwrap());
+        assert!(
+            (got_hd - want_hd).abs() < 1e-3 && (got_assd - want_assd).abs() < 1e-3,
+            "{}: ours {got_hd} {got_assd}, MONAI's {want_hd} {want_assd}",
+            row["stem"]
+        );
+        defined += 1;
+        hd95.push(want_hd);
+    }
+    assert!(defined > 2 && hd95.iter().any(|&d| d > 30.0), "{hd95:?}");
+    let s = &r["surface"];
+    assert_eq!(s["n_images"], defined);
+    // MONAI computes in float32.
+    let mean = hd95.iter().sum::<f64>() / hd95.len() as f64;
+    let ours = s["hd95_mean"].as_f64().unwrap();
+    assert!((ours - mean).abs() < 1e-3, "{ours} vs MONAI's {mean}");
+    assert!(stdout.contains(&format!("HD95 mean {ours:.2}")), "{stdout}");
+}
