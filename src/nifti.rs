@@ -39,11 +39,23 @@ pub fn stem(path: &Path) -> String {
     name[..name.len() - cut].to_string()
 }
 
+/// nifti-rs's error as a sentence: its I/O errors print as Rust debug output.
+fn readable(e: ::nifti::NiftiError) -> anyhow::Error {
+    match e {
+        ::nifti::NiftiError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            anyhow::anyhow!("the file ends early (cut short in a copy or download?): {io}")
+        }
+        ::nifti::NiftiError::Io(io) => io.into(),
+        other => other.into(),
+    }
+}
+
 /// What `predict` needs of a NIfTI file before reading its voxels: its header, and the orientation
 /// of `volume`, which of its 3-D volumes is read (None for a file that holds one; from 0 for a 4-D
 /// file's, e.g. the Medical Segmentation Decathlon's FLAIR, T1w, T1gd and T2w).
 pub fn read_header(path: &Path, volume: Option<usize>) -> Result<(NiftiHeader, Orientation)> {
     let header = NiftiHeader::from_file(path)
+        .map_err(readable)
         .with_context(|| format!("cannot read {} as NIfTI", path.display()))?;
     let (orientation, _) =
         usable(&header, volume).with_context(|| format!("{} as NIfTI", path.display()))?;
@@ -112,6 +124,7 @@ fn volume(path: &Path, pick: Option<usize>) -> Result<Arc<Volume>> {
     // Decoded without the lock, so that threads reading other volumes go on meanwhile.
     let object = ReaderOptions::new()
         .read_file(path)
+        .map_err(readable)
         .with_context(|| format!("cannot read {} as NIfTI", path.display()))?;
     let header = object.header().clone();
     let (orientation, index) =

@@ -207,3 +207,35 @@ fn slices_read_and_masks_write_back_through_the_orientation() {
     );
     assert_eq!(written.slices_with_tumour, 2);
 }
+
+/// A file cut short, and one shorter than a header, are refused in words, not in Rust's debug form.
+#[test]
+fn a_truncated_file_is_refused_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = header([40, 30, 20], [[1., 0., 0.], [0., 1., 0.], [0., 0., 1.]]);
+    let values: Vec<f32> = (0..24_000).map(|v| (v * 7919 % 1000) as f32).collect();
+    let array =
+        ndarray::Array3::from_shape_vec(ndarray::ShapeBuilder::f((40, 30, 20)), values).unwrap();
+    let whole = dir.path().join("whole.nii.gz");
+    WriterOptions::new(&whole)
+        .reference_header(&h)
+        .write_nifti(&array)
+        .unwrap();
+    let bytes = std::fs::read(&whole).unwrap();
+    let cut = dir.path().join("cut.nii.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let short = dir.path().join("short.nii");
+    std::fs::write(&short, b"garbage").unwrap();
+    let why = |r: Result<Vec<GrayImage>>| format!("{:#}", r.unwrap_err());
+    for why in [
+        why(read_slices(&cut, None, &[0], Window::First)),
+        why(read_slices(&short, None, &[0], Window::First)),
+        format!("{:#}", read_header(&short, None).unwrap_err()),
+    ] {
+        assert!(
+            why.contains("as NIfTI: the file ends early") && !why.contains("kind:"),
+            "{why}"
+        );
+    }
+    assert!(read_slices(&whole, None, &[0], Window::First).is_ok());
+}
