@@ -121,9 +121,9 @@ pub fn collect_inputs(inputs: &[PathBuf], volume: Option<usize>) -> Result<Vec<I
 }
 
 /// A file as inputs: one, or one per frame of a multi-frame DICOM file or per axial slice of a NIfTI
-/// volume (of a 4-D file, `volume`), whose header is read once here; or, for a DICOM object that is no image (a SEG, a
-/// report), the file and why. A header that cannot be read leaves the file whole, so that reading it
-/// reports why.
+/// volume (of a 4-D file, `volume`), whose header is read once here; or, for a DICOM object that is
+/// no image (a SEG, a report), the file and why. A header that cannot be read leaves the file whole,
+/// so that reading it reports why.
 fn frames(path: &Path, volume: Option<usize>) -> Result<Vec<Input>, String> {
     if nifti::is_nifti_path(path) {
         let header = nifti::read_header(path, volume).ok().map(|(_, o)| o);
