@@ -19,6 +19,17 @@ struct Row {
     #[serde(rename = "fn")]
     fn_: u64,
     tn: u64,
+    /// Empty when a mask had no tumour; absent from files written before it.
+    #[serde(default)]
+    hd95: Option<f64>,
+}
+
+/// One image of a per_image.csv: its confusion counts and, when both masks had tumour, its HD95.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scored {
+    pub stem: String,
+    pub confusion: Confusion,
+    pub hd95: Option<f64>,
 }
 
 /// `path` itself, or the per_image.csv inside it when it is a folder (a run or report directory).
@@ -30,8 +41,8 @@ pub fn per_image_file(path: &Path) -> PathBuf {
     }
 }
 
-/// Each image's stem and confusion counts, in file order.
-pub fn read_per_image(path: &Path) -> Result<Vec<(String, Confusion)>> {
+/// Each image's stem, confusion counts and HD95, in file order.
+pub fn read_per_image(path: &Path) -> Result<Vec<Scored>> {
     let file = per_image_file(path);
     let mut reader = csv::Reader::from_path(&file).with_context(|| {
         format!(
@@ -44,15 +55,16 @@ pub fn read_per_image(path: &Path) -> Result<Vec<(String, Confusion)>> {
         .map(|r| {
             let r =
                 r.with_context(|| format!("{}: not an evaluate per_image.csv", file.display()))?;
-            Ok((
-                r.stem,
-                Confusion {
+            Ok(Scored {
+                stem: r.stem,
+                confusion: Confusion {
                     tp: r.tp,
                     fp: r.fp,
                     fn_: r.fn_,
                     tn: r.tn,
                 },
-            ))
+                hd95: r.hd95,
+            })
         })
         .collect()
 }
@@ -90,14 +102,66 @@ pub struct Comparison {
     /// count): not scored against the same annotations, or not at the same size. Checked from the
     /// counts themselves, so it works for reports without provenance too.
     pub truth_differs: usize,
+    /// HD95 on the shared images where both sides have one (absent when none has).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hd95: Option<Hd95Difference>,
+}
+
+/// Mean HD95 (pixels) of A and B over the images both give one for, and the 95 % paired-bootstrap
+/// interval of B − A (lower is better).
+#[derive(Clone, Debug, Serialize)]
+pub struct Hd95Difference {
+    pub n_images: usize,
+    pub a_mean: f64,
+    pub b_mean: f64,
+    pub difference_ci95: (f64, f64),
+}
+
+impl Hd95Difference {
+    fn of(pairs: &[(&Scored, &Scored)]) -> Option<Hd95Difference> {
+        let (a, b): (Vec<f64>, Vec<f64>) = pairs
+            .iter()
+            .filter_map(|(x, y)| Some((x.hd95?, y.hd95?)))
+            .unzip();
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        Some(Hd95Difference {
+            difference_ci95: bootstrap::paired_mean(&a, &b, bootstrap::RESAMPLES, bootstrap::SEED)?,
+            n_images: a.len(),
+            a_mean: mean(&a),
+            b_mean: mean(&b),
+        })
+    }
+
+    fn describe(&self) -> String {
+        let (lo, hi) = self.difference_ci95;
+        format!(
+            "HD95 in pixels (lower is better), over the {} where both have one: A {:.2}, B {:.2}, \
+             B − A {:+.2} (95 % interval {lo:+.2} … {hi:+.2}): {}.",
+            crate::report::count(self.n_images, "image"),
+            self.a_mean,
+            self.b_mean,
+            self.b_mean - self.a_mean,
+            if hi < 0.0 {
+                "B's outlines lie closer to the truth's"
+            } else if lo > 0.0 {
+                "B's outlines lie farther from the truth's"
+            } else {
+                "no difference can be told"
+            }
+        )
+    }
 }
 
 /// Compare on the images both scored (matched by stem); an error when they share none.
-pub fn compare(a: &[(String, Confusion)], b: &[(String, Confusion)]) -> Result<Comparison> {
-    let in_b: HashMap<&str, &Confusion> = b.iter().map(|(s, c)| (s.as_str(), c)).collect();
-    let (ca, cb): (Vec<Confusion>, Vec<Confusion>) = a
+pub fn compare(a: &[Scored], b: &[Scored]) -> Result<Comparison> {
+    let in_b: HashMap<&str, &Scored> = b.iter().map(|s| (s.stem.as_str(), s)).collect();
+    let pairs: Vec<(&Scored, &Scored)> = a
         .iter()
-        .filter_map(|(s, c)| in_b.get(s.as_str()).map(|&cb| (*c, *cb)))
+        .filter_map(|x| in_b.get(x.stem.as_str()).map(|&y| (x, y)))
+        .collect();
+    let (ca, cb): (Vec<Confusion>, Vec<Confusion>) = pairs
+        .iter()
+        .map(|(x, y)| (x.confusion, y.confusion))
         .unzip();
     if ca.is_empty() {
         bail!("the two evaluations share no image (are they of the same split?)");
@@ -135,6 +199,7 @@ pub fn compare(a: &[(String, Confusion)], b: &[(String, Confusion)]) -> Result<C
             .zip(&cb)
             .filter(|(x, y)| !same_truth(x, y))
             .count(),
+        hd95: Hd95Difference::of(&pairs),
     })
 }
 
@@ -210,6 +275,9 @@ pub fn markdown(c: &Comparison, a: &str, b: &str) -> String {
         c.tied,
         verdict(ci)
     );
+    if let Some(h) = &c.hd95 {
+        let _ = writeln!(s, "{}", h.describe());
+    }
     s
 }
 
@@ -226,100 +294,4 @@ pub fn verdict(ci: &Intervals) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const HEADER: &str = "image_id,stem,width,height,truth_pixels,pred_pixels,tp,fp,fn,tn,dice,iou,precision,recall,f1,accuracy\n";
-
-    fn write(dir: &Path, name: &str, rows: &[&str]) -> PathBuf {
-        let path = dir.join(name);
-        std::fs::write(&path, HEADER.to_string() + &rows.join("\n") + "\n").unwrap();
-        path
-    }
-
-    #[test]
-    fn rows_match_by_stem_quoted_names_included_and_the_rest_is_counted() {
-        let dir = tempfile::tempdir().unwrap();
-        // The scores' own columns are ignored: the counts decide.
-        let a = write(
-            dir.path(),
-            "a.csv",
-            &[
-                "1,\"x,1\",4,4,4,4,2,2,2,10,0,0,0,0,0,0",
-                "2,y,4,4,4,4,4,0,0,12,0,0,0,0,0,0",
-                "3,only_a,4,4,0,0,0,0,0,16,0,0,0,0,0,0",
-            ],
-        );
-        let b = write(
-            dir.path(),
-            "b.csv",
-            &[
-                "2,y,4,4,4,4,4,0,0,12,0,0,0,0,0,0",
-                "1,\"x,1\",4,4,4,4,4,0,0,12,0,0,0,0,0,0",
-                "9,only_b,4,4,0,0,0,0,0,16,0,0,0,0,0,0",
-            ],
-        );
-        let (ra, rb) = (read_per_image(&a).unwrap(), read_per_image(&b).unwrap());
-        assert_eq!(ra[0].0, "x,1");
-        let c = compare(&ra, &rb).unwrap();
-        assert_eq!((c.n_images, c.only_a, c.only_b), (2, 1, 1));
-        // x: Dice 0.5 → 1; y: 1 → 1.
-        assert_eq!((c.b_better, c.b_worse, c.tied), (1, 0, 1));
-        assert!((c.a_mean.dice - 0.75).abs() < 1e-12 && (c.b_mean.dice - 1.0).abs() < 1e-12);
-        let text = markdown(&c, "A", "B");
-        assert!(
-            text.contains("| Dice | 0.7500 | 1.0000 | +0.2500 |"),
-            "{text}"
-        );
-        assert!(
-            text.contains("1 only in A and 1 only in B left out"),
-            "{text}"
-        );
-        assert_eq!(c.truth_differs, 0);
-        assert!(!text.contains("warning"), "{text}");
-        // Another truth for y (5 tumour pixels instead of 4), or another size for x: flagged.
-        let other = write(
-            dir.path(),
-            "other.csv",
-            &[
-                "2,y,4,4,5,4,4,0,1,11,0,0,0,0,0,0",
-                "1,\"x,1\",4,5,4,4,4,0,0,16,0,0,0,0,0,0",
-            ],
-        );
-        let c = compare(&ra, &read_per_image(&other).unwrap()).unwrap();
-        assert_eq!(c.truth_differs, 2);
-        let text = markdown(&c, "A", "B");
-        assert!(text.contains("on 2 of the 2 shared images"), "{text}");
-        let none = write(dir.path(), "c.csv", &["5,z,4,4,0,0,0,0,0,16,0,0,0,0,0,0"]);
-        let err = compare(&ra, &read_per_image(&none).unwrap()).unwrap_err();
-        assert!(err.to_string().contains("share no image"), "{err}");
-        std::fs::write(dir.path().join("bad.csv"), "stem,dice\nx,1\n").unwrap();
-        // What `evaluate` writes reads back, odd names included.
-        let rows: Vec<crate::report::ImageRow> = [("a,\"b\"", 3), ("plain", 0)]
-            .iter()
-            .map(|&(stem, tp)| crate::report::ImageRow {
-                id: 1,
-                stem: stem.into(),
-                width: 2,
-                height: 2,
-                confusion: Confusion {
-                    tp,
-                    fp: 1,
-                    fn_: 0,
-                    tn: 4 - tp - 1,
-                },
-                surface: None,
-            })
-            .collect();
-        let written = dir.path().join("per_image.csv");
-        std::fs::write(&written, crate::report::csv(&rows)).unwrap();
-        let back = read_per_image(dir.path()).unwrap();
-        assert_eq!(back[0], ("a,\"b\"".to_string(), rows[0].confusion));
-        assert_eq!(back[1], ("plain".to_string(), rows[1].confusion));
-        let err = read_per_image(&dir.path().join("bad.csv")).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("not an evaluate per_image.csv"),
-            "{err:#}"
-        );
-    }
-}
+mod tests;

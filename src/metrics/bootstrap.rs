@@ -34,7 +34,7 @@ fn set(v: [f64; 6]) -> MetricSet {
 }
 
 /// The `q` quantile of sorted values, interpolating linearly between ranks (numpy's default).
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
     let (i, frac) = (pos.floor() as usize, pos.fract());
     match sorted.get(i + 1) {
@@ -65,20 +65,24 @@ fn statistics(per_image: &[Confusion], values: &[[f64; 6]], idx: &[usize]) -> [f
     out
 }
 
-/// 95 % intervals of `stat` over `resamples` draws of `n` image indices with replacement.
-fn resampled(
+/// Coverage of every interval.
+const LEVEL: f64 = 0.95;
+
+/// The 95 % interval (low, high bounds) of each of `stat`'s K statistics over `resamples` draws of
+/// `n` image indices with replacement.
+fn bounds<const K: usize>(
     n: usize,
     resamples: usize,
     seed: u64,
-    mut stat: impl FnMut(&[usize]) -> [f64; 12],
-) -> Option<Intervals> {
+    mut stat: impl FnMut(&[usize]) -> [f64; K],
+) -> Option<([f64; K], [f64; K])> {
     if n == 0 || resamples == 0 {
         return None;
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut idx = vec![0; n];
     // draws[k][b]: statistic k in resample b.
-    let mut draws: Vec<Vec<f64>> = (0..12).map(|_| Vec::with_capacity(resamples)).collect();
+    let mut draws: [Vec<f64>; K] = std::array::from_fn(|_| Vec::with_capacity(resamples));
     for _ in 0..resamples {
         idx.iter_mut().for_each(|i| *i = rng.random_range(0..n));
         for (d, v) in draws.iter_mut().zip(stat(&idx)) {
@@ -86,18 +90,40 @@ fn resampled(
         }
     }
     draws.iter_mut().for_each(|d| d.sort_by(f64::total_cmp));
-    let level = 0.95;
-    let bound = |q: f64| -> Vec<f64> { draws.iter().map(|d| quantile(d, q)).collect() };
-    let (low, high) = (bound((1.0 - level) / 2.0), bound((1.0 + level) / 2.0));
+    let bound = |q: f64| -> [f64; K] { std::array::from_fn(|k| quantile(&draws[k], q)) };
+    Some((bound((1.0 - LEVEL) / 2.0), bound((1.0 + LEVEL) / 2.0)))
+}
+
+/// 95 % intervals of the report's 12 statistics `stat` computes over drawn image indices.
+fn resampled(
+    n: usize,
+    resamples: usize,
+    seed: u64,
+    stat: impl FnMut(&[usize]) -> [f64; 12],
+) -> Option<Intervals> {
+    let (low, high) = bounds(n, resamples, seed, stat)?;
     let part = |v: &[f64]| set(v.try_into().expect("six metrics"));
     Some(Intervals {
-        level,
+        level: LEVEL,
         resamples,
         mean_low: part(&low[..6]),
         mean_high: part(&high[..6]),
         global_low: part(&low[6..]),
         global_high: part(&high[6..]),
     })
+}
+
+/// The 95 % interval of mean(b) − mean(a) over paired per-image values (`a[i]` and `b[i]` are one
+/// image), both resampled with the same draw. None for no images.
+///
+/// # Panics
+/// When `a` and `b` differ in length.
+pub fn paired_mean(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> Option<(f64, f64)> {
+    assert_eq!(a.len(), b.len(), "paired values of the same images");
+    let (low, high) = bounds(a.len(), resamples, seed, |idx| {
+        [idx.iter().map(|&i| b[i] - a[i]).sum::<f64>() / idx.len() as f64]
+    })?;
+    Some((low[0], high[0]))
 }
 
 /// 95 % intervals from `resamples` draws of as many images as there are, with replacement; each draw's

@@ -94,10 +94,7 @@ fn distances(from: &[bool], to: &[bool], w: usize, b: Bounds) -> Vec<f64> {
 /// default); `values` is not empty.
 fn percentile(mut values: Vec<f64>, q: f64) -> f64 {
     values.sort_by(f64::total_cmp);
-    let at = q * (values.len() - 1) as f64;
-    let (lo, frac) = (at.floor() as usize, at.fract());
-    let hi = (lo + 1).min(values.len() - 1);
-    values[lo] + frac * (values[hi] - values[lo])
+    super::bootstrap::quantile(&values, q)
 }
 
 /// HD95 and ASSD over a split's images: over those where both masks have tumour, the others
