@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU proof in one command (issue 5): benchmarks side by side with the PyTorch reference, then the
 # full pipeline on the packed real dataset. Run on the GPU machine from the repository root:
-#   scripts/gpu_proof.sh [bench|pipeline|all|parity]
+#   scripts/gpu_proof.sh [bench|pipeline|all|parity|export]
 # Expects (prepared by scripts/gpu_prepare.sh on the build machine):
 #   .gpu/tumorseg        the release binary (its libtorch comes from LD_LIBRARY_PATH here)
 #   .gpu/data/           `tumorseg pack` output of the real dataset
@@ -20,7 +20,8 @@
 # (more pipeline flags), PIPE_LIMIT (seconds before the pipeline is interrupted, 560). The
 # 2026-11-26 runs used SIZE=320 BUDGET=490 SCHEDULE=plateau TTA=flips AUG=
 # (docs/results/2026-11-26-h100-cl-ema/). `parity` runs the pipeline at 320² with 125 s of training and
-# the seed's augmentation (PARITY_SIZE, PARITY_BUDGET, PARITY_AUG), the other knobs as above.
+# the seed's augmentation (PARITY_SIZE, PARITY_BUDGET, PARITY_AUG), the other knobs as above, then
+# (as `export` alone) exports the full pipeline's run as TorchScript and times it in PyTorch.
 set -uo pipefail
 what=${1:-all}
 OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
@@ -89,6 +90,16 @@ pipeline() {
   cp "$run/figures/random.png" "$OUT/$name/figures.png" 2>/dev/null
 }
 
+# The full pipeline's run exported as TorchScript for CUDA (checked against tumorseg's probabilities as
+# it is written), then timed in PyTorch alone, batch 16, fp32 and fp16 autocast, beside `bench infer`.
+export_check() {
+  local run=/tmp/tumorseg-pipeline dir=/tmp/tumorseg-export
+  [[ -f $run/best_model.safetensors ]] || return 0
+  log "export: $run as TorchScript (cuda, no TTA), then timed with torch.jit.load"
+  timeout 120 $BIN export "$run" --device cuda --tta none --out "$dir/model.pt" 2>&1 | tail -n 2 | tee -a "$OUT/summary.log"
+  timeout 120 $PY scripts/time_export.py "$dir/model.pt" cuda 2>&1 | tee -a "$OUT/summary.log"
+}
+
 if [[ $what == pipeline || $what == all ]]; then
   pipeline pipeline "${PIPE_LIMIT:-560}"
 fi
@@ -102,5 +113,7 @@ if [[ $what == parity ]]; then
     log "compare: A = parity run, B = full pipeline run (test, paired bootstrap)"
     $BIN compare /tmp/tumorseg-parity /tmp/tumorseg-pipeline 2>&1 | tee -a "$OUT/summary.log"
   fi
+  export_check
 fi
+[[ $what == export ]] && export_check
 cat "$OUT/summary.log"
