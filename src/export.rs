@@ -102,9 +102,12 @@ pub fn check(module: &CModule, model: &UnetPlusPlus, inf: &Inference) -> Result<
 /// replaced atomically; returns the manifest's path.
 pub fn save(module: &CModule, out: &Path, manifest: &Manifest) -> Result<std::path::PathBuf> {
     let tmp = crate::atomic::temp_sibling(out);
-    module
-        .save(&tmp)
-        .with_context(|| format!("write {}", tmp.display()))?;
+    // libtorch's own error would be a C++ stack trace: find out first whether the file can be made.
+    std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    module.save(&tmp).map_err(|e| {
+        let first = e.to_string().lines().next().unwrap_or_default().to_string();
+        anyhow::anyhow!("cannot write {}: {first}", tmp.display())
+    })?;
     std::fs::rename(&tmp, out).with_context(|| format!("write {}", out.display()))?;
     let json = out.with_extension("json");
     crate::atomic::write_atomic(

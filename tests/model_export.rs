@@ -43,7 +43,7 @@ fn the_exported_module_gives_predicts_probabilities_in_pytorch() {
     ]));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
-        stdout.contains("(cpu, flips TTA, trained at 64², threshold 0.5"),
+        stdout.contains("(cpu, TTA flips, trained at 64², threshold 0.5"),
         "{stdout}"
     );
     let manifest: serde_json::Value =
@@ -67,6 +67,18 @@ fn the_exported_module_gives_predicts_probabilities_in_pytorch() {
         .map(|c| c["size"].as_u64().unwrap())
         .collect();
     assert_eq!(sizes, [64, 32]);
+    // A file that cannot be written is said so in words, not as libtorch's C++ trace.
+    let o = common::bin()
+        .args(["export", run.to_str().unwrap(), "--out", "/proc/model.pt"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success()
+            && stderr.contains("cannot create /proc/")
+            && !stderr.contains("frame #"),
+        "{stderr}"
+    );
 
     let mut args = vec![
         module.to_str().unwrap(),

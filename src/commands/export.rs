@@ -68,14 +68,14 @@ pub fn run(args: Args) -> Result<()> {
         .map(|c| format!("{}² {:.1e}", c.size, c.max_difference))
         .collect();
     println!(
-        "{} ({}, {} TTA, trained at {}², threshold {}, postprocess {:?}), manifest {}; \
+        "{} ({}, TTA {}, trained at {}², threshold {}, postprocess {}), manifest {}; \
          largest difference from tumorseg's probabilities: {}",
         out.display(),
         manifest.device,
         inf.tta.as_str(),
         inf.size,
         decision.threshold,
-        decision.postprocess,
+        decision.postprocess.as_str(),
         json.display(),
         checks.join(", ")
     );
