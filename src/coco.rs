@@ -43,6 +43,9 @@ pub struct CocoImage {
     pub file_name: String,
     pub width: u32,
     pub height: u32,
+    /// `pixel_spacing` (mm between rows, between columns; DICOM's Pixel Spacing), which
+    /// `from-nifti` and `from-seg` write; absent or not two positive numbers: None.
+    pub spacing: Option<(f64, f64)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -246,11 +249,18 @@ fn parse_images(v: Option<&Value>) -> Result<Vec<CocoImage>> {
         if !seen.insert(id) {
             bail!("{}: field `id`: duplicate image id", at());
         }
+        let spacing = o
+            .get("pixel_spacing")
+            .and_then(|v| match v.as_array()?.as_slice() {
+                [r, c] => Some((r.as_f64()?, c.as_f64()?)).filter(|(r, c)| *r > 0.0 && *c > 0.0),
+                _ => None,
+            });
         out.push(CocoImage {
             id,
             file_name,
             width,
             height,
+            spacing,
         });
     }
     Ok(out)

@@ -2,6 +2,7 @@
 //! difference within what another draw of test images could give? Reads the `per_image.csv` files
 //! `evaluate` writes (of a run, or of `--pred-masks`, e.g. the PyTorch notebook's masks).
 use crate::metrics::bootstrap::{self, Intervals};
+use crate::metrics::surface::Unit;
 use crate::metrics::{Aggregate, Confusion, MetricSet};
 use crate::report::LABELS;
 use anyhow::{bail, Context, Result};
@@ -22,6 +23,9 @@ struct Row {
     /// Empty when a mask had no tumour; absent from files written before it.
     #[serde(default)]
     hd95: Option<f64>,
+    /// Absent from files written before mm existed: pixels.
+    #[serde(default)]
+    distance_unit: Unit,
 }
 
 /// One image of a per_image.csv: its confusion counts and, when both masks had tumour, its HD95.
@@ -30,6 +34,7 @@ pub struct Scored {
     pub stem: String,
     pub confusion: Confusion,
     pub hd95: Option<f64>,
+    pub unit: Unit,
 }
 
 /// `path` itself, or the per_image.csv inside it when it is a folder (a run or report directory).
@@ -64,6 +69,7 @@ pub fn read_per_image(path: &Path) -> Result<Vec<Scored>> {
                     tn: r.tn,
                 },
                 hd95: r.hd95,
+                unit: r.distance_unit,
             })
         })
         .collect()
@@ -107,10 +113,11 @@ pub struct Comparison {
     pub hd95: Option<Hd95Difference>,
 }
 
-/// Mean HD95 (pixels) of A and B over the images both give one for, and the 95 % paired-bootstrap
-/// interval of B − A (lower is better).
+/// Mean HD95 of A and B over the images both give one for in the same unit, and the 95 %
+/// paired-bootstrap interval of B − A (lower is better).
 #[derive(Clone, Debug, Serialize)]
 pub struct Hd95Difference {
+    pub unit: Unit,
     pub n_images: usize,
     pub a_mean: f64,
     pub b_mean: f64,
@@ -119,12 +126,15 @@ pub struct Hd95Difference {
 
 impl Hd95Difference {
     fn of(pairs: &[(&Scored, &Scored)]) -> Option<Hd95Difference> {
+        let unit = pairs.first()?.0.unit;
         let (a, b): (Vec<f64>, Vec<f64>) = pairs
             .iter()
+            .filter(|(x, y)| x.unit == unit && y.unit == unit)
             .filter_map(|(x, y)| Some((x.hd95?, y.hd95?)))
             .unzip();
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         Some(Hd95Difference {
+            unit,
             difference_ci95: bootstrap::paired_mean(&a, &b, bootstrap::RESAMPLES, bootstrap::SEED)?,
             n_images: a.len(),
             a_mean: mean(&a),
@@ -135,8 +145,9 @@ impl Hd95Difference {
     fn describe(&self) -> String {
         let (lo, hi) = self.difference_ci95;
         format!(
-            "HD95 in pixels (lower is better), over the {} where both have one: A {:.2}, B {:.2}, \
+            "HD95 in {} (lower is better), over the {} where both have one: A {:.2}, B {:.2}, \
              B − A {:+.2} (95 % interval {lo:+.2} … {hi:+.2}): {}.",
+            self.unit.words(),
             crate::report::count(self.n_images, "image"),
             self.a_mean,
             self.b_mean,

@@ -56,6 +56,8 @@ pub struct Sample {
     pub width: u32,
     pub height: u32,
     pub segmentations: Vec<Segmentation>,
+    /// mm between rows and between columns, when the annotation file gives it.
+    pub spacing: Option<(f64, f64)>,
 }
 
 impl Sample {
@@ -163,6 +165,7 @@ pub fn load_split_report(dir: &Path, opts: &SplitOptions) -> Result<(Vec<Sample>
             width: img.width,
             height: img.height,
             segmentations: by_image.remove(&img.id).unwrap_or_default(),
+            spacing: img.spacing,
         });
     }
     Ok((samples, report))

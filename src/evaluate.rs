@@ -2,7 +2,7 @@
 //! ground truth, per image and aggregated. The same code scores every model, ours or PyTorch's.
 use crate::dataset::Sample;
 use crate::metrics::breakdown::breakdown;
-use crate::metrics::surface::{summarize, surface};
+use crate::metrics::surface::{summarize, surface, Unit};
 use crate::metrics::{Aggregate, Confusion};
 use crate::model::unetpp::UnetPlusPlus;
 use crate::postprocess::{Decision, Postprocess};
@@ -35,16 +35,34 @@ impl ThresholdSource {
     }
 }
 
-/// An image's scores: its confusion and boundary distances, `pred` against its truth.
-fn row(sample: &Sample, pred: &GrayImage) -> ImageRow {
+/// Boundary distances are in mm when every image has its pixel spacing, else in pixels for all.
+fn distance_unit(samples: &[Sample]) -> Unit {
+    match samples.iter().all(|s| s.spacing.is_some()) && !samples.is_empty() {
+        true => Unit::Mm,
+        false => Unit::Px,
+    }
+}
+
+/// An image's scores: its confusion and boundary distances (in `unit`), `pred` against its truth.
+fn row(sample: &Sample, pred: &GrayImage, unit: Unit) -> ImageRow {
     let truth = sample.mask();
+    let spacing = match unit {
+        Unit::Mm => sample.spacing.unwrap_or((1.0, 1.0)),
+        Unit::Px => (1.0, 1.0),
+    };
     ImageRow {
         id: sample.id,
         stem: sample.stem.clone(),
         width: sample.width,
         height: sample.height,
         confusion: Confusion::from_masks(pred.as_raw(), truth.as_raw()),
-        surface: surface(pred.as_raw(), truth.as_raw(), sample.width, sample.height),
+        surface: surface(
+            pred.as_raw(),
+            truth.as_raw(),
+            (sample.width, sample.height),
+            spacing,
+        ),
+        distance_unit: unit,
     }
 }
 
@@ -84,9 +102,10 @@ pub fn score_pred_dir(samples: &[Sample], dir: &Path) -> Result<Vec<ImageRow>> {
     if !dir.is_dir() {
         bail!("--pred-masks {}: not a directory", dir.display());
     }
+    let unit = distance_unit(samples);
     samples
         .par_iter()
-        .map(|s| Ok(row(s, &load_pred_mask(dir, s)?)))
+        .map(|s| Ok(row(s, &load_pred_mask(dir, s)?, unit)))
         .collect()
 }
 
@@ -99,13 +118,14 @@ pub fn score_model(
     progress: bool,
 ) -> Result<Vec<ImageRow>> {
     let mut rows = Vec::with_capacity(samples.len());
+    let unit = distance_unit(samples);
     // Masks are scored in parallel a few dozen at a time: the boundary distances take a distance
     // transform each, and holding every mask of a large split would cost its size in memory.
     let mut pending: Vec<(usize, GrayImage)> = Vec::new();
     let mut flush = |pending: &mut Vec<(usize, GrayImage)>| {
         let scored: Vec<ImageRow> = pending
             .par_iter()
-            .map(|(i, pred)| row(&samples[*i], pred))
+            .map(|(i, pred)| row(&samples[*i], pred, unit))
             .collect();
         rows.extend(scored);
         pending.clear();
@@ -209,6 +229,7 @@ pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
                     (c.tp + c.fn_ == 0) != (c.tp + c.fp == 0)
                 })
                 .count(),
+            rows.first().map_or(Unit::Px, |r| r.distance_unit),
         ),
         provenance: Some(ctx.provenance.clone()),
     }
@@ -251,6 +272,7 @@ mod tests {
             height: 1,
             confusion: Confusion { tp, fp, fn_, tn },
             surface: None,
+            distance_unit: Unit::Px,
         }
     }
 

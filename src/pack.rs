@@ -133,7 +133,14 @@ fn pack_image(
     im["file_name"] = Value::from(new_name);
     im["width"] = Value::from(nw);
     im["height"] = Value::from(nh);
-    Ok((id, nw as f64 / w as f64, nh as f64 / h as f64))
+    let (sx, sy) = (nw as f64 / w as f64, nh as f64 / h as f64);
+    // Fewer pixels over the same anatomy: each is wider in mm.
+    if let Some([rows, columns]) = im["pixel_spacing"].as_array_mut().map(|v| v.as_mut_slice()) {
+        if let (Some(r), Some(c)) = (rows.as_f64(), columns.as_f64()) {
+            (*rows, *columns) = (Value::from(r / sy), Value::from(c / sx));
+        }
+    }
+    Ok((id, sx, sy))
 }
 
 fn scale_annotation(ann: &mut Value, sx: f64, sy: f64) -> Result<()> {

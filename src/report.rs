@@ -51,8 +51,8 @@ pub struct Report {
     /// volumes (`n_images` counts volumes), as volumetric challenges score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Subset>,
-    /// HD95 and average symmetric surface distance in pixels over the images where both the
-    /// prediction and the truth have tumour (absent in reports written before them, and when no
+    /// HD95 and average symmetric surface distance (in mm when every image has its pixel spacing,
+    /// else pixels) over the images where both the prediction and the truth have tumour (absent in reports written before them, and when no
     /// image has both).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub surface: Option<crate::metrics::surface::Summary>,
@@ -84,8 +84,9 @@ pub struct ImageRow {
     pub width: u32,
     pub height: u32,
     pub confusion: Confusion,
-    /// HD95 and ASSD in pixels, when both masks have tumour.
+    /// HD95 and ASSD, when both masks have tumour, in `distance_unit`.
     pub surface: Option<crate::metrics::surface::Surface>,
+    pub distance_unit: crate::metrics::surface::Unit,
 }
 
 /// Row labels of the tables, in [`crate::metrics::NAMES`] order.
@@ -213,7 +214,7 @@ pub fn count(n: usize, noun: &str) -> String {
 /// per_image.csv, one row per image in split order.
 pub fn csv(rows: &[ImageRow]) -> String {
     let mut w = csv::Writer::from_writer(vec![]);
-    let header = "image_id,stem,width,height,truth_pixels,pred_pixels,tp,fp,fn,tn,dice,iou,precision,recall,f1,accuracy,hd95,assd";
+    let header = "image_id,stem,width,height,truth_pixels,pred_pixels,tp,fp,fn,tn,dice,iou,precision,recall,f1,accuracy,hd95,assd,distance_unit";
     w.write_record(header.split(','))
         .expect("writing to memory");
     for r in rows {
@@ -229,6 +230,7 @@ pub fn csv(rows: &[ImageRow]) -> String {
         record.extend(c.metrics().values().iter().map(|v| format!("{v:.6}")));
         let distances = r.surface.map(|s| [s.hd95, s.assd]);
         record.extend((0..2).map(|k| distances.map_or(String::new(), |d| format!("{:.4}", d[k]))));
+        record.push(r.distance_unit.as_str().to_string());
         w.write_record(&record).expect("writing to memory");
     }
     String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 fields")

@@ -20,11 +20,13 @@ pub struct Entry {
     height: u32,
     /// RLE counts, area and [x, y, width, height] of the tumour, when there is one.
     tumour: Option<(String, usize, [u32; 4])>,
+    /// mm between rows and between columns (DICOM's Pixel Spacing, a NIfTI slice's voxel size).
+    spacing: Option<(f64, f64)>,
 }
 
 impl Entry {
-    /// A slice named `name` in the split and its mask (nonzero is tumour).
-    pub fn new(name: &str, mask: &GrayImage) -> Entry {
+    /// A slice named `name` in the split, its mask (nonzero is tumour) and pixel spacing.
+    pub fn new(name: &str, mask: &GrayImage, spacing: Option<(f64, f64)>) -> Entry {
         let (width, height) = mask.dimensions();
         let area = mask.iter().filter(|&&m| m != 0).count();
         let tumour = (area > 0).then(|| {
@@ -42,22 +44,30 @@ impl Entry {
             width,
             height,
             tumour,
+            spacing,
         }
     }
 }
 
 impl SplitWriter {
-    /// A slice named `name` in the split and its mask (nonzero is tumour).
-    pub fn add(&mut self, name: &str, mask: &GrayImage) {
-        self.push(Entry::new(name, mask));
+    /// A slice named `name` in the split, its mask (nonzero is tumour) and pixel spacing.
+    pub fn add(&mut self, name: &str, mask: &GrayImage, spacing: Option<(f64, f64)>) {
+        self.push(Entry::new(name, mask, spacing));
     }
 
     /// The next image, and its annotation when it has a tumour.
     pub fn push(&mut self, e: Entry) {
         let id = self.images.len() + 1;
-        self.images.push(json!({
+        let mut image = json!({
             "id": id, "file_name": e.name, "width": e.width, "height": e.height,
-        }));
+        });
+        if let Some((rows, columns)) = e.spacing {
+            // Lets `evaluate` give boundary distances in mm. To the nanometre: NIfTI's voxel sizes
+            // are float32, whose 0.6 would read 0.6000000238.
+            let tidy = |v: f64| (v * 1e6).round() / 1e6;
+            image["pixel_spacing"] = json!([tidy(rows), tidy(columns)]);
+        }
+        self.images.push(image);
         if let Some((counts, area, bbox)) = e.tumour {
             self.annotations.push(json!({
                 "id": self.annotations.len() + 1,

@@ -152,6 +152,11 @@ fn from_seg_places_a_highdicom_seg_on_its_slices() {
     let coco = common::json(&split.join("_annotations.coco.json"));
     let first = &coco["annotations"][0];
     assert_eq!(first["bbox"], serde_json::json!([5, 15, 35, 35]));
+    // The slices' Pixel Spacing goes along, for boundary distances in mm.
+    assert_eq!(
+        coco["images"][0]["pixel_spacing"],
+        serde_json::json!([0.5, 0.8])
+    );
     assert_eq!(first["area"], 35 * 35);
     let masks = split_masks(&split);
     for k in 1..=4 {

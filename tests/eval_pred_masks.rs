@@ -356,11 +356,43 @@ fn boundary_distances_are_monais() {
     let (pred, truth) = (tmp.path().join("pred"), tmp.path().join("truth"));
     write_masks(&pred, &test, moved);
     write_masks(&truth, &test, truth_255);
-    let (r, stdout) = evaluate_in(&common::fixture(), &pred, "test", &tmp.path().join("out"));
-    let monai = common::run_py(
-        "surface_ref.py",
-        &[pred.to_str().unwrap(), truth.to_str().unwrap()],
-    );
+    check_against_monai(&common::fixture(), &pred, &truth, None);
+    // The same split with its pixel spacing (0.7 mm between rows, 0.4 between columns): in mm.
+    let root = tmp.path().join("spaced");
+    std::fs::create_dir_all(root.join("test")).unwrap();
+    let source = common::fixture().join("test");
+    for e in std::fs::read_dir(&source).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), root.join("test").join(e.file_name())).unwrap();
+    }
+    let ann = root.join("test/_annotations.coco.json");
+    let mut coco: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&ann)
+            .unwrap()
+            .trim_start_matches('\u{feff}'),
+    )
+    .unwrap();
+    for image in coco["images"].as_array_mut().unwrap() {
+        image["pixel_spacing"] = serde_json::json!([0.7, 0.4]);
+    }
+    std::fs::write(&ann, coco.to_string()).unwrap();
+    check_against_monai(&root, &pred, &truth, Some((0.7, 0.4)));
+}
+
+/// Evaluate `pred` on `root`'s test split; HD95 and ASSD must be MONAI's (with `spacing`, in mm),
+/// image by image, and the report's mean theirs.
+fn check_against_monai(root: &Path, pred: &Path, truth: &Path, spacing: Option<(f64, f64)>) {
+    let out = pred.with_file_name(format!("out-{}", spacing.is_some()));
+    let (r, stdout) = evaluate_in(root, pred, "test", &out);
+    let mut args = vec![
+        pred.to_str().unwrap().to_string(),
+        truth.to_str().unwrap().to_string(),
+    ];
+    if let Some((rows, columns)) = spacing {
+        args.extend([rows.to_string(), columns.to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let monai = common::run_py("surface_ref.py", &args);
     let monai: std::collections::HashMap<String, (f64, f64)> = monai
         .lines()
         .map(|l| {
@@ -371,10 +403,12 @@ fn boundary_distances_are_monais() {
             )
         })
         .collect();
-    let mut rows = csv::Reader::from_path(tmp.path().join("out/per_image.csv")).unwrap();
+    let unit = if spacing.is_some() { "mm" } else { "px" };
+    let mut rows = csv::Reader::from_path(out.join("per_image.csv")).unwrap();
     let (mut defined, mut hd95) = (0, Vec::new());
     for row in rows.deserialize::<std::collections::HashMap<String, String>>() {
         let row = row.unwrap();
+        assert_eq!(row["distance_unit"], unit);
         let (want_hd, want_assd) = monai[&row["stem"]];
         if want_hd.is_nan() {
             assert_eq!((row["hd95"].as_str(), row["assd"].as_str()), ("", ""));
@@ -384,18 +418,27 @@ fn boundary_distances_are_monais() {
             (row["hd95"].parse().unwrap(), row["assd"].parse().unwrap());
         assert!(
             (got_hd - want_hd).abs() < 1e-3 && (got_assd - want_assd).abs() < 1e-3,
-            "{}: ours {got_hd} {got_assd}, MONAI's {want_hd} {want_assd}",
+            "{}: ours {got_hd} {got_assd}, MONAI's {want_hd} {want_assd} ({unit})",
             row["stem"]
         );
         defined += 1;
         hd95.push(want_hd);
     }
-    assert!(defined > 2 && hd95.iter().any(|&d| d > 30.0), "{hd95:?}");
+    let far = if spacing.is_some() { 12.0 } else { 30.0 };
+    assert!(defined > 2 && hd95.iter().any(|&d| d > far), "{hd95:?}");
     let s = &r["surface"];
-    assert_eq!(s["n_images"], defined);
+    assert_eq!(
+        (&s["n_images"], &s["unit"]),
+        (&serde_json::json!(defined), &serde_json::json!(unit))
+    );
     // MONAI computes in float32.
     let mean = hd95.iter().sum::<f64>() / hd95.len() as f64;
     let ours = s["hd95_mean"].as_f64().unwrap();
     assert!((ours - mean).abs() < 1e-3, "{ours} vs MONAI's {mean}");
-    assert!(stdout.contains(&format!("HD95 mean {ours:.2}")), "{stdout}");
+    let words = if spacing.is_some() { "mm" } else { "pixels" };
+    assert!(
+        stdout.contains(&format!("Boundary distances in {words}"))
+            && stdout.contains(&format!("HD95 mean {ours:.2}")),
+        "{stdout}"
+    );
 }

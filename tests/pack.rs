@@ -60,3 +60,43 @@ fn pack_halves_the_fixture_and_scales_its_polygons() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("must differ from the dataset root"));
 }
+
+#[test]
+fn pack_widens_the_pixel_spacing_with_the_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("spaced");
+    std::fs::create_dir_all(root.join("test")).unwrap();
+    let source = common::fixture().join("test");
+    for e in std::fs::read_dir(&source).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), root.join("test").join(e.file_name())).unwrap();
+    }
+    let ann = root.join("test/_annotations.coco.json");
+    let text = std::fs::read_to_string(&ann).unwrap();
+    let mut coco: serde_json::Value =
+        serde_json::from_str(text.trim_start_matches('\u{feff}')).unwrap();
+    for image in coco["images"].as_array_mut().unwrap() {
+        image["pixel_spacing"] = serde_json::json!([0.7, 0.4]);
+    }
+    std::fs::write(&ann, coco.to_string()).unwrap();
+    let packed = dir.path().join("packed");
+    common::run_ok(common::bin().args([
+        "pack",
+        root.to_str().unwrap(),
+        "--out",
+        packed.to_str().unwrap(),
+        "--size",
+        "320",
+    ]));
+    let opts = SplitOptions::default();
+    let (before, after) = (
+        load_split(&root, "test", &opts).unwrap(),
+        load_split(&packed, "test", &opts).unwrap(),
+    );
+    for (a, b) in before.iter().zip(&after) {
+        assert_eq!(a.spacing, Some((0.7, 0.4)));
+        // 640 → 320 pixels: each twice as wide.
+        assert_eq!((a.width, b.width), (640, 320));
+        assert_eq!(b.spacing, Some((1.4, 0.8)));
+    }
+}

@@ -177,7 +177,8 @@ fn add_pair(args: &Args, image: &Path, label: &Path) -> Result<Kept> {
         let to = new_file(&args.out, &name)?;
         img.save(&to)
             .with_context(|| format!("write {}", to.display()))?;
-        kept.entries.push(Entry::new(&name, &masks[k as usize]));
+        kept.entries
+            .push(Entry::new(&name, &masks[k as usize], Some(grid.spacing())));
     }
     Ok(kept)
 }

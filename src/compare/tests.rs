@@ -84,6 +84,7 @@ fn rows_match_by_stem_quoted_names_included_and_the_rest_is_counted() {
                 hd95: 2.5,
                 assd: 1.0,
             }),
+            distance_unit: crate::metrics::surface::Unit::Mm,
         })
         .collect();
     let written = dir.path().join("per_image.csv");

@@ -18,7 +18,11 @@ pub struct Coco {
 impl Coco {
     /// A slice and its 0/1 mask.
     pub fn add(&mut self, s: &Slice, img: &GrayImage) {
-        self.split.add(&s.name, img);
+        self.split.add(
+            &s.name,
+            img,
+            s.plane.as_ref().map(|p| (p.spacing[0], p.spacing[1])),
+        );
         self.files
             .push((s.path.clone(), s.frame.map(|(k, _)| k), s.name.clone()));
     }
