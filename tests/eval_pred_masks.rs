@@ -358,24 +358,7 @@ fn boundary_distances_are_monais() {
     write_masks(&truth, &test, truth_255);
     check_against_monai(&common::fixture(), &pred, &truth, None);
     // The same split with its pixel spacing (0.7 mm between rows, 0.4 between columns): in mm.
-    let root = tmp.path().join("spaced");
-    std::fs::create_dir_all(root.join("test")).unwrap();
-    let source = common::fixture().join("test");
-    for e in std::fs::read_dir(&source).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), root.join("test").join(e.file_name())).unwrap();
-    }
-    let ann = root.join("test/_annotations.coco.json");
-    let mut coco: serde_json::Value = serde_json::from_str(
-        std::fs::read_to_string(&ann)
-            .unwrap()
-            .trim_start_matches('\u{feff}'),
-    )
-    .unwrap();
-    for image in coco["images"].as_array_mut().unwrap() {
-        image["pixel_spacing"] = serde_json::json!([0.7, 0.4]);
-    }
-    std::fs::write(&ann, coco.to_string()).unwrap();
+    let root = common::spaced_test_split(tmp.path(), (0.7, 0.4));
     check_against_monai(&root, &pred, &truth, Some((0.7, 0.4)));
 }
 

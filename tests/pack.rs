@@ -64,21 +64,7 @@ fn pack_halves_the_fixture_and_scales_its_polygons() {
 #[test]
 fn pack_widens_the_pixel_spacing_with_the_pixels() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("spaced");
-    std::fs::create_dir_all(root.join("test")).unwrap();
-    let source = common::fixture().join("test");
-    for e in std::fs::read_dir(&source).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), root.join("test").join(e.file_name())).unwrap();
-    }
-    let ann = root.join("test/_annotations.coco.json");
-    let text = std::fs::read_to_string(&ann).unwrap();
-    let mut coco: serde_json::Value =
-        serde_json::from_str(text.trim_start_matches('\u{feff}')).unwrap();
-    for image in coco["images"].as_array_mut().unwrap() {
-        image["pixel_spacing"] = serde_json::json!([0.7, 0.4]);
-    }
-    std::fs::write(&ann, coco.to_string()).unwrap();
+    let root = common::spaced_test_split(dir.path(), (0.7, 0.4));
     let packed = dir.path().join("packed");
     common::run_ok(common::bin().args([
         "pack",

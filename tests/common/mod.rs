@@ -31,6 +31,26 @@ pub fn predictions(out: &std::path::Path) -> Vec<std::collections::HashMap<Strin
         .collect()
 }
 
+/// A copy of the fixture's test split in `dir/spaced/test`, every image given `pixel_spacing`
+/// (mm between rows, between columns), as from-nifti and from-seg write it; returns the root.
+pub fn spaced_test_split(dir: &std::path::Path, (rows, columns): (f64, f64)) -> PathBuf {
+    let root = dir.join("spaced");
+    std::fs::create_dir_all(root.join("test")).unwrap();
+    for e in std::fs::read_dir(fixture().join("test")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), root.join("test").join(e.file_name())).unwrap();
+    }
+    let ann = root.join("test/_annotations.coco.json");
+    let text = std::fs::read_to_string(&ann).unwrap();
+    let mut coco: serde_json::Value =
+        serde_json::from_str(text.trim_start_matches('\u{feff}')).unwrap();
+    for image in coco["images"].as_array_mut().unwrap() {
+        image["pixel_spacing"] = serde_json::json!([rows, columns]);
+    }
+    std::fs::write(&ann, coco.to_string()).unwrap();
+    root
+}
+
 /// The fixture's test JPEGs, sorted.
 pub fn test_jpgs() -> Vec<PathBuf> {
     let mut jpgs: Vec<PathBuf> = std::fs::read_dir(fixture().join("test"))
