@@ -13,6 +13,18 @@ fn header(dims: [u16; 3], columns: [[f32; 3]; 3]) -> NiftiHeader {
     h
 }
 
+/// A volume of `dims` holding `stored` (Fortran order) under `header`'s geometry, written by nifti-rs.
+fn write_3d<T>(path: &Path, header: &NiftiHeader, dims: (usize, usize, usize), stored: Vec<T>)
+where
+    T: ::nifti::DataElement + bytemuck::Pod,
+{
+    let array = ndarray::Array3::from_shape_vec(ndarray::ShapeBuilder::f(dims), stored).unwrap();
+    WriterOptions::new(path)
+        .reference_header(header)
+        .write_nifti(&array)
+        .unwrap();
+}
+
 fn grey_of(value: f64) -> u8 {
     (value * 255.0 / 40.0).round().min(255.0) as u8
 }
@@ -161,13 +173,8 @@ fn slices_read_and_masks_write_back_through_the_orientation() {
         h
     };
     let stored: Vec<i16> = (0..24).map(|v| 2 * v).collect();
-    let array =
-        ndarray::Array3::from_shape_vec(ndarray::ShapeBuilder::f((3, 2, 4)), stored).unwrap();
     let path = dir.path().join("sag.nii.gz");
-    WriterOptions::new(&path)
-        .reference_header(&h)
-        .write_nifti(&array)
-        .unwrap();
+    write_3d(&path, &h, (3, 2, 4), stored);
     let o = read_header(&path, None).unwrap().1;
     let slices = read_slices(&path, None, &[0, 1], Window::First).unwrap();
     for (s, img) in slices.iter().enumerate() {
@@ -214,13 +221,8 @@ fn a_truncated_file_is_refused_in_words() {
     let dir = tempfile::tempdir().unwrap();
     let h = header([40, 30, 20], [[1., 0., 0.], [0., 1., 0.], [0., 0., 1.]]);
     let values: Vec<f32> = (0..24_000).map(|v| (v * 7919 % 1000) as f32).collect();
-    let array =
-        ndarray::Array3::from_shape_vec(ndarray::ShapeBuilder::f((40, 30, 20)), values).unwrap();
     let whole = dir.path().join("whole.nii.gz");
-    WriterOptions::new(&whole)
-        .reference_header(&h)
-        .write_nifti(&array)
-        .unwrap();
+    write_3d(&whole, &h, (40, 30, 20), values);
     let bytes = std::fs::read(&whole).unwrap();
     let cut = dir.path().join("cut.nii.gz");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
