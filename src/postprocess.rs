@@ -11,6 +11,8 @@ use image::{GrayImage, ImageBuffer, Luma};
 use imageproc::region_labelling::{connected_components, Connectivity};
 use serde::{Deserialize, Serialize};
 
+mod volume;
+
 /// What happens to the binary mask after thresholding.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

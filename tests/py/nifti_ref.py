@@ -4,6 +4,7 @@ tests/data_nifti.rs, and the check of the mask volumes tumorseg writes for them.
 usage: nifti_ref.py make OUT_DIR IMAGE IMAGE IMAGE
        nifti_ref.py check MASK SOURCE PNG PNG PNG
        nifti_ref.py probability PROBABILITY MASK THRESHOLD
+       nifti_ref.py regions NONE LARGEST HALF ONE PROBABILITY
 
 make: each IMAGE in grey (Pillow's), resized to 96 x 80 (non-square, so that rows and columns cannot be
 swapped unseen), its top-left pixel set to 0 and its bottom-right to 255 (so that a stretch from its
@@ -32,6 +33,12 @@ closest canonical orientation, slice k must equal PNG k (0/255) under the same m
 probability: PROBABILITY must be float32 on MASK's shape and affine, every value a multiple of 1/255 in
 [0, 1], above THRESHOLD (by more than one step) where MASK is 1 and not above it (by more than one step)
 where MASK is 0; prints each canonical axial slice's highest probability, lowest slice first.
+
+regions: 3-D post-processing, from scipy's 26-connected labelling of mask volumes (read as axial
+slices, lowest first, each in raster order, the order tumorseg meets voxels in): LARGEST must be the
+largest region of NONE (the thresholded mask) and ONE the region of HALF (the mask at half the highest
+probability) around the most probable voxel of PROBABILITY. Prints the number of NONE's regions, of
+the slices with tumour in NONE and LARGEST, and of those in ONE.
 """
 
 import os
@@ -41,6 +48,7 @@ import nibabel as nib
 import numpy as np
 from nibabel.orientations import axcodes2ornt, ornt_transform
 from PIL import Image
+from scipy import ndimage
 
 W, H = 96, 80
 AFFINE = np.array([[0.5, 0, 0, -24.0], [0, 0.6, 0, -20.0], [0, 0, 3.0, 10.0], [0, 0, 0, 1]])
@@ -133,10 +141,40 @@ def probability(prob_path, mask_path, threshold):
     print(" ".join(str(round(p[:, :, k].max() * 255)) for k in range(p.shape[2])))
 
 
+def slices_of(path):
+    data = np.asarray(nib.as_closest_canonical(nib.load(path)).dataobj)
+    return np.stack([data[:, :, k].T[::-1, ::-1] for k in range(data.shape[2])])
+
+
+def tumour_slices(mask):
+    return int(mask.any(axis=(1, 2)).sum())
+
+
+def regions(none_path, largest_path, half_path, one_path, prob_path):
+    every_way = np.ones((3, 3, 3))
+    none = slices_of(none_path)
+    labels, n = ndimage.label(none, every_way)
+    sizes = np.bincount(labels.ravel())[1:]
+    assert n > 0 and (sizes == sizes.max()).sum() == 1, f"no single largest region: {sizes}"
+    largest = labels == 1 + int(sizes.argmax())
+    differ = int((slices_of(largest_path) != largest).sum())
+    assert differ == 0, f"largest: {differ} voxels differ"
+    half, p = slices_of(half_path), slices_of(prob_path)
+    labels, _ = ndimage.label(half, every_way)
+    around_peak = set(labels[p == p.max()].tolist()) - {0}
+    assert len(around_peak) == 1, f"the most probable voxels are in regions {around_peak}"
+    one = labels == around_peak.pop()
+    differ = int((slices_of(one_path) != one).sum())
+    assert differ == 0, f"one: {differ} voxels differ"
+    print(n, tumour_slices(none), tumour_slices(largest), tumour_slices(one))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2], sys.argv[3:])
     elif sys.argv[1] == "probability":
         probability(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+    elif sys.argv[1] == "regions":
+        regions(*sys.argv[2:7])
     else:
         check(sys.argv[2], sys.argv[3], sys.argv[4:])

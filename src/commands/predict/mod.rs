@@ -1,20 +1,20 @@
 //! `tumorseg predict`: masks, overlays and COCO results (polygons traced from the masks) for new images.
-use crate::commands::error_chain;
 use crate::commands::evaluate::{resolve_decision, DecisionArgs};
 use crate::dicom::seg::{Bits, Pixels, SegType};
 use crate::dicom::Window;
 use crate::evaluate::ThresholdSource;
-use crate::postprocess::Decision;
-use crate::predict::{open_run, probabilities_gray, progress_bar, InferenceArgs, ProbMap};
+use crate::predict::{open_run, progress_bar, InferenceArgs, ProbMap};
 use crate::provenance::{self, Provenance};
 use crate::trace::{regions, DEFAULT_EPSILON};
 use anyhow::{bail, Context, Result};
+use groups::{groups, Reading};
 use image::{GrayImage, Rgb, RgbImage};
 use inputs::{collect_inputs, known_names, Input, Kind};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
+mod groups;
 mod inputs;
 mod seg;
 mod volumes;
@@ -108,39 +108,28 @@ pub fn run(args: Args) -> Result<()> {
         .transpose()?;
     let mut volumes = volumes::Volumes::new(&args.out, args.volume);
     let bar = progress_bar(files.len() as u64, true);
-    let (mut results, mut skipped, mut done) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut summaries, mut last_why) = (Vec::new(), None);
+    let mut read = Reading {
+        args: &args,
+        bar: &bar,
+        skipped: Vec::new(),
+        done: Vec::new(),
+        last_why: None,
+    };
+    let (mut results, mut summaries) = (Vec::new(), Vec::new());
     let chunk = run.inference.batch * 4;
-    for (c, part) in files.chunks(chunk).enumerate() {
-        // COCO image ids follow the input order, skipped files included, so they do not shift.
-        let ids = (c * chunk + 1) as u64..;
-        let read = inputs::read(part, args.window, args.volume);
-        let (mut ok, mut images) = (Vec::new(), Vec::new());
-        for ((id, f), img) in ids.zip(part).zip(read) {
-            match img {
-                Ok(img) => {
-                    done.push(f.path.clone());
-                    ok.push((id, f));
-                    images.push(img);
-                }
-                // One unreadable file must not cost the whole folder: skip it and report it at the end.
-                Err(e) => {
-                    let why = error_chain(&e);
-                    // A broken multi-frame file fails every frame alike: say it once.
-                    if last_why.as_ref() != Some(&why) {
-                        bar.suspend(|| eprintln!("skipped: {why}"));
-                    }
-                    skipped.push(format!("{}\t{why}", f.label()));
-                    last_why = Some(why);
-                }
-            }
-        }
-        let probs = probabilities_gray(&run.model, &images, &run.inference)?;
+    for group in groups(&files, chunk) {
+        let (ok, images, probs) = read.predict(&files, group, &run)?;
+        // A volume's slices are decided together: `largest` and `one` act on it in 3-D.
+        let masks = match ok.first() {
+            Some((_, f)) if f.kind == Kind::Nifti => decision.volume_masks(&probs)?,
+            _ => probs.par_iter().map(|p| decision.mask(p)).collect(),
+        };
         let written: Vec<Written> = ok
             .par_iter()
             .zip(&images)
             .zip(&probs)
-            .map(|((&(id, f), img), prob)| write_outputs(&args, id, f, img, prob, decision))
+            .zip(masks)
+            .map(|(((&(id, f), img), prob), mask)| write_outputs(&args, id, f, img, prob, mask))
             .collect::<Result<_>>()?;
         for ((_, f), w) in ok.iter().zip(written) {
             results.extend(w.entries);
@@ -150,9 +139,11 @@ pub fn run(args: Args) -> Result<()> {
             }
             volumes.add(f, w.volume);
         }
-        bar.inc(part.len() as u64);
     }
     bar.finish_and_clear();
+    let Reading {
+        mut done, skipped, ..
+    } = read;
     // A multi-frame file's frames follow each other; it is one file to hash.
     done.dedup();
     let mut inputs = provenance::run_inputs(&run.dir, source == ThresholdSource::Tuned)?;
@@ -266,10 +257,9 @@ fn write_outputs(
     input: &Input,
     img: &GrayImage,
     prob: &ProbMap,
-    decision: Decision,
+    mask: GrayImage,
 ) -> Result<Written> {
     let (name, file) = (input.stem(), input.path.as_path());
-    let mask = decision.mask(prob);
     let png = GrayImage::from_fn(mask.width(), mask.height(), |x, y| {
         image::Luma([mask.get_pixel(x, y)[0] * 255])
     });
