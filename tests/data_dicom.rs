@@ -234,6 +234,16 @@ fn predict_reads_every_frame_of_a_multi_frame_file() {
         assert_eq!(entry.get("frame").is_some(), multi, "{entry}");
     }
 
+    // `one` decides DICOM slices one by one: the user is told that every slice gets a region.
+    let o = common::run_ok(
+        predict_command(d, &frames, &d.join("out-one")).args(["--postprocess", "one"]),
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("--postprocess one gives each of the 2 DICOM slices a tumour region"),
+        "{stderr}"
+    );
+
     // Cut short inside its pixel data, each frame is skipped with the reason, and the command fails
     // after writing the others.
     let bytes = std::fs::read(d.join("multi.dcm")).unwrap();

@@ -98,6 +98,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let run = open_run(&args.run_dir, &args.inference)?;
     let (decision, source, _) = resolve_decision(args.decision, &run.dir)?;
+    warn_one_per_slice(&files, decision);
     for sub in ["masks", "overlays"] {
         let d = args.out.join(sub);
         std::fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
@@ -187,6 +188,18 @@ pub fn run(args: Args) -> Result<()> {
     );
     report_skipped(&args.out, &skipped, files.len())?;
     segs.transpose().map(|_| ())
+}
+
+/// `one` fills every empty mask, and DICOM slices are decided one by one (a NIfTI volume's together):
+/// on a series it gives the tumour-free slices a region each, which the user should know.
+fn warn_one_per_slice(files: &[Input], decision: crate::postprocess::Decision) {
+    let dicom = files.iter().filter(|f| f.kind == Kind::Dicom).count();
+    if decision.postprocess == crate::postprocess::Postprocess::One && dicom > 1 {
+        eprintln!(
+            "note: --postprocess one gives each of the {dicom} DICOM slices a tumour region, also \
+             slices without tumour; for the slices of a series, --postprocess largest or none"
+        );
+    }
 }
 
 /// Unreadable inputs go to `skipped.txt` (path, tab, reason) and make the command fail after the others
