@@ -4,7 +4,7 @@
 //! axial slice shows as a viewer shows it in radiological convention, and as DICOM axial slices and
 //! their JPEG exports are: anterior at the top, the patient's right on the image's left.
 use crate::window::{self, Window};
-use ::nifti::{IntoNdArray, NiftiHeader, NiftiObject, ReaderOptions};
+use ::nifti::{IntoNdArray, NiftiHeader, NiftiObject, ReaderOptions, ReaderStreamedOptions};
 use anyhow::{bail, ensure, Context, Result};
 use image::GrayImage;
 pub use orientation::Orientation;
@@ -122,30 +122,7 @@ fn volume(path: &Path, pick: Option<usize>) -> Result<Arc<Volume>> {
         return Ok(v.clone());
     }
     // Decoded without the lock, so that threads reading other volumes go on meanwhile.
-    let object = ReaderOptions::new()
-        .read_file(path)
-        .map_err(readable)
-        .with_context(|| format!("cannot read {} as NIfTI", path.display()))?;
-    let header = object.header().clone();
-    let (orientation, index) =
-        usable(&header, pick).with_context(|| format!("{} as NIfTI", path.display()))?;
-    let array = object
-        .into_volume()
-        .into_ndarray::<f32>()
-        .with_context(|| format!("cannot decode the voxels of {}", path.display()))?;
-    // The array is laid out as the file stores it (Fortran order), which `Orientation::index` uses.
-    let (mut values, offset) = array.into_raw_vec_and_offset();
-    ensure!(
-        offset.unwrap_or(0) == 0,
-        "unreachable: a fresh array starts its buffer"
-    );
-    // A 4-D file's volumes follow each other; only the one read is kept.
-    let n = orientation.dims.iter().product::<usize>();
-    if values.len() > n {
-        values.drain(..index * n);
-        values.truncate(n);
-        values.shrink_to_fit();
-    }
+    let (header, orientation, values) = decode(path, pick)?;
     let display = (header.cal_max > header.cal_min)
         .then(|| (f64::from(header.cal_min), f64::from(header.cal_max)));
     let v = Arc::new(Volume {
@@ -155,6 +132,62 @@ fn volume(path: &Path, pick: Option<usize>) -> Result<Arc<Volume>> {
     });
     *last() = Some((key, v.clone()));
     Ok(v)
+}
+
+/// The header, orientation and values (after scl_slope and scl_inter, in the order the file stores
+/// them, which `Orientation::index` uses) of the volume `pick` of a NIfTI file ([`read_header`]).
+fn decode(path: &Path, pick: Option<usize>) -> Result<(NiftiHeader, Orientation, Vec<f32>)> {
+    let cannot_read = || format!("cannot read {} as NIfTI", path.display());
+    let cannot_decode = || format!("cannot decode the voxels of {}", path.display());
+    let header = NiftiHeader::from_file(path)
+        .map_err(readable)
+        .with_context(cannot_read)?;
+    let (orientation, index) =
+        usable(&header, pick).with_context(|| format!("{} as NIfTI", path.display()))?;
+    let array = if orientation::volume_count(&header) > 1 {
+        // Of a 4-D file (a Decathlon file holds four 36 MB volumes), only the volume read is
+        // decoded: the ones before it are streamed past.
+        let mut volumes = ReaderStreamedOptions::new()
+            .read_file_rank(path, 3)
+            .map_err(readable)
+            .with_context(cannot_read)?
+            .into_volume();
+        let mut buffer = Vec::new();
+        for _ in 0..index {
+            buffer = volumes
+                .read_slice_inline(buffer)
+                .map_err(readable)
+                .with_context(cannot_decode)?
+                .into_raw_data();
+        }
+        volumes
+            .read_slice_inline(buffer)
+            .map_err(readable)
+            .with_context(cannot_decode)?
+            .into_ndarray::<f32>()
+    } else {
+        ReaderOptions::new()
+            .read_file(path)
+            .map_err(readable)
+            .with_context(cannot_read)?
+            .into_volume()
+            .into_ndarray::<f32>()
+    }
+    .with_context(cannot_decode)?;
+    // Laid out as the file stores it (Fortran order).
+    let (values, offset) = array.into_raw_vec_and_offset();
+    ensure!(
+        offset.unwrap_or(0) == 0,
+        "unreachable: a fresh array starts its buffer"
+    );
+    ensure!(
+        values.len() == orientation.dims.iter().product::<usize>(),
+        "{}: {} voxels decoded for one volume of {:?}",
+        path.display(),
+        values.len(),
+        orientation.dims
+    );
+    Ok((header, orientation, values))
 }
 
 /// The given axial slices (from 0, lowest first) of a NIfTI file's `volume` (as [`read_header`]),

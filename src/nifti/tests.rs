@@ -152,6 +152,17 @@ fn the_volume_asked_for_is_read_and_masked_in_3d() {
         assert_eq!(slices[0].as_raw(), &want, "volume {t}");
     }
     assert!(read_slices(&path, None, &[0], Window::First).is_err());
+    // Only the volume read is decoded: cut short in its last volume, the file still gives its
+    // first, and the last is refused in words.
+    let bytes = std::fs::read(&path).unwrap();
+    let cut = dir.path().join("cut.nii");
+    std::fs::write(&cut, &bytes[..bytes.len() - 8]).unwrap();
+    assert!(read_slices(&cut, Some(0), &[1], Window::First).is_ok());
+    let why = format!(
+        "{:#}",
+        read_slices(&cut, Some(2), &[1], Window::First).unwrap_err()
+    );
+    assert!(why.contains("the file ends early"), "{why}");
     let out = dir.path().join("mask.nii.gz");
     let all = (0..2).map(|s| (s, [true; 6]));
     let written = write_mask(&out, (&path, Some(1)), all, "test").unwrap();
