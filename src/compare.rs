@@ -111,6 +111,33 @@ pub struct Comparison {
     /// HD95 on the shared images where both sides have one (absent when none has).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hd95: Option<Hd95Difference>,
+    /// Shared images whose HD95 A and B give in different units, left out of `hd95`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hd95_units_differ: Option<UnitsDiffer>,
+}
+
+/// Boundary distances in mm on one side and in pixels on the other: scored against annotation files
+/// with and without pixel spacings, or one by a tumorseg from before mm.
+#[derive(Clone, Debug, Serialize)]
+pub struct UnitsDiffer {
+    pub n_images: usize,
+    pub a: Unit,
+    pub b: Unit,
+}
+
+impl UnitsDiffer {
+    fn of(pairs: &[(&Scored, &Scored)]) -> Option<UnitsDiffer> {
+        let differ: Vec<_> = pairs
+            .iter()
+            .filter(|(x, y)| x.hd95.is_some() && y.hd95.is_some() && x.unit != y.unit)
+            .collect();
+        let (a, b) = differ.first()?;
+        Some(UnitsDiffer {
+            n_images: differ.len(),
+            a: a.unit,
+            b: b.unit,
+        })
+    }
 }
 
 /// Mean HD95 of A and B over the images both give one for in the same unit, and the 95 %
@@ -211,6 +238,7 @@ pub fn compare(a: &[Scored], b: &[Scored]) -> Result<Comparison> {
             .filter(|(x, y)| !same_truth(x, y))
             .count(),
         hd95: Hd95Difference::of(&pairs),
+        hd95_units_differ: UnitsDiffer::of(&pairs),
     })
 }
 
@@ -231,6 +259,21 @@ pub fn truth_warning(c: &Comparison) -> Option<String> {
     })
 }
 
+/// The warning when A and B give some images' HD95 in different units, None when they agree.
+pub fn unit_warning(c: &Comparison) -> Option<String> {
+    c.hd95_units_differ.as_ref().map(|u| {
+        format!(
+            "warning: on {} of the {} shared images A gives HD95 in {} and B in {} (scored against \
+             annotation files with and without pixel spacings, or one by a tumorseg from before \
+             mm): those images are left out of the HD95 comparison",
+            u.n_images,
+            c.n_images,
+            u.a.words(),
+            u.b.words()
+        )
+    })
+}
+
 /// The comparison as a markdown table and a verdict per the Dice interval.
 pub fn markdown(c: &Comparison, a: &str, b: &str) -> String {
     let mut s = format!(
@@ -245,7 +288,7 @@ pub fn markdown(c: &Comparison, a: &str, b: &str) -> String {
             String::new()
         }
     );
-    if let Some(w) = truth_warning(c) {
+    for w in [truth_warning(c), unit_warning(c)].into_iter().flatten() {
         let _ = writeln!(s, "**{w}.**\n");
     }
     s += "| Metric | A mean | B mean | B − A | 95 % CI of B − A | A global | B global | B − A global | 95 % CI |\n";

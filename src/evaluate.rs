@@ -35,9 +35,18 @@ impl ThresholdSource {
     }
 }
 
-/// Boundary distances are in mm when every image has its pixel spacing, else in pixels for all.
+/// Boundary distances are in mm when every image has its pixel spacing, else in pixels for all
+/// (mixed units would make their mean meaningless), with a note when only some have one.
 fn distance_unit(samples: &[Sample]) -> Unit {
-    match samples.iter().all(|s| s.spacing.is_some()) && !samples.is_empty() {
+    let spaced = samples.iter().filter(|s| s.spacing.is_some()).count();
+    if spaced > 0 && spaced < samples.len() {
+        eprintln!(
+            "note: {spaced} of the {} images give a pixel_spacing: boundary distances (HD95, ASSD) \
+             are in pixels for all",
+            samples.len()
+        );
+    }
+    match spaced == samples.len() && spaced > 0 {
         true => Unit::Mm,
         false => Unit::Px,
     }

@@ -360,6 +360,28 @@ fn boundary_distances_are_monais() {
     // The same split with its pixel spacing (0.7 mm between rows, 0.4 between columns): in mm.
     let root = common::spaced_test_split(tmp.path(), (0.7, 0.4));
     check_against_monai(&root, &pred, &truth, Some((0.7, 0.4)));
+    // One image without its spacing: pixels for all, and a note says why.
+    let ann = root.join("test/_annotations.coco.json");
+    let mut coco: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ann).unwrap()).unwrap();
+    let images = coco["images"].as_array_mut().unwrap();
+    images[0].as_object_mut().unwrap().remove("pixel_spacing");
+    let n = images.len();
+    std::fs::write(&ann, coco.to_string()).unwrap();
+    let out = tmp.path().join("out-mixed");
+    let o = common::run_ok(
+        common::bin()
+            .args(["evaluate", "--pred-masks"])
+            .args([&pred, &root])
+            .args(["--split", "test", "--out"])
+            .arg(&out),
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let note = format!("note: {} of the {n} images give a pixel_spacing", n - 1);
+    assert!(stderr.contains(&note), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["surface"]["unit"], "px");
 }
 
 /// Evaluate `pred` on `root`'s test split; HD95 and ASSD must be MONAI's (with `spacing`, in mm),

@@ -1,7 +1,7 @@
 //! `tumorseg compare A B`: two evaluations of one split, image by image, with the paired-bootstrap
 //! interval of their difference.
 use crate::compare::{
-    compare, markdown, per_image_file, read_per_image, truth_digest, truth_warning,
+    compare, markdown, per_image_file, read_per_image, truth_digest, truth_warning, unit_warning,
 };
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -39,7 +39,7 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let c = compare(&a, &b)?;
-    if let Some(w) = truth_warning(&c) {
+    for w in [truth_warning(&c), unit_warning(&c)].into_iter().flatten() {
         eprintln!("{w}");
     }
     let name = |p: &PathBuf| per_image_file(p).display().to_string();

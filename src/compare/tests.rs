@@ -155,4 +155,21 @@ fn hd95_is_compared_on_the_images_both_sides_have_one() {
     ))
     .unwrap();
     assert!(compare(&old, &b).unwrap().hd95.is_none());
+    // A in mm (annotations with pixel spacings), B in pixels: not compared, and said so.
+    let header = HEADER.trim_end().to_string() + ",hd95,assd,distance_unit\n";
+    let path = dir.path().join("mm.csv");
+    let rows = [
+        "1,x,4,4,4,4,2,2,2,10,0,0,0,0,0,0,5.0,1.5,mm",
+        "2,y,4,4,4,4,2,2,2,10,0,0,0,0,0,0,9.0,3.0,mm",
+    ];
+    std::fs::write(&path, header + &rows.join("\n") + "\n").unwrap();
+    let mm = read_per_image(&path).unwrap();
+    assert!(compare(&mm, &mm).unwrap().hd95_units_differ.is_none());
+    let c = compare(&mm, &b).unwrap();
+    assert!(c.hd95.is_none());
+    let text = markdown(&c, "A", "B");
+    assert!(
+        text.contains("on 2 of the 2 shared images A gives HD95 in mm and B in pixels"),
+        "{text}"
+    );
 }
