@@ -1,6 +1,6 @@
 //! Figures: rows of four square panels, MRI | ground truth | prediction | overlay, the overlay showing
 //! the truth outline in green, the prediction outline in red (yellow where they coincide) and the
-//! image's Dice. Text uses a built-in 5×7 bitmap font so figures never depend on installed fonts.
+//! image's scores (Dice, and HD95 when both masks have tumour). Text uses a built-in 5×7 bitmap font so figures never depend on installed fonts.
 use image::{imageops, GrayImage, Rgb, RgbImage};
 use rand::seq::index::sample;
 use rand::SeedableRng;
@@ -11,12 +11,13 @@ pub const BOTH: Rgb<u8> = Rgb([255, 230, 0]);
 /// Panels per row.
 pub const PANELS: u32 = 4;
 
-/// One row, each panel `panel`×`panel`. `truth`/`pred` are masks (non-zero = foreground) at the image's size.
+/// One row, each panel `panel`×`panel`. `truth`/`pred` are masks (non-zero = foreground) at the
+/// image's size; `labels`, one per line, go top-left of the overlay.
 pub fn row(
     img: &GrayImage,
     truth: &GrayImage,
     pred: &GrayImage,
-    dice: f64,
+    labels: &[String],
     panel: u32,
 ) -> RgbImage {
     let mri = imageops::resize(img, panel, panel, imageops::FilterType::Triangle);
@@ -45,13 +46,10 @@ pub fn row(
     let mut over = grey;
     outline(&mut over, &truth, &pred);
     let scale = (panel / 128).max(1);
-    draw_text(
-        &mut over,
-        &format!("Dice {dice:.3}"),
-        3 * scale,
-        3 * scale,
-        scale,
-    );
+    for (line, text) in labels.iter().enumerate() {
+        let y = (3 + 10 * line as u32) * scale;
+        draw_text(&mut over, text, 3 * scale, y, scale);
+    }
     imageops::replace(&mut out, &over, 3 * panel as i64, 0);
     out
 }
@@ -149,6 +147,10 @@ fn glyph(c: char) -> [u8; 7] {
         '.' => [0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C],
         '-' => [0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00],
         'D' => [0x1C, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1C],
+        'H' => [0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
+        'm' => [0x00, 0x00, 0x1A, 0x15, 0x15, 0x11, 0x11],
+        'p' => [0x00, 0x00, 0x1E, 0x11, 0x1E, 0x10, 0x10],
+        'x' => [0x00, 0x00, 0x11, 0x0A, 0x04, 0x0A, 0x11],
         'i' => [0x04, 0x00, 0x0C, 0x04, 0x04, 0x04, 0x0E],
         'c' => [0x00, 0x00, 0x0E, 0x10, 0x10, 0x11, 0x0E],
         'e' => [0x00, 0x00, 0x0E, 0x11, 0x1F, 0x10, 0x0E],
@@ -187,6 +189,35 @@ pub fn draw_text(img: &mut RgbImage, text: &str, x: u32, y: u32, scale: u32) {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_label_is_a_line_of_its_own() {
+        let img = GrayImage::from_pixel(64, 64, image::Luma([128]));
+        let truth = GrayImage::new(64, 64);
+        let one = row(&img, &truth, &truth, &["Dice 1.000".into()], 64);
+        let two = row(
+            &img,
+            &truth,
+            &truth,
+            &["Dice 1.000".into(), "HD95 4.1 mm".into()],
+            64,
+        );
+        // The overlay's first line alike; the second line's box only with a second label.
+        let at = |r: &RgbImage, x: u32, y: u32| r.get_pixel(3 * 64 + x, y).0;
+        assert_eq!(at(&one, 3, 3), [0, 0, 0]);
+        assert_eq!(at(&two, 3, 3), [0, 0, 0]);
+        assert_eq!(at(&one, 3, 14), [128, 128, 128]);
+        assert_eq!(at(&two, 3, 14), [0, 0, 0]);
+        assert_ne!(one, two);
+        for c in "HD95 mm px".chars().filter(|c| *c != ' ') {
+            assert_ne!(glyph(c), [0; 7], "{c}");
         }
     }
 }

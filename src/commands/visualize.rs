@@ -2,10 +2,12 @@
 use crate::commands::evaluate::{resolve_decision, DecisionArgs};
 use crate::dataset::{load_split, Sample, SplitOptions};
 use crate::evaluate::score_model;
+use crate::metrics::surface::surface;
 use crate::metrics::Confusion;
 use crate::predict::{load_images, open_run, probabilities_gray, InferenceArgs, LoadedRun};
 use crate::visualize::{pick_random, pick_worst, row, stack};
 use anyhow::{bail, Context, Result};
+use image::GrayImage;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -100,8 +102,7 @@ pub fn figures(
     let mut files = vec![dir.join(format!("{mode}.png"))];
     for (rank, ((s, img), prob)) in chosen.iter().zip(&images).zip(&probs).enumerate() {
         let (truth, pred) = (s.mask(), decision.mask(prob));
-        let dice = Confusion::from_masks(pred.as_raw(), truth.as_raw()).dice();
-        let r = row(img, &truth, &pred, dice, panel);
+        let r = row(img, &truth, &pred, &labels(s, &truth, &pred), panel);
         let path = dir.join(format!("{mode}_{rank:02}_{}.png", s.stem));
         r.save(&path)
             .with_context(|| format!("write {}", path.display()))?;
@@ -112,4 +113,16 @@ pub fn figures(
         .save(&files[0])
         .with_context(|| format!("write {}", files[0].display()))?;
     Ok(files)
+}
+
+/// The overlay's scores: Dice, and HD95 (in mm when the image gives its pixel spacing) when both
+/// masks have tumour.
+fn labels(s: &Sample, truth: &GrayImage, pred: &GrayImage) -> Vec<String> {
+    let dice = Confusion::from_masks(pred.as_raw(), truth.as_raw()).dice();
+    let (spacing, unit) = s.spacing.map_or(((1.0, 1.0), "px"), |sp| (sp, "mm"));
+    let size = (truth.width(), truth.height());
+    let hd95 = surface(pred.as_raw(), truth.as_raw(), size, spacing);
+    std::iter::once(format!("Dice {dice:.3}"))
+        .chain(hd95.map(|d| format!("HD95 {:.1} {unit}", d.hd95)))
+        .collect()
 }
