@@ -11,12 +11,12 @@ use indicatif::ProgressBar;
 use std::ops::Range;
 use std::path::PathBuf;
 
-/// The inputs in the groups decided together, as index ranges: each NIfTI volume's slices (inputs
-/// are expanded file by file, so they follow each other), other images by `chunk`.
-pub fn groups(files: &[Input], chunk: usize) -> Vec<Range<usize>> {
-    fn volume(i: &Input) -> Option<&PathBuf> {
-        (i.kind == Kind::Nifti).then_some(&i.path)
-    }
+/// The inputs in the groups decided together, as index ranges: with `whole_volumes` (a
+/// post-processing that acts on a volume in 3-D) each NIfTI volume's slices (inputs are expanded
+/// file by file, so they follow each other), and other images by `chunk`; else all by `chunk`, which
+/// bounds memory (a 512² × 300 volume's probabilities take 300 MB).
+pub fn groups(files: &[Input], chunk: usize, whole_volumes: bool) -> Vec<Range<usize>> {
+    let volume = |i: &Input| (whole_volumes && i.kind == Kind::Nifti).then(|| i.path.clone());
     let mut groups: Vec<Range<usize>> = Vec::new();
     for (i, f) in files.iter().enumerate() {
         match groups.last_mut() {
@@ -120,7 +120,10 @@ mod tests {
         files.extend((0..2).map(|k| input("w.nii.gz", Some((k, 2)))));
         files.push(input("d.png", None));
         files.push(input("e.png", None));
-        assert_eq!(groups(&files, 2), [0..2, 2..3, 3..8, 8..10, 10..12]);
-        assert!(groups(&[], 2).is_empty());
+        assert_eq!(groups(&files, 2, true), [0..2, 2..3, 3..8, 8..10, 10..12]);
+        assert!(groups(&[], 2, true).is_empty());
+        // Slice by slice (no 3-D post-processing), everything goes by the chunk.
+        let by_chunk: Vec<_> = (0..6).map(|k| 2 * k..2 * k + 2).collect();
+        assert_eq!(groups(&files, 2, false), by_chunk);
     }
 }

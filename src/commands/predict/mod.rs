@@ -118,11 +118,14 @@ pub fn run(args: Args) -> Result<()> {
     };
     let (mut results, mut summaries) = (Vec::new(), Vec::new());
     let chunk = run.inference.batch * 4;
-    for group in groups(&files, chunk) {
+    let whole_volumes = decision.postprocess != crate::postprocess::Postprocess::None;
+    for group in groups(&files, chunk, whole_volumes) {
         let (ok, images, probs) = read.predict(&files, group, &run)?;
         // A volume's slices are decided together: `largest` and `one` act on it in 3-D.
         let masks = match ok.first() {
-            Some((_, f)) if f.kind == Kind::Nifti => decision.volume_masks(&probs)?,
+            Some((_, f)) if whole_volumes && f.kind == Kind::Nifti => {
+                decision.volume_masks(&probs)?
+            }
             _ => probs.par_iter().map(|p| decision.mask(p)).collect(),
         };
         let written: Vec<Written> = ok
