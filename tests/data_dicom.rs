@@ -234,13 +234,16 @@ fn predict_reads_every_frame_of_a_multi_frame_file() {
         assert_eq!(entry.get("frame").is_some(), multi, "{entry}");
     }
 
-    // `one` decides DICOM slices one by one: the user is told that every slice gets a region.
+    // Frames without the UIDs, orientation and position that place them in a series are decided
+    // one by one: with `one`, the user is told that every one gets a region.
     let o = common::run_ok(
         predict_command(d, &frames, &d.join("out-one")).args(["--postprocess", "one"]),
     );
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
-        stderr.contains("--postprocess one gives each of the 2 DICOM slices a tumour region"),
+        stderr.contains(
+            "--postprocess one gives each of the 2 DICOM slices that cannot be placed in a series"
+        ),
         "{stderr}"
     );
 

@@ -2,7 +2,7 @@
 //! readers, tests/py/seg_check.py) read back as exactly the predicted masks, on the right source
 //! slices and frames, in the source's patient, study and frame of reference. `from-seg`: a SEG written
 //! by highdicom (tests/py/seg_ref.py), and our own, become a COCO split whose masks are exactly the
-//! SEG's.
+//! SEG's. And `predict`'s 3-D post-processing of a series, in the slice order SEGs are written in.
 mod common;
 
 use common::dicom::{folder, png, predict_at, predict_command, slices};
@@ -472,4 +472,77 @@ fn from_seg_reads_label_map_and_compressed_segs() {
     let o = common::run_ok(&mut predict_command(d, &input, &d.join("pred")));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("SEG2 (a DICOM SEG"), "{stderr}");
+}
+
+/// A series' slices, whatever order their files come in, are post-processed together in 3-D, in
+/// their order along the slice normal (tests/py/seg_ref.py's s1…s5, 4 mm apart, each its image
+/// shifted 7 columns further).
+#[test]
+fn a_series_is_post_processed_in_3d_in_slice_order() {
+    use tumorseg::postprocess::{largest_component, Decision, Postprocess};
+    let dir = reference_segs();
+    let d = dir.path();
+    // The files' order is not the slices': s4, s2, s5, s1, s3.
+    let names = ["a", "b", "c", "d", "e"];
+    let files = ["s4", "s2", "s5", "s1", "s3"].map(|s| format!("in/{s}.dcm"));
+    let pairs: Vec<(&str, String)> = files
+        .iter()
+        .zip(names)
+        .map(|(f, n)| (f.as_str(), format!("{n}.dcm")))
+        .collect();
+    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(f, n)| (*f, n.as_str())).collect();
+    let series = folder(d, "series", &pairs);
+    let probe = d.join("probe");
+    common::run_ok(&mut predict_command(d, &series, &probe));
+    let highest = common::predictions(&probe)
+        .iter()
+        .map(|r| r["max_probability"].parse::<f32>().unwrap())
+        .fold(0f32, f32::max);
+    // Near the untrained model's highest probability the mask falls apart into regions.
+    let top = highest - 0.03;
+    let decided = |how: &str| {
+        let out = d.join(how);
+        common::run_ok(predict_at(d, &series, &out, top).args(["--postprocess", how]));
+        out
+    };
+    let (none, largest) = (decided("none"), decided("largest"));
+    let masks = |out: &Path, order: &[&str]| -> Vec<image::GrayImage> {
+        order
+            .iter()
+            .map(|s| {
+                let mut m = png(&out.join(format!("masks/{s}.png")));
+                m.iter_mut().for_each(|v| *v = u8::from(*v > 0));
+                m
+            })
+            .collect()
+    };
+    let largest_of = |order: &[&str]| {
+        let probs: Vec<_> = masks(&none, order)
+            .iter()
+            .map(|m| tumorseg::predict::ProbMap {
+                width: m.width(),
+                height: m.height(),
+                data: m.iter().map(|&v| f32::from(v)).collect(),
+            })
+            .collect();
+        let decision = Decision {
+            threshold: 0.5,
+            postprocess: Postprocess::Largest,
+        };
+        decision.volume_masks(&probs).unwrap()
+    };
+    // Along the normal: s1 (d) … s5 (c).
+    let along = ["d", "b", "e", "a", "c"];
+    let want = largest_of(&along);
+    assert!(masks(&largest, &along) == want);
+    // What this tells apart: each slice's own largest region, and the slices in file order.
+    let per_slice: Vec<_> = masks(&none, &along).iter().map(largest_component).collect();
+    assert!(per_slice != want);
+    let mut in_file_order = largest_of(&names);
+    let back = [3, 1, 4, 0, 2];
+    let in_file_order: Vec<_> = back
+        .iter()
+        .map(|&k| std::mem::take(&mut in_file_order[k]))
+        .collect();
+    assert!(in_file_order != want);
 }

@@ -9,7 +9,6 @@ use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::mem::InMemElement;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
-use std::cmp::Ordering;
 use std::path::Path;
 
 mod attributes;
@@ -17,11 +16,14 @@ mod layers;
 mod pixels;
 pub mod place;
 pub mod read;
+pub mod stack;
 #[cfg(test)]
 mod tests;
 
 use pixels::pack;
 pub use pixels::{in_255ths, Bits, Pixels, SegType};
+use stack::in_stack_order;
+pub use stack::{split_repeats, Placed};
 
 /// Patient and study attributes a SEG takes from its source (all type 2: empty where the source has
 /// none).
@@ -212,9 +214,13 @@ pub struct Frame<'a> {
     pub pixels: &'a Pixels,
 }
 
-impl Frame<'_> {
-    fn position(&self) -> &InMemElement {
-        &self.source.positions[self.frame]
+impl<'a> Placed<'a> for Frame<'a> {
+    fn source(&self) -> &'a Source {
+        self.source
+    }
+
+    fn frame(&self) -> usize {
+        self.frame
     }
 }
 
@@ -255,100 +261,4 @@ pub fn write(path: &Path, frames: Vec<Frame>, keep_empty: bool) -> Result<usize>
     file.write_to_file(path)
         .with_context(|| format!("write {}", path.display()))?;
     Ok(kept.len())
-}
-
-/// Slices closer than this (mm) along the normal lie at one position.
-const SAME_POSITION_MM: f64 = 1e-3;
-
-/// Frames with their depths along the slice normal.
-fn depths(frames: Vec<Frame>) -> Result<Vec<(f64, Frame)>> {
-    let Some(first) = frames.first() else {
-        return Ok(Vec::new());
-    };
-    let normal = normal(&first.source.orientation)?;
-    let depth = |f: &Frame| -> Result<f64> {
-        let p = f.position().to_multi_float64()?;
-        ensure!(p.len() == 3, "unreadable Image Position (Patient)");
-        Ok(p.iter().zip(normal).map(|(a, b)| a * b).sum())
-    };
-    frames.into_iter().map(|f| Ok((depth(&f)?, f))).collect()
-}
-
-/// A stack's frames as groups that each hold one frame per position, so that every SEG's frames are
-/// told apart by their position: a series that repeats its positions (echoes, diffusion b-values or
-/// directions, time points) gives one group per acquisition, as the frames' [`Repetition`] tells
-/// them apart (in its order, those that give none first), whatever order the files come in; frames
-/// that still repeat a position are split again, in input order.
-pub fn split_repeats(frames: Vec<Frame>) -> Result<Vec<Vec<Frame>>> {
-    let mut by_repetition: Vec<(&Repetition, Vec<Frame>)> = Vec::new();
-    for f in frames {
-        let r = &f.source.repetitions[f.frame];
-        match by_repetition.iter_mut().find(|(key, _)| *key == r) {
-            Some((_, group)) => group.push(f),
-            None => by_repetition.push((r, vec![f])),
-        }
-    }
-    // Field by field, each list of values lexicographically (a missing value sorts first).
-    let order = |a: &Repetition, b: &Repetition| {
-        let field = |(x, y): (&Vec<f64>, &Vec<f64>)| x.partial_cmp(y).unwrap_or(Ordering::Equal);
-        a.iter()
-            .zip(b)
-            .map(field)
-            .fold(Ordering::Equal, Ordering::then)
-    };
-    by_repetition.sort_by(|a, b| order(a.0, b.0));
-    let mut groups = Vec::new();
-    for (_, frames) in by_repetition {
-        groups.extend(split_positions(frames)?);
-    }
-    Ok(groups)
-}
-
-/// Frames as groups that each hold one frame per position, in input order.
-fn split_positions(frames: Vec<Frame>) -> Result<Vec<Vec<Frame>>> {
-    let mut groups: Vec<Vec<Frame>> = Vec::new();
-    let mut seen: Vec<(f64, usize)> = Vec::new();
-    for (d, f) in depths(frames)? {
-        let k = match seen
-            .iter_mut()
-            .find(|(at, _)| (at - d).abs() < SAME_POSITION_MM)
-        {
-            Some((_, n)) => {
-                *n += 1;
-                *n - 1
-            }
-            None => {
-                seen.push((d, 1));
-                0
-            }
-        };
-        if k == groups.len() {
-            groups.push(Vec::new());
-        }
-        groups[k].push(f);
-    }
-    Ok(groups)
-}
-
-/// Frames sorted along the slice normal, with their position indices (from 1; slices closer than
-/// [`SAME_POSITION_MM`] share one).
-fn in_stack_order(frames: Vec<Frame>) -> Result<(Vec<Frame>, Vec<u32>)> {
-    let mut placed = depths(frames)?;
-    placed.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut indices: Vec<u32> = Vec::with_capacity(placed.len());
-    for (k, (d, _)) in placed.iter().enumerate() {
-        let same = k > 0 && d - placed[k - 1].0 < SAME_POSITION_MM;
-        indices.push(indices.last().map_or(1, |&i| if same { i } else { i + 1 }));
-    }
-    Ok((placed.into_iter().map(|(_, f)| f).collect(), indices))
-}
-
-/// The slice normal of an Image Orientation (Patient) element.
-fn normal(orientation: &InMemElement) -> Result<[f64; 3]> {
-    let o = orientation.to_multi_float64()?;
-    let o: [f64; 6] = o[..]
-        .try_into()
-        .ok()
-        .context("unreadable Image Orientation (Patient)")?;
-    Ok(super::plane::normal(&o))
 }

@@ -1,93 +1,181 @@
 //! How `predict` goes through its inputs: in groups that are decided together (a NIfTI volume's
-//! slices, other images a few batches at a time), each read and run through the model, the
-//! unreadable ones set aside with why.
+//! slices, a DICOM series', other images a few batches at a time), each read and run through the
+//! model, the unreadable ones set aside with why.
 use super::inputs::{self, Input, Kind};
 use super::Args;
 use crate::commands::error_chain;
+use crate::dicom::seg;
 use crate::predict::{probabilities_gray, LoadedRun, ProbMap};
 use anyhow::Result;
 use image::GrayImage;
 use indicatif::ProgressBar;
-use std::ops::Range;
-use std::path::PathBuf;
+use rayon::prelude::*;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
-/// The inputs in the groups decided together, as index ranges: with `whole_volumes` (a
-/// post-processing that acts on a volume in 3-D) each NIfTI volume's slices (inputs are expanded
-/// file by file, so they follow each other), and other images by `chunk`; else all by `chunk`, which
-/// bounds memory (a 512² × 300 volume's probabilities take 300 MB).
-pub fn groups(files: &[Input], chunk: usize, whole_volumes: bool) -> Vec<Range<usize>> {
-    let volume = |i: &Input| (whole_volumes && i.kind == Kind::Nifti).then(|| i.path.clone());
-    let mut groups: Vec<Range<usize>> = Vec::new();
+/// Inputs decided together: indices into the inputs, in the order they are decided.
+#[derive(Debug, PartialEq)]
+pub struct Group {
+    pub members: Vec<usize>,
+    /// The slices of one volume, in order: a NIfTI volume's, or a DICOM series' along its normal.
+    pub volume: bool,
+}
+
+/// The inputs in the groups decided together. With `whole_volumes` (a post-processing that acts on
+/// a volume in 3-D): each NIfTI volume's slices (inputs are expanded file by file, so they follow
+/// each other), each DICOM series' slices in stack order (one acquisition of one stack: see
+/// [`seg::stack`]), whatever order their files come in, and the other images by `chunk`. Else all
+/// by `chunk`, which bounds memory (a 512² × 300 volume's probabilities take 300 MB).
+pub fn groups(files: &[Input], chunk: usize, whole_volumes: bool) -> Vec<Group> {
+    let loose = |members: Vec<usize>| {
+        let chunks: Vec<Group> = members
+            .chunks(chunk)
+            .map(|c| Group {
+                members: c.to_vec(),
+                volume: false,
+            })
+            .collect();
+        chunks
+    };
+    if !whole_volumes {
+        return loose((0..files.len()).collect());
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    let mut rest = Vec::new();
     for (i, f) in files.iter().enumerate() {
         match groups.last_mut() {
-            Some(g)
-                if volume(&files[g.start]) == volume(f)
-                    && (volume(f).is_some() || g.len() < chunk) =>
-            {
-                g.end = i + 1
+            Some(g) if f.kind == Kind::Nifti && files[g.members[0]].path == f.path => {
+                g.members.push(i)
             }
-            _ => groups.push(i..i + 1),
+            _ if f.kind == Kind::Nifti => groups.push(Group {
+                members: vec![i],
+                volume: true,
+            }),
+            _ => rest.push(i),
         }
     }
+    let (series, rest) = dicom_series(files, rest);
+    groups.extend(series);
+    groups.extend(loose(rest));
+    // In input order of their first slice, for the progress a user sees.
+    groups.sort_by_key(|g| g.members.iter().min().copied());
     groups
+}
+
+/// An input placed in its DICOM series.
+struct Slot<'a> {
+    source: &'a seg::Source,
+    frame: usize,
+    input: usize,
+}
+
+impl<'a> seg::Placed<'a> for Slot<'a> {
+    fn source(&self) -> &'a seg::Source {
+        self.source
+    }
+
+    fn frame(&self) -> usize {
+        self.frame
+    }
+}
+
+/// Of the inputs `candidates`, the DICOM series as volumes, and the others: DICOM slices without
+/// the UIDs, orientation or position that place them go slice by slice.
+fn dicom_series(files: &[Input], candidates: Vec<usize>) -> (Vec<Group>, Vec<usize>) {
+    let mut paths: Vec<&Path> = candidates
+        .iter()
+        .map(|&i| &files[i])
+        .filter(|f| f.kind == Kind::Dicom)
+        .map(|f| f.path.as_path())
+        .collect();
+    paths.dedup();
+    let sources: HashMap<&Path, seg::Source> = paths
+        .par_iter()
+        .filter_map(|&p| Some((p, seg::Source::read(p).ok()?)))
+        .collect();
+    let slots: Vec<Slot> = candidates
+        .iter()
+        .filter_map(|&i| {
+            let f = &files[i];
+            Some(Slot {
+                source: sources
+                    .get(f.path.as_path())
+                    .filter(|_| f.kind == Kind::Dicom)?,
+                frame: f.frame.map_or(0, |(k, _)| k as usize),
+                input: i,
+            })
+        })
+        .collect();
+    // A series whose geometry cannot be read goes slice by slice.
+    let volumes: Vec<Group> = seg::stack::volumes(slots)
+        .into_iter()
+        .filter_map(|v| v.ok())
+        .map(|slots| Group {
+            members: slots.iter().map(|s| s.input).collect(),
+            volume: true,
+        })
+        .collect();
+    let placed: HashSet<usize> = volumes.iter().flat_map(|g| g.members.clone()).collect();
+    let rest = candidates
+        .into_iter()
+        .filter(|i| !placed.contains(i))
+        .collect();
+    (volumes, rest)
 }
 
 /// Reading and inference of the inputs, with what the end of the command reports of them.
 pub struct Reading<'a> {
     pub args: &'a Args,
     pub bar: &'a ProgressBar,
-    /// Each unreadable input, with why.
-    pub skipped: Vec<String>,
-    /// The files read, in input order.
-    pub done: Vec<PathBuf>,
+    /// Each unreadable input (its index), with why.
+    pub skipped: Vec<(usize, String)>,
+    /// The files read, with their inputs' indices.
+    pub done: Vec<(usize, PathBuf)>,
     /// The last reason given, so that a broken multi-frame file's frames say it once.
     pub last_why: Option<String>,
 }
 
 impl Reading<'_> {
-    /// The inputs of `group` that could be read, with their COCO image ids, their grey images and
-    /// probabilities (`chunk` images at a time, for the progress bar and the file cache).
+    /// The inputs of `group` that could be read, with their index and COCO image id, their grey
+    /// images and probabilities (`chunk` images at a time, for the progress bar and the file cache).
     #[allow(clippy::type_complexity)]
     pub fn predict<'f>(
         &mut self,
         files: &'f [Input],
-        group: Range<usize>,
+        group: &Group,
         run: &LoadedRun,
-    ) -> Result<(Vec<(u64, &'f Input)>, Vec<GrayImage>, Vec<ProbMap>)> {
+    ) -> Result<(Vec<(usize, &'f Input)>, Vec<GrayImage>, Vec<ProbMap>)> {
         let (mut ok, mut images, mut probs) = (Vec::new(), Vec::new(), Vec::new());
-        let chunk = run.inference.batch * 4;
-        for start in group.clone().step_by(chunk) {
-            let part = &files[start..(start + chunk).min(group.end)];
-            // COCO image ids follow the input order, skipped files included, so they do not shift.
-            let ids = (start + 1) as u64..;
-            let read = inputs::read(part, self.args.window, self.args.volume);
+        for members in group.members.chunks(run.inference.batch * 4) {
+            let part: Vec<Input> = members.iter().map(|&i| files[i].clone()).collect();
+            let read = inputs::read(&part, self.args.window, self.args.volume);
             let mut these = Vec::new();
-            for ((id, f), img) in ids.zip(part).zip(read) {
+            for (&i, img) in members.iter().zip(read) {
                 match img {
                     Ok(img) => {
-                        self.done.push(f.path.clone());
-                        ok.push((id, f));
+                        self.done.push((i, files[i].path.clone()));
+                        ok.push((i, &files[i]));
                         these.push(img);
                     }
                     // One unreadable file must not cost the whole folder: skip it and report it at
                     // the end.
-                    Err(e) => self.skip(f, &e),
+                    Err(e) => self.skip(i, &files[i], &e),
                 }
             }
             probs.extend(probabilities_gray(&run.model, &these, &run.inference)?);
             images.extend(these);
-            self.bar.inc(part.len() as u64);
+            self.bar.inc(members.len() as u64);
         }
         Ok((ok, images, probs))
     }
 
-    fn skip(&mut self, f: &Input, e: &anyhow::Error) {
+    fn skip(&mut self, i: usize, f: &Input, e: &anyhow::Error) {
         let why = error_chain(e);
         // A broken multi-frame file fails every frame alike: say it once.
         if self.last_why.as_ref() != Some(&why) {
             self.bar.suspend(|| eprintln!("skipped: {why}"));
         }
-        self.skipped.push(format!("{}\t{why}", f.label()));
+        self.skipped.push((i, format!("{}\t{why}", f.label())));
         self.last_why = Some(why);
     }
 }
@@ -120,10 +208,24 @@ mod tests {
         files.extend((0..2).map(|k| input("w.nii.gz", Some((k, 2)))));
         files.push(input("d.png", None));
         files.push(input("e.png", None));
-        assert_eq!(groups(&files, 2, true), [0..2, 2..3, 3..8, 8..10, 10..12]);
+        let group = |members: &[usize], volume| Group {
+            members: members.to_vec(),
+            volume,
+        };
+        // Other images by the chunk, in input order; the groups in the order of their first input.
+        assert_eq!(
+            groups(&files, 2, true),
+            [
+                group(&[0, 1], false),
+                group(&[2, 10], false),
+                group(&[3, 4, 5, 6, 7], true),
+                group(&[8, 9], true),
+                group(&[11], false)
+            ]
+        );
         assert!(groups(&[], 2, true).is_empty());
         // Slice by slice (no 3-D post-processing), everything goes by the chunk.
-        let by_chunk: Vec<_> = (0..6).map(|k| 2 * k..2 * k + 2).collect();
+        let by_chunk: Vec<_> = (0..6).map(|k| group(&[2 * k, 2 * k + 1], false)).collect();
         assert_eq!(groups(&files, 2, false), by_chunk);
     }
 }

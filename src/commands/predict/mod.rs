@@ -7,7 +7,7 @@ use crate::predict::{open_run, progress_bar, InferenceArgs, ProbMap};
 use crate::provenance::{self, Provenance};
 use crate::trace::{regions, DEFAULT_EPSILON};
 use anyhow::{bail, Context, Result};
-use groups::{groups, Reading};
+use groups::{groups, Group, Reading};
 use image::{GrayImage, Rgb, RgbImage};
 use inputs::{collect_inputs, known_names, Input, Kind};
 use rayon::prelude::*;
@@ -98,7 +98,6 @@ pub fn run(args: Args) -> Result<()> {
     }
     let run = open_run(&args.run_dir, &args.inference)?;
     let (decision, source, _) = resolve_decision(args.decision, &run.dir)?;
-    warn_one_per_slice(&files, decision);
     for sub in ["masks", "overlays"] {
         let d = args.out.join(sub);
         std::fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
@@ -116,39 +115,53 @@ pub fn run(args: Args) -> Result<()> {
         done: Vec::new(),
         last_why: None,
     };
-    let (mut results, mut summaries) = (Vec::new(), Vec::new());
     let chunk = run.inference.batch * 4;
     let whole_volumes = decision.postprocess != crate::postprocess::Postprocess::None;
-    for group in groups(&files, chunk, whole_volumes) {
+    let groups = groups(&files, chunk, whole_volumes);
+    warn_one_per_slice(&files, &groups, decision);
+    let mut written: Vec<(usize, &Input, Written)> = Vec::new();
+    for group in &groups {
         let (ok, images, probs) = read.predict(&files, group, &run)?;
         // A volume's slices are decided together: `largest` and `one` act on it in 3-D.
-        let masks = match ok.first() {
-            Some((_, f)) if whole_volumes && f.kind == Kind::Nifti => {
-                decision.volume_masks(&probs)?
-            }
-            _ => probs.par_iter().map(|p| decision.mask(p)).collect(),
+        let masks = match group.volume {
+            true => decision.volume_masks(&probs)?,
+            false => probs.par_iter().map(|p| decision.mask(p)).collect(),
         };
-        let written: Vec<Written> = ok
+        let these: Vec<Written> = ok
             .par_iter()
             .zip(&images)
             .zip(&probs)
             .zip(masks)
-            .map(|(((&(id, f), img), prob), mask)| write_outputs(&args, id, f, img, prob, mask))
+            .map(|(((&(i, f), img), prob), mask)| {
+                // COCO image ids follow the input order, skipped files included, so they do not
+                // shift.
+                write_outputs(&args, i as u64 + 1, f, img, prob, mask)
+            })
             .collect::<Result<_>>()?;
-        for ((_, f), w) in ok.iter().zip(written) {
-            results.extend(w.entries);
-            summaries.push(w.summary);
-            if let Some(segs) = segs.as_mut() {
-                segs.add(f, w.seg);
-            }
-            volumes.add(f, w.volume);
-        }
+        written.extend(ok.into_iter().zip(these).map(|((i, f), w)| (i, f, w)));
     }
     bar.finish_and_clear();
+    // Series are decided in stack order; everything is reported in input order.
+    written.sort_by_key(|w| w.0);
+    let (mut results, mut summaries) = (Vec::new(), Vec::new());
+    for (_, f, w) in written {
+        results.extend(w.entries);
+        summaries.push(w.summary);
+        if let Some(segs) = segs.as_mut() {
+            segs.add(f, w.seg);
+        }
+        volumes.add(f, w.volume);
+    }
     let Reading {
-        mut done, skipped, ..
+        mut done,
+        mut skipped,
+        ..
     } = read;
+    done.sort_by_key(|d| d.0);
+    skipped.sort_by_key(|s| s.0);
+    let skipped: Vec<String> = skipped.into_iter().map(|s| s.1).collect();
     // A multi-frame file's frames follow each other; it is one file to hash.
+    let mut done: Vec<PathBuf> = done.into_iter().map(|d| d.1).collect();
     done.dedup();
     let mut inputs = provenance::run_inputs(&run.dir, source == ThresholdSource::Tuned)?;
     let listed: Vec<String> = args
@@ -193,14 +206,20 @@ pub fn run(args: Args) -> Result<()> {
     segs.transpose().map(|_| ())
 }
 
-/// `one` fills every empty mask, and DICOM slices are decided one by one (a NIfTI volume's together):
-/// on a series it gives the tumour-free slices a region each, which the user should know.
-fn warn_one_per_slice(files: &[Input], decision: crate::postprocess::Decision) {
-    let dicom = files.iter().filter(|f| f.kind == Kind::Dicom).count();
-    if decision.postprocess == crate::postprocess::Postprocess::One && dicom > 1 {
+/// `one` fills every empty mask: on DICOM slices decided one by one (those that cannot be placed in
+/// a series) it gives the tumour-free slices a region each, which the user should know.
+fn warn_one_per_slice(files: &[Input], groups: &[Group], decision: crate::postprocess::Decision) {
+    let loose = groups
+        .iter()
+        .filter(|g| !g.volume)
+        .flat_map(|g| &g.members)
+        .filter(|&&i| files[i].kind == Kind::Dicom)
+        .count();
+    if decision.postprocess == crate::postprocess::Postprocess::One && loose > 1 {
         eprintln!(
-            "note: --postprocess one gives each of the {dicom} DICOM slices a tumour region, also \
-             slices without tumour; for the slices of a series, --postprocess largest or none"
+            "note: --postprocess one gives each of the {loose} DICOM slices that cannot be placed in \
+             a series (no UIDs, orientation or position) a tumour region, also slices without \
+             tumour; for them, --postprocess largest or none"
         );
     }
 }

@@ -1,5 +1,5 @@
 //! The SEG's attributes, module by module of the Segmentation IOD (PS3.3 A.51).
-use super::{pack, Frame, SegType, Source};
+use super::{pack, Frame, Placed, SegType, Source};
 use dicom_core::value::DataSetSequence;
 use dicom_core::{dicom_value, DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
