@@ -12,7 +12,10 @@ use crate::threshold::Curves;
 use anyhow::{bail, Context, Result};
 use image::GrayImage;
 use rayon::prelude::*;
+use slices::{decide, Slice, Stack, Volumes};
 use std::path::{Path, PathBuf};
+
+pub mod slices;
 
 /// Where the threshold of an evaluation came from (written into report.json).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,7 +121,7 @@ pub fn score_pred_dir(samples: &[Sample], dir: &Path) -> Result<Vec<ImageRow>> {
         .collect()
 }
 
-/// Score the model's masks made by `decision`.
+/// Score the model's masks made by `decision` (a volume's slices decided together: [`slices`]).
 pub fn score_model(
     model: &UnetPlusPlus,
     samples: &[Sample],
@@ -126,32 +129,62 @@ pub fn score_model(
     decision: Decision,
     progress: bool,
 ) -> Result<Vec<ImageRow>> {
-    let mut rows = Vec::with_capacity(samples.len());
+    let mut rows: Vec<(usize, ImageRow)> = Vec::with_capacity(samples.len());
     let unit = distance_unit(samples);
     // Masks are scored in parallel a few dozen at a time: the boundary distances take a distance
     // transform each, and holding every mask of a large split would cost its size in memory.
     let mut pending: Vec<(usize, GrayImage)> = Vec::new();
     let mut flush = |pending: &mut Vec<(usize, GrayImage)>| {
-        let scored: Vec<ImageRow> = pending
+        let scored: Vec<(usize, ImageRow)> = pending
             .par_iter()
-            .map(|(i, pred)| row(&samples[*i], pred, unit))
+            .map(|(i, pred)| (*i, row(&samples[*i], pred, unit)))
             .collect();
         rows.extend(scored);
         pending.clear();
     };
-    predict::for_each(model, samples, inf, progress, |i, _, _, prob| {
-        pending.push((i, decision.mask(&prob)));
-        if pending.len() == 32 {
+    decide_each(model, samples, inf, decision, progress, |i, mask| {
+        pending.push((i, mask));
+        if pending.len() >= 32 {
             flush(&mut pending);
         }
-        Ok(())
     })?;
     flush(&mut pending);
-    Ok(rows)
+    // A volume is scored once its last slice is decided; rows go in the split's order.
+    rows.sort_by_key(|r| r.0);
+    Ok(rows.into_iter().map(|r| r.1).collect())
+}
+
+/// The model's mask of every sample under `decision`, as `predict` makes it: a volume's slices
+/// decided together when the post-processing acts in 3-D; `f(index, mask)`, a volume's slices once
+/// its last one has been predicted.
+pub fn decide_each(
+    model: &UnetPlusPlus,
+    samples: &[Sample],
+    inf: &Inference,
+    decision: Decision,
+    progress: bool,
+    mut f: impl FnMut(usize, GrayImage),
+) -> Result<()> {
+    let mut volumes = match decision.postprocess {
+        Postprocess::None => None,
+        _ => Volumes::of(samples),
+    };
+    predict::for_each(model, samples, inf, progress, |i, _, _, prob| {
+        match volumes.as_mut() {
+            None => f(i, decision.mask(&prob)),
+            Some(v) => {
+                for (i, mask) in v.add(i, prob).map_or(Vec::new(), |s| decide(decision, &s)) {
+                    f(i, mask);
+                }
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Every grid threshold, under every post-processing candidate, scored on every sample from one
-/// prediction pass: one `Curves` per candidate, in the candidates' order.
+/// prediction pass: one `Curves` per candidate, in the candidates' order. As in [`score_model`], a
+/// volume's slices are decided together under `largest` and `one`.
 pub fn threshold_curves(
     model: &UnetPlusPlus,
     samples: &[Sample],
@@ -164,14 +197,55 @@ pub fn threshold_curves(
         .iter()
         .map(|&pp| (pp, Curves::new(grid.clone())))
         .collect();
-    predict::for_each(model, samples, inf, progress, |_, s, _, prob| {
+    // Only a post-processing that acts in 3-D needs a volume's slices gathered.
+    let mut volumes = match candidates.iter().any(|pp| *pp != Postprocess::None) {
+        true => Volumes::of(samples),
+        false => None,
+    };
+    predict::for_each(model, samples, inf, progress, |i, s, _, prob| {
         let truth = s.mask();
         for (pp, c) in curves.iter_mut() {
-            c.add_prob_map(&prob, truth.as_raw(), *pp);
+            if volumes.is_none() || *pp == Postprocess::None {
+                c.add_prob_map(&prob, truth.as_raw(), *pp);
+            }
+        }
+        let Some(slices) = volumes.as_mut().and_then(|v| v.add(i, prob)) else {
+            return Ok(());
+        };
+        for (pp, c) in curves.iter_mut().filter(|(pp, _)| *pp != Postprocess::None) {
+            add_volume(c, *pp, samples, &slices);
         }
         Ok(())
     })?;
     Ok(curves)
+}
+
+/// A volume's slices in `curves` at every threshold, decided together under `pp`.
+fn add_volume(curves: &mut Curves, pp: Postprocess, samples: &[Sample], slices: &[Slice]) {
+    let stack = Stack::new(slices);
+    let at: Vec<Vec<(usize, GrayImage)>> = curves
+        .thresholds
+        .par_iter()
+        .map(|&threshold| {
+            let decision = Decision {
+                threshold,
+                postprocess: pp,
+            };
+            match &stack {
+                Some(stack) => stack.masks(decision),
+                None => decide(decision, slices),
+            }
+        })
+        .collect();
+    // One row per slice, over the thresholds.
+    for (k, (i, _)) in at[0].iter().enumerate() {
+        let truth = samples[*i].mask();
+        let row = at
+            .iter()
+            .map(|masks| Confusion::from_masks(masks[k].1.as_raw(), truth.as_raw()))
+            .collect();
+        curves.per_image.push(row);
+    }
 }
 
 /// Everything a report needs besides the per-image rows.
@@ -249,10 +323,7 @@ pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
 fn volumes(rows: &[ImageRow]) -> Option<Subset> {
     let mut by_volume: std::collections::BTreeMap<&str, Aggregate> = Default::default();
     for r in rows {
-        let (volume, number) = r.stem.rsplit_once("_f")?;
-        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
+        let (volume, _) = slices::slice_of(&r.stem)?;
         by_volume.entry(volume).or_default().push(r.confusion);
     }
     if by_volume.len() == rows.len() {

@@ -220,6 +220,92 @@ fn a_volume_is_post_processed_in_3d() {
     }
 }
 
+/// evaluate and tune-threshold on a split of a volume's slices (from-nifti's `<stem>_f001`…)
+/// decide the slices together, as predict decides the volume: the same masks, the same Dice.
+#[test]
+fn a_split_of_slices_is_scored_as_predict_decides_its_volume() {
+    let dir = volumes();
+    let d = dir.path();
+    let ras = d.join("ras.nii.gz");
+    let probe = decided(d, &ras, 0.5, "none", "probe");
+    let highest = common::predictions(&probe)
+        .iter()
+        .map(|r| r["max_probability"].parse::<f32>().unwrap())
+        .fold(0f32, f32::max);
+    let top = (highest - 0.03).to_string();
+    let predicted = decided(d, &ras, highest - 0.03, "largest", "largest");
+    // The truth: the thresholded mask itself, so that every Dice tells 3-D from slice by slice.
+    let none = decided(d, &ras, highest - 0.03, "none", "none");
+    let truth = none.join("nifti/ras.nii.gz");
+    let o = from_nifti(
+        d,
+        &[
+            "ras.nii.gz",
+            truth.to_str().unwrap(),
+            "--out",
+            "root/test",
+            "--keep-empty",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (run, root) = (d.join("run"), d.join("root"));
+    let common_args = [
+        "--split",
+        "test",
+        "--device",
+        "cpu",
+        "--postprocess",
+        "largest",
+    ];
+    common::run_ok(
+        common::bin()
+            .arg("evaluate")
+            .args([&run, &root])
+            .args(common_args)
+            .args(["--threshold", &top, "--out"])
+            .arg(d.join("evaluated")),
+    );
+    let rows: Vec<std::collections::HashMap<String, String>> =
+        csv::Reader::from_path(d.join("evaluated/per_image.csv"))
+            .unwrap()
+            .deserialize()
+            .map(Result::unwrap)
+            .collect();
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        let k: u32 = r["stem"].trim_start_matches("ras_f").parse().unwrap();
+        let mask = png(&predicted.join(format!("masks/ras_f{k}.png")));
+        let pixels = mask.iter().filter(|&&v| v > 0).count().to_string();
+        assert_eq!(r["pred_pixels"], pixels, "{}", r["stem"]);
+    }
+    // tune-threshold's curve at that threshold is evaluate's mean Dice.
+    common::run_ok(
+        common::bin()
+            .arg("tune-threshold")
+            .args([&run, &root])
+            .args(common_args)
+            .args(["--threshold-grid", &top]),
+    );
+    let tuned = common::json(&run.join("threshold.json"));
+    let report = common::json(&d.join("evaluated/report.json"));
+    let (tuned, evaluated) = (
+        tuned["mean_dice"].as_f64().unwrap(),
+        report["mean"]["dice"].as_f64().unwrap(),
+    );
+    assert!((tuned - evaluated).abs() < 1e-9, "{tuned} vs {evaluated}");
+    std::fs::remove_file(run.join("threshold.json")).unwrap();
+    // visualize draws a slice as decided with its volume (the path that gathers the volumes of the
+    // slices it picks).
+    let out = common::run_ok(
+        common::bin()
+            .arg("visualize")
+            .args([&run, &root])
+            .args(common_args)
+            .args(["--threshold", &top, "--n", "2", "--panel", "32"]),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+}
+
 #[test]
 fn a_series_without_its_volume_and_rgb_voxels_are_refused_with_the_reason() {
     let dir = volumes();

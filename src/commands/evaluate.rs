@@ -67,10 +67,12 @@ pub struct DecisionArgs {
     pub threshold: Option<f32>,
     /// After the threshold: none; largest (keep only the largest connected region); or one (largest,
     /// and an empty mask becomes the half-maximum blob around the most probable pixel). Default:
-    /// what tune-threshold chose on valid (threshold.json), else none. predict decides a NIfTI
-    /// volume's slices together, and a DICOM series' (in their order along the slice normal,
-    /// whatever order the files come in): largest and one keep one region of the whole volume,
-    /// connected in 3-D (26 neighbours), so that slices without tumour stay empty.
+    /// what tune-threshold chose on valid (threshold.json), else none. A volume's slices are
+    /// decided together: in predict a NIfTI volume's and a DICOM series' (in their order along the
+    /// slice normal, whatever order the files come in), in evaluate, tune-threshold and visualize
+    /// those of a split of volume slices (`<volume>_f<number>`, as from-nifti writes them, by
+    /// number, a run of missing numbers kept as a gap): largest and one keep one region of the
+    /// whole volume, connected in 3-D (26 neighbours), so that slices without tumour stay empty.
     #[arg(long, value_enum)]
     pub postprocess: Option<Postprocess>,
 }

@@ -1,13 +1,16 @@
 //! `tumorseg visualize`: MRI | ground truth | prediction | overlay rows for random or worst test samples.
 use crate::commands::evaluate::{resolve_decision, DecisionArgs};
 use crate::dataset::{load_split, Sample, SplitOptions};
-use crate::evaluate::score_model;
+use crate::evaluate::slices::{self, Volumes};
+use crate::evaluate::{decide_each, score_model};
 use crate::metrics::surface::surface;
 use crate::metrics::Confusion;
+use crate::postprocess::{Decision, Postprocess};
 use crate::predict::{load_images, open_run, probabilities_gray, InferenceArgs, LoadedRun};
 use crate::visualize::{pick_random, pick_worst, row, stack};
 use anyhow::{bail, Context, Result};
 use image::GrayImage;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -95,13 +98,13 @@ pub fn figures(
     };
     let chosen: Vec<Sample> = picked.iter().map(|&i| samples[i].clone()).collect();
     let images = load_images(&chosen)?;
-    let probs = probabilities_gray(&run.model, &images, &run.inference)?;
+    let preds = masks_of(run, &samples, &picked, &images, decision)?;
     let dir = run.dir.join("figures");
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     let mut rows = Vec::new();
     let mut files = vec![dir.join(format!("{mode}.png"))];
-    for (rank, ((s, img), prob)) in chosen.iter().zip(&images).zip(&probs).enumerate() {
-        let (truth, pred) = (s.mask(), decision.mask(prob));
+    for (rank, ((s, img), pred)) in chosen.iter().zip(&images).zip(preds).enumerate() {
+        let truth = s.mask();
         let r = row(img, &truth, &pred, &labels(s, &truth, &pred), panel);
         let path = dir.join(format!("{mode}_{rank:02}_{}.png", s.stem));
         r.save(&path)
@@ -124,5 +127,41 @@ fn labels(s: &Sample, truth: &GrayImage, pred: &GrayImage) -> Vec<String> {
     let hd95 = surface(pred.as_raw(), truth.as_raw(), size, spacing);
     std::iter::once(format!("Dice {dice:.3}"))
         .chain(hd95.map(|d| format!("HD95 {:.1} {unit}", d.hd95)))
+        .collect()
+}
+
+/// The masks of the `picked` samples (their `images`) as evaluate scores them: on a split of volume
+/// slices, with a post-processing that acts in 3-D, each decided with the rest of its volume.
+fn masks_of(
+    run: &LoadedRun,
+    samples: &[Sample],
+    picked: &[usize],
+    images: &[GrayImage],
+    decision: Decision,
+) -> Result<Vec<GrayImage>> {
+    let volume = |s: &Sample| slices::slice_of(&s.stem).map(|(v, _)| v.to_string());
+    if decision.postprocess == Postprocess::None || Volumes::of(samples).is_none() {
+        let probs = probabilities_gray(&run.model, images, &run.inference)?;
+        return Ok(probs.iter().map(|p| decision.mask(p)).collect());
+    }
+    let wanted: HashSet<String> = picked.iter().filter_map(|&i| volume(&samples[i])).collect();
+    let members: Vec<usize> = (0..samples.len())
+        .filter(|&i| volume(&samples[i]).is_some_and(|v| wanted.contains(&v)))
+        .collect();
+    let theirs: Vec<Sample> = members.iter().map(|&i| samples[i].clone()).collect();
+    let mut masks: HashMap<usize, GrayImage> = HashMap::new();
+    decide_each(
+        &run.model,
+        &theirs,
+        &run.inference,
+        decision,
+        false,
+        |j, mask| {
+            masks.insert(members[j], mask);
+        },
+    )?;
+    picked
+        .iter()
+        .map(|i| masks.remove(i).context("every picked slice is decided"))
         .collect()
 }

@@ -27,15 +27,14 @@ pub struct Group {
 /// [`seg::stack`]), whatever order their files come in, and the other images by `chunk`. Else all
 /// by `chunk`, which bounds memory (a 512² × 300 volume's probabilities take 300 MB).
 pub fn groups(files: &[Input], chunk: usize, whole_volumes: bool) -> Vec<Group> {
-    let loose = |members: Vec<usize>| {
-        let chunks: Vec<Group> = members
+    let loose = |members: Vec<usize>| -> Vec<Group> {
+        members
             .chunks(chunk)
             .map(|c| Group {
                 members: c.to_vec(),
                 volume: false,
             })
-            .collect();
-        chunks
+            .collect()
     };
     if !whole_volumes {
         return loose((0..files.len()).collect());
@@ -136,8 +135,8 @@ pub struct Reading<'a> {
 }
 
 impl Reading<'_> {
-    /// The inputs of `group` that could be read, with their index and COCO image id, their grey
-    /// images and probabilities (`chunk` images at a time, for the progress bar and the file cache).
+    /// The inputs of `group` that could be read, with their indices, their grey images and
+    /// probabilities (`batch × 4` images at a time, for the progress bar and the file cache).
     #[allow(clippy::type_complexity)]
     pub fn predict<'f>(
         &mut self,
