@@ -494,10 +494,7 @@ fn a_series_is_post_processed_in_3d_in_slice_order() {
     let series = folder(d, "series", &pairs);
     let probe = d.join("probe");
     common::run_ok(&mut predict_command(d, &series, &probe));
-    let highest = common::predictions(&probe)
-        .iter()
-        .map(|r| r["max_probability"].parse::<f32>().unwrap())
-        .fold(0f32, f32::max);
+    let highest = common::highest_probability(&probe);
     // Near the untrained model's highest probability the mask falls apart into regions.
     let top = highest - 0.03;
     let decided = |how: &str| {

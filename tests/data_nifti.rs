@@ -186,10 +186,7 @@ fn a_volume_is_post_processed_in_3d() {
     let d = dir.path();
     let ras = d.join("ras.nii.gz");
     let probe = decided(d, &ras, 0.5, "none", "probe");
-    let highest = common::predictions(&probe)
-        .iter()
-        .map(|r| r["max_probability"].parse::<f32>().unwrap())
-        .fold(0f32, f32::max);
+    let highest = common::highest_probability(&probe);
     assert!(highest < 1.0, "{highest}");
     // The untrained model gives most voxels about 0.8: near its highest, the mask falls apart into
     // regions on every slice.
@@ -228,10 +225,7 @@ fn a_split_of_slices_is_scored_as_predict_decides_its_volume() {
     let d = dir.path();
     let ras = d.join("ras.nii.gz");
     let probe = decided(d, &ras, 0.5, "none", "probe");
-    let highest = common::predictions(&probe)
-        .iter()
-        .map(|r| r["max_probability"].parse::<f32>().unwrap())
-        .fold(0f32, f32::max);
+    let highest = common::highest_probability(&probe);
     let top = (highest - 0.03).to_string();
     let predicted = decided(d, &ras, highest - 0.03, "largest", "largest");
     // The truth: the thresholded mask itself, so that every Dice tells 3-D from slice by slice.

@@ -31,6 +31,14 @@ pub fn predictions(out: &std::path::Path) -> Vec<std::collections::HashMap<Strin
         .collect()
 }
 
+/// The highest tumour probability of any image in a predict output folder's predictions.csv.
+pub fn highest_probability(out: &std::path::Path) -> f32 {
+    predictions(out)
+        .iter()
+        .map(|r| r["max_probability"].parse::<f32>().unwrap())
+        .fold(0f32, f32::max)
+}
+
 /// A copy of the fixture's test split in `dir/spaced/test`, every image given `pixel_spacing`
 /// (mm between rows, between columns), as from-nifti and from-seg write it; returns the root.
 pub fn spaced_test_split(dir: &std::path::Path, (rows, columns): (f64, f64)) -> PathBuf {
