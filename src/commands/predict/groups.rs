@@ -26,7 +26,8 @@ pub struct Group {
 /// each other), each DICOM series' slices in stack order (one acquisition of one stack: see
 /// [`seg::stack`]), whatever order their files come in, and the other images by `chunk`. Else all
 /// by `chunk`, which bounds memory (a 512² × 300 volume's probabilities take 300 MB).
-pub fn groups(files: &[Input], chunk: usize, whole_volumes: bool) -> Vec<Group> {
+/// Also the DICOM files' [`seg::Source`]s it read, for the SEGs.
+pub fn groups(files: &[Input], chunk: usize, whole_volumes: bool) -> (Vec<Group>, Sources) {
     let loose = |members: Vec<usize>| -> Vec<Group> {
         members
             .chunks(chunk)
@@ -37,7 +38,7 @@ pub fn groups(files: &[Input], chunk: usize, whole_volumes: bool) -> Vec<Group> 
             .collect()
     };
     if !whole_volumes {
-        return loose((0..files.len()).collect());
+        return (loose((0..files.len()).collect()), HashMap::new());
     }
     let mut groups: Vec<Group> = Vec::new();
     let mut rest = Vec::new();
@@ -53,12 +54,31 @@ pub fn groups(files: &[Input], chunk: usize, whole_volumes: bool) -> Vec<Group> 
             _ => rest.push(i),
         }
     }
-    let (series, rest) = dicom_series(files, rest);
+    let sources = dicom_sources(files, &rest);
+    let (series, rest) = dicom_series(files, rest, &sources);
     groups.extend(series);
     groups.extend(loose(rest));
     // In input order of their first slice, for the progress a user sees.
     groups.sort_by_key(|g| g.members.iter().min().copied());
-    groups
+    (groups, sources)
+}
+
+/// DICOM files' identity and geometry, by path.
+pub type Sources = HashMap<PathBuf, seg::Source>;
+
+/// The sources of the DICOM files among `candidates` that have one.
+fn dicom_sources(files: &[Input], candidates: &[usize]) -> Sources {
+    let mut paths: Vec<&Path> = candidates
+        .iter()
+        .map(|&i| &files[i])
+        .filter(|f| f.kind == Kind::Dicom)
+        .map(|f| f.path.as_path())
+        .collect();
+    paths.dedup();
+    paths
+        .par_iter()
+        .filter_map(|&p| Some((p.to_path_buf(), seg::Source::read(p).ok()?)))
+        .collect()
 }
 
 /// An input placed in its DICOM series.
@@ -80,26 +100,17 @@ impl<'a> seg::Placed<'a> for Slot<'a> {
 
 /// Of the inputs `candidates`, the DICOM series as volumes, and the others: DICOM slices without
 /// the UIDs, orientation or position that place them go slice by slice.
-fn dicom_series(files: &[Input], candidates: Vec<usize>) -> (Vec<Group>, Vec<usize>) {
-    let mut paths: Vec<&Path> = candidates
-        .iter()
-        .map(|&i| &files[i])
-        .filter(|f| f.kind == Kind::Dicom)
-        .map(|f| f.path.as_path())
-        .collect();
-    paths.dedup();
-    let sources: HashMap<&Path, seg::Source> = paths
-        .par_iter()
-        .filter_map(|&p| Some((p, seg::Source::read(p).ok()?)))
-        .collect();
+fn dicom_series(
+    files: &[Input],
+    candidates: Vec<usize>,
+    sources: &Sources,
+) -> (Vec<Group>, Vec<usize>) {
     let slots: Vec<Slot> = candidates
         .iter()
         .filter_map(|&i| {
             let f = &files[i];
             Some(Slot {
-                source: sources
-                    .get(f.path.as_path())
-                    .filter(|_| f.kind == Kind::Dicom)?,
+                source: sources.get(&f.path).filter(|_| f.kind == Kind::Dicom)?,
                 frame: f.frame.map_or(0, |(k, _)| k as usize),
                 input: i,
             })
@@ -213,7 +224,7 @@ mod tests {
         };
         // Other images by the chunk, in input order; the groups in the order of their first input.
         assert_eq!(
-            groups(&files, 2, true),
+            groups(&files, 2, true).0,
             [
                 group(&[0, 1], false),
                 group(&[2, 10], false),
@@ -222,9 +233,9 @@ mod tests {
                 group(&[11], false)
             ]
         );
-        assert!(groups(&[], 2, true).is_empty());
+        assert!(groups(&[], 2, true).0.is_empty());
         // Slice by slice (no 3-D post-processing), everything goes by the chunk.
         let by_chunk: Vec<_> = (0..6).map(|k| group(&[2 * k, 2 * k + 1], false)).collect();
-        assert_eq!(groups(&files, 2, false), by_chunk);
+        assert_eq!(groups(&files, 2, false).0, by_chunk);
     }
 }

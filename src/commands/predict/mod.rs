@@ -102,10 +102,7 @@ pub fn run(args: Args) -> Result<()> {
         let d = args.out.join(sub);
         std::fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
     }
-    let mut segs = args
-        .dicom_seg
-        .then(|| seg::SegOutputs::new(args.out.join("seg"), args.dicom_seg_empty_frames))
-        .transpose()?;
+
     let mut volumes = volumes::Volumes::new(&args.out, args.volume);
     let bar = progress_bar(files.len() as u64, true);
     let mut read = Reading {
@@ -117,7 +114,14 @@ pub fn run(args: Args) -> Result<()> {
     };
     let chunk = run.inference.batch * 4;
     let whole_volumes = decision.postprocess != crate::postprocess::Postprocess::None;
-    let groups = groups(&files, chunk, whole_volumes);
+    let (groups, sources) = groups(&files, chunk, whole_volumes);
+    let mut segs = args
+        .dicom_seg
+        .then(|| {
+            let dir = args.out.join("seg");
+            seg::SegOutputs::new(dir, args.dicom_seg_empty_frames, sources)
+        })
+        .transpose()?;
     warn_one_per_slice(&files, &groups, decision);
     let mut written: Vec<(usize, &Input, Written)> = Vec::new();
     for group in &groups {

@@ -1,6 +1,7 @@
 //! `predict --dicom-seg`: the masks of the DICOM inputs gathered into DICOM Segmentation objects, one
 //! per stack (a series' slices of one size, orientation and spacing; a multi-frame file's frames),
 //! written once every mask is in.
+use super::groups::Sources;
 use super::inputs::Input;
 use crate::dicom::seg::{self, Frame, Pixels, Source};
 use anyhow::{bail, Context, Result};
@@ -16,6 +17,8 @@ pub struct SegOutputs {
     masks: Vec<(usize, usize, Pixels)>,
     not_dicom: usize,
     keep_empty: bool,
+    /// Sources read before (to group series), taken rather than read again.
+    read: Sources,
 }
 
 /// What [`SegOutputs::finish`] wrote.
@@ -28,8 +31,9 @@ pub struct Written {
 }
 
 impl SegOutputs {
-    /// SEGs in `dir`; frames without tumour are left out of them unless `keep_empty`.
-    pub fn new(dir: PathBuf, keep_empty: bool) -> Result<SegOutputs> {
+    /// SEGs in `dir`; frames without tumour are left out of them unless `keep_empty`; `read`: the
+    /// sources already read.
+    pub fn new(dir: PathBuf, keep_empty: bool, read: Sources) -> Result<SegOutputs> {
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
         Ok(SegOutputs {
             dir,
@@ -38,6 +42,7 @@ impl SegOutputs {
             masks: Vec::new(),
             not_dicom: 0,
             keep_empty,
+            read,
         })
     }
 
@@ -51,7 +56,10 @@ impl SegOutputs {
         let next = self.sources.len();
         let k = *self.known.entry(input.path.clone()).or_insert(next);
         if k == next {
-            let source = Source::read(&input.path).map_err(|e| format!("{e:#}"));
+            let source = match self.read.remove(&input.path) {
+                Some(source) => Ok(source),
+                None => Source::read(&input.path).map_err(|e| format!("{e:#}")),
+            };
             self.sources.push((input.path.clone(), source));
         }
         let frame = input.frame.map_or(0, |(f, _)| f as usize);
