@@ -165,9 +165,9 @@ pub fn decide_each(
     progress: bool,
     mut f: impl FnMut(usize, GrayImage),
 ) -> Result<()> {
-    let mut volumes = match decision.postprocess {
-        Postprocess::None => None,
-        _ => Volumes::of(samples),
+    let mut volumes = match decision.postprocess.spans_slices() {
+        true => Volumes::of(samples),
+        false => None,
     };
     predict::for_each(model, samples, inf, progress, |i, _, _, prob| {
         match volumes.as_mut() {
@@ -198,21 +198,21 @@ pub fn threshold_curves(
         .map(|&pp| (pp, Curves::new(grid.clone())))
         .collect();
     // Only a post-processing that acts in 3-D needs a volume's slices gathered.
-    let mut volumes = match candidates.iter().any(|pp| *pp != Postprocess::None) {
+    let mut volumes = match candidates.iter().any(|pp| pp.spans_slices()) {
         true => Volumes::of(samples),
         false => None,
     };
     predict::for_each(model, samples, inf, progress, |i, s, _, prob| {
         let truth = s.mask();
         for (pp, c) in curves.iter_mut() {
-            if volumes.is_none() || *pp == Postprocess::None {
+            if volumes.is_none() || !pp.spans_slices() {
                 c.add_prob_map(&prob, truth.as_raw(), *pp);
             }
         }
         let Some(slices) = volumes.as_mut().and_then(|v| v.add(i, prob)) else {
             return Ok(());
         };
-        for (pp, c) in curves.iter_mut().filter(|(pp, _)| *pp != Postprocess::None) {
+        for (pp, c) in curves.iter_mut().filter(|(pp, _)| pp.spans_slices()) {
             add_volume(c, *pp, samples, &slices);
         }
         Ok(())

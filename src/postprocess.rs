@@ -36,6 +36,11 @@ impl Postprocess {
         }
     }
 
+    /// Whether a slice's mask depends on the rest of its volume: regions are found in 3-D there.
+    pub fn spans_slices(self) -> bool {
+        self != Postprocess::None
+    }
+
     /// The final 0/1 mask of `prob` at `threshold`.
     pub fn apply(self, prob: &ProbMap, threshold: f32) -> GrayImage {
         let mask = prob.to_mask(threshold);

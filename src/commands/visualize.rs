@@ -5,7 +5,7 @@ use crate::evaluate::slices::{self, Volumes};
 use crate::evaluate::{decide_each, score_model};
 use crate::metrics::surface::surface;
 use crate::metrics::Confusion;
-use crate::postprocess::{Decision, Postprocess};
+use crate::postprocess::Decision;
 use crate::predict::{load_images, open_run, probabilities_gray, InferenceArgs, LoadedRun};
 use crate::visualize::{pick_random, pick_worst, row, stack};
 use anyhow::{bail, Context, Result};
@@ -140,7 +140,7 @@ fn masks_of(
     decision: Decision,
 ) -> Result<Vec<GrayImage>> {
     let volume = |s: &Sample| slices::slice_of(&s.stem).map(|(v, _)| v.to_string());
-    if decision.postprocess == Postprocess::None || Volumes::of(samples).is_none() {
+    if !decision.postprocess.spans_slices() || Volumes::of(samples).is_none() {
         let probs = probabilities_gray(&run.model, images, &run.inference)?;
         return Ok(probs.iter().map(|p| decision.mask(p)).collect());
     }

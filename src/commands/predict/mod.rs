@@ -113,7 +113,7 @@ pub fn run(args: Args) -> Result<()> {
         last_why: None,
     };
     let chunk = run.inference.batch * 4;
-    let whole_volumes = decision.postprocess != crate::postprocess::Postprocess::None;
+    let whole_volumes = decision.postprocess.spans_slices();
     let (groups, sources) = groups(&files, chunk, whole_volumes);
     let mut segs = args
         .dicom_seg
