@@ -20,10 +20,12 @@ pub enum Postprocess {
     /// The thresholded mask as is.
     #[default]
     None,
-    /// Keep only the largest 8-connected foreground region (ties: the one met first in raster order).
+    /// Keep only the largest 8-connected foreground region (ties: the one met first in raster order;
+    /// of a volume, the largest 26-connected region of its slices together).
     Largest,
     /// Exactly one region: `largest`, or when no pixel passes the threshold, the region around the
-    /// most probable pixel of the pixels above half its probability (the half-maximum blob).
+    /// most probable pixel of the pixels above half its probability (the half-maximum blob); of a
+    /// volume, one region for the whole volume.
     One,
 }
 
