@@ -168,9 +168,13 @@ pub fn summary(r: &Report) -> String {
     if let Some(v) = &r.volumes {
         let _ = writeln!(
             s,
-            "\nPer volume ({}, each scored over its slices in the split pooled): mean Dice {:.4}{}, \
+            "\nPer volume ({}, each scored over its slices in the split pooled{}): mean Dice {:.4}{}, \
              mean IoU {:.4}, mean precision {:.4}, mean recall {:.4}.",
             count(v.n_images, "volume"),
+            match r.postprocess.as_str() {
+                "largest" | "one" => format!(", its slices post-processed ({}) together in 3-D as predict does", r.postprocess),
+                _ => String::new(),
+            },
             v.mean.dice,
             v.ci95.map_or(String::new(), |ci| format!(
                 " (95 % interval over the volumes {:.4}–{:.4})",

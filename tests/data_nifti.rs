@@ -251,13 +251,18 @@ fn a_split_of_slices_is_scored_as_predict_decides_its_volume() {
         "--postprocess",
         "largest",
     ];
-    common::run_ok(
+    let o = common::run_ok(
         common::bin()
             .arg("evaluate")
             .args([&run, &root])
             .args(common_args)
             .args(["--threshold", &top, "--out"])
             .arg(d.join("evaluated")),
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("its slices post-processed (largest) together in 3-D as predict does"),
+        "{stdout}"
     );
     let rows: Vec<std::collections::HashMap<String, String>> =
         csv::Reader::from_path(d.join("evaluated/per_image.csv"))
