@@ -180,17 +180,23 @@ fn decided(d: &Path, volume: &Path, threshold: f32, how: &str, name: &str) -> Pa
     out
 }
 
-#[test]
-fn a_volume_is_post_processed_in_3d() {
-    let dir = volumes();
-    let d = dir.path();
+/// ras.nii.gz, the probe (predict at 0.5, with the probabilities), and a threshold near the
+/// highest probability: the untrained model gives most voxels about 0.8, and near its highest the
+/// mask falls apart into regions on every slice.
+fn near_the_top(d: &Path) -> (PathBuf, PathBuf, f32) {
     let ras = d.join("ras.nii.gz");
     let probe = decided(d, &ras, 0.5, "none", "probe");
     let highest = common::highest_probability(&probe);
     assert!(highest < 1.0, "{highest}");
-    // The untrained model gives most voxels about 0.8: near its highest, the mask falls apart into
-    // regions on every slice.
-    let top = highest - 0.03;
+    (ras, probe, highest - 0.03)
+}
+
+#[test]
+fn a_volume_is_post_processed_in_3d() {
+    let dir = volumes();
+    let d = dir.path();
+    let (ras, probe, top) = near_the_top(d);
+    let highest = common::highest_probability(&probe);
     let outs = [
         decided(d, &ras, top, "none", "none"),
         decided(d, &ras, top, "largest", "largest"),
@@ -223,13 +229,11 @@ fn a_volume_is_post_processed_in_3d() {
 fn a_split_of_slices_is_scored_as_predict_decides_its_volume() {
     let dir = volumes();
     let d = dir.path();
-    let ras = d.join("ras.nii.gz");
-    let probe = decided(d, &ras, 0.5, "none", "probe");
-    let highest = common::highest_probability(&probe);
-    let top = (highest - 0.03).to_string();
-    let predicted = decided(d, &ras, highest - 0.03, "largest", "largest");
+    let (ras, _, threshold) = near_the_top(d);
+    let top = threshold.to_string();
+    let predicted = decided(d, &ras, threshold, "largest", "largest");
     // The truth: the thresholded mask itself, so that every Dice tells 3-D from slice by slice.
-    let none = decided(d, &ras, highest - 0.03, "none", "none");
+    let none = decided(d, &ras, threshold, "none", "none");
     let truth = none.join("nifti/ras.nii.gz");
     let o = from_nifti(
         d,
