@@ -314,16 +314,7 @@ fn clean_and_pack_take_a_dicom_dataset() {
     );
 
     let packed = d.join("packed");
-    common::run_ok(common::bin().args([
-        "pack",
-        root.to_str().unwrap(),
-        "--out",
-        packed.to_str().unwrap(),
-        "--size",
-        "96",
-        "--quality",
-        "95",
-    ]));
+    common::run_ok(common::into("pack", &root, &packed).args(["--size", "96", "--quality", "95"]));
     for stem in ["plain", "windowed"] {
         let jpg = png(&packed.join(format!("test/{stem}.jpg")));
         let want = png(&d.join(format!("{stem}.png")));

@@ -33,14 +33,7 @@ fn the_exported_module_gives_predicts_probabilities_in_pytorch() {
     common::run_ok(predict_command(d, &d.join("png"), &out).args(["--tta", "flips"]));
     let run = d.join("run");
     let module = d.join("exported/flips.pt");
-    let o = common::run_ok(common::bin().args([
-        "export",
-        run.to_str().unwrap(),
-        "--out",
-        module.to_str().unwrap(),
-        "--tta",
-        "flips",
-    ]));
+    let o = common::run_ok(common::into("export", &run, &module).args(["--tta", "flips"]));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
         stdout.contains("(cpu, TTA flips, trained at 64², threshold 0.5"),
@@ -68,8 +61,7 @@ fn the_exported_module_gives_predicts_probabilities_in_pytorch() {
         .collect();
     assert_eq!(sizes, [64, 32]);
     // A file that cannot be written is said so in words, not as libtorch's C++ trace.
-    let o = common::bin()
-        .args(["export", run.to_str().unwrap(), "--out", "/proc/model.pt"])
+    let o = common::into("export", &run, std::path::Path::new("/proc/model.pt"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);

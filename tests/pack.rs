@@ -8,16 +8,7 @@ fn pack_halves_the_fixture_and_scales_its_polygons() {
     let before = std::fs::read(src.join("train/_annotations.coco.json")).unwrap();
     let out = tempfile::tempdir().unwrap();
     let packed = out.path().join("half");
-    common::run_ok(
-        common::bin()
-            .args([
-                "pack",
-                src.to_str().unwrap(),
-                "--out",
-                packed.to_str().unwrap(),
-            ])
-            .args(["--size", "320", "--quality", "95"]),
-    );
+    common::run_ok(common::into("pack", &src, &packed).args(["--size", "320", "--quality", "95"]));
     assert_eq!(
         std::fs::read(src.join("train/_annotations.coco.json")).unwrap(),
         before
@@ -48,15 +39,7 @@ fn pack_halves_the_fixture_and_scales_its_polygons() {
         }
     }
     // Pack refuses to overwrite its input.
-    let again = common::bin()
-        .args([
-            "pack",
-            src.to_str().unwrap(),
-            "--out",
-            src.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let again = common::into("pack", &src, &src).output().unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("must differ from the dataset root"));
 }
@@ -66,14 +49,7 @@ fn pack_widens_the_pixel_spacing_with_the_pixels() {
     let dir = tempfile::tempdir().unwrap();
     let root = common::spaced_test_split(dir.path(), (0.7, 0.4));
     let packed = dir.path().join("packed");
-    common::run_ok(common::bin().args([
-        "pack",
-        root.to_str().unwrap(),
-        "--out",
-        packed.to_str().unwrap(),
-        "--size",
-        "320",
-    ]));
+    common::run_ok(common::into("pack", &root, &packed).args(["--size", "320"]));
     let opts = SplitOptions::default();
     let (before, after) = (
         load_split(&root, "test", &opts).unwrap(),

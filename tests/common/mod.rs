@@ -110,6 +110,14 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tumorseg"))
 }
 
+/// `tumorseg COMMAND INPUT --out OUT`, for the commands that read one path and write another
+/// (pack, export); callers add their options.
+pub fn into(command: &str, input: &std::path::Path, out: &std::path::Path) -> Command {
+    let mut cmd = bin();
+    cmd.arg(command).arg(input).arg("--out").arg(out);
+    cmd
+}
+
 /// A deterministic grey test pattern (diagonal stripes), any size.
 pub fn gradient(w: u32, h: u32) -> image::GrayImage {
     image::GrayImage::from_fn(w, h, |x, y| image::Luma([((x * 7 + y * 13) % 256) as u8]))
