@@ -12,7 +12,7 @@ use crate::threshold::Curves;
 use anyhow::{bail, Context, Result};
 use image::GrayImage;
 use rayon::prelude::*;
-use slices::{decide, Slice, Stack, Volumes};
+use slices::{Stack, Volumes};
 use std::path::{Path, PathBuf};
 
 pub mod slices;
@@ -173,7 +173,8 @@ pub fn decide_each(
         match volumes.as_mut() {
             None => f(i, decision.mask(&prob)),
             Some(v) => {
-                for (i, mask) in v.add(i, prob).map_or(Vec::new(), |s| decide(decision, &s)) {
+                let volume = v.add(i, prob).map(Stack::new);
+                for (i, mask) in volume.map_or(Vec::new(), |s| s.masks(decision)) {
                     f(i, mask);
                 }
             }
@@ -209,11 +210,15 @@ pub fn threshold_curves(
                 c.add_prob_map(&prob, truth.as_raw(), *pp);
             }
         }
-        let Some(slices) = volumes.as_mut().and_then(|v| v.add(i, prob)) else {
+        let Some(stack) = volumes
+            .as_mut()
+            .and_then(|v| v.add(i, prob))
+            .map(Stack::new)
+        else {
             return Ok(());
         };
         for (pp, c) in curves.iter_mut().filter(|(pp, _)| pp.spans_slices()) {
-            add_volume(c, *pp, samples, &slices);
+            add_volume(c, *pp, samples, &stack);
         }
         Ok(())
     })?;
@@ -221,20 +226,15 @@ pub fn threshold_curves(
 }
 
 /// A volume's slices in `curves` at every threshold, decided together under `pp`.
-fn add_volume(curves: &mut Curves, pp: Postprocess, samples: &[Sample], slices: &[Slice]) {
-    let stack = Stack::new(slices);
+fn add_volume(curves: &mut Curves, pp: Postprocess, samples: &[Sample], stack: &Stack) {
     let at: Vec<Vec<(usize, GrayImage)>> = curves
         .thresholds
         .par_iter()
         .map(|&threshold| {
-            let decision = Decision {
+            stack.masks(Decision {
                 threshold,
                 postprocess: pp,
-            };
-            match &stack {
-                Some(stack) => stack.masks(decision),
-                None => decide(decision, slices),
-            }
+            })
         })
         .collect();
     // One row per slice, over the thresholds.

@@ -66,64 +66,54 @@ impl Volumes {
 
 /// A volume's slices stacked by slice number, one empty slice standing for each run of missing
 /// numbers (a split from labelled slices lacks the ones without tumour), so that regions do not
-/// join across a gap.
+/// join across a gap. Slices of different sizes cannot be stacked: they are decided one by one.
 pub struct Stack {
     probs: Vec<ProbMap>,
     /// Per stacked slice: its sample, None for a gap.
     samples: Vec<Option<usize>>,
+    together: bool,
 }
 
 impl Stack {
-    /// None when the slices differ in size (they are then decided one by one).
-    pub fn new(slices: &[Slice]) -> Option<Stack> {
-        let first = &slices.first()?.2;
-        let size = (first.width, first.height);
-        if slices.iter().any(|s| (s.2.width, s.2.height) != size) {
-            return None;
-        }
-        let mut order: Vec<&Slice> = slices.iter().collect();
-        order.sort_by_key(|s| s.1);
+    pub fn new(mut slices: Vec<Slice>) -> Stack {
+        slices.sort_by_key(|s| s.1);
+        let size = |p: &ProbMap| (p.width, p.height);
+        let together = slices.windows(2).all(|w| size(&w[0].2) == size(&w[1].2));
         let mut stack = Stack {
-            probs: Vec::new(),
-            samples: Vec::new(),
+            probs: Vec::with_capacity(slices.len()),
+            samples: Vec::with_capacity(slices.len()),
+            together,
         };
-        for (k, s) in order.iter().enumerate() {
-            if k > 0 && s.1 > order[k - 1].1 + 1 {
+        let mut last: Option<u32> = None;
+        for (i, number, prob) in slices {
+            if together && last.is_some_and(|l| number > l + 1) {
                 stack.probs.push(ProbMap {
-                    width: size.0,
-                    height: size.1,
-                    data: vec![0.0; first.data.len()],
+                    width: prob.width,
+                    height: prob.height,
+                    data: vec![0.0; prob.data.len()],
                 });
                 stack.samples.push(None);
             }
-            stack.probs.push(s.2.clone());
-            stack.samples.push(Some(s.0));
+            last = Some(number);
+            stack.probs.push(prob);
+            stack.samples.push(Some(i));
         }
-        Some(stack)
+        stack
     }
 
-    /// Each slice's mask under `decision`, the slices decided together: (sample, mask).
+    /// Each slice's mask under `decision` (sample, mask), by slice number.
     pub fn masks(&self, decision: Decision) -> Vec<(usize, GrayImage)> {
-        let masks = decision
-            .volume_masks(&self.probs)
-            .expect("a stack's slices share one size");
+        let masks = match self.together {
+            true => decision
+                .volume_masks(&self.probs)
+                .expect("a stack's slices share one size"),
+            false => self.probs.iter().map(|p| decision.mask(p)).collect(),
+        };
         self.samples
             .iter()
             .zip(masks)
             .filter_map(|(i, m)| Some(((*i)?, m)))
             .collect()
-    }
-}
-
-/// The masks of a volume's slices under `decision`: together, or one by one when their sizes
-/// differ.
-pub fn decide(decision: Decision, slices: &[Slice]) -> Vec<(usize, GrayImage)> {
-    match Stack::new(slices) {
-        Some(stack) => stack.masks(decision),
-        None => slices
-            .iter()
-            .map(|(i, _, p)| (*i, decision.mask(p)))
-            .collect(),
     }
 }
 
@@ -192,7 +182,8 @@ mod tests {
             threshold: 0.5,
             postprocess: Postprocess::Largest,
         };
-        let got: Vec<(usize, Vec<u8>)> = decide(largest, &slices)
+        let got: Vec<(usize, Vec<u8>)> = Stack::new(slices.clone())
+            .masks(largest)
             .into_iter()
             .map(|(i, m)| (i, m.into_raw()))
             .collect();
@@ -207,7 +198,12 @@ mod tests {
             height: 1,
             data: vec![0.9],
         };
-        let got: Vec<usize> = decide(largest, &odd).iter().map(|m| m.1.len()).collect();
-        assert_eq!(got, [1, 3, 3]);
+        let got: Vec<usize> = Stack::new(odd)
+            .masks(largest)
+            .iter()
+            .map(|m| m.1.len())
+            .collect();
+        // By slice number: 1, 2, then 4 (the one-pixel slice).
+        assert_eq!(got, [3, 3, 1]);
     }
 }
