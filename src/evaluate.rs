@@ -5,6 +5,7 @@ use crate::metrics::breakdown::breakdown;
 use crate::metrics::surface::{summarize, surface, Unit};
 use crate::metrics::{Aggregate, Confusion};
 use crate::model::unetpp::UnetPlusPlus;
+use crate::postprocess::stack::Stack;
 use crate::postprocess::{Decision, Postprocess};
 use crate::predict::{self, Inference};
 use crate::report::{ImageRow, Report, Subset, EMPTY_CONVENTION};
@@ -12,7 +13,7 @@ use crate::threshold::Curves;
 use anyhow::{bail, Context, Result};
 use image::GrayImage;
 use rayon::prelude::*;
-use slices::{Stack, Volumes};
+use slices::Volumes;
 use std::path::{Path, PathBuf};
 
 pub mod slices;

@@ -11,6 +11,7 @@ use image::{GrayImage, ImageBuffer, Luma};
 use imageproc::region_labelling::{connected_components, Connectivity};
 use serde::{Deserialize, Serialize};
 
+pub mod stack;
 mod volume;
 
 /// What happens to the binary mask after thresholding.

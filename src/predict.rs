@@ -24,6 +24,18 @@ pub struct ProbMap {
     pub data: Vec<f32>,
 }
 
+/// One row, for unit tests.
+#[cfg(test)]
+impl ProbMap {
+    pub fn row(data: &[f32]) -> ProbMap {
+        ProbMap {
+            width: data.len() as u32,
+            height: 1,
+            data: data.to_vec(),
+        }
+    }
+}
+
 impl ProbMap {
     /// 0/1 mask with the one binarisation rule used everywhere: `prob > threshold`.
     pub fn to_mask(&self, threshold: f32) -> GrayImage {

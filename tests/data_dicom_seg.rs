@@ -2,7 +2,7 @@
 //! readers, tests/py/seg_check.py) read back as exactly the predicted masks, on the right source
 //! slices and frames, in the source's patient, study and frame of reference. `from-seg`: a SEG written
 //! by highdicom (tests/py/seg_ref.py), and our own, become a COCO split whose masks are exactly the
-//! SEG's. And `predict`'s 3-D post-processing of a series, in the slice order SEGs are written in.
+//! SEG's.
 mod common;
 
 use common::dicom::{folder, png, predict_at, predict_command, slices};
@@ -116,25 +116,9 @@ fn segs_of_a_series_and_a_volume_read_back_as_the_masks() {
     }
 }
 
-/// tests/py/seg_ref.py's slices, SEGs and expected masks in a fresh folder.
-fn reference_segs() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let image = common::fixture().join("test");
-    let jpg = std::fs::read_dir(&image)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "jpg"))
-        .unwrap();
-    common::run_py(
-        "seg_ref.py",
-        &[dir.path().to_str().unwrap(), jpg.to_str().unwrap()],
-    );
-    dir
-}
-
 #[test]
 fn from_seg_places_a_highdicom_seg_on_its_slices() {
-    let dir = reference_segs();
+    let dir = common::dicom::reference_segs();
     let d = dir.path();
     // Every segment: s3's only region is segment 2's; s4 is segmented and empty (no annotation); s5
     // is in no SEG and is left out.
@@ -338,7 +322,7 @@ fn slices_without_tumour_are_referenced_not_written_and_fractional_segs_hold_pro
 
 #[test]
 fn from_seg_places_cropped_frames_and_frames_naming_no_slice_by_their_position() {
-    let dir = reference_segs();
+    let dir = common::dicom::reference_segs();
     let d = dir.path();
     let slices: Vec<_> = (1..=5).map(|k| d.join(format!("in/s{k}.dcm"))).collect();
     let mut inputs: Vec<&Path> = slices.iter().map(|p| p.as_path()).collect();
@@ -431,7 +415,7 @@ fn a_series_that_repeats_a_position_gets_one_seg_per_repetition() {
 
 #[test]
 fn from_seg_reads_label_map_and_compressed_segs() {
-    let dir = reference_segs();
+    let dir = common::dicom::reference_segs();
     let d = dir.path();
     let slices: Vec<_> = (1..=5).map(|k| d.join(format!("in/s{k}.dcm"))).collect();
     // A label map's values are its segments: both as one, or the tumour alone by its label; the RLE
@@ -472,74 +456,4 @@ fn from_seg_reads_label_map_and_compressed_segs() {
     let o = common::run_ok(&mut predict_command(d, &input, &d.join("pred")));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("SEG2 (a DICOM SEG"), "{stderr}");
-}
-
-/// A series' slices, whatever order their files come in, are post-processed together in 3-D, in
-/// their order along the slice normal (tests/py/seg_ref.py's s1…s5, 4 mm apart, each its image
-/// shifted 7 columns further).
-#[test]
-fn a_series_is_post_processed_in_3d_in_slice_order() {
-    use tumorseg::postprocess::{largest_component, Decision, Postprocess};
-    let dir = reference_segs();
-    let d = dir.path();
-    // The files' order is not the slices': s4, s2, s5, s1, s3.
-    let names = ["a", "b", "c", "d", "e"];
-    let files = ["s4", "s2", "s5", "s1", "s3"].map(|s| format!("in/{s}.dcm"));
-    let pairs: Vec<(&str, String)> = files
-        .iter()
-        .zip(names)
-        .map(|(f, n)| (f.as_str(), format!("{n}.dcm")))
-        .collect();
-    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(f, n)| (*f, n.as_str())).collect();
-    let series = folder(d, "series", &pairs);
-    let probe = d.join("probe");
-    common::run_ok(&mut predict_command(d, &series, &probe));
-    let highest = common::highest_probability(&probe);
-    // Near the untrained model's highest probability the mask falls apart into regions.
-    let top = highest - 0.03;
-    let decided = |how: &str| {
-        let out = d.join(how);
-        common::run_ok(predict_at(d, &series, &out, top).args(["--postprocess", how]));
-        out
-    };
-    let (none, largest) = (decided("none"), decided("largest"));
-    let masks = |out: &Path, order: &[&str]| -> Vec<image::GrayImage> {
-        order
-            .iter()
-            .map(|s| {
-                let mut m = png(&out.join(format!("masks/{s}.png")));
-                m.iter_mut().for_each(|v| *v = u8::from(*v > 0));
-                m
-            })
-            .collect()
-    };
-    let largest_of = |order: &[&str]| {
-        let probs: Vec<_> = masks(&none, order)
-            .iter()
-            .map(|m| tumorseg::predict::ProbMap {
-                width: m.width(),
-                height: m.height(),
-                data: m.iter().map(|&v| f32::from(v)).collect(),
-            })
-            .collect();
-        let decision = Decision {
-            threshold: 0.5,
-            postprocess: Postprocess::Largest,
-        };
-        decision.volume_masks(&probs).unwrap()
-    };
-    // Along the normal: s1 (d) … s5 (c).
-    let along = ["d", "b", "e", "a", "c"];
-    let want = largest_of(&along);
-    assert!(masks(&largest, &along) == want);
-    // What this tells apart: each slice's own largest region, and the slices in file order.
-    let per_slice: Vec<_> = masks(&none, &along).iter().map(largest_component).collect();
-    assert!(per_slice != want);
-    let mut in_file_order = largest_of(&names);
-    let back = [3, 1, 4, 0, 2];
-    let in_file_order: Vec<_> = back
-        .iter()
-        .map(|&k| std::mem::take(&mut in_file_order[k]))
-        .collect();
-    assert!(in_file_order != want);
 }

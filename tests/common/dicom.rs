@@ -54,3 +54,19 @@ pub fn predict(d: &Path, input: &Path, out: &Path) -> std::process::Output {
 pub fn png(path: &Path) -> GrayImage {
     image::open(path).unwrap().to_luma8()
 }
+
+/// tests/py/seg_ref.py's slices, SEGs and expected masks in a fresh folder.
+pub fn reference_segs() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let image = super::fixture().join("test");
+    let jpg = std::fs::read_dir(&image)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .unwrap();
+    super::run_py(
+        "seg_ref.py",
+        &[dir.path().to_str().unwrap(), jpg.to_str().unwrap()],
+    );
+    dir
+}

@@ -1,10 +1,11 @@
 //! How `predict` goes through its inputs: in groups that are decided together (a NIfTI volume's
 //! slices, a DICOM series', other images a few batches at a time), each read and run through the
-//! model, the unreadable ones set aside with why.
+//! model, the unreadable ones set aside with why, and decided.
 use super::inputs::{self, Input, Kind};
 use super::Args;
 use crate::commands::error_chain;
 use crate::dicom::seg;
+use crate::postprocess::{stack::Stack, Decision};
 use crate::predict::{probabilities_gray, LoadedRun, ProbMap};
 use anyhow::Result;
 use image::GrayImage;
@@ -17,8 +18,39 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, PartialEq)]
 pub struct Group {
     pub members: Vec<usize>,
-    /// The slices of one volume, in order: a NIfTI volume's, or a DICOM series' along its normal.
-    pub volume: bool,
+    /// For the slices of one volume (a NIfTI volume's, or a DICOM series' along its normal): each
+    /// member's slice number, rising; a number skipped stands for slices missing from the series.
+    pub numbers: Option<Vec<u32>>,
+}
+
+impl Group {
+    /// The masks of the group's inputs that were read (`ok`, in member order, with their
+    /// probabilities), and the probabilities back. A volume's slices are decided together:
+    /// `largest` and `one` act on it in 3-D, and a missing or unreadable slice is a gap that regions
+    /// do not cross.
+    pub fn decide(
+        &self,
+        decision: Decision,
+        ok: &[(usize, &Input)],
+        probs: Vec<ProbMap>,
+    ) -> (Vec<GrayImage>, Vec<ProbMap>) {
+        let Some(numbers) = &self.numbers else {
+            let masks = probs.par_iter().map(|p| decision.mask(p)).collect();
+            return (masks, probs);
+        };
+        debug_assert!(numbers.windows(2).all(|w| w[0] < w[1]));
+        let number: HashMap<usize, u32> =
+            self.members.iter().copied().zip(numbers.clone()).collect();
+        let slices = ok
+            .iter()
+            .zip(probs)
+            .enumerate()
+            .map(|(k, (&(i, _), p))| (k, number[&i], p))
+            .collect();
+        let stack = Stack::new(slices);
+        let masks = stack.masks(decision).into_iter().map(|(_, m)| m).collect();
+        (masks, stack.into_probs())
+    }
 }
 
 /// The inputs in the groups decided together. With `whole_volumes` (a post-processing that acts on
@@ -33,7 +65,7 @@ pub fn groups(files: &[Input], chunk: usize, whole_volumes: bool) -> (Vec<Group>
             .chunks(chunk)
             .map(|c| Group {
                 members: c.to_vec(),
-                volume: false,
+                numbers: None,
             })
             .collect()
     };
@@ -43,13 +75,15 @@ pub fn groups(files: &[Input], chunk: usize, whole_volumes: bool) -> (Vec<Group>
     let mut groups: Vec<Group> = Vec::new();
     let mut rest = Vec::new();
     for (i, f) in files.iter().enumerate() {
+        let number = f.frame.map_or(1, |(k, _)| k + 1);
         match groups.last_mut() {
             Some(g) if f.kind == Kind::Nifti && files[g.members[0]].path == f.path => {
-                g.members.push(i)
+                g.members.push(i);
+                g.numbers.get_or_insert_default().push(number);
             }
             _ if f.kind == Kind::Nifti => groups.push(Group {
                 members: vec![i],
-                volume: true,
+                numbers: Some(vec![number]),
             }),
             _ => rest.push(i),
         }
@@ -121,8 +155,8 @@ fn dicom_series(
         .into_iter()
         .filter_map(|v| v.ok())
         .map(|slots| Group {
-            members: slots.iter().map(|s| s.input).collect(),
-            volume: true,
+            members: slots.iter().map(|s| s.1.input).collect(),
+            numbers: Some(slots.iter().map(|s| s.0).collect()),
         })
         .collect();
     let placed: HashSet<usize> = volumes.iter().flat_map(|g| g.members.clone()).collect();
@@ -218,24 +252,45 @@ mod tests {
         files.extend((0..2).map(|k| input("w.nii.gz", Some((k, 2)))));
         files.push(input("d.png", None));
         files.push(input("e.png", None));
-        let group = |members: &[usize], volume| Group {
+        let group = |members: &[usize], numbers: Option<&[u32]>| Group {
             members: members.to_vec(),
-            volume,
+            numbers: numbers.map(|n| n.to_vec()),
         };
         // Other images by the chunk, in input order; the groups in the order of their first input.
         assert_eq!(
             groups(&files, 2, true).0,
             [
-                group(&[0, 1], false),
-                group(&[2, 10], false),
-                group(&[3, 4, 5, 6, 7], true),
-                group(&[8, 9], true),
-                group(&[11], false)
+                group(&[0, 1], None),
+                group(&[2, 10], None),
+                group(&[3, 4, 5, 6, 7], Some(&[1, 2, 3, 4, 5])),
+                group(&[8, 9], Some(&[1, 2])),
+                group(&[11], None)
             ]
         );
         assert!(groups(&[], 2, true).0.is_empty());
         // Slice by slice (no 3-D post-processing), everything goes by the chunk.
-        let by_chunk: Vec<_> = (0..6).map(|k| group(&[2 * k, 2 * k + 1], false)).collect();
+        let by_chunk: Vec<_> = (0..6).map(|k| group(&[2 * k, 2 * k + 1], None)).collect();
         assert_eq!(groups(&files, 2, false).0, by_chunk);
+    }
+
+    #[test]
+    fn an_unreadable_slice_is_a_gap_in_its_volume() {
+        let files: Vec<Input> = (0..3).map(|k| input("v.nii.gz", Some((k, 3)))).collect();
+        let largest = Decision {
+            threshold: 0.5,
+            postprocess: crate::postprocess::Postprocess::Largest,
+        };
+        let (groups, _) = groups(&files, 8, true);
+        // Slice 2 unread: slice 1's voxel and slice 3's two are apart, so only slice 3's stay. Had
+        // slices 1 and 3 been stacked as neighbours, they would be one region of three voxels.
+        let ok = [(0, &files[0]), (2, &files[2])];
+        let (masks, probs) = groups[0].decide(
+            largest,
+            &ok,
+            vec![ProbMap::row(&[0.9, 0.0]), ProbMap::row(&[0.8, 0.7])],
+        );
+        let masks: Vec<Vec<u8>> = masks.into_iter().map(|m| m.into_raw()).collect();
+        assert_eq!(masks, [vec![0, 0], vec![1, 1]]);
+        assert_eq!(probs[1].data, [0.8, 0.7]);
     }
 }

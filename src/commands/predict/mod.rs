@@ -126,11 +126,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut written: Vec<(usize, &Input, Written)> = Vec::new();
     for group in &groups {
         let (ok, images, probs) = read.predict(&files, group, &run)?;
-        // A volume's slices are decided together: `largest` and `one` act on it in 3-D.
-        let masks = match group.volume {
-            true => decision.volume_masks(&probs)?,
-            false => probs.par_iter().map(|p| decision.mask(p)).collect(),
-        };
+        let (masks, probs) = group.decide(decision, &ok, probs);
         let these: Vec<Written> = ok
             .par_iter()
             .zip(&images)
@@ -215,7 +211,7 @@ pub fn run(args: Args) -> Result<()> {
 fn warn_one_per_slice(files: &[Input], groups: &[Group], decision: crate::postprocess::Decision) {
     let loose = groups
         .iter()
-        .filter(|g| !g.volume)
+        .filter(|g| g.numbers.is_none())
         .flat_map(|g| &g.members)
         .filter(|&&i| files[i].kind == Kind::Dicom)
         .count();

@@ -19,9 +19,9 @@ pub trait Placed<'a> {
     }
 }
 
-/// Frames as volumes, each one acquisition of one stack (one frame per position) in stack order;
-/// a stack whose geometry cannot be read, with why.
-pub fn volumes<'a, F: Placed<'a>>(frames: Vec<F>) -> Vec<Result<Vec<F>>> {
+/// Frames as volumes, each one acquisition of one stack (one frame per position) in stack order,
+/// with their slice numbers (see [`numbered`]); a stack whose geometry cannot be read, with why.
+pub fn volumes<'a, F: Placed<'a>>(frames: Vec<F>) -> Vec<Result<Vec<(u32, F)>>> {
     let mut stacks: Vec<(String, Vec<F>)> = Vec::new();
     for f in frames {
         let key = f.source().stack();
@@ -33,11 +33,7 @@ pub fn volumes<'a, F: Placed<'a>>(frames: Vec<F>) -> Vec<Result<Vec<F>>> {
     let mut volumes = Vec::new();
     for (_, frames) in stacks {
         match split_repeats(frames) {
-            Ok(groups) => volumes.extend(
-                groups
-                    .into_iter()
-                    .map(|g| in_stack_order(g).map(|(frames, _)| frames)),
-            ),
+            Ok(groups) => volumes.extend(groups.into_iter().map(numbered)),
             Err(e) => volumes.push(Err(e)),
         }
     }
@@ -128,6 +124,30 @@ pub fn in_stack_order<'a, F: Placed<'a>>(frames: Vec<F>) -> Result<(Vec<F>, Vec<
         indices.push(indices.last().map_or(1, |&i| if same { i } else { i + 1 }));
     }
     Ok((placed.into_iter().map(|(_, f)| f).collect(), indices))
+}
+
+/// Frames sorted along the slice normal, with their slice numbers from 1: a step of k slice
+/// spacings (the median step) skips k − 1 numbers, so that slices missing from a series leave a gap
+/// (a step of 1.5 spacings or more counts as one).
+pub fn numbered<'a, F: Placed<'a>>(frames: Vec<F>) -> Result<Vec<(u32, F)>> {
+    let mut placed = depths(frames)?;
+    placed.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut steps: Vec<f64> = placed.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    steps.sort_by(f64::total_cmp);
+    let spacing = steps.get(steps.len() / 2).copied().unwrap_or(1.0);
+    let mut last: Option<(u32, f64)> = None;
+    Ok(placed
+        .into_iter()
+        .map(|(d, f)| {
+            // A float cast saturates: a far step cannot wrap the number.
+            let step = |(n, at): (u32, f64)| {
+                n.saturating_add(((d - at) / spacing).round().max(1.0) as u32)
+            };
+            let number = last.map_or(1, step);
+            last = Some((number, d));
+            (number, f)
+        })
+        .collect())
 }
 
 /// The slice normal of an Image Orientation (Patient) element.
