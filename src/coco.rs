@@ -46,6 +46,9 @@ pub struct CocoImage {
     /// `pixel_spacing` (mm between rows, between columns; DICOM's Pixel Spacing), which
     /// `from-nifti` and `from-seg` write; absent or not two positive numbers: None.
     pub spacing: Option<(f64, f64)>,
+    /// `slice_spacing` (mm between the centres of neighbouring slices of the image's volume), which
+    /// `from-nifti` writes; absent or not a positive number: None.
+    pub slice_spacing: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -255,12 +258,17 @@ fn parse_images(v: Option<&Value>) -> Result<Vec<CocoImage>> {
                 [r, c] => Some((r.as_f64()?, c.as_f64()?)).filter(|(r, c)| *r > 0.0 && *c > 0.0),
                 _ => None,
             });
+        let slice_spacing = o
+            .get("slice_spacing")
+            .and_then(Value::as_f64)
+            .filter(|s| *s > 0.0);
         out.push(CocoImage {
             id,
             file_name,
             width,
             height,
             spacing,
+            slice_spacing,
         });
     }
     Ok(out)

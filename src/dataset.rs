@@ -58,6 +58,8 @@ pub struct Sample {
     pub segmentations: Vec<Segmentation>,
     /// mm between rows and between columns, when the annotation file gives it.
     pub spacing: Option<(f64, f64)>,
+    /// mm between its volume's slices, when the annotation file gives it.
+    pub slice_spacing: Option<f64>,
 }
 
 impl Sample {
@@ -166,6 +168,7 @@ pub fn load_split_report(dir: &Path, opts: &SplitOptions) -> Result<(Vec<Sample>
             height: img.height,
             segmentations: by_image.remove(&img.id).unwrap_or_default(),
             spacing: img.spacing,
+            slice_spacing: img.slice_spacing,
         });
     }
     Ok((samples, report))

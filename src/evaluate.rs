@@ -2,7 +2,7 @@
 //! ground truth, per image and aggregated. The same code scores every model, ours or PyTorch's.
 use crate::dataset::Sample;
 use crate::metrics::breakdown::breakdown;
-use crate::metrics::surface::{summarize, surface, Unit};
+use crate::metrics::surface::{summarize, surface, Summary, Unit};
 use crate::metrics::{Aggregate, Confusion};
 use crate::model::unetpp::UnetPlusPlus;
 use crate::postprocess::stack::Stack;
@@ -10,13 +10,24 @@ use crate::postprocess::{Decision, Postprocess};
 use crate::predict::{self, Inference};
 use crate::report::{ImageRow, Report, Subset, EMPTY_CONVENTION};
 use crate::threshold::Curves;
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use image::GrayImage;
 use rayon::prelude::*;
 use slices::Volumes;
-use std::path::{Path, PathBuf};
+use volume_distances::VolumeDistances;
 
+mod pred_masks;
 pub mod slices;
+mod volume_distances;
+
+pub use pred_masks::{load_pred_mask, pred_mask_path, score_pred_dir};
+
+/// A split scored: per image, and when its images are slices of volumes, the boundary distances of
+/// the volumes in 3-D.
+pub struct Scores {
+    pub rows: Vec<ImageRow>,
+    pub volume_surface: Option<Summary>,
+}
 
 /// Where the threshold of an evaluation came from (written into report.json).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,49 +90,6 @@ fn row(sample: &Sample, pred: &GrayImage, unit: Unit) -> ImageRow {
     }
 }
 
-/// The prediction file of a sample: `<dir>/<stem>.png`.
-pub fn pred_mask_path(dir: &Path, sample: &Sample) -> PathBuf {
-    dir.join(format!("{}.png", sample.stem))
-}
-
-/// A predicted mask (any non-zero value = tumour) at the sample's size. A mask of another size is
-/// resized (nearest) so models that predict at their own resolution can still be scored.
-pub fn load_pred_mask(dir: &Path, sample: &Sample) -> Result<GrayImage> {
-    let path = pred_mask_path(dir, sample);
-    if !path.exists() {
-        bail!(
-            "missing prediction for image id {} ({}): {} does not exist",
-            sample.id,
-            sample.stem,
-            path.display()
-        );
-    }
-    let img = image::open(&path)
-        .with_context(|| format!("read prediction {}", path.display()))?
-        .to_luma8();
-    if img.dimensions() == (sample.width, sample.height) {
-        return Ok(img);
-    }
-    Ok(image::imageops::resize(
-        &img,
-        sample.width,
-        sample.height,
-        image::imageops::FilterType::Nearest,
-    ))
-}
-
-/// Score a folder of predicted masks; every sample must have one.
-pub fn score_pred_dir(samples: &[Sample], dir: &Path) -> Result<Vec<ImageRow>> {
-    if !dir.is_dir() {
-        bail!("--pred-masks {}: not a directory", dir.display());
-    }
-    let unit = distance_unit(samples);
-    samples
-        .par_iter()
-        .map(|s| Ok(row(s, &load_pred_mask(dir, s)?, unit)))
-        .collect()
-}
-
 /// Score the model's masks made by `decision` (a volume's slices decided together: [`slices`]).
 pub fn score_model(
     model: &UnetPlusPlus,
@@ -129,9 +97,10 @@ pub fn score_model(
     inf: &Inference,
     decision: Decision,
     progress: bool,
-) -> Result<Vec<ImageRow>> {
+) -> Result<Scores> {
     let mut rows: Vec<(usize, ImageRow)> = Vec::with_capacity(samples.len());
     let unit = distance_unit(samples);
+    let mut volumes = VolumeDistances::of(samples, unit);
     // Masks are scored in parallel a few dozen at a time: the boundary distances take a distance
     // transform each, and holding every mask of a large split would cost its size in memory.
     let mut pending: Vec<(usize, GrayImage)> = Vec::new();
@@ -144,6 +113,9 @@ pub fn score_model(
         pending.clear();
     };
     decide_each(model, samples, inf, decision, progress, |i, mask| {
+        if let Some(v) = volumes.as_mut() {
+            v.add(samples, i, mask.clone());
+        }
         pending.push((i, mask));
         if pending.len() >= 32 {
             flush(&mut pending);
@@ -152,7 +124,10 @@ pub fn score_model(
     flush(&mut pending);
     // A volume is scored once its last slice is decided; rows go in the split's order.
     rows.sort_by_key(|r| r.0);
-    Ok(rows.into_iter().map(|r| r.1).collect())
+    Ok(Scores {
+        rows: rows.into_iter().map(|r| r.1).collect(),
+        volume_surface: volumes.and_then(|v| v.summary()),
+    })
 }
 
 /// The model's mask of every sample under `decision`, as `predict` makes it: a volume's slices
@@ -265,7 +240,8 @@ pub struct ReportContext<'a> {
     pub provenance: crate::provenance::Provenance,
 }
 
-pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
+pub fn build_report(ctx: &ReportContext, scores: &Scores) -> Report {
+    let rows = &scores.rows;
     let independent = ctx.similar.as_ref().map(|similar| {
         let agg = Aggregate {
             per_image: rows
@@ -315,6 +291,7 @@ pub fn build_report(ctx: &ReportContext, rows: &[ImageRow]) -> Report {
                 .count(),
             rows.first().map_or(Unit::Px, |r| r.distance_unit),
         ),
+        volume_surface: scores.volume_surface.clone(),
         provenance: Some(ctx.provenance.clone()),
     }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod bootstrap;
 pub mod breakdown;
+pub mod distance;
 pub mod surface;
 
 /// Pixel counts of one image (or of many pooled together: counts add).

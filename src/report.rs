@@ -56,6 +56,11 @@ pub struct Report {
     /// image has both).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub surface: Option<crate::metrics::surface::Summary>,
+    /// When the images are slices of volumes: HD95 and ASSD of each volume, its slices' masks
+    /// stacked and their surfaces measured in 3-D, over the volumes where both sides have tumour
+    /// (`n_images` counts volumes; mm when every slice gives its pixel and slice spacings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_surface: Option<crate::metrics::surface::Summary>,
     /// The build, machine, command and input files (model, threshold, annotations, images) scored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<crate::provenance::Provenance>,
@@ -160,7 +165,10 @@ pub fn summary(r: &Report) -> String {
         let _ = writeln!(s, "\n{}", crate::metrics::breakdown::describe(b));
     }
     if let Some(surface) = &r.surface {
-        let _ = writeln!(s, "\n{}", crate::metrics::surface::describe(surface));
+        let _ = writeln!(s, "\n{}", crate::metrics::surface::describe(surface, false));
+    }
+    if let Some(surface) = &r.volume_surface {
+        let _ = writeln!(s, "\n{}", crate::metrics::surface::describe(surface, true));
     }
     if let Some(line) = independent_line(r) {
         let _ = writeln!(s, "\n{line}");

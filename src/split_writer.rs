@@ -22,6 +22,8 @@ pub struct Entry {
     tumour: Option<(String, usize, [u32; 4])>,
     /// mm between rows and between columns (DICOM's Pixel Spacing, a NIfTI slice's voxel size).
     spacing: Option<(f64, f64)>,
+    /// mm between the volume's slices (a NIfTI volume's voxel size across its axial slices).
+    slice_spacing: Option<f64>,
 }
 
 impl Entry {
@@ -45,6 +47,15 @@ impl Entry {
             height,
             tumour,
             spacing,
+            slice_spacing: None,
+        }
+    }
+
+    /// The entry of a volume's slice `between` mm from its neighbours, for 3-D boundary distances.
+    pub fn between_slices(self, between: f64) -> Entry {
+        Entry {
+            slice_spacing: Some(between),
+            ..self
         }
     }
 }
@@ -58,14 +69,17 @@ impl SplitWriter {
     /// The next image, and its annotation when it has a tumour.
     pub fn push(&mut self, e: Entry) {
         let id = self.images.len() + 1;
+        // To the nanometre: NIfTI's voxel sizes are float32, whose 0.6 would read 0.6000000238.
+        let tidy = |v: f64| (v * 1e6).round() / 1e6;
         let mut image = json!({
             "id": id, "file_name": e.name, "width": e.width, "height": e.height,
         });
         if let Some((rows, columns)) = e.spacing {
-            // Lets `evaluate` give boundary distances in mm. To the nanometre: NIfTI's voxel sizes
-            // are float32, whose 0.6 would read 0.6000000238.
-            let tidy = |v: f64| (v * 1e6).round() / 1e6;
+            // Lets `evaluate` give boundary distances in mm.
             image["pixel_spacing"] = json!([tidy(rows), tidy(columns)]);
+        }
+        if let Some(between) = e.slice_spacing {
+            image["slice_spacing"] = json!(tidy(between));
         }
         self.images.push(image);
         if let Some((counts, area, bbox)) = e.tumour {

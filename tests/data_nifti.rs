@@ -296,6 +296,9 @@ fn a_split_of_slices_is_scored_as_predict_decides_its_volume() {
         report["mean"]["dice"].as_f64().unwrap(),
     );
     assert!((tuned - evaluated).abs() < 1e-9, "{tuned} vs {evaluated}");
+    // The volume's boundary distances in 3-D, in mm (from-nifti gives the slice spacing).
+    let v = &report["volume_surface"];
+    assert_eq!((&v["n_images"], &v["unit"]), (&1.into(), &"mm".into()));
     std::fs::remove_file(run.join("threshold.json")).unwrap();
     // visualize draws a slice as decided with its volume (the path that gathers the volumes of the
     // slices it picks).

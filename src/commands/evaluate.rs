@@ -134,7 +134,7 @@ pub fn evaluate_run(
     if samples.is_empty() {
         bail!("split {split:?} under {} has no images", root.display());
     }
-    let rows = score_model(&run.model, &samples, &run.inference, decision, true)?;
+    let scores = score_model(&run.model, &samples, &run.inference, decision, true)?;
     let model = provenance::run_inputs(&run.dir, source == ThresholdSource::Tuned)?;
     let inputs = provenance::scoring_inputs(model, root, split, &samples)?;
     let ctx = ReportContext {
@@ -149,8 +149,8 @@ pub fn evaluate_run(
         similar: crate::clean::similar::similar_stems(root, split),
         provenance: Provenance::now(run.inference.device, inputs),
     };
-    let report = build_report(&ctx, &rows);
-    write_all(out, &report, &rows)?;
+    let report = build_report(&ctx, &scores);
+    write_all(out, &report, &scores.rows)?;
     Ok(report)
 }
 
@@ -161,7 +161,7 @@ pub fn evaluate_masks(dir: &Path, root: &Path, split: &str, out: &Path) -> Resul
     if samples.is_empty() {
         bail!("split {split:?} under {} has no images", root.display());
     }
-    let rows = score_pred_dir(&samples, dir)?;
+    let scores = score_pred_dir(&samples, dir)?;
     let masks: Vec<PathBuf> = samples.iter().map(|s| pred_mask_path(dir, s)).collect();
     let scored = vec![provenance::files("predicted masks", dir, &masks)?];
     let inputs = provenance::scoring_inputs(scored, root, split, &samples)?;
@@ -177,7 +177,7 @@ pub fn evaluate_masks(dir: &Path, root: &Path, split: &str, out: &Path) -> Resul
         similar: crate::clean::similar::similar_stems(root, split),
         provenance: Provenance::now(tch::Device::Cpu, inputs),
     };
-    let report = build_report(&ctx, &rows);
-    write_all(out, &report, &rows)?;
+    let report = build_report(&ctx, &scores);
+    write_all(out, &report, &scores.rows)?;
     Ok(report)
 }

@@ -177,8 +177,9 @@ fn add_pair(args: &Args, image: &Path, label: &Path) -> Result<Kept> {
         let to = new_file(&args.out, &name)?;
         img.save(&to)
             .with_context(|| format!("write {}", to.display()))?;
+        let entry = Entry::new(&name, &masks[k as usize], Some(grid.spacing()));
         kept.entries
-            .push(Entry::new(&name, &masks[k as usize], Some(grid.spacing())));
+            .push(entry.between_slices(grid.slice_spacing()));
     }
     Ok(kept)
 }

@@ -91,7 +91,7 @@ pub fn figures(
     let (mode, picked) = match choice {
         Choice::Random { n, seed } => ("random", pick_random(samples.len(), n, seed)),
         Choice::Worst(n) => {
-            let rows = score_model(&run.model, &samples, &run.inference, decision, true)?;
+            let rows = score_model(&run.model, &samples, &run.inference, decision, true)?.rows;
             let dice: Vec<f64> = rows.iter().map(|r| r.confusion.dice()).collect();
             ("worst", pick_worst(&dice, n))
         }
@@ -140,7 +140,7 @@ fn masks_of(
     decision: Decision,
 ) -> Result<Vec<GrayImage>> {
     let volume = |s: &Sample| slices::slice_of(&s.stem).map(|(v, _)| v.to_string());
-    if !decision.postprocess.spans_slices() || Volumes::of(samples).is_none() {
+    if !decision.postprocess.spans_slices() || Volumes::<()>::of(samples).is_none() {
         let probs = probabilities_gray(&run.model, images, &run.inference)?;
         return Ok(probs.iter().map(|p| decision.mask(p)).collect());
     }

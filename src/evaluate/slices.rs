@@ -3,7 +3,6 @@
 //! `postprocess::volume`), so that the scores, and the post-processing tuned on them, are those of
 //! what `predict` does with the volume.
 use crate::dataset::Sample;
-use crate::postprocess::stack::Slice;
 use crate::predict::ProbMap;
 use std::collections::HashMap;
 
@@ -16,19 +15,21 @@ pub fn slice_of(stem: &str) -> Option<(&str, u32)> {
     Some((volume, number.parse().ok()?))
 }
 
-/// The volumes of a split, gathering each one's slices as their probabilities come.
-pub struct Volumes {
+/// The volumes of a split, gathering each one's slices as they come (their probabilities, to be
+/// decided together, or their masks, to be measured together): each slice as (sample, slice
+/// number, `T`).
+pub struct Volumes<T = ProbMap> {
     /// Per sample: its volume and slice number.
     slice: Vec<(usize, u32)>,
     /// Per volume: the slices not come yet.
     left: Vec<usize>,
-    pending: HashMap<usize, Vec<Slice>>,
+    pending: HashMap<usize, Vec<(usize, u32, T)>>,
 }
 
-impl Volumes {
+impl<T> Volumes<T> {
     /// When every sample is a slice of a volume and some volume has several; else None (images are
     /// decided one by one).
-    pub fn of(samples: &[Sample]) -> Option<Volumes> {
+    pub fn of(samples: &[Sample]) -> Option<Volumes<T>> {
         let mut ids: HashMap<&str, usize> = HashMap::new();
         let (mut slice, mut left) = (Vec::with_capacity(samples.len()), Vec::new());
         for s in samples {
@@ -48,13 +49,13 @@ impl Volumes {
         })
     }
 
-    /// Sample `i`'s probabilities; once the last slice of its volume has come, the volume's slices.
-    pub fn add(&mut self, i: usize, prob: ProbMap) -> Option<Vec<Slice>> {
+    /// Sample `i`'s slice; once the last slice of its volume has come, the volume's slices.
+    pub fn add(&mut self, i: usize, item: T) -> Option<Vec<(usize, u32, T)>> {
         let (volume, number) = self.slice[i];
         self.pending
             .entry(volume)
             .or_default()
-            .push((i, number, prob));
+            .push((i, number, item));
         self.left[volume] -= 1;
         (self.left[volume] == 0).then(|| self.pending.remove(&volume).unwrap_or_default())
     }
@@ -73,6 +74,7 @@ mod tests {
             height: 1,
             segmentations: Vec::new(),
             spacing: None,
+            slice_spacing: None,
         }
     }
 
@@ -83,8 +85,9 @@ mod tests {
         assert_eq!(slice_of("scan"), None);
         assert_eq!(slice_of("a_fx"), None);
         assert_eq!(slice_of("a_f"), None);
-        let split =
-            |stems: &[&str]| Volumes::of(&stems.iter().map(|s| sample(s)).collect::<Vec<_>>());
+        let split = |stems: &[&str]| {
+            Volumes::<ProbMap>::of(&stems.iter().map(|s| sample(s)).collect::<Vec<_>>())
+        };
         assert!(split(&["a_f1", "a_f2", "b_f1"]).is_some());
         // Every volume a single image, or an image that is no slice: one by one.
         assert!(split(&["a_f1", "b_f1"]).is_none());

@@ -8,6 +8,7 @@
 //! Euclidean, through an exact distance transform that weighs rows and columns by the pixel spacing
 //! (as MONAI's `spacing`, scipy's `sampling`). HD95 is the larger of the two directed 95th percentiles
 //! (linear interpolation, as `torch.quantile`), ASSD the mean over both outlines' distances.
+use super::distance::{self, Grid};
 use serde::{Deserialize, Serialize};
 
 /// What boundary distances are measured in: mm when every image of a split has its pixel spacing
@@ -50,144 +51,94 @@ pub fn surface(
     pred: &[u8],
     truth: &[u8],
     (width, height): (u32, u32),
-    spacing: (f64, f64),
+    (rows, columns): (f64, f64),
 ) -> Option<Surface> {
-    let (w, h) = (width as usize, height as usize);
-    let pred_edge = outline(pred, w, h);
-    let truth_edge = outline(truth, w, h);
-    // Only the box around both outlines matters: every distance is between two pixels inside it.
-    let bounds = bounding_box(&pred_edge, w)?.union(bounding_box(&truth_edge, w)?);
-    let pred_to_truth = distances(&pred_edge, &truth_edge, w, bounds, spacing);
-    let truth_to_pred = distances(&truth_edge, &pred_edge, w, bounds, spacing);
+    let grid = Grid {
+        w: width as usize,
+        h: height as usize,
+        n: 1,
+        spacing: [1.0, rows, columns],
+    };
+    volume_surface(pred, truth, grid)
+}
+
+/// The boundary distances between two volumes' masks on `grid` (slice by slice), their outlines and
+/// distances in 3-D, as BraTS scores a case; None when either is empty. One slice is an image.
+pub fn volume_surface(pred: &[u8], truth: &[u8], grid: Grid) -> Option<Surface> {
+    let pred_edge = outline(pred, grid);
+    let truth_edge = outline(truth, grid);
+    // Only the box around both outlines matters: every distance is between two voxels inside it.
+    let bounds = bounding_box(&pred_edge, grid)?.union(bounding_box(&truth_edge, grid)?);
+    let pred_to_truth = distances(&pred_edge, &truth_edge, grid, bounds);
+    let truth_to_pred = distances(&truth_edge, &pred_edge, grid, bounds);
     let hd95 = percentile(pred_to_truth.clone(), 0.95).max(percentile(truth_to_pred.clone(), 0.95));
     let n = (pred_to_truth.len() + truth_to_pred.len()) as f64;
     let assd = pred_to_truth.iter().chain(&truth_to_pred).sum::<f64>() / n;
     Some(Surface { hd95, assd })
 }
 
-/// The mask's pixels with a 4-neighbour outside it or on the image's edge.
-fn outline(mask: &[u8], w: usize, h: usize) -> Vec<bool> {
-    let inside = |x: usize, y: usize| mask[y * w + x] != 0;
-    (0..w * h)
+/// A voxel's coordinates (x, y, z) on `g`.
+fn coordinates(i: usize, g: Grid) -> [usize; 3] {
+    [i % g.w, i / g.w % g.h, i / (g.w * g.h)]
+}
+
+/// The mask's voxels with a face neighbour outside it or on the grid's edge: 4 neighbours in a
+/// slice, and the two beside it in the neighbouring slices when there are several.
+fn outline(mask: &[u8], g: Grid) -> Vec<bool> {
+    let inside = |[x, y, z]: [usize; 3]| mask[(z * g.h + y) * g.w + x] != 0;
+    (0..g.voxels())
         .map(|i| {
-            let (x, y) = (i % w, i / w);
-            inside(x, y)
-                && (x == 0
-                    || y == 0
-                    || x + 1 == w
-                    || y + 1 == h
-                    || !inside(x - 1, y)
-                    || !inside(x + 1, y)
-                    || !inside(x, y - 1)
-                    || !inside(x, y + 1))
+            let [x, y, z] = coordinates(i, g);
+            let in_plane = x == 0
+                || y == 0
+                || x + 1 == g.w
+                || y + 1 == g.h
+                || !inside([x - 1, y, z])
+                || !inside([x + 1, y, z])
+                || !inside([x, y - 1, z])
+                || !inside([x, y + 1, z]);
+            let across = g.n > 1
+                && (z == 0 || z + 1 == g.n || !inside([x, y, z - 1]) || !inside([x, y, z + 1]));
+            inside([x, y, z]) && (in_plane || across)
         })
         .collect()
 }
 
-/// Inclusive pixel bounds (x0, y0, x1, y1).
+/// Inclusive voxel bounds: the lowest (x, y, z), the highest.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct Bounds(usize, usize, usize, usize);
+struct Bounds([usize; 3], [usize; 3]);
 
 impl Bounds {
     fn union(self, o: Bounds) -> Bounds {
         Bounds(
-            self.0.min(o.0),
-            self.1.min(o.1),
-            self.2.max(o.2),
-            self.3.max(o.3),
+            [0, 1, 2].map(|k| self.0[k].min(o.0[k])),
+            [0, 1, 2].map(|k| self.1[k].max(o.1[k])),
         )
     }
 }
 
-fn bounding_box(set: &[bool], w: usize) -> Option<Bounds> {
+fn bounding_box(set: &[bool], g: Grid) -> Option<Bounds> {
     set.iter()
         .enumerate()
         .filter(|(_, &on)| on)
-        .map(|(i, _)| Bounds(i % w, i / w, i % w, i / w))
+        .map(|(i, _)| Bounds(coordinates(i, g), coordinates(i, g)))
         .reduce(Bounds::union)
 }
 
-/// Each `from` pixel's distance to the nearest `to` pixel, both inside `b`, pixels `spacing` apart.
-fn distances(from: &[bool], to: &[bool], w: usize, b: Bounds, (dy, dx): (f64, f64)) -> Vec<f64> {
-    let (bw, bh) = (b.2 - b.0 + 1, b.3 - b.1 + 1);
-    let at = |x: usize, y: usize| (b.1 + y) * w + b.0 + x;
-    // Felzenszwalb and Huttenlocher's exact transform, separable: along each row, then each column.
-    let mut squared: Vec<f64> = (0..bw * bh)
-        .map(|i| {
-            if to[at(i % bw, i / bw)] {
-                0.0
-            } else {
-                f64::INFINITY
-            }
-        })
-        .collect();
-    let mut envelope = Envelope::default();
-    let mut line = vec![0.0; bw.max(bh)];
-    for row in squared.chunks_mut(bw) {
-        line[..bw].copy_from_slice(row);
-        envelope.transform(&line[..bw], dx, row);
-    }
-    let mut column = vec![0.0; bh];
-    for x in 0..bw {
-        (0..bh).for_each(|y| line[y] = squared[y * bw + x]);
-        envelope.transform(&line[..bh], dy, &mut column);
-        (0..bh).for_each(|y| squared[y * bw + x] = column[y]);
-    }
-    (0..bw * bh)
-        .filter(|&i| from[at(i % bw, i / bw)])
+/// Each `from` voxel's distance to the nearest `to` voxel, both inside `b`.
+fn distances(from: &[bool], to: &[bool], g: Grid, b: Bounds) -> Vec<f64> {
+    let [w, h, n] = [0, 1, 2].map(|k| b.1[k] - b.0[k] + 1);
+    let inner = Grid { w, h, n, ..g };
+    let at = |i: usize| {
+        let [x, y, z] = coordinates(i, inner);
+        ((b.0[2] + z) * g.h + b.0[1] + y) * g.w + b.0[0] + x
+    };
+    let to_inner: Vec<bool> = (0..inner.voxels()).map(|i| to[at(i)]).collect();
+    let squared = distance::squared(&to_inner, inner);
+    (0..inner.voxels())
+        .filter(|&i| from[at(i)])
         .map(|i| squared[i].sqrt())
         .collect()
-}
-
-/// The lower envelope of parabolas, kept between lines so that no line allocates.
-#[derive(Default)]
-struct Envelope {
-    /// The roots of the parabolas on the envelope, and where each starts to be the lowest.
-    hull: Vec<usize>,
-    from: Vec<f64>,
-}
-
-impl Envelope {
-    /// The 1-D squared distance transform of `f` with samples `step` apart into `out`: min over q of
-    /// f(q) + (step·(p − q))², through the lower envelope of the parabolas rooted at finite f(q).
-    fn transform(&mut self, f: &[f64], step: f64, out: &mut [f64]) {
-        let s2 = step * step;
-        let (hull, from) = (&mut self.hull, &mut self.from);
-        hull.clear();
-        from.clear();
-        // Where the parabolas of q and r (q > r) cross.
-        let cross = |q: usize, r: usize| {
-            let (qf, rf) = (q as f64, r as f64);
-            ((f[q] / s2 + qf * qf) - (f[r] / s2 + rf * rf)) / (2.0 * (qf - rf))
-        };
-        for q in (0..f.len()).filter(|&q| f[q].is_finite()) {
-            let Some(&last) = hull.last() else {
-                hull.push(q);
-                from.push(f64::NEG_INFINITY);
-                continue;
-            };
-            let mut s = cross(q, last);
-            while s <= *from.last().expect("as long as hull") {
-                hull.pop();
-                from.pop();
-                s = cross(q, *hull.last().expect("the first parabola stays"));
-            }
-            hull.push(q);
-            from.push(s);
-        }
-        if hull.is_empty() {
-            out.fill(f64::INFINITY);
-            return;
-        }
-        let mut k = 0;
-        for (p, v) in out.iter_mut().enumerate() {
-            while k + 1 < hull.len() && from[k + 1] < p as f64 {
-                k += 1;
-            }
-            let d = step * (p as f64 - hull[k] as f64);
-            *v = f[hull[k]] + d * d;
-        }
-    }
 }
 
 /// The `q` quantile with linear interpolation between the closest ranks (numpy's and torch's
@@ -235,14 +186,18 @@ pub fn summarize(per_image: &[Option<Surface>], n_one_sided: usize, unit: Unit) 
     })
 }
 
-/// The summary as the report's sentence.
-pub fn describe(s: &Summary) -> String {
+/// The summary as the report's sentence, over images or, in 3-D, over `volumes`.
+pub fn describe(s: &Summary, volumes: bool) -> String {
+    let (how, what) = match volumes {
+        true => ("Boundary distances per volume, in 3-D,", "volume"),
+        false => ("Boundary distances", "image"),
+    };
     format!(
-        "Boundary distances in {}, over the {} where both the prediction and the truth have \
+        "{how} in {}, over the {} where both the prediction and the truth have \
          tumour ({} with tumour on one side only are not counted): HD95 mean {:.2}, median {:.2}; \
          average symmetric surface distance mean {:.2}, median {:.2}.",
         s.unit.words(),
-        crate::report::count(s.n_images, "image"),
+        crate::report::count(s.n_images, what),
         s.n_one_sided,
         s.hd95_mean,
         s.hd95_median,
@@ -309,29 +264,37 @@ mod tests {
     }
 
     #[test]
-    fn the_transform_is_exact_with_unequal_spacing() {
-        // Random blobs, distances against a brute-force search over every pair of outline pixels.
-        let (w, h, spacing) = (23usize, 17usize, (1.3, 0.7));
+    fn the_transform_is_exact_in_3d_with_unequal_spacing() {
+        // Random voxels, distances against a brute-force search over every pair.
+        let g = Grid {
+            w: 23,
+            h: 17,
+            n: 5,
+            spacing: [2.5, 1.3, 0.7],
+        };
         let mut state = 12345u64;
         let mut noise = || {
             state = state
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            (state >> 33).is_multiple_of(5)
+            (state >> 33).is_multiple_of(7)
         };
-        let a: Vec<bool> = (0..w * h).map(|_| noise()).collect();
-        let b: Vec<bool> = (0..w * h).map(|_| noise()).collect();
-        let all = Bounds(0, 0, w - 1, h - 1);
-        let got = distances(&a, &b, w, all, spacing);
-        let want: Vec<f64> = (0..w * h)
+        let a: Vec<bool> = (0..g.voxels()).map(|_| noise()).collect();
+        let b: Vec<bool> = (0..g.voxels()).map(|_| noise()).collect();
+        let all = Bounds([0, 0, 0], [g.w - 1, g.h - 1, g.n - 1]);
+        let got = distances(&a, &b, g, all);
+        let mm = |i: usize| {
+            let [x, y, z] = coordinates(i, g);
+            [z as f64 * 2.5, y as f64 * 1.3, x as f64 * 0.7]
+        };
+        let want: Vec<f64> = (0..g.voxels())
             .filter(|&i| a[i])
             .map(|i| {
-                (0..w * h)
+                (0..g.voxels())
                     .filter(|&j| b[j])
                     .map(|j| {
-                        let dy = (i / w) as f64 - (j / w) as f64;
-                        let dx = (i % w) as f64 - (j % w) as f64;
-                        ((dy * spacing.0).powi(2) + (dx * spacing.1).powi(2)).sqrt()
+                        let (p, q) = (mm(i), mm(j));
+                        (0..3).map(|k| (p[k] - q[k]).powi(2)).sum::<f64>().sqrt()
                     })
                     .fold(f64::INFINITY, f64::min)
             })

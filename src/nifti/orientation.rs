@@ -92,6 +92,11 @@ impl Orientation {
         (self.sizes[self.axes[1].0], self.sizes[self.axes[0].0])
     }
 
+    /// mm between the centres of neighbouring axial slices.
+    pub fn slice_spacing(&self) -> f64 {
+        self.sizes[self.axes[2].0]
+    }
+
     /// One voxel's volume in mm³.
     pub fn voxel_mm3(&self) -> f64 {
         self.sizes.iter().product()

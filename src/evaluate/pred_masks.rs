@@ -1,0 +1,61 @@
+//! Scoring a folder of predicted masks (`evaluate --pred-masks`): another model's, the notebook's.
+use super::{distance_unit, row, Scores, VolumeDistances};
+use crate::dataset::Sample;
+use anyhow::{bail, Context, Result};
+use image::GrayImage;
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// The prediction file of a sample: `<dir>/<stem>.png`.
+pub fn pred_mask_path(dir: &Path, sample: &Sample) -> PathBuf {
+    dir.join(format!("{}.png", sample.stem))
+}
+
+/// A predicted mask (any non-zero value = tumour) at the sample's size. A mask of another size is
+/// resized (nearest) so models that predict at their own resolution can still be scored.
+pub fn load_pred_mask(dir: &Path, sample: &Sample) -> Result<GrayImage> {
+    let path = pred_mask_path(dir, sample);
+    if !path.exists() {
+        bail!(
+            "missing prediction for image id {} ({}): {} does not exist",
+            sample.id,
+            sample.stem,
+            path.display()
+        );
+    }
+    let img = image::open(&path)
+        .with_context(|| format!("read prediction {}", path.display()))?
+        .to_luma8();
+    if img.dimensions() == (sample.width, sample.height) {
+        return Ok(img);
+    }
+    Ok(image::imageops::resize(
+        &img,
+        sample.width,
+        sample.height,
+        image::imageops::FilterType::Nearest,
+    ))
+}
+
+/// Score a folder of predicted masks; every sample must have one.
+pub fn score_pred_dir(samples: &[Sample], dir: &Path) -> Result<Scores> {
+    if !dir.is_dir() {
+        bail!("--pred-masks {}: not a directory", dir.display());
+    }
+    let unit = distance_unit(samples);
+    let rows = samples
+        .par_iter()
+        .map(|s| Ok(row(s, &load_pred_mask(dir, s)?, unit)))
+        .collect::<Result<_>>()?;
+    // The masks are read again for the volumes, one volume at a time, rather than all held.
+    let mut volumes = VolumeDistances::of(samples, unit);
+    if let Some(v) = volumes.as_mut() {
+        for (i, s) in samples.iter().enumerate() {
+            v.add(samples, i, load_pred_mask(dir, s)?);
+        }
+    }
+    Ok(Scores {
+        rows,
+        volume_surface: volumes.and_then(|v| v.summary()),
+    })
+}

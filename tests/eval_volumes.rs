@@ -1,0 +1,123 @@
+//! Boundary distances of whole volumes: a from-nifti split of nibabel's volume
+//! (tests/py/nifti_ref.py: three axial slices 3 mm apart, pixels 0.6 mm between rows and 0.5 mm
+//! between columns; the middle slice has no tumour and is left out), scored from predicted masks,
+//! gives the volume's HD95 and ASSD in 3-D as MONAI measures its stacked masks
+//! (tests/py/surface_ref.py volume), the missing slice standing empty in its place.
+mod common;
+
+use common::dicom::png;
+use image::{GrayImage, Luma};
+use std::path::Path;
+
+/// `tumorseg ARGS` in `d`, which must succeed.
+fn tumorseg(d: &Path, args: &[&str]) -> String {
+    let o = common::run_ok(common::bin().current_dir(d).args(args));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// MONAI's HD95 and ASSD of the masks in `pred` and `truth` stacked as `stems` ("-": empty).
+fn monai(d: &Path, stems: &[&str]) -> (f64, f64) {
+    let mut args = vec!["volume", "pred", "truth", "3", "0.6", "0.5"];
+    args.extend(stems);
+    let (pred, truth) = (d.join("pred"), d.join("truth"));
+    args[1] = pred.to_str().unwrap();
+    args[2] = truth.to_str().unwrap();
+    let printed = common::run_py("surface_ref.py", &args);
+    let v: Vec<f64> = printed
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (v[0], v[1])
+}
+
+/// The volume's split (with its tumour-free middle slice when `keep_empty`) in `root_<name>`, its
+/// truth masks in `truth`, and the prediction in `pred`: slice 1's tumour 6 columns to the right,
+/// slice 3's with a false 10 × 10 blob over slice 1's tumour, and on the middle slice a false
+/// 15 × 15 blob.
+fn split_and_prediction(d: &Path, name: &str, keep_empty: bool) {
+    let root = format!("root_{name}/test");
+    let mut args = vec!["from-nifti", "ras.nii.gz", "labels.nii.gz", "--out", &root];
+    if keep_empty {
+        args.push("--keep-empty");
+    }
+    tumorseg(d, &args);
+    tumorseg(d, &["masks", &root, "--out", "truth"]);
+    std::fs::create_dir_all(d.join("pred")).unwrap();
+    let truth = |stem: &str| png(&d.join(format!("truth/{stem}.png")));
+    let first = truth("ras_f1");
+    let shifted = GrayImage::from_fn(first.width(), first.height(), |x, y| match x >= 6 {
+        true => *first.get_pixel(x - 6, y),
+        false => Luma([0]),
+    });
+    shifted.save(d.join("pred/ras_f1.png")).unwrap();
+    let mut third = truth("ras_f3");
+    (0..100).for_each(|k| third.put_pixel(25 + k % 10, 15 + k / 10, Luma([255])));
+    third.save(d.join("pred/ras_f3.png")).unwrap();
+    let mut middle = GrayImage::new(first.width(), first.height());
+    (0..225).for_each(|k| middle.put_pixel(75 + k % 15, 60 + k / 15, Luma([255])));
+    middle.save(d.join("pred/ras_f2.png")).unwrap();
+}
+
+/// `evaluate --pred-masks pred` on `root_<name>`: the report's 3-D HD95 and ASSD, and its per-image
+/// mean HD95.
+fn evaluated(d: &Path, name: &str) -> (f64, f64, f64) {
+    let (root, out) = (format!("root_{name}"), format!("out_{name}"));
+    let stdout = tumorseg(
+        d,
+        &[
+            "evaluate",
+            "--pred-masks",
+            "pred",
+            &root,
+            "--split",
+            "test",
+            "--out",
+            &out,
+        ],
+    );
+    assert!(
+        stdout.contains("Boundary distances per volume, in 3-D, in mm, over the 1 volume"),
+        "{stdout}"
+    );
+    let report = common::json(&d.join(out).join("report.json"));
+    let v = &report["volume_surface"];
+    assert_eq!((&v["n_images"], &v["unit"]), (&1.into(), &"mm".into()));
+    let get = |v: &serde_json::Value, key: &str| v[key].as_f64().unwrap();
+    (
+        get(v, "hd95_mean"),
+        get(v, "assd_mean"),
+        get(&report["surface"], "hd95_mean"),
+    )
+}
+
+fn close(ours: (f64, f64), monai: (f64, f64)) {
+    // MONAI computes in float32.
+    assert!(
+        (ours.0 - monai.0).abs() < 1e-3 && (ours.1 - monai.1).abs() < 1e-3,
+        "ours {ours:?}, MONAI's {monai:?}"
+    );
+}
+
+#[test]
+fn a_volumes_boundary_distances_are_monais_in_3d() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut args = vec!["make", d.to_str().unwrap()];
+    let jpgs = common::test_jpgs();
+    args.extend(jpgs[..3].iter().map(|p| p.to_str().unwrap()));
+    common::run_py("nifti_ref.py", &args);
+
+    // Without the middle slice: it stands empty in its place, not left out of the volume.
+    split_and_prediction(d, "labelled", false);
+    let (hd95, assd, _) = evaluated(d, "labelled");
+    close((hd95, assd), monai(d, &["ras_f1", "-", "ras_f3"]));
+    // Stacked as neighbours, slice 3's false blob would lie 3 mm from slice 1's tumour, not 6.
+    let (adjacent, _) = monai(d, &["ras_f1", "ras_f3"]);
+    assert!((hd95 - adjacent).abs() > 0.5, "{hd95} {adjacent}");
+
+    // With it: the false blob on the tumour-free slice counts, which image by image it cannot.
+    split_and_prediction(d, "all", true);
+    let (hd95, assd, per_image) = evaluated(d, "all");
+    close((hd95, assd), monai(d, &["ras_f1", "ras_f2", "ras_f3"]));
+    assert!((hd95 - per_image).abs() > 0.5, "{hd95} {per_image}");
+}
