@@ -12,21 +12,21 @@ use crate::report::{ImageRow, Report, Subset, EMPTY_CONVENTION};
 use crate::threshold::Curves;
 use anyhow::Result;
 use image::GrayImage;
+use per_volume::PerVolume;
 use rayon::prelude::*;
 use slices::Volumes;
-use volume_distances::VolumeDistances;
 
+mod per_volume;
 mod pred_masks;
 pub mod slices;
-mod volume_distances;
 
 pub use pred_masks::{load_pred_mask, pred_mask_path, score_pred_dir};
 
-/// A split scored: per image, and when its images are slices of volumes, the boundary distances of
-/// the volumes in 3-D.
+/// A split scored: per image, and when its images are slices of volumes, per volume (its slices
+/// pooled, its boundary distances in 3-D).
 pub struct Scores {
     pub rows: Vec<ImageRow>,
-    pub volume_surface: Option<Summary>,
+    pub volumes: Vec<ImageRow>,
 }
 
 /// Where the threshold of an evaluation came from (written into report.json).
@@ -100,7 +100,7 @@ pub fn score_model(
 ) -> Result<Scores> {
     let mut rows: Vec<(usize, ImageRow)> = Vec::with_capacity(samples.len());
     let unit = distance_unit(samples);
-    let mut volumes = VolumeDistances::of(samples, unit);
+    let mut volumes = PerVolume::of(samples, unit);
     // Masks are scored in parallel a few dozen at a time: the boundary distances take a distance
     // transform each, and holding every mask of a large split would cost its size in memory.
     let mut pending: Vec<(usize, GrayImage)> = Vec::new();
@@ -126,7 +126,7 @@ pub fn score_model(
     rows.sort_by_key(|r| r.0);
     Ok(Scores {
         rows: rows.into_iter().map(|r| r.1).collect(),
-        volume_surface: volumes.and_then(|v| v.summary()),
+        volumes: volumes.map_or(Vec::new(), PerVolume::finish),
     })
 }
 
@@ -280,35 +280,39 @@ pub fn build_report(ctx: &ReportContext, scores: &Scores) -> Report {
         independent,
         ci95: agg.ci95(),
         breakdown: Some(breakdown(&agg.per_image)),
-        volumes: volumes(rows),
-        surface: summarize(
-            &rows.iter().map(|r| r.surface).collect::<Vec<_>>(),
-            rows.iter()
-                .filter(|r| {
-                    let c = r.confusion;
-                    (c.tp + c.fn_ == 0) != (c.tp + c.fp == 0)
-                })
-                .count(),
-            rows.first().map_or(Unit::Px, |r| r.distance_unit),
-        ),
-        volume_surface: scores.volume_surface.clone(),
+        volumes: volume_subset(&scores.volumes),
+        surface: surface_summary(rows),
+        volume_surface: surface_summary(&scores.volumes),
         provenance: Some(ctx.provenance.clone()),
     }
 }
 
-/// The scores per volume when every image is a slice of one (its stem `<volume>_f<number>`) and
-/// some volume has several: each volume's slices pooled, then averaged over the volumes.
-fn volumes(rows: &[ImageRow]) -> Option<Subset> {
-    let mut by_volume: std::collections::BTreeMap<&str, Aggregate> = Default::default();
-    for r in rows {
-        let (volume, _) = slices::slice_of(&r.stem)?;
-        by_volume.entry(volume).or_default().push(r.confusion);
-    }
-    if by_volume.len() == rows.len() {
+/// HD95 and ASSD over the rows (images or volumes) where both sides have tumour, the rows with
+/// tumour on one side only counted.
+fn surface_summary(rows: &[ImageRow]) -> Option<Summary> {
+    let one_sided = rows
+        .iter()
+        .filter(|r| {
+            let c = r.confusion;
+            (c.tp + c.fn_ == 0) != (c.tp + c.fp == 0)
+        })
+        .count();
+    let per: Vec<_> = rows.iter().map(|r| r.surface).collect();
+    summarize(
+        &per,
+        one_sided,
+        rows.first().map_or(Unit::Px, |r| r.distance_unit),
+    )
+}
+
+/// The scores per volume (each volume's slices pooled), averaged over the volumes; None when the
+/// images are no slices of volumes.
+fn volume_subset(volumes: &[ImageRow]) -> Option<Subset> {
+    if volumes.is_empty() {
         return None;
     }
     let agg = Aggregate {
-        per_image: by_volume.values().map(Aggregate::pooled).collect(),
+        per_image: volumes.iter().map(|r| r.confusion).collect(),
     };
     Some(Subset {
         n_images: agg.per_image.len(),
@@ -321,34 +325,53 @@ fn volumes(rows: &[ImageRow]) -> Option<Subset> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mask::Segmentation;
 
-    fn row(stem: &str, tp: u64, fp: u64, fn_: u64, tn: u64) -> ImageRow {
-        ImageRow {
+    /// A 3 × 1 slice whose truth is its first `tumour` pixels.
+    fn slice(stem: &str, tumour: u32) -> Sample {
+        Sample {
             id: 0,
+            path: stem.into(),
             stem: stem.into(),
-            width: 1,
+            width: 3,
             height: 1,
-            confusion: Confusion { tp, fp, fn_, tn },
-            surface: None,
-            distance_unit: Unit::Px,
+            segmentations: vec![Segmentation::Rle {
+                counts: vec![0, tumour, 3 - tumour],
+                height: 1,
+                width: 3,
+            }],
+            spacing: None,
+            slice_spacing: None,
         }
     }
 
     #[test]
     fn slices_of_volumes_are_scored_per_volume() {
-        let rows = [
-            row("a_f1", 3, 1, 0, 6),
-            row("a_f2", 1, 0, 2, 7),
-            row("b_f01", 0, 0, 0, 10),
-        ];
-        let v = volumes(&rows).expect("two volumes");
+        let samples = [slice("a_f2", 1), slice("b_f01", 0), slice("a_f1", 2)];
+        let mut per = PerVolume::of(&samples, Unit::Px).expect("volumes");
+        let pred = |data: [u8; 3]| GrayImage::from_raw(3, 1, data.to_vec()).unwrap();
+        per.add(&samples, 0, pred([0, 0, 0]));
+        per.add(&samples, 1, pred([0, 0, 0]));
+        per.add(&samples, 2, pred([1, 1, 1]));
+        let volumes = per.finish();
+        // In the order of their first slices; a pools to tp 2, fp 1, fn 1: Dice 4/6; b is empty on
+        // both sides: 1, and has no distance.
+        let got: Vec<(u64, &str, Confusion, bool)> = volumes
+            .iter()
+            .map(|r| (r.id, r.stem.as_str(), r.confusion, r.surface.is_some()))
+            .collect();
+        let c = |tp, fp, fn_, tn| Confusion { tp, fp, fn_, tn };
+        assert_eq!(
+            got,
+            [
+                (1, "a", c(2, 1, 1, 2), true),
+                (2, "b", c(0, 0, 0, 3), false)
+            ]
+        );
+        let v = volume_subset(&volumes).expect("two volumes");
         assert_eq!(v.n_images, 2);
-        // a pools to tp 4, fp 1, fn 2: Dice 8/11; b is empty on both sides: 1.
-        assert!((v.mean.dice - (8.0 / 11.0 + 1.0) / 2.0).abs() < 1e-12);
-        assert!((v.global.dice - 8.0 / 11.0).abs() < 1e-12);
-        // Not volumes: a name without a frame number, or every "volume" a single image.
-        assert!(volumes(&[row("a_f1", 1, 0, 0, 0), row("scan", 1, 0, 0, 0)]).is_none());
-        assert!(volumes(&[row("a_f1", 1, 0, 0, 0), row("a_fx", 1, 0, 0, 0)]).is_none());
-        assert!(volumes(&[row("a_f1", 1, 0, 0, 0), row("b_f1", 1, 0, 0, 0)]).is_none());
+        assert!((v.mean.dice - (4.0 / 6.0 + 1.0) / 2.0).abs() < 1e-12);
+        assert!((v.global.dice - 4.0 / 6.0).abs() < 1e-12);
+        assert!(volume_subset(&[]).is_none());
     }
 }

@@ -248,8 +248,15 @@ pub fn csv(rows: &[ImageRow]) -> String {
     String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 fields")
 }
 
-/// Write report.json, report.md and per_image.csv into `out_dir` (created if needed).
-pub fn write_all(out_dir: &Path, report: &Report, rows: &[ImageRow]) -> Result<()> {
+/// Write report.json, report.md and per_image.csv into `out_dir` (created if needed), and when the
+/// images are slices of volumes, per_volume.csv: the same columns, a row per volume (its name as the
+/// stem, its number from 1, its slices' size, its voxels pooled, its distances in 3-D).
+pub fn write_all(
+    out_dir: &Path,
+    report: &Report,
+    rows: &[ImageRow],
+    volumes: &[ImageRow],
+) -> Result<()> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("create {}", out_dir.display()))?;
     let write = |name: &str, text: String| {
         let path = out_dir.join(name);
@@ -257,6 +264,9 @@ pub fn write_all(out_dir: &Path, report: &Report, rows: &[ImageRow]) -> Result<(
     };
     write("report.json", serde_json::to_string_pretty(report)? + "\n")?;
     write("report.md", markdown(report))?;
+    if !volumes.is_empty() {
+        write("per_volume.csv", csv(volumes))?;
+    }
     write("per_image.csv", csv(rows))
 }
 

@@ -61,11 +61,6 @@ impl Entry {
 }
 
 impl SplitWriter {
-    /// A slice named `name` in the split, its mask (nonzero is tumour) and pixel spacing.
-    pub fn add(&mut self, name: &str, mask: &GrayImage, spacing: Option<(f64, f64)>) {
-        self.push(Entry::new(name, mask, spacing));
-    }
-
     /// The next image, and its annotation when it has a tumour.
     pub fn push(&mut self, e: Entry) {
         let id = self.images.len() + 1;

@@ -103,6 +103,31 @@ fn segs_of_a_series_and_a_volume_read_back_as_the_masks() {
         let written = png(&split.join(format!("volume_f{}.png", k + 1)));
         assert!(written == *grey, "frame {} is not predict's grey", k + 1);
     }
+    // The volume's frames are 4 mm apart, for boundary distances in 3-D; single slices say nothing.
+    let coco = common::json(&split.join("_annotations.coco.json"));
+    let between: Vec<(String, serde_json::Value)> = coco["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|im| {
+            (
+                im["file_name"].as_str().unwrap().to_string(),
+                im["slice_spacing"].clone(),
+            )
+        })
+        .collect();
+    let four = serde_json::json!(4.0);
+    for (name, s) in &between {
+        assert_eq!(
+            s,
+            if name.starts_with("volume_f") {
+                &four
+            } else {
+                &serde_json::Value::Null
+            },
+            "{name}"
+        );
+    }
     let masks = split_masks(&split);
     for stem in ["series_1", "series_2", "volume_f1", "volume_f2"] {
         let (got, want) = (

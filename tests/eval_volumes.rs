@@ -79,9 +79,19 @@ fn evaluated(d: &Path, name: &str) -> (f64, f64, f64) {
         stdout.contains("Boundary distances per volume, in 3-D, in mm, over the 1 volume"),
         "{stdout}"
     );
-    let report = common::json(&d.join(out).join("report.json"));
+    let report = common::json(&d.join(&out).join("report.json"));
     let v = &report["volume_surface"];
     assert_eq!((&v["n_images"], &v["unit"]), (&1.into(), &"mm".into()));
+    // per_volume.csv: the volume's row, its distances the report's.
+    let rows: Vec<std::collections::HashMap<String, String>> =
+        csv::Reader::from_path(d.join(&out).join("per_volume.csv"))
+            .unwrap()
+            .deserialize()
+            .map(Result::unwrap)
+            .collect();
+    assert_eq!((rows.len(), rows[0]["stem"].as_str()), (1, "ras"));
+    let hd95: f64 = rows[0]["hd95"].parse().unwrap();
+    assert!((hd95 - v["hd95_mean"].as_f64().unwrap()).abs() < 1e-4);
     let get = |v: &serde_json::Value, key: &str| v[key].as_f64().unwrap();
     (
         get(v, "hd95_mean"),

@@ -150,7 +150,7 @@ pub fn evaluate_run(
         provenance: Provenance::now(run.inference.device, inputs),
     };
     let report = build_report(&ctx, &scores);
-    write_all(out, &report, &scores.rows)?;
+    write_all(out, &report, &scores.rows, &scores.volumes)?;
     Ok(report)
 }
 
@@ -178,6 +178,6 @@ pub fn evaluate_masks(dir: &Path, root: &Path, split: &str, out: &Path) -> Resul
         provenance: Provenance::now(tch::Device::Cpu, inputs),
     };
     let report = build_report(&ctx, &scores);
-    write_all(out, &report, &scores.rows)?;
+    write_all(out, &report, &scores.rows, &scores.volumes)?;
     Ok(report)
 }

@@ -49,7 +49,7 @@ pub fn run(args: Args) -> Result<()> {
     ensure!(!segs.is_empty(), "no DICOM SEG among the inputs");
     let segs: Vec<seg::Segmentation> = segs.iter().map(|p| seg::read(p)).collect::<Result<_>>()?;
     let chosen = choose(&segs, args.segments.as_deref())?;
-    let mut coco = Coco::default();
+    let mut coco = Coco::new(&slices);
     let mut left_out = 0;
     let mut positioned: HashSet<(usize, usize)> = HashSet::new();
     for s in &slices {

@@ -1,5 +1,5 @@
 //! Scoring a folder of predicted masks (`evaluate --pred-masks`): another model's, the notebook's.
-use super::{distance_unit, row, Scores, VolumeDistances};
+use super::{distance_unit, row, PerVolume, Scores};
 use crate::dataset::Sample;
 use anyhow::{bail, Context, Result};
 use image::GrayImage;
@@ -48,7 +48,7 @@ pub fn score_pred_dir(samples: &[Sample], dir: &Path) -> Result<Scores> {
         .map(|s| Ok(row(s, &load_pred_mask(dir, s)?, unit)))
         .collect::<Result<_>>()?;
     // The masks are read again for the volumes, one volume at a time, rather than all held.
-    let mut volumes = VolumeDistances::of(samples, unit);
+    let mut volumes = PerVolume::of(samples, unit);
     if let Some(v) = volumes.as_mut() {
         for (i, s) in samples.iter().enumerate() {
             v.add(samples, i, load_pred_mask(dir, s)?);
@@ -56,6 +56,6 @@ pub fn score_pred_dir(samples: &[Sample], dir: &Path) -> Result<Scores> {
     }
     Ok(Scores {
         rows,
-        volume_surface: volumes.and_then(|v| v.summary()),
+        volumes: volumes.map_or(Vec::new(), PerVolume::finish),
     })
 }

@@ -1,11 +1,11 @@
 //! The split `from-seg` writes: a COCO document (one image per covered slice, one RLE annotation per
 //! slice with tumour), the single-frame slices copied and the frames of multi-frame files as PNG.
 use super::slices::Slice;
-use crate::dicom::{self, Window};
-use crate::split_writer::{new_file, SplitWriter};
+use crate::dicom::{self, plane, Window};
+use crate::split_writer::{new_file, Entry, SplitWriter};
 use anyhow::{Context, Result};
 use image::GrayImage;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 #[derive(Default)]
@@ -13,19 +13,63 @@ pub struct Coco {
     pub split: SplitWriter,
     /// Each image's source (file, frame from 0) and its name in the split.
     files: Vec<(PathBuf, Option<u32>, String)>,
+    /// mm between neighbouring frames, per multi-frame file (see [`frame_spacings`]).
+    between_frames: HashMap<PathBuf, f64>,
 }
 
 impl Coco {
+    /// The split of `slices`' images, once added.
+    pub fn new(slices: &[Slice]) -> Coco {
+        Coco {
+            between_frames: frame_spacings(slices),
+            ..Coco::default()
+        }
+    }
+
     /// A slice and its 0/1 mask.
     pub fn add(&mut self, s: &Slice, img: &GrayImage) {
-        self.split.add(
-            &s.name,
-            img,
-            s.plane.as_ref().map(|p| (p.spacing[0], p.spacing[1])),
-        );
+        let spacing = s.plane.as_ref().map(|p| (p.spacing[0], p.spacing[1]));
+        let mut entry = Entry::new(&s.name, img, spacing);
+        if let Some(&between) = self
+            .between_frames
+            .get(&s.path)
+            .filter(|_| s.frame.is_some())
+        {
+            entry = entry.between_slices(between);
+        }
+        self.split.push(entry);
         self.files
             .push((s.path.clone(), s.frame.map(|(k, _)| k), s.name.clone()));
     }
+}
+
+/// mm between neighbouring frames of each multi-frame file with placed frames: the median step along
+/// the slice normal between frames numbered one apart, as `evaluate` stacks a volume's slices by
+/// their numbers, for its boundary distances in 3-D.
+fn frame_spacings(slices: &[Slice]) -> HashMap<PathBuf, f64> {
+    let mut depths: BTreeMap<&Path, Vec<(u32, f64)>> = BTreeMap::new();
+    for s in slices {
+        if let (Some((k, _)), Some(p)) = (s.frame, &s.plane) {
+            let normal = plane::normal(&p.orientation);
+            let depth = (0..3).map(|i| p.position[i] * normal[i]).sum();
+            depths.entry(&s.path).or_default().push((k, depth));
+        }
+    }
+    let median_step = |mut frames: Vec<(u32, f64)>| {
+        frames.sort_by_key(|f| f.0);
+        let mut steps: Vec<f64> = frames
+            .windows(2)
+            .filter(|w| w[1].0 == w[0].0 + 1)
+            .map(|w| (w[1].1 - w[0].1).abs())
+            .filter(|&step| step > 1e-3)
+            .collect();
+        steps.sort_by(f64::total_cmp);
+        steps.get(steps.len() / 2).copied()
+    };
+    depths
+        .into_iter()
+        .filter_map(|(path, frames)| Some((path.to_path_buf(), median_step(frames)?)))
+        .collect()
 }
 
 /// The split: the images, then the annotation file (last, so a split with one is complete).
