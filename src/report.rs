@@ -167,9 +167,6 @@ pub fn summary(r: &Report) -> String {
     if let Some(surface) = &r.surface {
         let _ = writeln!(s, "\n{}", crate::metrics::surface::describe(surface, false));
     }
-    if let Some(surface) = &r.volume_surface {
-        let _ = writeln!(s, "\n{}", crate::metrics::surface::describe(surface, true));
-    }
     if let Some(line) = independent_line(r) {
         let _ = writeln!(s, "\n{line}");
     }
@@ -192,6 +189,9 @@ pub fn summary(r: &Report) -> String {
             v.mean.precision,
             v.mean.recall
         );
+    }
+    if let Some(surface) = &r.volume_surface {
+        let _ = writeln!(s, "\n{}", crate::metrics::surface::describe(surface, true));
     }
     s
 }
