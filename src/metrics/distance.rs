@@ -1,6 +1,7 @@
 //! The exact Euclidean distance transform (Felzenszwalb and Huttenlocher's, separable: along the
 //! rows, then the columns, then the slices), with voxels that need not be cubes: each axis weighed
 //! by its spacing, as scipy's `sampling` and MONAI's `spacing`.
+use rayon::prelude::*;
 
 /// A box of `n` slices of `h` rows of `w` voxels, indexed slice by slice, then row by row, whose
 /// voxels are `spacing` apart (between slices, rows, columns).
@@ -25,24 +26,45 @@ pub fn squared(to: &[bool], g: Grid) -> Vec<f64> {
         .map(|&on| if on { 0.0 } else { f64::INFINITY })
         .collect();
     let [dz, dy, dx] = g.spacing;
-    // Each pass is a 1-D transform along lines of voxels `stride` apart.
-    let passes = [(g.w, 1, dx), (g.h, g.w, dy), (g.n, g.w * g.h, dz)];
-    let mut envelope = Envelope::default();
-    let (mut line, mut out) = (Vec::new(), Vec::new());
-    for (length, stride, step) in passes {
-        if length == 1 {
-            continue;
-        }
-        line.resize(length, 0.0);
-        out.resize(length, 0.0);
-        // A line starts at every voxel whose coordinate along the pass is 0.
-        for start in (0..g.voxels()).filter(|i| i / stride % length == 0) {
-            (0..length).for_each(|k| line[k] = d[start + k * stride]);
-            envelope.transform(&line, step, &mut out);
-            (0..length).for_each(|k| d[start + k * stride] = out[k]);
+    // Along the rows and the columns, slice by slice in parallel.
+    d.par_chunks_mut(g.w * g.h).for_each(|slice| {
+        let mut envelope = Envelope::default();
+        along(slice, (g.w, 1, dx), &mut envelope);
+        along(slice, (g.h, g.w, dy), &mut envelope);
+    });
+    // Across the slices: each line read out, transformed in parallel, and written back.
+    let plane = g.w * g.h;
+    if g.n > 1 {
+        let lines: Vec<Vec<f64>> = (0..plane)
+            .into_par_iter()
+            .map_init(Envelope::default, |envelope, p| {
+                let line: Vec<f64> = (0..g.n).map(|k| d[p + k * plane]).collect();
+                let mut out = vec![0.0; g.n];
+                envelope.transform(&line, dz, &mut out);
+                out
+            })
+            .collect();
+        for (p, line) in lines.iter().enumerate() {
+            line.iter()
+                .enumerate()
+                .for_each(|(k, &v)| d[p + k * plane] = v);
         }
     }
     d
+}
+
+/// The 1-D transform of every line of `block` that runs `length` voxels `stride` apart, `step` mm.
+fn along(block: &mut [f64], (length, stride, step): (usize, usize, f64), envelope: &mut Envelope) {
+    if length == 1 {
+        return;
+    }
+    let (mut line, mut out) = (vec![0.0; length], vec![0.0; length]);
+    // A line starts at every voxel whose coordinate along it is 0.
+    for start in (0..block.len()).filter(|i| i / stride % length == 0) {
+        (0..length).for_each(|k| line[k] = block[start + k * stride]);
+        envelope.transform(&line, step, &mut out);
+        (0..length).for_each(|k| block[start + k * stride] = out[k]);
+    }
 }
 
 /// The lower envelope of parabolas, kept between lines so that no line allocates.

@@ -69,8 +69,10 @@ pub fn volume_surface(pred: &[u8], truth: &[u8], grid: Grid) -> Option<Surface> 
     let truth_edge = outline(truth, grid);
     // Only the box around both outlines matters: every distance is between two voxels inside it.
     let bounds = bounding_box(&pred_edge, grid)?.union(bounding_box(&truth_edge, grid)?);
-    let pred_to_truth = distances(&pred_edge, &truth_edge, grid, bounds);
-    let truth_to_pred = distances(&truth_edge, &pred_edge, grid, bounds);
+    let (pred_to_truth, truth_to_pred) = rayon::join(
+        || distances(&pred_edge, &truth_edge, grid, bounds),
+        || distances(&truth_edge, &pred_edge, grid, bounds),
+    );
     let hd95 = percentile(pred_to_truth.clone(), 0.95).max(percentile(truth_to_pred.clone(), 0.95));
     let n = (pred_to_truth.len() + truth_to_pred.len()) as f64;
     let assd = pred_to_truth.iter().chain(&truth_to_pred).sum::<f64>() / n;
