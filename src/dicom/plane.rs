@@ -5,6 +5,13 @@ use anyhow::{ensure, Result};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
+/// The slice spacing of a stack from the steps between its neighbouring slices (mm): their median,
+/// which slices missing here and there do not move; None without a step.
+pub fn median_step(mut steps: Vec<f64>) -> Option<f64> {
+    steps.sort_by(f64::total_cmp);
+    steps.get(steps.len() / 2).copied()
+}
+
 /// Positions closer than this (mm) are one: writers print positions to a few significant digits.
 const CLOSE_MM: f64 = 0.01;
 
@@ -26,6 +33,11 @@ impl Plane {
             orientation: orientation.try_into().ok()?,
             spacing: spacing.try_into().ok()?,
         })
+    }
+
+    /// Where the plane lies along its normal, in mm: what orders a stack's slices.
+    pub fn depth(&self) -> f64 {
+        dot(&self.position, &normal(&self.orientation))
     }
 
     /// Whether `other` lies in this plane, oriented like it (it may be offset within it).

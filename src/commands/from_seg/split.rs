@@ -50,21 +50,18 @@ fn frame_spacings(slices: &[Slice]) -> HashMap<PathBuf, f64> {
     let mut depths: BTreeMap<&Path, Vec<(u32, f64)>> = BTreeMap::new();
     for s in slices {
         if let (Some((k, _)), Some(p)) = (s.frame, &s.plane) {
-            let normal = plane::normal(&p.orientation);
-            let depth = (0..3).map(|i| p.position[i] * normal[i]).sum();
-            depths.entry(&s.path).or_default().push((k, depth));
+            depths.entry(&s.path).or_default().push((k, p.depth()));
         }
     }
     let median_step = |mut frames: Vec<(u32, f64)>| {
         frames.sort_by_key(|f| f.0);
-        let mut steps: Vec<f64> = frames
+        let steps = frames
             .windows(2)
             .filter(|w| w[1].0 == w[0].0 + 1)
             .map(|w| (w[1].1 - w[0].1).abs())
             .filter(|&step| step > 1e-3)
             .collect();
-        steps.sort_by(f64::total_cmp);
-        steps.get(steps.len() / 2).copied()
+        plane::median_step(steps)
     };
     depths
         .into_iter()

@@ -39,8 +39,12 @@ impl Group {
             return (masks, probs);
         };
         debug_assert!(numbers.windows(2).all(|w| w[0] < w[1]));
-        let number: HashMap<usize, u32> =
-            self.members.iter().copied().zip(numbers.clone()).collect();
+        let number: HashMap<usize, u32> = self
+            .members
+            .iter()
+            .copied()
+            .zip(numbers.iter().copied())
+            .collect();
         let slices = ok
             .iter()
             .zip(probs)

@@ -132,9 +132,8 @@ pub fn in_stack_order<'a, F: Placed<'a>>(frames: Vec<F>) -> Result<(Vec<F>, Vec<
 pub fn numbered<'a, F: Placed<'a>>(frames: Vec<F>) -> Result<Vec<(u32, F)>> {
     let mut placed = depths(frames)?;
     placed.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut steps: Vec<f64> = placed.windows(2).map(|w| w[1].0 - w[0].0).collect();
-    steps.sort_by(f64::total_cmp);
-    let spacing = steps.get(steps.len() / 2).copied().unwrap_or(1.0);
+    let steps = placed.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    let spacing = crate::dicom::plane::median_step(steps).unwrap_or(1.0);
     let mut last: Option<(u32, f64)> = None;
     Ok(placed
         .into_iter()
