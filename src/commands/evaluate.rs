@@ -32,7 +32,8 @@ pub struct Args {
     /// Score this folder of 0/255 PNG masks named `<image stem>.png` instead of a run.
     #[arg(long, value_name = "DIR")]
     pub pred_masks: Option<PathBuf>,
-    /// Where report.json, report.md and per_image.csv go (default: the run directory, or the --pred-masks folder).
+    /// Where report.json, report.md and per_image.csv go, and per_volume.csv when the images are
+    /// slices of volumes (`<volume>_f001`…; default: the run directory, or the --pred-masks folder).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
