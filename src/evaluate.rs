@@ -113,7 +113,7 @@ pub fn score_model(
         pending.clear();
     };
     decide_each(model, samples, inf, decision, progress, |i, mask| {
-        if let Some(v) = volumes.as_mut() {
+        if let Some(v) = volumes.as_mut().filter(|v| v.measures()) {
             v.add(samples, i, mask.clone());
         }
         pending.push((i, mask));
@@ -124,9 +124,10 @@ pub fn score_model(
     flush(&mut pending);
     // A volume is scored once its last slice is decided; rows go in the split's order.
     rows.sort_by_key(|r| r.0);
+    let rows: Vec<ImageRow> = rows.into_iter().map(|r| r.1).collect();
     Ok(Scores {
-        rows: rows.into_iter().map(|r| r.1).collect(),
-        volumes: volumes.map_or(Vec::new(), PerVolume::finish),
+        volumes: volumes.map_or(Vec::new(), |v| v.finish(&rows)),
+        rows,
     })
 }
 
@@ -350,10 +351,16 @@ mod tests {
         let samples = [slice("a_f2", 1), slice("b_f01", 0), slice("a_f1", 2)];
         let mut per = PerVolume::of(&samples, Unit::Px).expect("volumes");
         let pred = |data: [u8; 3]| GrayImage::from_raw(3, 1, data.to_vec()).unwrap();
-        per.add(&samples, 0, pred([0, 0, 0]));
-        per.add(&samples, 1, pred([0, 0, 0]));
-        per.add(&samples, 2, pred([1, 1, 1]));
-        let volumes = per.finish();
+        let preds = [pred([0, 0, 0]), pred([0, 0, 0]), pred([1, 1, 1])];
+        let rows: Vec<ImageRow> = samples
+            .iter()
+            .zip(&preds)
+            .map(|(s, p)| row(s, p, Unit::Px))
+            .collect();
+        for (i, p) in preds.into_iter().enumerate() {
+            per.add(&samples, i, p);
+        }
+        let volumes = per.finish(&rows);
         // In the order of their first slices; a pools to tp 2, fp 1, fn 1: Dice 4/6; b is empty on
         // both sides: 1, and has no distance.
         let got: Vec<(u64, &str, Confusion, bool)> = volumes

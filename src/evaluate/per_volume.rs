@@ -10,23 +10,25 @@ use crate::metrics::surface::{volume_surface, Surface, Unit};
 use crate::metrics::Confusion;
 use crate::report::ImageRow;
 use image::GrayImage;
+use std::collections::HashMap;
 
-/// A split's volumes, each scored as its last slice's mask comes.
+/// A split's volumes: their distances measured as each one's last mask comes, their rows made
+/// from the image rows once all have been scored.
 pub struct PerVolume {
     volumes: Volumes<GrayImage>,
     unit: Unit,
     /// Whether distances can be measured: in mm, every slice must give the spacing between slices.
-    distances: bool,
-    /// Per volume scored: the index of its first sample, its row.
-    rows: Vec<(usize, ImageRow)>,
+    measures: bool,
+    /// Per volume measured: its distances.
+    surfaces: HashMap<usize, Option<Surface>>,
 }
 
 impl PerVolume {
     /// When the samples are slices of volumes; `unit` is the split's in-plane one.
     pub fn of(samples: &[Sample], unit: Unit) -> Option<PerVolume> {
         let volumes = Volumes::of(samples)?;
-        let distances = unit == Unit::Px || samples.iter().all(|s| s.slice_spacing.is_some());
-        if !distances {
+        let measures = unit == Unit::Px || samples.iter().all(|s| s.slice_spacing.is_some());
+        if !measures {
             eprintln!(
                 "note: not every slice gives a slice_spacing (from-nifti and from-seg write it): no \
                  boundary distances per volume in 3-D"
@@ -35,63 +37,56 @@ impl PerVolume {
         Some(PerVolume {
             volumes,
             unit,
-            distances,
-            rows: Vec::new(),
+            measures,
+            surfaces: HashMap::new(),
         })
     }
 
-    /// Sample `i`'s predicted mask; its volume is scored once all its slices have come.
+    /// Whether the volumes' distances are measured, and so want the predicted masks.
+    pub fn measures(&self) -> bool {
+        self.measures
+    }
+
+    /// Sample `i`'s predicted mask; its volume is measured once all its slices have come.
     pub fn add(&mut self, samples: &[Sample], i: usize, pred: GrayImage) {
-        let Some(mut slices) = self.volumes.add(i, pred) else {
-            return;
-        };
-        slices.sort_by_key(|s| s.1);
-        let first = slices.iter().map(|s| s.0).min().unwrap_or(i);
-        let row = self.score(samples, &slices);
-        self.rows.push((first, row));
+        let volume = self.volumes.volume(i);
+        if let Some(mut slices) = self.volumes.add(i, pred) {
+            slices.sort_by_key(|s| s.1);
+            let surface = distances(samples, &slices, self.unit);
+            self.surfaces.insert(volume, surface);
+        }
     }
 
-    /// The volumes' rows in the order of their first slice, numbered from 1.
-    pub fn finish(mut self) -> Vec<ImageRow> {
-        self.rows.sort_by_key(|r| r.0);
-        (1..)
-            .zip(self.rows)
-            .map(|(id, (_, row))| ImageRow { id, ..row })
-            .collect()
-    }
-
-    /// A volume's row: its name, its slices' size, their pooled confusion and its distances.
-    fn score(&self, samples: &[Sample], slices: &[(usize, u32, GrayImage)]) -> ImageRow {
-        let first = &samples[slices[0].0];
-        let truths: Vec<GrayImage> = slices.iter().map(|s| samples[s.0].mask()).collect();
-        let mut confusion = Confusion::default();
-        for ((_, _, pred), truth) in slices.iter().zip(&truths) {
-            confusion.add(&Confusion::from_masks(pred.as_raw(), truth.as_raw()));
+    /// One row per volume, in the order of their first slices and numbered from 1, from the image
+    /// rows (in sample order): its name, its slices' size and pooled confusion, its distances.
+    pub fn finish(self, rows: &[ImageRow]) -> Vec<ImageRow> {
+        let mut volumes: Vec<ImageRow> = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            let k = self.volumes.volume(i);
+            if k == volumes.len() {
+                volumes.push(ImageRow {
+                    id: k as u64 + 1,
+                    stem: slice_of(&r.stem).map_or(String::new(), |v| v.0.to_string()),
+                    confusion: Confusion::default(),
+                    surface: self.surfaces.get(&k).copied().flatten(),
+                    distance_unit: self.unit,
+                    ..r.clone()
+                });
+            }
+            volumes[k].confusion.add(&r.confusion);
         }
-        ImageRow {
-            id: 0,
-            stem: slice_of(&first.stem).map_or(String::new(), |v| v.0.to_string()),
-            width: first.width,
-            height: first.height,
-            confusion,
-            surface: self
-                .distances
-                .then(|| distances(first, slices, &truths, self.unit))
-                .flatten(),
-            distance_unit: self.unit,
-        }
+        volumes
     }
 }
 
-/// A volume's distances (its slices by number, their truths; `first` its first slice's sample),
-/// None when either side is empty, its slices differ in size, or their numbers lie too far apart to
-/// stack.
+/// A volume's distances (its slices by number), None when either side is empty, its slices differ
+/// in size, or their numbers lie too far apart to stack.
 fn distances(
-    first: &Sample,
+    samples: &[Sample],
     slices: &[(usize, u32, GrayImage)],
-    truths: &[GrayImage],
     unit: Unit,
 ) -> Option<Surface> {
+    let first = &samples[slices.first()?.0];
     let (w, h) = (first.width as usize, first.height as usize);
     if slices
         .iter()
@@ -113,10 +108,10 @@ fn distances(
         return None;
     }
     let (mut pred, mut truth) = (vec![0u8; w * h * n], vec![0u8; w * h * n]);
-    for ((_, number, mask), t) in slices.iter().zip(truths) {
+    for (i, number, mask) in slices {
         let at = (number - low) as usize * w * h;
         pred[at..at + w * h].copy_from_slice(mask.as_raw());
-        truth[at..at + w * h].copy_from_slice(t.as_raw());
+        truth[at..at + w * h].copy_from_slice(samples[*i].mask().as_raw());
     }
     volume_surface(&pred, &truth, Grid { w, h, n, spacing })
 }

@@ -43,19 +43,19 @@ pub fn score_pred_dir(samples: &[Sample], dir: &Path) -> Result<Scores> {
         bail!("--pred-masks {}: not a directory", dir.display());
     }
     let unit = distance_unit(samples);
-    let rows = samples
+    let rows: Vec<_> = samples
         .par_iter()
         .map(|s| Ok(row(s, &load_pred_mask(dir, s)?, unit)))
         .collect::<Result<_>>()?;
     // The masks are read again for the volumes, one volume at a time, rather than all held.
     let mut volumes = PerVolume::of(samples, unit);
-    if let Some(v) = volumes.as_mut() {
+    if let Some(v) = volumes.as_mut().filter(|v| v.measures()) {
         for (i, s) in samples.iter().enumerate() {
             v.add(samples, i, load_pred_mask(dir, s)?);
         }
     }
     Ok(Scores {
+        volumes: volumes.map_or(Vec::new(), |v| v.finish(&rows)),
         rows,
-        volumes: volumes.map_or(Vec::new(), PerVolume::finish),
     })
 }

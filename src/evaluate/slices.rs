@@ -49,6 +49,11 @@ impl<T> Volumes<T> {
         })
     }
 
+    /// Sample `i`'s volume, numbered from 0 in the order of their first samples.
+    pub fn volume(&self, i: usize) -> usize {
+        self.slice[i].0
+    }
+
     /// Sample `i`'s slice; once the last slice of its volume has come, the volume's slices.
     pub fn add(&mut self, i: usize, item: T) -> Option<Vec<(usize, u32, T)>> {
         let (volume, number) = self.slice[i];
