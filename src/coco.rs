@@ -49,6 +49,10 @@ pub struct CocoImage {
     /// `slice_spacing` (mm between the centres of neighbouring slices of the image's volume), which
     /// `from-nifti` writes; absent or not a positive number: None.
     pub slice_spacing: Option<f64>,
+    /// `volume` and `slice_number` (the image is slice `slice_number`, counted from 1 along the slice
+    /// normal, of volume `volume`), which `from-seg` writes: a DICOM series' slices keep their file
+    /// names, which do not say it. Both, a non-empty name and a number from 1; else None.
+    pub volume: Option<(String, u32)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -262,6 +266,12 @@ fn parse_images(v: Option<&Value>) -> Result<Vec<CocoImage>> {
             .get("slice_spacing")
             .and_then(Value::as_f64)
             .filter(|s| *s > 0.0);
+        let volume = o
+            .get("volume")
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .zip(o.get("slice_number").and_then(Value::as_u64))
+            .and_then(|(v, n)| Some((v.to_string(), u32::try_from(n).ok().filter(|&n| n > 0)?)));
         out.push(CocoImage {
             id,
             file_name,
@@ -269,6 +279,7 @@ fn parse_images(v: Option<&Value>) -> Result<Vec<CocoImage>> {
             height,
             spacing,
             slice_spacing,
+            volume,
         });
     }
     Ok(out)
@@ -294,4 +305,35 @@ fn parse_categories(v: Option<&Value>) -> Result<Vec<CocoCategory>> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn an_images_volume_needs_a_name_and_a_slice_number_from_one() {
+        let image = |id: u64, extra: serde_json::Value| {
+            let mut im =
+                json!({"id": id, "file_name": format!("{id}.dcm"), "width": 2, "height": 2});
+            im.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            im
+        };
+        let doc = json!({"images": [
+            image(1, json!({"volume": "t1", "slice_number": 3})),
+            image(2, json!({"volume": "t1", "slice_number": 0})),
+            image(3, json!({"volume": "", "slice_number": 2})),
+            image(4, json!({"slice_number": 2})),
+            image(5, json!({"volume": "t1", "slice_number": -1})),
+            image(6, json!({"volume": "t1", "slice_number": 5_000_000_000_u64})),
+        ]});
+        let file = super::parse(doc.to_string().as_bytes(), "a.json".as_ref()).unwrap();
+        let volumes: Vec<_> = file.images.iter().map(|i| i.volume.clone()).collect();
+        assert_eq!(
+            volumes,
+            [Some(("t1".to_string(), 3)), None, None, None, None, None]
+        );
+    }
 }

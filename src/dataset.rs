@@ -60,6 +60,19 @@ pub struct Sample {
     pub spacing: Option<(f64, f64)>,
     /// mm between its volume's slices, when the annotation file gives it.
     pub slice_spacing: Option<f64>,
+    /// Its volume and slice number, when it is a slice of one: the annotation file's `volume` and
+    /// `slice_number`, else its name `<volume>_f<number>` (see [`slice_of`]).
+    pub volume: Option<(String, u32)>,
+}
+
+/// A stem's volume and slice number, as from-nifti and predict name a volume's slices and from-seg
+/// a multi-frame file's frames: `scan_f012` → (`scan`, 12).
+pub fn slice_of(stem: &str) -> Option<(&str, u32)> {
+    let (volume, number) = stem.rsplit_once("_f")?;
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((volume, number.parse().ok()?))
 }
 
 impl Sample {
@@ -163,12 +176,16 @@ pub fn load_split_report(dir: &Path, opts: &SplitOptions) -> Result<(Vec<Sample>
         samples.push(Sample {
             id: img.id,
             path,
-            stem,
             width: img.width,
             height: img.height,
             segmentations: by_image.remove(&img.id).unwrap_or_default(),
             spacing: img.spacing,
             slice_spacing: img.slice_spacing,
+            volume: img
+                .volume
+                .clone()
+                .or_else(|| slice_of(&stem).map(|(v, n)| (v.to_string(), n))),
+            stem,
         });
     }
     Ok((samples, report))

@@ -334,6 +334,7 @@ mod tests {
             id: 0,
             path: stem.into(),
             stem: stem.into(),
+            volume: crate::dataset::slice_of(stem).map(|(v, n)| (v.to_string(), n)),
             width: 3,
             height: 1,
             segmentations: vec![Segmentation::Rle {

@@ -47,7 +47,7 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breakdown: Option<crate::metrics::breakdown::Breakdown>,
     /// When the images are slices of volumes (`<volume>_f001`…, as `from-nifti`, `from-seg` and
-    /// `predict` name them): each volume's metrics over its slices pooled, and their mean over the
+    /// `predict` name them, or the annotation file's `volume` and `slice_number`): each volume's metrics over its slices pooled, and their mean over the
     /// volumes (`n_images` counts volumes), as volumetric challenges score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Subset>,

@@ -24,6 +24,8 @@ pub struct Entry {
     spacing: Option<(f64, f64)>,
     /// mm between the volume's slices (a NIfTI volume's voxel size across its axial slices).
     slice_spacing: Option<f64>,
+    /// The volume it is a slice of, and its slice number, when its name does not say it.
+    volume: Option<(String, u32)>,
 }
 
 impl Entry {
@@ -48,6 +50,7 @@ impl Entry {
             tumour,
             spacing,
             slice_spacing: None,
+            volume: None,
         }
     }
 
@@ -55,6 +58,15 @@ impl Entry {
     pub fn between_slices(self, between: f64) -> Entry {
         Entry {
             slice_spacing: Some(between),
+            ..self
+        }
+    }
+
+    /// The entry of slice `number` (from 1, along the slice normal) of volume `volume`, so that
+    /// `evaluate` decides and measures the volume's slices together.
+    pub fn in_volume(self, volume: &str, number: u32) -> Entry {
+        Entry {
+            volume: Some((volume.to_string(), number)),
             ..self
         }
     }
@@ -75,6 +87,10 @@ impl SplitWriter {
         }
         if let Some(between) = e.slice_spacing {
             image["slice_spacing"] = json!(tidy(between));
+        }
+        if let Some((volume, number)) = e.volume {
+            image["volume"] = json!(volume);
+            image["slice_number"] = json!(number);
         }
         self.images.push(image);
         if let Some((counts, area, bbox)) = e.tumour {

@@ -103,31 +103,19 @@ fn segs_of_a_series_and_a_volume_read_back_as_the_masks() {
         let written = png(&split.join(format!("volume_f{}.png", k + 1)));
         assert!(written == *grey, "frame {} is not predict's grey", k + 1);
     }
-    // The volume's frames are 4 mm apart, for boundary distances in 3-D; single slices say nothing.
-    let coco = common::json(&split.join("_annotations.coco.json"));
-    let between: Vec<(String, serde_json::Value)> = coco["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|im| {
-            (
-                im["file_name"].as_str().unwrap().to_string(),
-                im["slice_spacing"].clone(),
-            )
-        })
-        .collect();
-    let four = serde_json::json!(4.0);
-    for (name, s) in &between {
-        assert_eq!(
-            s,
-            if name.starts_with("volume_f") {
-                &four
-            } else {
-                &serde_json::Value::Null
-            },
-            "{name}"
-        );
-    }
+    // The volume's frames and the series' slices are each a volume, 4 mm apart, for evaluate to score
+    // by volume with boundary distances in 3-D: the frames by number, the slices along the normal
+    // (series_2 the lower).
+    let placed = common::dicom::volume_slices(&split);
+    assert_eq!(
+        placed,
+        [
+            ("series_1.dcm".into(), "in".into(), 2, 4.0),
+            ("series_2".into(), "in".into(), 1, 4.0),
+            ("volume_f1.png".into(), "volume".into(), 1, 4.0),
+            ("volume_f2.png".into(), "volume".into(), 2, 4.0)
+        ]
+    );
     let masks = split_masks(&split);
     for stem in ["series_1", "series_2", "volume_f1", "volume_f2"] {
         let (got, want) = (

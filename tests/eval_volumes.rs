@@ -2,7 +2,8 @@
 //! (tests/py/nifti_ref.py: three axial slices 3 mm apart, pixels 0.6 mm between rows and 0.5 mm
 //! between columns; the middle slice has no tumour and is left out), scored from predicted masks,
 //! gives the volume's HD95 and ASSD in 3-D as MONAI measures its stacked masks
-//! (tests/py/surface_ref.py volume), the missing slice standing empty in its place.
+//! (tests/py/surface_ref.py volume), the missing slice standing empty in its place. And a DICOM
+//! series from-seg files as one volume (its slices keep their file names), scored so against MONAI.
 mod common;
 
 use common::dicom::png;
@@ -15,9 +16,14 @@ fn tumorseg(d: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// MONAI's HD95 and ASSD of the masks in `pred` and `truth` stacked as `stems` ("-": empty).
-fn monai(d: &Path, stems: &[&str]) -> (f64, f64) {
-    let mut args = vec!["volume", "pred", "truth", "3", "0.6", "0.5"];
+/// nibabel's volume's spacing: between slices, rows and columns (mm).
+const NIFTI: [&str; 3] = ["3", "0.6", "0.5"];
+
+/// MONAI's HD95 and ASSD of the masks in `pred` and `truth` stacked as `stems` ("-": empty), with
+/// `spacing` between slices, rows and columns.
+fn monai(d: &Path, spacing: [&str; 3], stems: &[&str]) -> (f64, f64) {
+    let mut args = vec!["volume", "pred", "truth"];
+    args.extend(spacing);
     args.extend(stems);
     let (pred, truth) = (d.join("pred"), d.join("truth"));
     args[1] = pred.to_str().unwrap();
@@ -58,9 +64,9 @@ fn split_and_prediction(d: &Path, name: &str, keep_empty: bool) {
     middle.save(d.join("pred/ras_f2.png")).unwrap();
 }
 
-/// `evaluate --pred-masks pred` on `root_<name>`: the report's 3-D HD95 and ASSD, and its per-image
-/// mean HD95.
-fn evaluated(d: &Path, name: &str) -> (f64, f64, f64) {
+/// `evaluate --pred-masks pred` on `root_<name>`, a split of one volume, `volume`: the report's 3-D
+/// HD95 and ASSD, and its per-image mean HD95.
+fn evaluated(d: &Path, name: &str, volume: &str) -> (f64, f64, f64) {
     let (root, out) = (format!("root_{name}"), format!("out_{name}"));
     let stdout = tumorseg(
         d,
@@ -89,7 +95,7 @@ fn evaluated(d: &Path, name: &str) -> (f64, f64, f64) {
             .deserialize()
             .map(Result::unwrap)
             .collect();
-    assert_eq!((rows.len(), rows[0]["stem"].as_str()), (1, "ras"));
+    assert_eq!((rows.len(), rows[0]["stem"].as_str()), (1, volume));
     let hd95: f64 = rows[0]["hd95"].parse().unwrap();
     assert!((hd95 - v["hd95_mean"].as_f64().unwrap()).abs() < 1e-4);
     let get = |v: &serde_json::Value, key: &str| v[key].as_f64().unwrap();
@@ -119,15 +125,67 @@ fn a_volumes_boundary_distances_are_monais_in_3d() {
 
     // Without the middle slice: it stands empty in its place, not left out of the volume.
     split_and_prediction(d, "labelled", false);
-    let (hd95, assd, _) = evaluated(d, "labelled");
-    close((hd95, assd), monai(d, &["ras_f1", "-", "ras_f3"]));
+    let (hd95, assd, _) = evaluated(d, "labelled", "ras");
+    close((hd95, assd), monai(d, NIFTI, &["ras_f1", "-", "ras_f3"]));
     // Stacked as neighbours, slice 3's false blob would lie 3 mm from slice 1's tumour, not 6.
-    let (adjacent, _) = monai(d, &["ras_f1", "ras_f3"]);
+    let (adjacent, _) = monai(d, NIFTI, &["ras_f1", "ras_f3"]);
     assert!((hd95 - adjacent).abs() > 0.5, "{hd95} {adjacent}");
 
     // With it: the false blob on the tumour-free slice counts, which image by image it cannot.
     split_and_prediction(d, "all", true);
-    let (hd95, assd, per_image) = evaluated(d, "all");
-    close((hd95, assd), monai(d, &["ras_f1", "ras_f2", "ras_f3"]));
+    let (hd95, assd, per_image) = evaluated(d, "all", "ras");
+    close(
+        (hd95, assd),
+        monai(d, NIFTI, &["ras_f1", "ras_f2", "ras_f3"]),
+    );
     assert!((hd95 - per_image).abs() > 0.5, "{hd95} {per_image}");
+}
+
+#[test]
+fn a_dicom_series_from_seg_is_one_volume_scored_in_3d() {
+    let dir = common::dicom::reference_segs();
+    let d = dir.path();
+    // highdicom's series (4 mm apart) without s3, its files named against their order along the
+    // normal, and its SEG; s5 is in no SEG and left out.
+    std::fs::create_dir_all(d.join("series")).unwrap();
+    for (from, to) in [
+        ("s4", "a"),
+        ("s2", "b"),
+        ("s1", "c"),
+        ("s5", "d"),
+        ("seg", "seg"),
+    ] {
+        let to = d.join(format!("series/{to}.dcm"));
+        std::fs::copy(d.join(format!("in/{from}.dcm")), to).unwrap();
+    }
+    let stdout = tumorseg(d, &["from-seg", "series", "--out", "root_seg/test"]);
+    assert!(stdout.contains("slices of 1 volume (series)"), "{stdout}");
+    // The files keep their names; their volume is the folder's, numbered by position, s3's place
+    // kept as a gap.
+    let placed = common::dicom::volume_slices(&d.join("root_seg/test"));
+    assert_eq!(
+        placed,
+        [
+            ("a.dcm".into(), "series".into(), 4, 4.0),
+            ("b.dcm".into(), "series".into(), 2, 4.0),
+            ("c.dcm".into(), "series".into(), 1, 4.0)
+        ]
+    );
+    // The prediction is the truth, and on s4 (no tumour) a false 15 × 15 blob over s2's disc: 8 mm
+    // from it across the gap, where stacked as neighbours it would be 4.
+    tumorseg(d, &["masks", "root_seg/test", "--out", "truth"]);
+    std::fs::create_dir_all(d.join("pred")).unwrap();
+    for stem in ["b", "c"] {
+        let name = format!("{stem}.png");
+        std::fs::copy(d.join("truth").join(&name), d.join("pred").join(&name)).unwrap();
+    }
+    let mut blob = png(&d.join("truth/a.png"));
+    assert!(blob.iter().all(|&p| p == 0));
+    (0..225).for_each(|k| blob.put_pixel(23 + k % 15, 33 + k / 15, Luma([255])));
+    blob.save(d.join("pred/a.png")).unwrap();
+    let spacing = ["4", "0.5", "0.8"];
+    let (hd95, assd, _) = evaluated(d, "seg", "series");
+    close((hd95, assd), monai(d, spacing, &["c", "b", "-", "a"]));
+    let (adjacent, _) = monai(d, spacing, &["c", "b", "a"]);
+    assert!((hd95 - adjacent).abs() > 0.5, "{hd95} {adjacent}");
 }

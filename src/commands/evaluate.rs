@@ -33,7 +33,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub pred_masks: Option<PathBuf>,
     /// Where report.json, report.md and per_image.csv go, and per_volume.csv when the images are
-    /// slices of volumes (`<volume>_f001`…; default: the run directory, or the --pred-masks folder).
+    /// slices of volumes (`<volume>_f001`…, or `volume` and `slice_number` in the annotation file, as
+    /// from-seg writes for a DICOM series; default: the run directory, or the --pred-masks folder).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
@@ -71,8 +72,8 @@ pub struct DecisionArgs {
     /// what tune-threshold chose on valid (threshold.json), else none. A volume's slices are
     /// decided together: in predict a NIfTI volume's and a DICOM series' (in their order along the
     /// slice normal, whatever order the files come in), in evaluate, tune-threshold and visualize
-    /// those of a split of volume slices (`<volume>_f<number>`, as from-nifti writes them, by
-    /// number, a run of missing numbers kept as a gap): largest and one keep one region of the
+    /// those of a split of volume slices (`<volume>_f<number>`, as from-nifti writes them, or
+    /// `volume` and `slice_number` in the annotation file, as from-seg writes them; by number, a run of missing numbers kept as a gap): largest and one keep one region of the
     /// whole volume, connected in 3-D (26 neighbours), so that slices without tumour stay empty.
     #[arg(long, value_enum)]
     pub postprocess: Option<Postprocess>,

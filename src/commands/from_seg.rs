@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 mod slices;
 mod split;
+mod volumes;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -26,7 +27,10 @@ pub struct Args {
     /// Split folder to create: the slices that a SEG covers (copied; a multi-frame file's frames as
     /// `<stem>_f001.png`…, the grey `predict` reads them as) and `_annotations.coco.json`,
     /// one RLE annotation per slice with tumour (all its regions), none on a slice the SEG found
-    /// empty. Slices no SEG refers to are left out (not segmented is not tumour-free).
+    /// empty. Slices no SEG refers to are left out (not segmented is not tumour-free). Each image
+    /// entry gives its `volume` and `slice_number`, so that `evaluate` scores volumes: a
+    /// multi-frame file's frames, or a series of single-frame files as `predict` stacks it (one
+    /// acquisition, along the slice normal, named after its folder), and `slice_spacing`.
     #[arg(long)]
     pub out: PathBuf,
     /// Segments that count as tumour, comma-separated, by number or by label (case-insensitive, as
@@ -74,19 +78,19 @@ pub fn run(args: Args) -> Result<()> {
     }
     let placed: usize = coco.split.images.len();
     note_absent(&segs, &slices);
+    note_unplaced(&coco);
     ensure!(
         placed > 0,
         "no input slice is one a SEG refers to (SOP Instance UIDs differ)"
     );
     write(&args.out, &coco)?;
-    let left_out = match left_out {
-        0 => String::new(),
-        n => format!(
-            "{} no SEG refers to left out",
-            crate::report::count(n, "slice")
-        ),
-    };
-    println!("{}", summary(&coco.split, &args.out, &left_out));
+    let mut tail = vec![volumes_named(&coco.volumes())];
+    if left_out > 0 {
+        let slices = crate::report::count(left_out, "slice");
+        tail.push(format!("{slices} no SEG refers to left out"));
+    }
+    tail.retain(|t| !t.is_empty());
+    println!("{}", summary(&coco.split, &args.out, &tail.join("; ")));
     Ok(())
 }
 
@@ -159,6 +163,32 @@ fn mask_of(
         }
     }
     Ok(covered.then_some(mask))
+}
+
+/// The volumes the slices are of, for the summary: `slices of 2 volumes (in, t2)`.
+fn volumes_named(volumes: &[&str]) -> String {
+    const SHOWN: usize = 4;
+    match volumes.len() {
+        0 => String::new(),
+        n => format!(
+            "slices of {} ({}{})",
+            crate::report::count(n, "volume"),
+            volumes[..n.min(SHOWN)].join(", "),
+            if n > SHOWN { ", …" } else { "" }
+        ),
+    }
+}
+
+/// Evaluate decides and measures a split's slices by volume only when each slice has one.
+fn note_unplaced(coco: &Coco) {
+    let unplaced = coco.unplaced();
+    if unplaced > 0 && unplaced < coco.split.images.len() {
+        eprintln!(
+            "note: {} cannot be placed in a volume (no UIDs, orientation or position, or \
+             unreadable ones): evaluate will score this split's slices one by one, not by volume",
+            crate::report::count(unplaced, "slice")
+        );
+    }
 }
 
 /// A SEG usually covers a whole series: slices it refers to that are not among the inputs (a folder

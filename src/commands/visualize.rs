@@ -1,7 +1,7 @@
 //! `tumorseg visualize`: MRI | ground truth | prediction | overlay rows for random or worst test samples.
 use crate::commands::evaluate::{resolve_decision, DecisionArgs};
 use crate::dataset::{load_split, Sample, SplitOptions};
-use crate::evaluate::slices::{self, Volumes};
+use crate::evaluate::slices::Volumes;
 use crate::evaluate::{decide_each, score_model};
 use crate::metrics::surface::surface;
 use crate::metrics::Confusion;
@@ -139,7 +139,7 @@ fn masks_of(
     images: &[GrayImage],
     decision: Decision,
 ) -> Result<Vec<GrayImage>> {
-    let volume = |s: &Sample| slices::slice_of(&s.stem).map(|(v, _)| v.to_string());
+    let volume = |s: &Sample| s.volume.as_ref().map(|(v, _)| v.clone());
     if !decision.postprocess.spans_slices() || Volumes::<()>::of(samples).is_none() {
         let probs = probabilities_gray(&run.model, images, &run.inference)?;
         return Ok(probs.iter().map(|p| decision.mask(p)).collect());

@@ -104,22 +104,27 @@ impl Source {
     /// orientation or position).
     pub fn read(path: &Path) -> Result<Source> {
         let obj = header(path)?;
+        Source::of(&obj)
+    }
+
+    /// [`Source::read`] of a header already read.
+    pub fn of(obj: &InMemDicomObject) -> Result<Source> {
         let uid =
-            |tag: Tag, name: &str| super::text(&obj, tag).with_context(|| format!("no {name}"));
+            |tag: Tag, name: &str| super::text(obj, tag).with_context(|| format!("no {name}"));
         // What points the SEG back at its source comes first; then what places it on the source.
         let sop_class = uid(tags::SOP_CLASS_UID, "SOP Class UID")?;
         let sop_instance = uid(tags::SOP_INSTANCE_UID, "SOP Instance UID")?;
         let study = uid(tags::STUDY_INSTANCE_UID, "Study Instance UID")?;
         let series = uid(tags::SERIES_INSTANCE_UID, "Series Instance UID")?;
         let frame_of_reference = uid(tags::FRAME_OF_REFERENCE_UID, "Frame of Reference UID")?;
-        let frames = frames_of(&obj)? as usize;
+        let frames = frames_of(obj)? as usize;
         // A classic multi-frame object's top-level position is its first frame's only.
         let position = |k: usize| {
-            let top = (frames == 1).then(|| element(&obj, tags::IMAGE_POSITION_PATIENT));
+            let top = (frames == 1).then(|| element(obj, tags::IMAGE_POSITION_PATIENT));
             top.flatten()
                 .or_else(|| {
                     grouped(
-                        &obj,
+                        obj,
                         k,
                         tags::PLANE_POSITION_SEQUENCE,
                         tags::IMAGE_POSITION_PATIENT,
@@ -127,10 +132,10 @@ impl Source {
                 })
                 .with_context(|| format!("no Image Position (Patient) for frame {}", k + 1))
         };
-        let orientation = element(&obj, tags::IMAGE_ORIENTATION_PATIENT)
+        let orientation = element(obj, tags::IMAGE_ORIENTATION_PATIENT)
             .or_else(|| {
                 grouped(
-                    &obj,
+                    obj,
                     0,
                     tags::PLANE_ORIENTATION_SEQUENCE,
                     tags::IMAGE_ORIENTATION_PATIENT,
@@ -140,7 +145,7 @@ impl Source {
         let measures = [tags::PIXEL_SPACING, tags::SLICE_THICKNESS]
             .into_iter()
             .filter_map(|tag| {
-                element(&obj, tag).or_else(|| grouped(&obj, 0, tags::PIXEL_MEASURES_SEQUENCE, tag))
+                element(obj, tag).or_else(|| grouped(obj, 0, tags::PIXEL_MEASURES_SEQUENCE, tag))
             })
             .collect();
         let size = |tag: Tag| -> Result<u32> {
@@ -149,9 +154,9 @@ impl Source {
         };
         let mut copied: Vec<InMemElement> = COPIED
             .iter()
-            .map(|&(tag, vr)| element(&obj, tag).unwrap_or_else(|| DataElement::new(tag, vr, "")))
+            .map(|&(tag, vr)| element(obj, tag).unwrap_or_else(|| DataElement::new(tag, vr, "")))
             .collect();
-        copied.extend(element(&obj, tags::SPECIFIC_CHARACTER_SET));
+        copied.extend(element(obj, tags::SPECIFIC_CHARACTER_SET));
         let source = Source {
             sop_class,
             sop_instance,
@@ -164,7 +169,7 @@ impl Source {
             orientation,
             measures,
             positions: (0..frames).map(position).collect::<Result<_>>()?,
-            repetitions: (0..frames).map(|k| repetition(&obj, frames, k)).collect(),
+            repetitions: (0..frames).map(|k| repetition(obj, frames, k)).collect(),
             copied,
         };
         ensure!(

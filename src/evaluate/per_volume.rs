@@ -3,7 +3,7 @@
 //! by slice number and HD95 and ASSD measured between their surfaces. Slices missing from the split
 //! (from-nifti leaves out those without tumour unless `--keep-empty`) stand empty on both sides, so
 //! that the slices keep their places along the volume. One row per volume, as per_volume.csv.
-use super::slices::{slice_of, Volumes};
+use super::slices::Volumes;
 use crate::dataset::Sample;
 use crate::metrics::distance::Grid;
 use crate::metrics::surface::{volume_surface, Surface, Unit};
@@ -66,7 +66,7 @@ impl PerVolume {
             if k == volumes.len() {
                 volumes.push(ImageRow {
                     id: k as u64 + 1,
-                    stem: slice_of(&r.stem).map_or(String::new(), |v| v.0.to_string()),
+                    stem: self.volumes.name(k).to_string(),
                     confusion: Confusion::default(),
                     surface: self.surfaces.get(&k).copied().flatten(),
                     distance_unit: self.unit,

@@ -1,19 +1,11 @@
 //! Splits whose images are slices of volumes (`<volume>_f<number>`, as from-nifti, from-seg and
-//! predict name them): a volume's slices are decided together, as `predict` decides a volume (see
+//! predict name them, or a DICOM series' slices that from-seg files by `volume` and
+//! `slice_number`; see `Sample::volume`): a volume's slices are decided together, as `predict` decides a volume (see
 //! `postprocess::volume`), so that the scores, and the post-processing tuned on them, are those of
 //! what `predict` does with the volume.
 use crate::dataset::Sample;
 use crate::predict::ProbMap;
 use std::collections::HashMap;
-
-/// A stem's volume and slice number: `scan_f012` → (`scan`, 12).
-pub fn slice_of(stem: &str) -> Option<(&str, u32)> {
-    let (volume, number) = stem.rsplit_once("_f")?;
-    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some((volume, number.parse().ok()?))
-}
 
 /// The volumes of a split, gathering each one's slices as they come (their probabilities, to be
 /// decided together, or their masks, to be measured together): each slice as (sample, slice
@@ -21,7 +13,8 @@ pub fn slice_of(stem: &str) -> Option<(&str, u32)> {
 pub struct Volumes<T = ProbMap> {
     /// Per sample: its volume and slice number.
     slice: Vec<(usize, u32)>,
-    /// Per volume: the slices not come yet.
+    /// Per volume: its name, and the slices not come yet.
+    names: Vec<String>,
     left: Vec<usize>,
     pending: HashMap<usize, Vec<(usize, u32, T)>>,
 }
@@ -31,19 +24,22 @@ impl<T> Volumes<T> {
     /// decided one by one).
     pub fn of(samples: &[Sample]) -> Option<Volumes<T>> {
         let mut ids: HashMap<&str, usize> = HashMap::new();
-        let (mut slice, mut left) = (Vec::with_capacity(samples.len()), Vec::new());
+        let (mut slice, mut names, mut left) =
+            (Vec::with_capacity(samples.len()), Vec::new(), Vec::new());
         for s in samples {
-            let (volume, number) = slice_of(&s.stem)?;
+            let (volume, number) = s.volume.as_ref()?;
             let next = ids.len();
             let id = *ids.entry(volume).or_insert(next);
             if id == left.len() {
+                names.push(volume.clone());
                 left.push(0);
             }
             left[id] += 1;
-            slice.push((id, number));
+            slice.push((id, *number));
         }
         (left.len() < samples.len()).then(|| Volumes {
             slice,
+            names,
             left,
             pending: HashMap::new(),
         })
@@ -52,6 +48,11 @@ impl<T> Volumes<T> {
     /// Sample `i`'s volume, numbered from 0 in the order of their first samples.
     pub fn volume(&self, i: usize) -> usize {
         self.slice[i].0
+    }
+
+    /// Volume `k`'s name.
+    pub fn name(&self, k: usize) -> &str {
+        &self.names[k]
     }
 
     /// Sample `i`'s slice; once the last slice of its volume has come, the volume's slices.
@@ -70,8 +71,11 @@ impl<T> Volumes<T> {
 mod tests {
     use super::*;
 
+    use crate::dataset::slice_of;
+
     fn sample(stem: &str) -> Sample {
         Sample {
+            volume: slice_of(stem).map(|(v, n)| (v.to_string(), n)),
             id: 0,
             path: stem.into(),
             stem: stem.into(),

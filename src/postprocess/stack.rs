@@ -1,5 +1,5 @@
 //! A volume's slices as they are decided together: stacked by slice number, with a gap where slices
-//! are missing. `evaluate` stacks a split's `<volume>_f<number>` images so; `predict` a NIfTI volume's
+//! are missing. `evaluate` stacks a split's volume slices so; `predict` a NIfTI volume's
 //! slices and a DICOM series' (a slice missing from the series or unreadable is a gap).
 use super::Decision;
 use crate::predict::ProbMap;

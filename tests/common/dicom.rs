@@ -70,3 +70,26 @@ pub fn reference_segs() -> tempfile::TempDir {
     );
     dir
 }
+
+/// A split's images as (file name, `volume`, `slice_number`, `slice_spacing`), by file name.
+pub fn volume_slices(split: &Path) -> Vec<(String, String, u64, f64)> {
+    let coco = super::json(&split.join("_annotations.coco.json"));
+    let mut placed: Vec<(String, String, u64, f64)> = coco["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|im| {
+            let text = |key: &str| im[key].as_str().unwrap().to_string();
+            let number = |key: &str| im[key].as_f64().unwrap();
+            let slice = number("slice_number") as u64;
+            (
+                text("file_name"),
+                text("volume"),
+                slice,
+                number("slice_spacing"),
+            )
+        })
+        .collect();
+    placed.sort_by(|a, b| a.0.cmp(&b.0));
+    placed
+}

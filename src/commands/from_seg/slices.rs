@@ -2,6 +2,7 @@
 //! each frame of a multi-frame image (an enhanced MR volume) another, each with where it lies.
 use crate::dicom::plane::{plane_of, Plane};
 use crate::dicom::seg::place::Target;
+use crate::dicom::seg::Source;
 use crate::dicom::{self, seg::read as seg};
 use anyhow::{bail, Context, Result};
 use dicom_dictionary_std::tags;
@@ -22,6 +23,8 @@ pub struct Slice {
     pub height: u32,
     pub frame_of_reference: Option<String>,
     pub plane: Option<Plane>,
+    /// Its volume and slice number (from 1), where it can be placed in one (see [`super::volumes`]).
+    pub volume: Option<(String, u32)>,
 }
 
 impl Slice {
@@ -67,10 +70,11 @@ pub fn list(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Slices and SEG objects apart, from one header read each; files that are neither (unreadable
-/// files, objects without pixels) are named.
+/// Slices, placed in their volumes, and SEG objects apart, from one header read each; files that are
+/// neither (unreadable files, objects without pixels) are named.
 pub fn classify(files: &[PathBuf]) -> Result<(Vec<Slice>, Vec<PathBuf>)> {
     let (mut slices, mut segs) = (Vec::new(), Vec::new());
+    let mut sources: Vec<Option<Source>> = Vec::new();
     let mut names: HashMap<String, PathBuf> = HashMap::new();
     for f in files {
         let header = dicom::header(f);
@@ -78,8 +82,14 @@ pub fn classify(files: &[PathBuf]) -> Result<(Vec<Slice>, Vec<PathBuf>)> {
             segs.push(f.clone());
             continue;
         }
-        match header.and_then(|h| slices_of(f, &h)) {
-            Ok(found) => {
+        let read = header.and_then(|h| {
+            let found = slices_of(f, &h)?;
+            let source = (found.len() == 1).then(|| Source::of(&h).ok()).flatten();
+            Ok((found, source))
+        });
+        match read {
+            Ok((found, mut source)) => {
+                sources.extend((0..found.len()).map(|_| source.take()));
                 for s in found {
                     if let Some(other) = names.insert(s.name.clone(), f.clone()) {
                         bail!(
@@ -95,6 +105,7 @@ pub fn classify(files: &[PathBuf]) -> Result<(Vec<Slice>, Vec<PathBuf>)> {
             Err(e) => eprintln!("note: {} is not used: {e:#}", f.display()),
         }
     }
+    super::volumes::assign(&mut slices, &sources);
     Ok((slices, segs))
 }
 
@@ -117,6 +128,7 @@ fn slices_of(path: &Path, header: &InMemDicomObject) -> Result<Vec<Slice>> {
         height,
         frame_of_reference: dicom::text(header, tags::FRAME_OF_REFERENCE_UID),
         plane: plane_of(header, frame.map_or(0, |(k, _)| k as usize)),
+        volume: None,
     };
     Ok(match frames {
         1 => vec![slice(None)],

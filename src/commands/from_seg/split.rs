@@ -13,15 +13,17 @@ pub struct Coco {
     pub split: SplitWriter,
     /// Each image's source (file, frame from 0) and its name in the split.
     files: Vec<(PathBuf, Option<u32>, String)>,
-    /// mm between neighbouring frames, per multi-frame file (see [`frame_spacings`]).
-    between_frames: HashMap<PathBuf, f64>,
+    /// mm between neighbouring slices, per volume (see [`slice_spacings`]).
+    between_slices: HashMap<String, f64>,
+    /// Each image's volume and slice number.
+    volumes: Vec<Option<(String, u32)>>,
 }
 
 impl Coco {
     /// The split of `slices`' images, once added.
     pub fn new(slices: &[Slice]) -> Coco {
         Coco {
-            between_frames: frame_spacings(slices),
+            between_slices: slice_spacings(slices),
             ..Coco::default()
         }
     }
@@ -30,27 +32,43 @@ impl Coco {
     pub fn add(&mut self, s: &Slice, img: &GrayImage) {
         let spacing = s.plane.as_ref().map(|p| (p.spacing[0], p.spacing[1]));
         let mut entry = Entry::new(&s.name, img, spacing);
-        if let Some(&between) = self
-            .between_frames
-            .get(&s.path)
-            .filter(|_| s.frame.is_some())
-        {
-            entry = entry.between_slices(between);
+        if let Some((volume, number)) = &s.volume {
+            entry = entry.in_volume(volume, *number);
+            if let Some(&between) = self.between_slices.get(volume) {
+                entry = entry.between_slices(between);
+            }
         }
+        self.volumes.push(s.volume.clone());
         self.split.push(entry);
         self.files
             .push((s.path.clone(), s.frame.map(|(k, _)| k), s.name.clone()));
     }
+
+    /// The volumes of the images, in the order of their first image.
+    pub fn volumes(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for (volume, _) in self.volumes.iter().flatten() {
+            if !names.contains(&volume.as_str()) {
+                names.push(volume);
+            }
+        }
+        names
+    }
+
+    /// The images placed in no volume.
+    pub fn unplaced(&self) -> usize {
+        self.volumes.iter().filter(|v| v.is_none()).count()
+    }
 }
 
-/// mm between neighbouring frames of each multi-frame file with placed frames: the median step along
-/// the slice normal between frames numbered one apart, as `evaluate` stacks a volume's slices by
-/// their numbers, for its boundary distances in 3-D.
-fn frame_spacings(slices: &[Slice]) -> HashMap<PathBuf, f64> {
-    let mut depths: BTreeMap<&Path, Vec<(u32, f64)>> = BTreeMap::new();
+/// mm between neighbouring slices of each volume with placed slices: the median step along the
+/// slice normal between slices numbered one apart, as `evaluate` stacks a volume's slices by their
+/// numbers, for its boundary distances in 3-D.
+fn slice_spacings(slices: &[Slice]) -> HashMap<String, f64> {
+    let mut depths: BTreeMap<&str, Vec<(u32, f64)>> = BTreeMap::new();
     for s in slices {
-        if let (Some((k, _)), Some(p)) = (s.frame, &s.plane) {
-            depths.entry(&s.path).or_default().push((k, p.depth()));
+        if let (Some((volume, number)), Some(p)) = (&s.volume, &s.plane) {
+            depths.entry(volume).or_default().push((*number, p.depth()));
         }
     }
     let median_step = |mut frames: Vec<(u32, f64)>| {
@@ -65,7 +83,7 @@ fn frame_spacings(slices: &[Slice]) -> HashMap<PathBuf, f64> {
     };
     depths
         .into_iter()
-        .filter_map(|(path, frames)| Some((path.to_path_buf(), median_step(frames)?)))
+        .filter_map(|(volume, slices)| Some((volume.to_string(), median_step(slices)?)))
         .collect()
 }
 
