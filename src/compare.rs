@@ -4,11 +4,9 @@
 use crate::metrics::bootstrap::{self, Intervals};
 use crate::metrics::surface::Unit;
 use crate::metrics::{Aggregate, Confusion, MetricSet};
-use crate::report::LABELS;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// One row of per_image.csv, the fields a comparison needs.
@@ -46,10 +44,19 @@ pub fn per_image_file(path: &Path) -> PathBuf {
     }
 }
 
+/// The per_volume.csv beside the per_image.csv of `path` (see [`per_image_file`]).
+pub fn per_volume_file(path: &Path) -> PathBuf {
+    per_image_file(path).with_file_name("per_volume.csv")
+}
+
 /// Each image's stem, confusion counts and HD95, in file order.
 pub fn read_per_image(path: &Path) -> Result<Vec<Scored>> {
-    let file = per_image_file(path);
-    let mut reader = csv::Reader::from_path(&file).with_context(|| {
+    read_rows(&per_image_file(path))
+}
+
+/// The rows of a per_image.csv or per_volume.csv (volumes as images).
+pub fn read_rows(file: &Path) -> Result<Vec<Scored>> {
+    let mut reader = csv::Reader::from_path(file).with_context(|| {
         format!(
             "cannot read {} (run `tumorseg evaluate` first)",
             file.display()
@@ -86,9 +93,13 @@ pub fn truth_digest(per_image: &Path) -> Option<String> {
     Some(truth.sha256.clone())
 }
 
-/// A's and B's scores on the images both scored, and how B differs.
+/// A's and B's scores on the images (or volumes) both scored, and how B differs.
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {
+    /// What is compared: `image`, or `volume` (per_volume.csv's rows; the fields named after
+    /// images then count volumes).
+    #[serde(skip)]
+    pub scope: &'static str,
     /// Images scored by both (the comparison's images).
     pub n_images: usize,
     /// Images scored by only one side, left out.
@@ -114,6 +125,10 @@ pub struct Comparison {
     /// Shared images whose HD95 A and B give in different units, left out of `hd95`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hd95_units_differ: Option<UnitsDiffer>,
+    /// The same comparison over the volumes, when both sides scored a split of volume slices
+    /// (their per_volume.csv): the paired bootstrap then resamples volumes, the independent cases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_volume: Option<Box<Comparison>>,
 }
 
 /// Boundary distances in mm on one side and in pixels on the other: scored against annotation files
@@ -168,30 +183,15 @@ impl Hd95Difference {
             b_mean: mean(&b),
         })
     }
-
-    fn describe(&self) -> String {
-        let (lo, hi) = self.difference_ci95;
-        format!(
-            "HD95 in {} (lower is better), over the {} where both have one: A {:.2}, B {:.2}, \
-             B − A {:+.2} (95 % interval {lo:+.2} … {hi:+.2}): {}.",
-            self.unit.words(),
-            crate::report::count(self.n_images, "image"),
-            self.a_mean,
-            self.b_mean,
-            self.b_mean - self.a_mean,
-            if hi < 0.0 {
-                "B's outlines lie closer to the truth's"
-            } else if lo > 0.0 {
-                "B's outlines lie farther from the truth's"
-            } else {
-                "no difference can be told"
-            }
-        )
-    }
 }
 
 /// Compare on the images both scored (matched by stem); an error when they share none.
 pub fn compare(a: &[Scored], b: &[Scored]) -> Result<Comparison> {
+    compare_as(a, b, "image")
+}
+
+/// [`compare`] of the rows of `scope`s (`image`, `volume`).
+pub fn compare_as(a: &[Scored], b: &[Scored], scope: &'static str) -> Result<Comparison> {
     let in_b: HashMap<&str, &Scored> = b.iter().map(|s| (s.stem.as_str(), s)).collect();
     let pairs: Vec<(&Scored, &Scored)> = a
         .iter()
@@ -202,7 +202,7 @@ pub fn compare(a: &[Scored], b: &[Scored]) -> Result<Comparison> {
         .map(|(x, y)| (x.confusion, y.confusion))
         .unzip();
     if ca.is_empty() {
-        bail!("the two evaluations share no image (are they of the same split?)");
+        bail!("the two evaluations share no {scope} (are they of the same split?)");
     }
     let agg = |per_image: &[Confusion]| Aggregate {
         per_image: per_image.to_vec(),
@@ -220,6 +220,7 @@ pub fn compare(a: &[Scored], b: &[Scored]) -> Result<Comparison> {
         }] += 1;
     }
     Ok(Comparison {
+        scope,
         n_images: ca.len(),
         only_a: a.len() - ca.len(),
         only_b: b.len() - ca.len(),
@@ -239,6 +240,7 @@ pub fn compare(a: &[Scored], b: &[Scored]) -> Result<Comparison> {
             .count(),
         hd95: Hd95Difference::of(&pairs),
         hd95_units_differ: UnitsDiffer::of(&pairs),
+        per_volume: None,
     })
 }
 
@@ -247,105 +249,8 @@ fn same_truth(a: &Confusion, b: &Confusion) -> bool {
     a.tp + a.fn_ == b.tp + b.fn_ && total(a) == total(b)
 }
 
-/// The warning when A and B disagree on some images' truth, None when they agree.
-pub fn truth_warning(c: &Comparison) -> Option<String> {
-    (c.truth_differs > 0).then(|| {
-        format!(
-            "warning: on {} of the {} shared images A and B disagree on the truth (tumour pixels or \
-             image size): they were not scored against the same annotations, so their difference is \
-             not the models'",
-            c.truth_differs, c.n_images
-        )
-    })
-}
-
-/// The warning when A and B give some images' HD95 in different units, None when they agree.
-pub fn unit_warning(c: &Comparison) -> Option<String> {
-    c.hd95_units_differ.as_ref().map(|u| {
-        format!(
-            "warning: on {} of the {} shared images A gives HD95 in {} and B in {} (scored against \
-             annotation files with and without pixel spacings, or one by a tumorseg from before \
-             mm): those images are left out of the HD95 comparison",
-            u.n_images,
-            c.n_images,
-            u.a.words(),
-            u.b.words()
-        )
-    })
-}
-
-/// The comparison as a markdown table and a verdict per the Dice interval.
-pub fn markdown(c: &Comparison, a: &str, b: &str) -> String {
-    let mut s = format!(
-        "A = {a}\nB = {b}\n{} compared{}\n\n",
-        crate::report::count(c.n_images, "image"),
-        if c.only_a + c.only_b > 0 {
-            format!(
-                " ({} only in A and {} only in B left out)",
-                c.only_a, c.only_b
-            )
-        } else {
-            String::new()
-        }
-    );
-    for w in [truth_warning(c), unit_warning(c)].into_iter().flatten() {
-        let _ = writeln!(s, "**{w}.**\n");
-    }
-    s += "| Metric | A mean | B mean | B − A | 95 % CI of B − A | A global | B global | B − A global | 95 % CI |\n";
-    s += "|---|---|---|---|---|---|---|---|---|\n";
-    let ci = &c.difference_ci95;
-    let cols = [
-        c.a_mean.values(),
-        c.b_mean.values(),
-        ci.mean_low.values(),
-        ci.mean_high.values(),
-        c.a_global.values(),
-        c.b_global.values(),
-        ci.global_low.values(),
-        ci.global_high.values(),
-    ];
-    for (k, label) in LABELS.iter().enumerate() {
-        let v = |i: usize| cols[i][k];
-        let _ = writeln!(
-            s,
-            "| {label} | {:.4} | {:.4} | {:+.4} | {:+.4} … {:+.4} | {:.4} | {:.4} | {:+.4} | {:+.4} … {:+.4} |",
-            v(0),
-            v(1),
-            v(1) - v(0),
-            v(2),
-            v(3),
-            v(4),
-            v(5),
-            v(5) - v(4),
-            v(6),
-            v(7)
-        );
-    }
-    let _ = writeln!(
-        s,
-        "\nPer image, B's Dice is higher on {}, lower on {}, equal on {}.\n{}",
-        c.b_better,
-        c.b_worse,
-        c.tied,
-        verdict(ci)
-    );
-    if let Some(h) = &c.hd95 {
-        let _ = writeln!(s, "{}", h.describe());
-    }
-    s
-}
-
-/// What the mean-Dice interval of B − A says, in words.
-pub fn verdict(ci: &Intervals) -> String {
-    let (lo, hi) = (ci.mean_low.dice, ci.mean_high.dice);
-    if lo > 0.0 {
-        format!("B's mean Dice is higher than A's: the 95 % interval of the difference, {lo:+.4} … {hi:+.4}, excludes 0.")
-    } else if hi < 0.0 {
-        format!("B's mean Dice is lower than A's: the 95 % interval of the difference, {lo:+.4} … {hi:+.4}, excludes 0.")
-    } else {
-        format!("No difference in mean Dice can be told on these images: the 95 % interval of B − A, {lo:+.4} … {hi:+.4}, contains 0.")
-    }
-}
+mod markdown;
+pub use markdown::{markdown, truth_warning, unit_warning};
 
 #[cfg(test)]
 mod tests;

@@ -188,4 +188,30 @@ fn a_dicom_series_from_seg_is_one_volume_scored_in_3d() {
     close((hd95, assd), monai(d, spacing, &["c", "b", "-", "a"]));
     let (adjacent, _) = monai(d, spacing, &["c", "b", "a"]);
     assert!((hd95 - adjacent).abs() > 0.5, "{hd95} {adjacent}");
+
+    // `compare` with the truth's own masks compares the volume too, its HD95 in 3-D.
+    let args = ["--split", "test", "--out", "out_truth"];
+    tumorseg(
+        d,
+        &[
+            &["evaluate", "--pred-masks", "truth", "root_seg"],
+            &args[..],
+        ]
+        .concat(),
+    );
+    let stdout = tumorseg(
+        d,
+        &["compare", "out_seg", "out_truth", "--json", "cmp.json"],
+    );
+    assert!(
+        stdout.contains("Per volume") && stdout.contains("1 volume compared"),
+        "{stdout}"
+    );
+    let volume = &common::json(&d.join("cmp.json"))["per_volume"];
+    assert_eq!(
+        (volume["n_images"].as_u64(), volume["b_better"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let (a, b) = (&volume["hd95"]["a_mean"], &volume["hd95"]["b_mean"]);
+    assert!((a.as_f64().unwrap() - hd95).abs() < 1e-9 && b.as_f64() == Some(0.0));
 }

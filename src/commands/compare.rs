@@ -1,7 +1,8 @@
 //! `tumorseg compare A B`: two evaluations of one split, image by image, with the paired-bootstrap
 //! interval of their difference.
 use crate::compare::{
-    compare, markdown, per_image_file, read_per_image, truth_digest, truth_warning, unit_warning,
+    compare, compare_as, markdown, per_image_file, per_volume_file, read_per_image, read_rows,
+    truth_digest, truth_warning, unit_warning, Comparison,
 };
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -18,7 +19,9 @@ pub struct Args {
     /// directory, an --out folder), or that file.
     pub a: PathBuf,
     /// B, compared with A: the same forms. Images are matched by file stem; those only one side
-    /// scored are left out (and counted).
+    /// scored are left out (and counted). When both evaluations scored a split of volume slices
+    /// (a per_volume.csv beside each per_image.csv), their volumes are compared too, matched by
+    /// name: the volumes are the independent cases, so their intervals are the ones to trust.
     pub b: PathBuf,
     /// Also write the comparison (means, globals, intervals, per-image counts) as JSON to this file.
     #[arg(long, value_name = "FILE")]
@@ -38,8 +41,13 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
     }
-    let c = compare(&a, &b)?;
-    for w in [truth_warning(&c), unit_warning(&c)].into_iter().flatten() {
+    let mut c = compare(&a, &b)?;
+    c.per_volume = per_volume(&args)?.map(Box::new);
+    let volume_units = c.per_volume.as_deref().and_then(unit_warning);
+    for w in [truth_warning(&c), unit_warning(&c), volume_units]
+        .into_iter()
+        .flatten()
+    {
         eprintln!("{w}");
     }
     let name = |p: &PathBuf| per_image_file(p).display().to_string();
@@ -49,4 +57,25 @@ pub fn run(args: Args) -> Result<()> {
             .with_context(|| format!("write {}", path.display()))?;
     }
     Ok(())
+}
+
+/// A's and B's volumes compared, when both scored volumes; a note when only one did.
+fn per_volume(args: &Args) -> Result<Option<Comparison>> {
+    let (a, b) = (per_volume_file(&args.a), per_volume_file(&args.b));
+    match (a.is_file(), b.is_file()) {
+        (true, true) => Ok(Some(compare_as(
+            &read_rows(&a)?,
+            &read_rows(&b)?,
+            "volume",
+        )?)),
+        (false, false) => Ok(None),
+        (has_a, _) => {
+            eprintln!(
+                "note: only {} has a per_volume.csv (the other scored no volumes, or by a tumorseg \
+                 from before them): volumes are not compared",
+                if has_a { "A" } else { "B" }
+            );
+            Ok(None)
+        }
+    }
 }

@@ -173,3 +173,29 @@ fn hd95_is_compared_on_the_images_both_sides_have_one() {
         "{text}"
     );
 }
+
+#[test]
+fn volumes_are_compared_in_their_own_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = |name: &str, tp: u32| {
+        let row = |k: u32| format!("{k},v{k},4,4,4,4,{tp},0,{},12,0,0,0,0,0,0", 4 - tp);
+        let path = write(dir.path(), name, &[&row(1), &row(2)]);
+        read_rows(&path).unwrap()
+    };
+    let (a, b) = (rows("a.csv", 2), rows("b.csv", 4));
+    let mut c = compare(&a, &b).unwrap();
+    c.per_volume = Some(Box::new(compare_as(&a, &b, "volume").unwrap()));
+    let text = markdown(&c, "A", "B");
+    let (images, volumes) = text.split_once("Per volume (").expect("a volume section");
+    assert!(images.contains("2 images compared"), "{text}");
+    assert!(volumes.contains("2 volumes compared"), "{text}");
+    assert!(
+        volumes.contains("Per volume, B's Dice is higher on 2"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["per_volume"]["n_images"], 2);
+    assert!(json["per_volume"].get("per_volume").is_none());
+    let err = compare_as(&a, &rows("c.csv", 4)[..0], "volume").unwrap_err();
+    assert!(err.to_string().contains("share no volume"), "{err}");
+}
