@@ -28,9 +28,10 @@ pub struct Args {
     /// `<stem>_f001.png`…, the grey `predict` reads them as) and `_annotations.coco.json`,
     /// one RLE annotation per slice with tumour (all its regions), none on a slice the SEG found
     /// empty. Slices no SEG refers to are left out (not segmented is not tumour-free). Each image
-    /// entry gives its `volume` and `slice_number`, so that `evaluate` scores volumes: a
-    /// multi-frame file's frames, or a series of single-frame files as `predict` stacks it (one
-    /// acquisition, along the slice normal, named after its folder), and `slice_spacing`.
+    /// entry gives its `volume`, `slice_number` and `slice_spacing`, so that `evaluate` scores
+    /// volumes as `predict` stacks them (one acquisition of a series, along the slice normal, a
+    /// missing slice a gap): a multi-frame file's frames, named after the file, or a series of
+    /// single-frame files, named after their folder.
     #[arg(long)]
     pub out: PathBuf,
     /// Segments that count as tumour, comma-separated, by number or by label (case-insensitive, as

@@ -203,6 +203,37 @@ impl Source {
     }
 }
 
+#[cfg(test)]
+impl Source {
+    /// A 3×2 axial source for tests: instance `instance` of series `series`, a frame at each of
+    /// `heights` (a multi-frame object when there are several).
+    pub fn axial(instance: &str, series: &str, heights: &[f64]) -> Source {
+        use dicom_core::PrimitiveValue;
+        let ds = |tag: Tag, values: &[f64]| {
+            let strings = values.iter().map(|x| x.to_string()).collect();
+            DataElement::new(tag, VR::DS, PrimitiveValue::Strs(strings))
+        };
+        Source {
+            sop_class: uids::MR_IMAGE_STORAGE.into(),
+            sop_instance: instance.into(),
+            study: "2.25.100".into(),
+            series: series.into(),
+            frame_of_reference: "2.25.102".into(),
+            rows: 2,
+            columns: 3,
+            multi_frame: heights.len() > 1,
+            orientation: ds(tags::IMAGE_ORIENTATION_PATIENT, &[1., 0., 0., 0., 1., 0.]),
+            measures: Vec::new(),
+            positions: heights
+                .iter()
+                .map(|&z| ds(tags::IMAGE_POSITION_PATIENT, &[0., 0., z]))
+                .collect(),
+            repetitions: vec![Default::default(); heights.len()],
+            copied: Vec::new(),
+        }
+    }
+}
+
 fn element(obj: &InMemDicomObject, tag: Tag) -> Option<InMemElement> {
     obj.element_opt(tag).ok().flatten().cloned()
 }

@@ -74,7 +74,7 @@ pub fn list(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// neither (unreadable files, objects without pixels) are named.
 pub fn classify(files: &[PathBuf]) -> Result<(Vec<Slice>, Vec<PathBuf>)> {
     let (mut slices, mut segs) = (Vec::new(), Vec::new());
-    let mut sources: Vec<Option<Source>> = Vec::new();
+    let (mut sources, mut source_of): (Vec<Source>, Vec<Option<usize>>) = (Vec::new(), Vec::new());
     let mut names: HashMap<String, PathBuf> = HashMap::new();
     for f in files {
         let header = dicom::header(f);
@@ -82,14 +82,14 @@ pub fn classify(files: &[PathBuf]) -> Result<(Vec<Slice>, Vec<PathBuf>)> {
             segs.push(f.clone());
             continue;
         }
-        let read = header.and_then(|h| {
-            let found = slices_of(f, &h)?;
-            let source = (found.len() == 1).then(|| Source::of(&h).ok()).flatten();
-            Ok((found, source))
-        });
+        let read = header.and_then(|h| Ok((slices_of(f, &h)?, Source::of(&h).ok())));
         match read {
-            Ok((found, mut source)) => {
-                sources.extend((0..found.len()).map(|_| source.take()));
+            Ok((found, source)) => {
+                let index = source.map(|s| {
+                    sources.push(s);
+                    sources.len() - 1
+                });
+                source_of.extend(std::iter::repeat_n(index, found.len()));
                 for s in found {
                     if let Some(other) = names.insert(s.name.clone(), f.clone()) {
                         bail!(
@@ -105,7 +105,7 @@ pub fn classify(files: &[PathBuf]) -> Result<(Vec<Slice>, Vec<PathBuf>)> {
             Err(e) => eprintln!("note: {} is not used: {e:#}", f.display()),
         }
     }
-    super::volumes::assign(&mut slices, &sources);
+    super::volumes::assign(&mut slices, &sources, &source_of);
     Ok((slices, segs))
 }
 

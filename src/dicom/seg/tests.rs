@@ -1,6 +1,5 @@
 //! The SEG writer's packing and geometry, and which frames it writes.
 use super::*;
-use dicom_core::PrimitiveValue;
 use image::GrayImage;
 
 #[test]
@@ -17,32 +16,7 @@ fn bits_are_packed_lowest_first_without_padding_between_frames() {
 
 /// Slice `k` of a 3×2 axial series, at height `z`.
 fn slice(k: usize, z: f64) -> Source {
-    let ds = |tag: Tag, values: &[String]| {
-        DataElement::new(
-            tag,
-            VR::DS,
-            PrimitiveValue::Strs(values.iter().cloned().collect()),
-        )
-    };
-    let strings = |v: &[f64]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    Source {
-        sop_class: uids::MR_IMAGE_STORAGE.into(),
-        sop_instance: format!("2.25.{k}"),
-        study: "2.25.100".into(),
-        series: "2.25.101".into(),
-        frame_of_reference: "2.25.102".into(),
-        rows: 2,
-        columns: 3,
-        multi_frame: false,
-        orientation: ds(
-            tags::IMAGE_ORIENTATION_PATIENT,
-            &strings(&[1., 0., 0., 0., 1., 0.]),
-        ),
-        measures: Vec::new(),
-        positions: vec![ds(tags::IMAGE_POSITION_PATIENT, &strings(&[0., 0., z]))],
-        repetitions: vec![Default::default()],
-        copied: Vec::new(),
-    }
+    Source::axial(&format!("2.25.{k}"), "2.25.101", &[z])
 }
 
 /// Write `pixels` (one per slice, slice k at height 2 − k) as one SEG and read it back: the frames
