@@ -26,7 +26,15 @@ pub struct PerVolume {
 impl PerVolume {
     /// When the samples are slices of volumes; `unit` is the split's in-plane one.
     pub fn of(samples: &[Sample], unit: Unit) -> Option<PerVolume> {
-        let volumes = Volumes::of(samples)?;
+        let volumes = Volumes::<GrayImage>::of(samples)?;
+        if volumes.missing() > 0 {
+            eprintln!(
+                "note: {} between the volumes' first and last are not in the split (from-nifti \
+                 leaves out those without tumour unless --keep-empty): they stand empty on both \
+                 sides, so false regions a model draws there are not scored",
+                crate::report::count(volumes.missing(), "slice")
+            );
+        }
         let measures = unit == Unit::Px || samples.iter().all(|s| s.slice_spacing.is_some());
         if !measures {
             eprintln!(

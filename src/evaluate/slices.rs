@@ -50,6 +50,19 @@ impl<T> Volumes<T> {
         self.slice[i].0
     }
 
+    /// Slices missing from the split between each volume's first and last (a run of numbers skipped).
+    pub fn missing(&self) -> usize {
+        let mut span: Vec<(u32, u32)> = vec![(u32::MAX, 0); self.names.len()];
+        for &(k, number) in &self.slice {
+            span[k] = (span[k].0.min(number), span[k].1.max(number));
+        }
+        let count = |k: usize| self.slice.iter().filter(|s| s.0 == k).count();
+        span.iter()
+            .enumerate()
+            .map(|(k, (first, last))| (last - first + 1) as usize - count(k))
+            .sum()
+    }
+
     /// Volume `k`'s name.
     pub fn name(&self, k: usize) -> &str {
         &self.names[k]
@@ -113,5 +126,13 @@ mod tests {
         let got: Vec<(usize, u32)> = a.iter().map(|s| (s.0, s.1)).collect();
         assert_eq!(got, [(0, 2), (2, 1)]);
         assert_eq!(v.add(3, ProbMap::row(&[0.0; 3])).map(|b| b.len()), Some(2));
+    }
+
+    #[test]
+    fn slices_missing_inside_a_volume_are_counted() {
+        let samples: Vec<Sample> = ["a_f2", "a_f5", "b_f1", "a_f3", "b_f2"]
+            .map(sample)
+            .to_vec();
+        assert_eq!(Volumes::<()>::of(&samples).unwrap().missing(), 1);
     }
 }
