@@ -29,9 +29,9 @@ impl PerVolume {
         let volumes = Volumes::<GrayImage>::of(samples)?;
         if volumes.missing() > 0 {
             eprintln!(
-                "note: {} between the volumes' first and last are not in the split (from-nifti \
-                 leaves out those without tumour unless --keep-empty): they stand empty on both \
-                 sides, so false regions a model draws there are not scored",
+                "note: the split lacks {} between the first and last slices of its volumes \
+                 (from-nifti leaves out those without tumour unless --keep-empty): they stand empty \
+                 on both sides, so false regions a model draws there are not scored",
                 crate::report::count(volumes.missing(), "slice")
             );
         }
