@@ -428,10 +428,15 @@ fn from_nifti_makes_a_split_of_the_labelled_slices_in_predicts_grey() {
             .map(|k| format!("{stem}_f{}.png", k + 1))
             .collect();
         assert_eq!(written, want);
-        // The voxel size goes along (0.6 mm between rows, 0.5 between columns), for mm distances.
+        // The voxel size goes along (0.6 mm between rows, 0.5 between columns), for mm distances,
+        // and each slice says its volume and number.
         let coco = common::json(&split.join("_annotations.coco.json"));
-        for image in coco["images"].as_array().unwrap() {
+        for (image, k) in coco["images"].as_array().unwrap().iter().zip(slices.iter()) {
             assert_eq!(image["pixel_spacing"], serde_json::json!([0.6, 0.5]));
+            assert_eq!(
+                (&image["volume"], &image["slice_number"]),
+                (&serde_json::json!(stem), &serde_json::json!(k + 1))
+            );
         }
         for k in slices {
             let name = format!("{stem}_f{}.png", k + 1);

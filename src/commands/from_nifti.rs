@@ -19,7 +19,8 @@ pub struct Args {
     pub pairs: Vec<PathBuf>,
     /// Split folder to create: each kept axial slice as `<image stem>_f001.png`… (lowest first, in
     /// the grey and orientation `predict` reads the volume in) and `_annotations.coco.json`, one RLE
-    /// annotation per slice with tumour. Nothing is overwritten. Give each split (train, valid, test)
+    /// annotation per slice with tumour, each image entry with its `volume`, `slice_number`, and
+    /// pixel and slice spacings, for evaluate's per-volume scores. Nothing is overwritten. Give each split (train, valid, test)
     /// its own volumes: neighbouring slices of one volume in two splits make the scores optimistic
     /// (`clean` reports such pairs as `similar`).
     #[arg(long)]
@@ -177,9 +178,12 @@ fn add_pair(args: &Args, image: &Path, label: &Path) -> Result<Kept> {
         let to = new_file(&args.out, &name)?;
         img.save(&to)
             .with_context(|| format!("write {}", to.display()))?;
-        let entry = Entry::new(&name, &masks[k as usize], Some(grid.spacing()));
-        kept.entries
-            .push(entry.between_slices(grid.slice_spacing()));
+        let entry = Entry::new(&name, &masks[k as usize], Some(grid.spacing()))
+            .between_slices(grid.slice_spacing());
+        kept.entries.push(match frame {
+            Some(_) => entry.in_volume(&stem, k + 1),
+            None => entry,
+        });
     }
     Ok(kept)
 }
