@@ -1,8 +1,8 @@
-//! Splits whose images are slices of volumes (`<volume>_f<number>`, as from-nifti, from-seg and
-//! predict name them, or a DICOM series' slices that from-seg files by `volume` and
-//! `slice_number`; see `Sample::volume`): a volume's slices are decided together, as `predict` decides a volume (see
-//! `postprocess::volume`), so that the scores, and the post-processing tuned on them, are those of
-//! what `predict` does with the volume.
+//! Splits whose images are slices of volumes (each sample's `volume`: the annotation file's
+//! `volume` and `slice_number`, as from-nifti and from-seg write them, else the name
+//! `<volume>_f<number>`): a volume's slices are decided together, as `predict` decides a volume
+//! (see `postprocess::volume`), so that the scores, and the post-processing tuned on them, are those
+//! of what `predict` does with the volume.
 use crate::dataset::Sample;
 use crate::predict::ProbMap;
 use std::collections::HashMap;
