@@ -5,8 +5,10 @@
 //! (multi-frame) object's per-frame windows and its pixel spacing come from its functional groups.
 use anyhow::{bail, Context, Result};
 use dicom_dictionary_std::tags;
+use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions, Tag};
-use dicom_pixeldata::{ConvertOptions, PixelDecoder};
+use dicom_pixeldata::{ConvertOptions, DecodedPixelData, PixelDecoder};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use image::{DynamicImage, GrayImage};
 use std::path::Path;
 
@@ -150,10 +152,30 @@ pub(crate) fn frames_of(obj: &InMemDicomObject) -> Result<u32> {
     })
 }
 
+/// The pixel data decoded. What cannot be decoded says why: no pixel data, a compression without a
+/// decoder here (named, with its UID), or a stream its decoder refuses.
+pub(crate) fn decode_pixels(obj: &DefaultDicomObject) -> Result<DecodedPixelData<'_>> {
+    if obj.element_opt(tags::PIXEL_DATA)?.is_none() {
+        bail!("no pixel data (not an image)");
+    }
+    // UIDs are padded to an even length with a NUL.
+    let uid = obj.meta().transfer_syntax().trim_end_matches(['\0', ' ']);
+    let syntax = TransferSyntaxRegistry.get(uid);
+    match syntax {
+        Some(ts) if ts.can_decode_all() => obj
+            .decode_pixel_data()
+            .with_context(|| format!("corrupt pixel data ({})", ts.name())),
+        Some(ts) => bail!(
+            "an unsupported compression: {} ({uid}); tumorseg decodes uncompressed, RLE, deflate, \
+             JPEG, JPEG 2000 and JPEG-LS pixel data",
+            ts.name()
+        ),
+        None => bail!("an unknown transfer syntax {uid}"),
+    }
+}
+
 fn images(obj: &DefaultDicomObject, frames: &[u32], window: Window) -> Result<Vec<GrayImage>> {
-    let pixels = obj
-        .decode_pixel_data()
-        .context("no decodable pixel data (not an image, or an unsupported compression)")?;
+    let pixels = decode_pixels(obj)?;
     frames
         .iter()
         .map(|&k| {

@@ -57,12 +57,12 @@ fn slices_read_as_pydicom_and_the_standard_say() {
     );
     // JPEG 2000 lossless (pure-Rust openjp2) reads exactly as the uncompressed slice.
     assert!(read_gray(&d.join("j2k.dcm")).unwrap() == png(&d.join("plain.png")));
-    // A compression without a decoder here (JPEG-LS): refused with the file and its transfer syntax.
-    let why = format!("{:#}", read_gray(&d.join("jls.dcm")).unwrap_err());
+    // A compression without a decoder here (H.264 video): refused with the file and its transfer syntax.
+    let why = format!("{:#}", read_gray(&d.join("h264.dcm")).unwrap_err());
     assert!(
-        why.contains("jls.dcm")
+        why.contains("h264.dcm")
             && why.contains("unsupported compression")
-            && why.contains("1.2.840.10008.1.2.4.80"),
+            && why.contains("1.2.840.10008.1.2.4.102"),
         "{why}"
     );
     // Cut short inside the pixel data: an error naming the file, not a panic or a partial image.
@@ -70,6 +70,35 @@ fn slices_read_as_pydicom_and_the_standard_say() {
     std::fs::write(d.join("cut.dcm"), &bytes[..bytes.len() / 2]).unwrap();
     let why = format!("{:#}", read_gray(&d.join("cut.dcm")).unwrap_err());
     assert!(why.contains("cut.dcm") && why.contains("DICOM"), "{why}");
+}
+
+/// JPEG-LS (CharLS), as PACS archives store lossless slices, decodes as pydicom encoded it.
+#[test]
+fn jpeg_ls_slices_read_as_their_uncompressed_twins() {
+    let dir = slices();
+    let d = dir.path();
+    let read = |name: &str| read_gray(&d.join(name)).unwrap();
+    assert!(read("jls.dcm") == png(&d.join("plain.png")));
+    // Signed values, with their rescale and window: a signed codestream is two's complement in
+    // Bits Stored bits, which a decoder that read it as unsigned would turn into a different image.
+    assert!(read("jls_signed.dcm") == png(&d.join("windowed.png")));
+    // Near-lossless: as pydicom decodes it, and not as the original (else it says nothing).
+    let near = read("jls_near.dcm");
+    assert!(near == read("jls_near_decoded.dcm"));
+    assert!(near != png(&d.join("plain.png")));
+    // A multi-frame file holds one codestream per frame.
+    let frames = |name: &str| read_frames(&d.join(name), &[1, 0], Window::MinMax).unwrap();
+    let (jls, plain) = (frames("jls_multi.dcm"), frames("multi.dcm"));
+    assert!(jls == plain && jls[0] != jls[1]);
+    // A broken codestream: an error naming the file, not a panic or a partial image.
+    let why = format!("{:#}", read_gray(&d.join("jls_bad.dcm")).unwrap_err());
+    assert!(
+        why.contains("jls_bad.dcm") && why.contains("corrupt pixel data (JPEG-LS Lossless"),
+        "{why}"
+    );
+    // An object without pixels says so.
+    let why = format!("{:#}", read_gray(&d.join("report.dcm")).unwrap_err());
+    assert!(why.contains("no pixel data"), "{why}");
 }
 
 #[test]

@@ -432,12 +432,13 @@ fn from_seg_reads_label_map_and_compressed_segs() {
     let d = dir.path();
     let slices: Vec<_> = (1..=5).map(|k| d.join(format!("in/s{k}.dcm"))).collect();
     // A label map's values are its segments: both as one, or the tumour alone by its label; the RLE
-    // fractional SEG gives the same union, and so does the label map recompressed as JPEG 2000.
+    // fractional SEG gives the same union, and so does the label map as JPEG 2000 or JPEG-LS.
     for (seg, segments, want) in [
         ("labelmap", "1,2", "all"),
         ("labelmap", "tumour", "one"),
         ("fractional", "1,2", "all"),
         ("labelmap_j2k", "1,2", "all"),
+        ("labelmap_jls", "tumour", "one"),
     ] {
         let mut inputs: Vec<&Path> = slices.iter().map(|p| p.as_path()).collect();
         let seg_file = d.join(seg).join("seg.dcm");

@@ -20,8 +20,14 @@ From SOURCE_IMAGE's grey values v (0..255, resized to 96x96) it writes into OUT_
   inverted.png.
 - j2k.dcm: plain.dcm's values as JPEG 2000 lossless (Pillow's OpenJPEG encoder, a raw codestream): it reads
   as plain.png exactly.
-- jls.dcm: labelled JPEG-LS, which tumorseg does not decode (it needs a C library): it must be refused with
-  a reason.
+- jls.dcm: plain.dcm's values as JPEG-LS lossless (pydicom's encoder, CharLS through pyjpegls), as PACS
+  archives often store slices: it reads as plain.png exactly.
+- jls_signed.dcm: windowed.dcm (signed, rescaled, windowed) as JPEG-LS lossless: reads as windowed.png.
+- jls_near.dcm: plain.dcm's values as JPEG-LS near-lossless (each within 24, a level or so of v, of the original);
+  jls_near_decoded.dcm holds pydicom's decoding of it, uncompressed, to read the same.
+- jls_multi.dcm: multi.dcm's two frames, each its own JPEG-LS lossless fragment.
+- jls_bad.dcm: labelled JPEG-LS with a codestream that is not one: refused with the file's name.
+- h264.dcm: labelled H.264 video, a compression tumorseg has no decoder for: refused with its transfer syntax.
 - enhanced.dcm: Enhanced MR, the same two frames with no top-level window or spacing; its functional
   groups give the pixel spacing (shared: 0.7 × 0.7 mm) and one window per frame (per-frame, both
   clipping); enhanced_1.png and enhanced_2.png hold the linear window function applied here;
@@ -53,6 +59,8 @@ from pydicom.uid import (
     JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGLSLossless,
+    JPEGLSNearLossless,
+    MPEG4HP41,
     RLELossless,
     generate_uid,
 )
@@ -176,11 +184,7 @@ def main() -> None:
     stream.seek(0)
     assert np.array_equal(np.asarray(Image.open(stream)), 16 * v + 15), "Pillow's J2K round trip"
 
-    jls = slice_dataset(v[:8, :8], signed=False, bits_stored=12)
-    jls.file_meta.TransferSyntaxUID = JPEGLSLossless
-    jls.PixelData = encapsulate([b"\xff\xd8\xff\xf7" + bytes(60)])
-    jls["PixelData"].VR = "OB"
-    jls.save_as(out / "jls.dcm", enforce_file_format=True)
+    write_jpeg_ls(out, v, stored, frames)
 
     enhanced = slice_dataset(frames, signed=False, bits_stored=12)
     enhanced.SOPClassUID = ENHANCED_MR_STORAGE
@@ -210,6 +214,49 @@ def main() -> None:
     )
 
     write_series(out, source)
+
+
+def write_jpeg_ls(out: Path, v: np.ndarray, stored: np.ndarray, frames: np.ndarray) -> None:
+    """JPEG-LS, as dcm4chee and other PACS archives compress by default, encoded by pydicom."""
+    plain = (16 * v + 15).astype(np.uint16)
+    jls = slice_dataset(plain, signed=False, bits_stored=12)
+    jls.compress(JPEGLSLossless, plain)
+    jls.save_as(out / "jls.dcm", enforce_file_format=True)
+    assert np.array_equal(pydicom.dcmread(out / "jls.dcm").pixel_array, plain), "JPEG-LS round trip"
+
+    signed = slice_dataset(stored, signed=True, bits_stored=16)
+    signed.RescaleSlope, signed.RescaleIntercept = 2, -1024
+    signed.WindowCenter, signed.WindowWidth = 0, 2000
+    signed.compress(JPEGLSLossless, stored.astype(np.int16))
+    signed.save_as(out / "jls_signed.dcm", enforce_file_format=True)
+    back = pydicom.dcmread(out / "jls_signed.dcm")
+    assert np.array_equal(back.pixel_array, stored), "signed JPEG-LS round trip"
+
+    near = slice_dataset(plain, signed=False, bits_stored=12)
+    near.compress(JPEGLSNearLossless, plain, jls_error=24)
+    near.save_as(out / "jls_near.dcm", enforce_file_format=True)
+    decoded = pydicom.dcmread(out / "jls_near.dcm").pixel_array.astype(np.int32)
+    assert 0 < np.abs(decoded - plain).max() <= 24, "near-lossless within its error, and lossy"
+    slice_dataset(decoded, signed=False, bits_stored=12).save_as(
+        out / "jls_near_decoded.dcm", enforce_file_format=True
+    )
+
+    multi = slice_dataset(frames, signed=False, bits_stored=12)
+    multi.NumberOfFrames = 2
+    multi.compress(JPEGLSLossless, frames.astype(np.uint16))
+    multi.save_as(out / "jls_multi.dcm", enforce_file_format=True)
+    assert np.array_equal(pydicom.dcmread(out / "jls_multi.dcm").pixel_array, frames)
+
+    for name, syntax, stream in [
+        ("jls_bad", JPEGLSLossless, b"\xff\xd8\xff\xf7" + bytes(60)),
+        # H.264 video, as ultrasound clips are stored: no decoder for it here.
+        ("h264", MPEG4HP41, bytes(64)),
+    ]:
+        labelled = slice_dataset(v[:8, :8], signed=False, bits_stored=12)
+        labelled.file_meta.TransferSyntaxUID = syntax
+        labelled.PixelData = encapsulate([stream])
+        labelled["PixelData"].VR = "OB"
+        labelled.save_as(out / f"{name}.dcm", enforce_file_format=True)
 
 
 def write_series(out: Path, source: Path) -> None:

@@ -26,7 +26,8 @@ frame of reference: s3's frame must not land on it.
 And, written by highdicom on s1–s4 with RLE compression: OUT_DIR/labelmap/seg.dcm, a LABELMAP SEG
 (Label Map Segmentation Storage: one 8-bit frame per slice with tumour, each pixel its segment's
 number) of the two segments, and OUT_DIR/fractional/seg.dcm, a FRACTIONAL one of them; and
-OUT_DIR/labelmap_j2k/seg.dcm, the label map with its frames recompressed as JPEG 2000 lossless.
+OUT_DIR/labelmap_j2k/seg.dcm, the label map with its frames recompressed as JPEG 2000 lossless, and
+OUT_DIR/labelmap_jls/seg.dcm, the label map written by highdicom as JPEG-LS lossless.
 """
 
 import io
@@ -44,6 +45,7 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import (
     ExplicitVRLittleEndian,
     JPEG2000Lossless,
+    JPEGLSLossless,
     RLELossless,
     SegmentationStorage,
     generate_uid,
@@ -125,6 +127,10 @@ def main() -> None:
         (out / kind.lower()).mkdir(exist_ok=True)
         seg.save_as(out / kind.lower() / "seg.dcm")
     j2k_labelmap(out)
+    # JPEG-LS, highdicom's own encoding through pydicom and pyjpegls, as archives compress SEGs too.
+    seg = segmentation(labels, "LABELMAP", transfer_syntax_uid=JPEGLSLossless)
+    (out / "labelmap_jls").mkdir(exist_ok=True)
+    seg.save_as(out / "labelmap_jls" / "seg.dcm")
     for k in range(4):
         both = mask[k].any(axis=-1)
         Image.fromarray(both.astype(np.uint8) * 255).save(out / f"all_s{k + 1}.png")

@@ -7,7 +7,6 @@ use super::{pack, Bits};
 use anyhow::{bail, ensure, Context, Result};
 use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, InMemDicomObject};
-use dicom_pixeldata::PixelDecoder;
 use std::borrow::Cow;
 
 /// One frame's masks: the segment each shows (None: the frame's functional groups say) and its bits.
@@ -82,15 +81,13 @@ fn labels(values: Vec<u16>, n: usize, count: usize) -> Vec<Layers> {
         .collect()
 }
 
-/// The pixel data as stored, or decoded when compressed (dicom-rs decodes RLE and, through openjp2,
-/// JPEG 2000 in pure Rust; JPEG-LS would need a C library).
+/// The pixel data as stored, or decoded when compressed (RLE, JPEG 2000, JPEG-LS: what slices are
+/// decoded from).
 fn pixel_bytes(file: &DefaultDicomObject) -> Result<Cow<'_, [u8]>> {
     let data = file.element(tags::PIXEL_DATA)?;
     if let Ok(bytes) = data.to_bytes() {
         return Ok(bytes);
     }
-    let decoded = file
-        .decode_pixel_data()
-        .context("its compressed pixel data cannot be decoded here")?;
+    let decoded = super::super::decode_pixels(file)?;
     Ok(Cow::Owned(decoded.data().to_vec()))
 }
