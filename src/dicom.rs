@@ -167,7 +167,7 @@ pub(crate) fn decode_pixels(obj: &DefaultDicomObject) -> Result<DecodedPixelData
             .with_context(|| format!("corrupt pixel data ({})", ts.name())),
         Some(ts) => bail!(
             "an unsupported compression: {} ({uid}); tumorseg decodes uncompressed, RLE, deflate, \
-             JPEG, JPEG 2000 and JPEG-LS pixel data",
+             JPEG, JPEG 2000 (HTJ2K too) and JPEG-LS pixel data",
             ts.name()
         ),
         None => bail!("an unknown transfer syntax {uid}"),

@@ -55,8 +55,14 @@ fn slices_read_as_pydicom_and_the_standard_say() {
         why.contains("multi.dcm") && why.contains("2 frames"),
         "{why}"
     );
-    // JPEG 2000 lossless (pure-Rust openjp2) reads exactly as the uncompressed slice.
-    assert!(read_gray(&d.join("j2k.dcm")).unwrap() == png(&d.join("plain.png")));
+    // JPEG 2000 lossless and High-Throughput JPEG 2000 (pure-Rust openjp2) read exactly as the
+    // uncompressed slice.
+    for name in ["j2k.dcm", "htj2k.dcm"] {
+        assert!(
+            read_gray(&d.join(name)).unwrap() == png(&d.join("plain.png")),
+            "{name}"
+        );
+    }
     // A compression without a decoder here (H.264 video): refused with the file and its transfer syntax.
     let why = format!("{:#}", read_gray(&d.join("h264.dcm")).unwrap_err());
     assert!(

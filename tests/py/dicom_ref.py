@@ -20,6 +20,8 @@ From SOURCE_IMAGE's grey values v (0..255, resized to 96x96) it writes into OUT_
   inverted.png.
 - j2k.dcm: plain.dcm's values as JPEG 2000 lossless (Pillow's OpenJPEG encoder, a raw codestream): it reads
   as plain.png exactly.
+- htj2k.dcm: plain.dcm's values as High-Throughput JPEG 2000 lossless (OpenJPH's encoder, through
+  imagecodecs), as cloud archives serve slices: it reads as plain.png exactly.
 - jls.dcm: plain.dcm's values as JPEG-LS lossless (pydicom's encoder, CharLS through pyjpegls), as PACS
   archives often store slices: it reads as plain.png exactly.
 - jls_signed.dcm: windowed.dcm (signed, rescaled, windowed) as JPEG-LS lossless: reads as windowed.png.
@@ -48,6 +50,7 @@ import io
 import sys
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
 import pydicom
 from PIL import Image
@@ -55,6 +58,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
     ExplicitVRLittleEndian,
+    HTJ2KLossless,
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
@@ -183,6 +187,14 @@ def main() -> None:
     j2k.save_as(out / "j2k.dcm", enforce_file_format=True)
     stream.seek(0)
     assert np.array_equal(np.asarray(Image.open(stream)), 16 * v + 15), "Pillow's J2K round trip"
+
+    htj2k = slice_dataset(16 * v + 15, signed=False, bits_stored=12)
+    htj2k.file_meta.TransferSyntaxUID = HTJ2KLossless
+    stream = imagecodecs.htj2k_encode((16 * v + 15).astype(np.uint16))
+    assert np.array_equal(imagecodecs.htj2k_decode(stream), 16 * v + 15), "OpenJPH's round trip"
+    htj2k.PixelData = encapsulate([stream])
+    htj2k["PixelData"].VR = "OB"
+    htj2k.save_as(out / "htj2k.dcm", enforce_file_format=True)
 
     write_jpeg_ls(out, v, stored, frames)
 
