@@ -1,5 +1,5 @@
-//! NIfTI-1 volumes (`.nii`, `.nii.gz`), as research pipelines and public brain-tumour collections
-//! hand out MRI, read as axial slices and written back as mask volumes. A volume is turned to the
+//! NIfTI-1 volumes (`.nii`, `.nii.gz`, or a `.hdr` with its voxels in `.img` beside it, the pair
+//! SPM-era pipelines write), as research pipelines and public brain-tumour collections hand out MRI, read as axial slices and written back as mask volumes. A volume is turned to the
 //! nearest RAS orientation by its sform (or qform), so whatever order its voxels are stored in, each
 //! axial slice shows as a viewer shows it in radiological convention, and as DICOM axial slices and
 //! their JPEG exports are: anterior at the top, the patient's right on the image's left.
@@ -16,23 +16,46 @@ use std::sync::{Arc, Mutex};
 /// NIFTI_INTENT_LABEL: the written volume holds labels (0 background, 1 tumour), not measurements.
 const INTENT_LABEL: i16 = 1002;
 
-/// A file named `.nii` or `.nii.gz` (any case).
-pub fn is_nifti_path(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    name.ends_with(".nii") || name.ends_with(".nii.gz")
+/// What a NIfTI file's name ends with: a single file, or the header of a pair (nifti-rs finds the
+/// `.img` or `.img.gz` beside it).
+const SUFFIXES: [&str; 3] = [".nii.gz", ".nii", ".hdr"];
+
+/// What the voxels of a pair are named by, beside its `.hdr`.
+const PAIR_DATA: [&str; 2] = [".img.gz", ".img"];
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
-/// The file's name without `.nii` or `.nii.gz`: `sub-01_T1w.nii.gz` → `sub-01_T1w`.
-pub fn stem(path: &Path) -> String {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+/// A file named `.nii`, `.nii.gz` or `.hdr` (any case).
+pub fn is_nifti_path(path: &Path) -> bool {
+    let name = file_name(path).to_lowercase();
+    SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
+/// The voxels of a pair (`.img`, `.img.gz`) whose `.hdr` lies beside them: read through the header,
+/// not on their own.
+pub fn is_pair_data(path: &Path) -> bool {
+    let name = file_name(path);
     let lower = name.to_lowercase();
-    let cut = [".nii.gz", ".nii"]
+    PAIR_DATA
+        .iter()
+        .filter(|s| lower.ends_with(*s))
+        .map(|s| &name[..name.len() - s.len()])
+        .any(|stem| {
+            ["hdr", "HDR"]
+                .iter()
+                .any(|e| path.with_file_name(format!("{stem}.{e}")).is_file())
+        })
+}
+
+/// The file's name without `.nii`, `.nii.gz` or `.hdr`: `sub-01_T1w.nii.gz` → `sub-01_T1w`.
+pub fn stem(path: &Path) -> String {
+    let name = file_name(path);
+    let lower = name.to_lowercase();
+    let cut = SUFFIXES
         .iter()
         .find(|s| lower.ends_with(*s))
         .map_or(0, |s| s.len());
@@ -346,6 +369,9 @@ where
     T: ::nifti::DataElement + bytemuck::Pod,
 {
     (header.cal_min, header.cal_max) = cal;
+    // Little-endian, as every current tool writes, whatever order a source (a big-endian pair of an
+    // old workstation) was stored in.
+    header.endianness = ::nifti::Endianness::Little;
     header.descrip = description.as_bytes().iter().copied().take(79).collect();
     let array = ndarray::Array3::from_shape_vec(ndarray::ShapeBuilder::f(o.dims), voxels)
         .expect("the grid's size");

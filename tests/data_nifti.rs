@@ -7,7 +7,7 @@ use common::dicom::{png, predict_at, predict_command};
 use std::path::{Path, PathBuf};
 
 /// In the order a folder lists them.
-const VOLUMES: [&str; 3] = ["lps.nii", "ras.nii.gz", "sag.nii.gz"];
+const VOLUMES: [&str; 4] = ["lps.nii", "pair.hdr", "ras.nii.gz", "sag.nii.gz"];
 
 /// nibabel's volumes and their slices as PNGs, made from three of the fixture's test images.
 fn volumes() -> tempfile::TempDir {
@@ -56,16 +56,19 @@ fn nifti_slices_predict_as_the_images_they_were_made_of() {
         "the untrained model's masks must be neither empty nor full to tell orientations apart: {pixels:?}"
     );
 
-    // A folder of volumes: .nii and .nii.gz files are found by name.
+    // A folder of volumes: .nii, .nii.gz and .hdr files are found by name, a pair's .img read through
+    // its .hdr and not named as left out.
     let folder = d.join("volumes");
     std::fs::create_dir(&folder).unwrap();
-    for v in VOLUMES {
+    for v in VOLUMES.iter().chain(&["pair.img"]) {
         std::fs::copy(d.join(v), folder.join(v)).unwrap();
     }
     let out = d.join("out_nifti");
     let o = common::run_ok(predict_command(d, &folder, &out).arg("--nifti-probabilities"));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("3 NIfTI mask volumes"), "{stdout}");
+    assert!(stdout.contains("4 NIfTI mask volumes"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("not read"), "{stderr}");
     let total: u64 = pixels.iter().sum();
     let ml = (total as f64 * 0.9 / 10.0).round() / 100.0;
     let mut volumes = csv::Reader::from_path(out.join("volumes.csv")).unwrap();
@@ -73,7 +76,7 @@ fn nifti_slices_predict_as_the_images_they_were_made_of() {
         .records()
         .map(|r| r.unwrap().iter().map(String::from).collect())
         .collect();
-    assert_eq!(volumes.len(), 3);
+    assert_eq!(volumes.len(), 4);
     for (v, row) in VOLUMES.iter().zip(&volumes) {
         let stem = v.split('.').next().unwrap();
         for (k, want) in truth.iter().enumerate() {
@@ -161,7 +164,7 @@ fn nifti_slices_predict_as_the_images_they_were_made_of() {
     }
     // Each slice's area from the voxel size: 0.6 mm between rows, 0.5 between columns.
     let per_slice = rows(&out);
-    assert_eq!(per_slice.len(), 9);
+    assert_eq!(per_slice.len(), 12);
     for (k, (p, mm2, frame)) in per_slice.iter().enumerate() {
         assert_eq!(*p, pixels[k % 3]);
         assert_eq!(*frame, Some(k as u32 % 3 + 1));
@@ -405,10 +408,14 @@ fn from_nifti_makes_a_split_of_the_labelled_slices_in_predicts_grey() {
         ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A big-endian NIfTI-1 pair (.hdr + .img), in LPS order.
+    let o = from_nifti(d, &["pair.hdr", "labels.nii.gz", "--out", "pair"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for (split, label, slices, stem) in [
         ("all", "all", &[0, 2][..], "ras"),
         ("four", "4", &[0, 1, 2][..], "ras"),
         ("msd", "all", &[0, 2][..], "series"),
+        ("pair", "all", &[0, 2][..], "pair"),
     ] {
         let masks = d.join(format!("{split}_masks"));
         let split = d.join(split);

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// IMAGE LABEL pairs: each image volume (.nii, .nii.gz) followed by its label volume, on the
-    /// same voxel grid (its axes may be stored in another order). For a folder of BraTS cases:
+    /// IMAGE LABEL pairs: each image volume (.nii, .nii.gz, or a .hdr with its .img) followed by its
+    /// label volume, on the same voxel grid (its axes may be stored in another order). For a folder of
+    /// BraTS cases:
     /// `$(for d in BraTS*/; do echo $d*_flair.nii.gz $d*_seg.nii.gz; done)`.
     #[arg(required = true, value_name = "IMAGE LABEL")]
     pub pairs: Vec<PathBuf>,

@@ -36,6 +36,20 @@ fn names_drop_the_nifti_extensions() {
     assert!(is_nifti_path(Path::new("x/scan.Nii.GZ")));
     assert!(!is_nifti_path(Path::new("x/scan.gz")));
     assert!(!is_nifti_path(Path::new("x/nii")));
+    assert!(is_nifti_path(Path::new("spm/scan.HDR")));
+    assert_eq!(stem(Path::new("spm/scan.hdr")), "scan");
+}
+
+#[test]
+fn a_pairs_voxels_go_with_its_header_and_only_then() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a.hdr", "a.img", "b.img.gz", "C.HDR", "C.img"] {
+        std::fs::write(dir.path().join(name), b"").unwrap();
+    }
+    let pair = |name: &str| is_pair_data(&dir.path().join(name));
+    assert!(pair("a.img") && pair("C.img"));
+    // No b.hdr: an .img on its own is no part of a pair.
+    assert!(!pair("b.img.gz") && !pair("a.hdr"));
 }
 
 #[test]

@@ -15,6 +15,7 @@ voxels 0.5 (x) x 0.6 (y) x 3 mm (z). Written as:
 - ras.nii.gz: float32, RAS, sform and qform, cal_min 0 / cal_max 255.
 - lps.nii: reoriented to LPS (DICOM's order), int16 stored as twice the value with scl_slope 0.5,
   cal 0..255.
+- pair.hdr with pair.img: lps.nii's volume as a big-endian NIfTI-1 pair (magic ni1, voxels in .img).
 - sag.nii.gz: reoriented to a sagittal storage (P, S, L), uint8, qform only (sform code 0), no cal
   range: each slice is read from its minimum to its maximum, which is the slice as it is.
 - series.nii.gz: a 4-D uint8 file of two volumes, as the Medical Segmentation Decathlon stores its
@@ -82,6 +83,18 @@ def make(out, images):
     nib.save(lps, os.path.join(out, "lps.nii"))
     back = nib.load(os.path.join(out, "lps.nii"))
     assert back.dataobj.slope == 0.5, back.dataobj.slope
+    assert np.array_equal(back.get_fdata(), values)
+    # The same as a big-endian pair (pair.hdr + pair.img), as SPM-era pipelines wrote volumes.
+    # nibabel writes its own byte order, so the header and the voxels are written here.
+    pair = nib.Nifti1Pair((2 * values).astype(np.int16), lps.affine)
+    pair.header.set_slope_inter(0.5, 0)
+    pair.header["cal_min"], pair.header["cal_max"] = 0, 255
+    with open(os.path.join(out, "pair.hdr"), "wb") as f:
+        pair.header.as_byteswapped(">").write_to(f)
+    with open(os.path.join(out, "pair.img"), "wb") as f:
+        f.write((2 * values).astype(">i2").tobytes(order="F"))
+    back = nib.load(os.path.join(out, "pair.hdr"))
+    assert back.header.endianness == ">" and os.path.exists(os.path.join(out, "pair.img"))
     assert np.array_equal(back.get_fdata(), values)
 
     sag = reoriented(ras, ("P", "S", "L"))

@@ -21,13 +21,13 @@ pub enum Kind {
     Raster,
     /// DICOM, by its name or its magic.
     Dicom,
-    /// A NIfTI volume (`.nii`, `.nii.gz`).
+    /// A NIfTI volume (`.nii`, `.nii.gz`, or a `.hdr`/`.img` pair).
     Nifti,
 }
 
 /// The names a folder's listing keeps, as messages list them.
 pub fn known_names() -> String {
-    format!("{}/nii/nii.gz", EXTENSIONS.join("/"))
+    format!("{}/nii/nii.gz/hdr", EXTENSIONS.join("/"))
 }
 
 /// One image to predict: a file, one frame of a multi-frame DICOM file, or one axial slice of a
@@ -174,8 +174,11 @@ fn folder_images(dir: &Path) -> Result<Vec<PathBuf>> {
             .to_string_lossy()
             .into_owned()
     };
-    // Annotation files (a split folder's COCO JSON) and hidden files are expected company.
-    other.retain(|f| !name(f).starts_with('.') && !name(f).ends_with(".json"));
+    // Annotation files (a split folder's COCO JSON), hidden files and the voxels of a NIfTI pair
+    // (read through its .hdr) are expected company.
+    other.retain(|f| {
+        !name(f).starts_with('.') && !name(f).ends_with(".json") && !nifti::is_pair_data(f)
+    });
     if !other.is_empty() {
         other.sort();
         let names: Vec<String> = other.iter().take(3).map(name).collect();

@@ -26,9 +26,9 @@ pub struct Args {
     /// Images (JPEG, PNG, TIFF, BMP, DICOM or NIfTI; any size; 16-bit and float images are
     /// stretched from their minimum to their maximum, DICOM goes through its rescale and its first
     /// window; each frame of a multi-frame file is one image, `<stem>_f001`…; each axial slice of a
-    /// NIfTI volume (.nii, .nii.gz) is one, from the lowest up, shown as a viewer shows it whatever
-    /// order the file stores it in) and/or folders of them (DICOM files are found under any name;
-    /// other files are named on stderr).
+    /// NIfTI volume (.nii, .nii.gz, or a .hdr with its .img) is one, from the lowest up, shown as a
+    /// viewer shows it whatever order the file stores it in) and/or folders of them (DICOM files are
+    /// found under any name; other files are named on stderr).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Output folder: masks/<stem>.png (0/255), overlays/<stem>.png, predictions.csv (per image: tumour
