@@ -164,7 +164,7 @@ pub(crate) fn decode_pixels(obj: &DefaultDicomObject) -> Result<DecodedPixelData
     match syntax {
         Some(ts) if ts.can_decode_all() => obj
             .decode_pixel_data()
-            .with_context(|| format!("corrupt pixel data ({})", ts.name())),
+            .map_err(|e| anyhow::anyhow!("corrupt pixel data ({}): {}", ts.name(), causes(&e))),
         Some(ts) => bail!(
             "an unsupported compression: {} ({uid}); tumorseg decodes uncompressed, RLE, deflate, \
              JPEG, JPEG 2000 (HTJ2K too) and JPEG-LS pixel data",
@@ -172,6 +172,21 @@ pub(crate) fn decode_pixels(obj: &DefaultDicomObject) -> Result<DecodedPixelData
         ),
         None => bail!("an unknown transfer syntax {uid}"),
     }
+}
+
+/// An error and its causes as one line, each cause that only repeats the message before it left
+/// out: dicom-rs wraps a codec's error (CharLS's, say) in one that prints the same text.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
 }
 
 fn images(obj: &DefaultDicomObject, frames: &[u32], window: Window) -> Result<Vec<GrayImage>> {
