@@ -91,13 +91,17 @@ pipeline() {
 }
 
 # The full pipeline's run exported as TorchScript for CUDA (checked against tumorseg's probabilities as
-# it is written), then timed in PyTorch alone, batch 16, fp32 and fp16 autocast, beside `bench infer`.
+# it is written), then timed in PyTorch alone, batch 16, fp32 and fp16 autocast, beside `bench infer`;
+# then as ONNX.
 export_check() {
   local run=/tmp/tumorseg-pipeline dir=/tmp/tumorseg-export
   [[ -f $run/best_model.safetensors ]] || return 0
   log "export: $run as TorchScript (cuda, no TTA), then timed with torch.jit.load"
   timeout 120 $BIN export "$run" --device cuda --tta none --out "$dir/model.pt" 2>&1 | tail -n 2 | tee -a "$OUT/summary.log"
   timeout 120 $PY scripts/time_export.py "$dir/model.pt" cuda 2>&1 | tee -a "$OUT/summary.log"
+  # The ONNX export, checked on CUDA; timed only where the machine's Python has onnxruntime-gpu.
+  timeout 120 $BIN export "$run" --device cuda --tta none --out "$dir/model.onnx" 2>&1 | tail -n 2 | tee -a "$OUT/summary.log"
+  timeout 120 $PY scripts/time_export.py "$dir/model.onnx" cuda 2>&1 | tee -a "$OUT/summary.log"
 }
 
 if [[ $what == pipeline || $what == all ]]; then

@@ -1,8 +1,12 @@
-//! TorchScript export of a trained run: the model, its input normalisation, its test-time
-//! augmentation and the sigmoid traced into one module that PyTorch (`torch.jit.load`) and libtorch
-//! (C++, Triton, TorchServe) run without tumorseg, so a model trained here serves in the PyTorch
-//! infrastructure a team already has. Tracing records the operations tumorseg itself runs, so the
-//! module's probabilities are `predict`'s; each export is checked against them before it is kept.
+//! Export of a trained run for serving without tumorseg: the model, its input normalisation, its
+//! test-time augmentation and the sigmoid in one module, either TorchScript (traced, for PyTorch's
+//! `torch.jit.load` and libtorch: C++, Triton, TorchServe) or ONNX (written from the model's layers,
+//! [`onnx`], for ONNX Runtime, TensorRT, OpenVINO). Either gives `predict`'s probabilities, and each
+//! export is checked against them before it is kept.
+pub mod onnx;
+mod onnx_proto;
+pub mod onnx_run;
+
 use crate::model::unetpp::UnetPlusPlus;
 use crate::postprocess::Decision;
 use crate::predict::{grey_probabilities, Inference, Tta};
@@ -12,15 +16,62 @@ use serde::Serialize;
 use std::path::Path;
 use tch::{CModule, Kind, Tensor};
 
-/// What the module takes, as the manifest states it.
-pub const INPUT: &str =
-    "float32 tensor [N, 1, H, W] on the export's device: grey in [0, 1] (8-bit \
-    grey / 255), H and W multiples of 32; resize images to `size` (bilinear), as tumorseg does";
+/// The file formats `export` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// A traced TorchScript module (`torch.jit.load`; libtorch's `torch::jit::load`).
+    Torchscript,
+    /// An ONNX model, opset 17 (ONNX Runtime, TensorRT, OpenVINO …).
+    Onnx,
+}
+
+impl Format {
+    /// `.onnx` means ONNX; anything else TorchScript.
+    pub fn of_path(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("onnx") => Format::Onnx,
+            _ => Format::Torchscript,
+        }
+    }
+
+    pub fn default_file_name(self) -> &'static str {
+        match self {
+            Format::Torchscript => "model.torchscript.pt",
+            Format::Onnx => "model.onnx",
+        }
+    }
+
+    /// How Python runs it, as the manifest and `--help` show.
+    pub fn usage(self) -> &'static str {
+        match self {
+            Format::Torchscript => "m = torch.jit.load(path); p = m(grey[None, None] / 255.0)",
+            Format::Onnx => {
+                "s = onnxruntime.InferenceSession(path); \
+                 p = s.run(None, {\"grey\": grey[None, None].astype(\"float32\") / 255})[0]"
+            }
+        }
+    }
+
+    /// What the module takes.
+    pub fn input(self) -> &'static str {
+        match self {
+            Format::Torchscript => {
+                "float32 tensor [N, 1, H, W] on the export's device: grey in [0, 1] (8-bit \
+                grey / 255), H and W multiples of 32; resize images to `size` (bilinear), as tumorseg does"
+            }
+            Format::Onnx => {
+                "float32 tensor `grey` [N, 1, H, W]: grey in [0, 1] (8-bit grey / 255), H and W \
+                multiples of 32; resize images to `size` (bilinear), as tumorseg does"
+            }
+        }
+    }
+}
+
 /// What it gives.
-pub const OUTPUT: &str = "float32 tensor [N, 1, H, W]: each pixel's tumour probability (mean over \
-    the test-time augmentation's views); tumour where probability > threshold, then postprocess";
-/// How Python runs it, as the manifest and `--help` show.
-pub const USAGE: &str = "m = torch.jit.load(path); p = m(grey[None, None] / 255.0)";
+pub const OUTPUT: &str = "float32 tensor [N, 1, H, W] (ONNX: `probability`): each pixel's tumour \
+    probability (mean over the test-time augmentation's views); tumour where probability > \
+    threshold, then postprocess";
 
 /// Largest difference allowed between the module's probabilities and tumorseg's own.
 const TOLERANCE: f64 = 1e-4;
@@ -37,12 +88,14 @@ pub struct Check {
 #[derive(Debug, Serialize)]
 pub struct Manifest {
     pub module: String,
+    pub format: Format,
     pub usage: &'static str,
     pub input: &'static str,
     pub output: &'static str,
     /// The input side the model was trained at (and tuned and evaluated at).
     pub size: u32,
-    /// The only device the module runs on: its weights are constants of the traced graph.
+    /// TorchScript: the only device the module runs on (its weights are constants of the traced
+    /// graph). ONNX: "any", the runtime's choice.
     pub device: String,
     pub tta: Tta,
     pub threshold: f32,
@@ -65,6 +118,24 @@ pub fn trace(model: &UnetPlusPlus, inf: &Inference) -> Result<CModule> {
 /// Compare `module` with [`grey_probabilities`] on a batch of two random images at the training
 /// size and at a second size, so that a module that only takes the traced size is caught.
 pub fn check(module: &CModule, model: &UnetPlusPlus, inf: &Inference) -> Result<Vec<Check>> {
+    check_with(model, inf, |grey| {
+        Ok(tch::no_grad(|| module.forward_ts(&[grey]))?)
+    })
+}
+
+/// [`check`] for an ONNX model, run by [`onnx_run`] from the bytes that go into the file.
+pub fn check_onnx(bytes: &[u8], model: &UnetPlusPlus, inf: &Inference) -> Result<Vec<Check>> {
+    let graph = onnx::decode(bytes)?;
+    check_with(model, inf, |grey| {
+        tch::no_grad(|| onnx_run::run(&graph, grey))
+    })
+}
+
+fn check_with(
+    model: &UnetPlusPlus,
+    inf: &Inference,
+    exported: impl Fn(&Tensor) -> Result<Tensor>,
+) -> Result<Vec<Check>> {
     let other = if inf.size >= 64 {
         inf.size / 64 * 32
     } else {
@@ -76,8 +147,8 @@ pub fn check(module: &CModule, model: &UnetPlusPlus, inf: &Inference) -> Result<
             let side = i64::from(size);
             let grey = Tensor::rand([2, 1, side, side], (Kind::Float, inf.device));
             let ours = grey_probabilities(model, &grey, inf);
-            let theirs = tch::no_grad(|| module.forward_ts(&[&grey]))
-                .with_context(|| format!("run the exported module at {size}²"))?;
+            let theirs =
+                exported(&grey).with_context(|| format!("run the exported module at {size}²"))?;
             ensure!(
                 theirs.size() == ours.size(),
                 "the exported module gives {:?} for {:?}",
@@ -98,6 +169,22 @@ pub fn check(module: &CModule, model: &UnetPlusPlus, inf: &Inference) -> Result<
         .collect()
 }
 
+/// Write an ONNX model's bytes to `out` and its manifest beside it, each replaced atomically;
+/// returns the manifest's path.
+pub fn save_onnx(bytes: &[u8], out: &Path, manifest: &Manifest) -> Result<std::path::PathBuf> {
+    crate::atomic::write_atomic(out, bytes)?;
+    save_manifest(out, manifest)
+}
+
+fn save_manifest(out: &Path, manifest: &Manifest) -> Result<std::path::PathBuf> {
+    let json = out.with_extension("json");
+    crate::atomic::write_atomic(
+        &json,
+        (serde_json::to_string_pretty(manifest)? + "\n").as_bytes(),
+    )?;
+    Ok(json)
+}
+
 /// Write `module` to `out` and its manifest beside it (`<out without extension>.json`), each
 /// replaced atomically; returns the manifest's path.
 pub fn save(module: &CModule, out: &Path, manifest: &Manifest) -> Result<std::path::PathBuf> {
@@ -109,17 +196,13 @@ pub fn save(module: &CModule, out: &Path, manifest: &Manifest) -> Result<std::pa
         anyhow::anyhow!("cannot write {}: {first}", tmp.display())
     })?;
     std::fs::rename(&tmp, out).with_context(|| format!("write {}", out.display()))?;
-    let json = out.with_extension("json");
-    crate::atomic::write_atomic(
-        &json,
-        (serde_json::to_string_pretty(manifest)? + "\n").as_bytes(),
-    )?;
-    Ok(json)
+    save_manifest(out, manifest)
 }
 
 impl Manifest {
     pub fn new(
         out: &Path,
+        format: Format,
         inf: &Inference,
         decision: Decision,
         checked: Vec<Check>,
@@ -130,11 +213,15 @@ impl Manifest {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            usage: USAGE,
-            input: INPUT,
+            format,
+            usage: format.usage(),
+            input: format.input(),
             output: OUTPUT,
             size: inf.size,
-            device: crate::device::device_name(inf.device),
+            device: match format {
+                Format::Torchscript => crate::device::device_name(inf.device),
+                Format::Onnx => "any".into(),
+            },
             tta: inf.tta,
             threshold: decision.threshold,
             postprocess: decision.postprocess,

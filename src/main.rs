@@ -34,8 +34,8 @@ enum Command {
     Pipeline(Box<commands::pipeline::Args>),
     /// Throughput benchmarks: augmentation, training step, inference.
     Bench(commands::bench::Args),
-    /// A trained run as a TorchScript module for PyTorch or libtorch (`torch.jit.load`), checked
-    /// against tumorseg's own probabilities.
+    /// A trained run as a TorchScript module (PyTorch, libtorch) or an ONNX model (ONNX Runtime,
+    /// TensorRT, OpenVINO), checked against tumorseg's own probabilities.
     Export(commands::export::Args),
     /// Re-encode a dataset into a compact copy (resized JPEGs, same COCO layout).
     Pack(commands::pack::Args),

@@ -73,7 +73,8 @@ const D4_VIEWS: [(bool, i64); 8] = [
 ];
 
 impl Tta {
-    fn views(self) -> &'static [(bool, i64)] {
+    /// Each view as (mirror left-right first, then k counter-clockwise quarter turns).
+    pub fn views(self) -> &'static [(bool, i64)] {
         match self {
             Tta::None => &FLIP_VIEWS[..1],
             Tta::Flips => &FLIP_VIEWS,

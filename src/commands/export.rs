@@ -1,31 +1,41 @@
-//! `tumorseg export`: a trained run as a TorchScript module, for serving with PyTorch or libtorch.
+//! `tumorseg export`: a trained run as a TorchScript module or an ONNX model, for serving without
+//! tumorseg.
 use super::evaluate::{resolve_decision, DecisionArgs};
 use crate::device::{Layout, Precision};
 use crate::evaluate::ThresholdSource;
-use crate::export::{self, Manifest};
-use crate::predict::{open_run, InferenceArgs, Tta};
+use crate::export::{self, onnx, Format, Manifest};
+use crate::postprocess::Decision;
+use crate::predict::{open_run, Inference, InferenceArgs, LoadedRun, Tta};
 use crate::provenance::{self, Provenance};
 use anyhow::{Context, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Export a run as a TorchScript module. In Python (PyTorch 2.11, no tumorseg needed):
-/// `m = torch.jit.load("model.torchscript.pt"); p = m(grey[None, None] / 255.0)`, grey a [H, W]
-/// uint8 tensor resized to the run's size; tumour where p > threshold (both in the manifest).
+/// Export a run as a TorchScript module or an ONNX model. In Python, without tumorseg:
+/// `m = torch.jit.load("model.torchscript.pt"); p = m(grey[None, None] / 255.0)`, or
+/// `s = onnxruntime.InferenceSession("model.onnx"); p = s.run(None, {"grey": x})[0]`, grey a [H, W]
+/// 8-bit image resized to the run's size, x = grey[None, None] / 255 as float32; tumour where
+/// p > threshold (both in the manifest; the ONNX model also carries them as metadata).
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Run directory written by `tumorseg train` (its best checkpoint; threshold.json when tuned).
     pub run_dir: PathBuf,
-    /// The module to write [default: RUN_DIR/model.torchscript.pt]. Its manifest goes beside it
-    /// (`.json`): input and output, the size, threshold, post-processing and test-time augmentation
-    /// tumorseg decides with, the checks against tumorseg's own probabilities, and provenance.
+    /// The file to write [default: RUN_DIR/model.torchscript.pt, or RUN_DIR/model.onnx with
+    /// `--format onnx`]. Its manifest goes beside it (`.json`): input and output, the size,
+    /// threshold, post-processing and test-time augmentation tumorseg decides with, the checks
+    /// against tumorseg's own probabilities, and provenance.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// The device the module runs on: cpu, cuda or cuda:N (its weights are constants of the traced
-    /// graph, which `.to()` does not move). It computes in fp32; called under `torch.autocast`, its
-    /// operations follow autocast (e.g. fp16 on CUDA).
+    /// torchscript or onnx [default: onnx when --out ends in .onnx, else torchscript]. ONNX: opset
+    /// 17, dynamic batch and sides, weights in fp32; runs on any device its runtime has.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// The device the export is made and checked on: cpu, cuda or cuda:N. A TorchScript module
+    /// runs only there (its weights are constants of the traced graph, which `.to()` does not
+    /// move). It computes in fp32; called under `torch.autocast`, its operations follow autocast
+    /// (e.g. fp16 on CUDA).
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Test-time augmentation traced into the module: none, flips or d4 [default: the one
+    /// Test-time augmentation built into the module: none, flips or d4 [default: the one
     /// threshold.json was tuned with, else none].
     #[arg(long, value_enum)]
     pub tta: Option<Tta>,
@@ -44,24 +54,63 @@ pub fn run(args: Args) -> Result<()> {
     };
     let run = open_run(&args.run_dir, &inference)?;
     let (decision, source, _) = resolve_decision(args.decision, &run.dir)?;
+    let format = args
+        .format
+        .or(args.out.as_deref().map(Format::of_path))
+        .unwrap_or(Format::Torchscript);
     let out = args
         .out
-        .unwrap_or_else(|| run.dir.join("model.torchscript.pt"));
+        .unwrap_or_else(|| run.dir.join(format.default_file_name()));
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
     }
     let inf = run.inference;
-    let module = export::trace(&run.model, &inf)?;
-    let checked = export::check(&module, &run.model, &inf)?;
     let inputs = provenance::run_inputs(&run.dir, source == ThresholdSource::Tuned)?;
-    let manifest = Manifest::new(
-        &out,
-        &inf,
-        decision,
-        checked,
-        Provenance::now(inf.device, inputs),
+    let provenance = Provenance::now(inf.device, inputs);
+    let (manifest, json) = match format {
+        Format::Torchscript => {
+            let module = export::trace(&run.model, &inf)?;
+            let checked = export::check(&module, &run.model, &inf)?;
+            let manifest = Manifest::new(&out, format, &inf, decision, checked, provenance);
+            let json = export::save(&module, &out, &manifest)?;
+            (manifest, json)
+        }
+        Format::Onnx => {
+            let bytes = onnx::encode(&onnx_model(&run, &inf, decision));
+            let checked = export::check_onnx(&bytes, &run.model, &inf)?;
+            let manifest = Manifest::new(&out, format, &inf, decision, checked, provenance);
+            let json = export::save_onnx(&bytes, &out, &manifest)?;
+            (manifest, json)
+        }
+    };
+    print_summary(&out, &json, &manifest, &inf, decision);
+    Ok(())
+}
+
+/// The ONNX model, with what tumorseg decides by in its metadata.
+fn onnx_model(run: &LoadedRun, inf: &Inference, decision: Decision) -> onnx::OnnxModel {
+    let metadata = [
+        ("threshold", decision.threshold.to_string()),
+        ("postprocess", decision.postprocess.as_str().to_string()),
+        ("tta", inf.tta.as_str().to_string()),
+        ("size", inf.size.to_string()),
+        ("run", run.dir.display().to_string()),
+    ];
+    let doc = format!(
+        "tumorseg U-Net++ / ResNet34. Input: {} Output: {}",
+        Format::Onnx.input(),
+        export::OUTPUT
     );
-    let json = export::save(&module, &out, &manifest)?;
+    onnx::build(&run.model, inf.tta, &doc, &metadata)
+}
+
+fn print_summary(
+    out: &Path,
+    json: &Path,
+    manifest: &Manifest,
+    inf: &Inference,
+    decision: Decision,
+) {
     let checks: Vec<String> = manifest
         .checked
         .iter()
@@ -79,5 +128,4 @@ pub fn run(args: Args) -> Result<()> {
         json.display(),
         checks.join(", ")
     );
-    Ok(())
 }

@@ -1,5 +1,6 @@
 //! Building blocks shared by the encoder and the decoder, named like their PyTorch counterparts so
 //! that VarStore paths equal PyTorch `state_dict` keys.
+use super::graph::GraphSink;
 use tch::nn::{self, Init, Module, ModuleT};
 use tch::{Kind, Tensor};
 
@@ -98,12 +99,26 @@ impl ConvBn {
     /// w' = w·γ/√(σ²+ε), b' = β − μ·γ/√(σ²+ε). Call it once the weights are final: later changes to
     /// the variables reach training-mode forwards only, never the folded copy.
     pub fn fold(&mut self) {
+        self.folded = Some(self.folded_parameters());
+    }
+
+    /// The folded (weight, bias): the copy `fold` made, else computed from the current variables.
+    fn folded_parameters(&self) -> (Tensor, Tensor) {
+        if let Some((weight, bias)) = &self.folded {
+            return (weight.shallow_clone(), bias.shallow_clone());
+        }
         let _no_grad = tch::no_grad_guard();
         let bn = &self.bn;
         let scale = &bn.weight / (&bn.running_var + BN_EPS).sqrt();
         let weight = &self.conv.ws * scale.view([-1, 1, 1, 1]);
         let bias = &bn.bias - &bn.running_mean * &scale;
-        self.folded = Some((weight.contiguous(), bias));
+        (weight.contiguous(), bias)
+    }
+
+    /// The eval-mode forward as one convolution with a bias.
+    pub fn emit<G: GraphSink>(&self, g: &mut G, x: &G::Value) -> G::Value {
+        let (weight, bias) = self.folded_parameters();
+        g.conv(x, &weight, &bias, self.stride, self.padding)
     }
 }
 
@@ -148,6 +163,11 @@ impl Conv2dReLU {
 
     pub fn fold(&mut self) {
         self.0.fold();
+    }
+
+    pub fn emit<G: GraphSink>(&self, g: &mut G, x: &G::Value) -> G::Value {
+        let y = self.0.emit(g, x);
+        g.relu(&y)
     }
 }
 

@@ -1,5 +1,6 @@
 //! U-Net++ with a ResNet34 encoder, parameter names as segmentation_models_pytorch 0.6.0.
 pub mod bench;
+pub mod graph;
 pub mod layers;
 pub mod resnet;
 pub mod unetpp;

@@ -1,6 +1,7 @@
 //! torchvision's ResNet34 used as an smp encoder: same layers and key names (`conv1`, `bn1`,
 //! `layer1.0.conv1`, `layer2.0.downsample.0` …), no `avgpool`/`fc`, returning the five feature maps
 //! the U-Net++ decoder consumes.
+use super::graph::GraphSink;
 use super::layers::{ConvBn, ConvBnSpec, KAIMING_NORMAL_FAN_OUT};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
@@ -47,6 +48,18 @@ impl BasicBlock {
         if let Some(d) = &mut self.downsample {
             d.fold();
         }
+    }
+
+    fn emit<G: GraphSink>(&self, g: &mut G, xs: &G::Value) -> G::Value {
+        let out = self.conv1.emit(g, xs);
+        let out = g.relu(&out);
+        let out = self.conv2.emit(g, &out);
+        let identity = match &self.downsample {
+            Some(d) => d.emit(g, xs),
+            None => xs.clone(),
+        };
+        let sum = g.add(&out, &identity);
+        g.relu(&sum)
     }
 }
 
@@ -108,6 +121,21 @@ impl ResNet34Encoder {
                 x = block.forward_t(&x, train);
             }
             feats.push(x.shallow_clone());
+        }
+        feats
+    }
+
+    /// [`Self::features`] in eval mode, emitted into `g`.
+    pub fn emit_features<G: GraphSink>(&self, g: &mut G, xs: &G::Value) -> Vec<G::Value> {
+        let stem = self.stem.emit(g, xs);
+        let stem = g.relu(&stem);
+        let mut x = g.max_pool(&stem);
+        let mut feats = vec![stem];
+        for layer in &self.layers {
+            for block in layer {
+                x = block.emit(g, &x);
+            }
+            feats.push(x.clone());
         }
         feats
     }

@@ -1,6 +1,7 @@
 //! U-Net++ decoder and segmentation head of segmentation_models_pytorch 0.6.0
 //! (`UnetPlusPlus("resnet34", classes=1)`: decoder channels 256,128,64,32,16, nearest upsampling,
 //! Conv-BN-ReLU blocks, no attention, 3×3 head). Keys equal smp's `state_dict` keys.
+use super::graph::GraphSink;
 use super::layers::Conv2dReLU;
 use super::resnet::{ResNet34Encoder, FEATURE_CHANNELS};
 use std::collections::HashMap;
@@ -44,6 +45,19 @@ impl DecoderBlock {
         };
         self.conv2
             .forward_t(&self.conv1.forward_t(&x, train), train)
+    }
+
+    fn emit<G: GraphSink>(&self, g: &mut G, x: &G::Value, skips: &[&G::Value]) -> G::Value {
+        let up = g.upsample2(x);
+        let x = if skips.is_empty() {
+            up
+        } else {
+            let mut parts = vec![&up];
+            parts.extend_from_slice(skips);
+            g.cat(&parts)
+        };
+        let y = self.conv1.emit(g, &x);
+        self.conv2.emit(g, &y)
     }
 }
 
@@ -103,23 +117,32 @@ impl Decoder {
 
     /// `feats`: encoder outputs at strides 2..32 (smp's features without the input).
     fn forward(&self, feats: &[Tensor], train: bool) -> Tensor {
-        let f: Vec<&Tensor> = feats.iter().rev().collect();
-        let mut dense: HashMap<(usize, usize), Tensor> = HashMap::new();
+        self.wire(feats, |block, x, skips| block.forward(x, skips, train))
+    }
+
+    /// smp's nested wiring over `feats` (strides 2..32): `run(block, input, skips)` computes one
+    /// block, in the order the forward computes them; gives the last block's output.
+    fn wire<V>(&self, feats: &[V], mut run: impl FnMut(&DecoderBlock, &V, &[&V]) -> V) -> V {
+        let f: Vec<&V> = feats.iter().rev().collect();
+        let mut dense: HashMap<(usize, usize), V> = HashMap::new();
         for layer in 0..self.depth {
             for d in 0..self.depth - layer {
-                if layer == 0 {
-                    let out = self.blocks[&(d, d)].forward(f[d], &[f[d + 1]], train);
-                    dense.insert((d, d), out);
+                let l = d + layer;
+                let out = if layer == 0 {
+                    run(&self.blocks[&(d, d)], f[d], &[f[d + 1]])
                 } else {
-                    let l = d + layer;
-                    let mut skips: Vec<&Tensor> = (d + 1..=l).map(|i| &dense[&(i, l)]).collect();
+                    let mut skips: Vec<&V> = (d + 1..=l).map(|i| &dense[&(i, l)]).collect();
                     skips.push(f[l + 1]);
-                    let out = self.blocks[&(d, l)].forward(&dense[&(d, l - 1)], &skips, train);
-                    dense.insert((d, l), out);
-                }
+                    run(&self.blocks[&(d, l)], &dense[&(d, l - 1)], &skips)
+                };
+                dense.insert((d, l), out);
             }
         }
-        self.blocks[&(0, self.depth)].forward(&dense[&(0, self.depth - 1)], &[], train)
+        run(
+            &self.blocks[&(0, self.depth)],
+            &dense[&(0, self.depth - 1)],
+            &[],
+        )
     }
 }
 
@@ -159,6 +182,18 @@ impl UnetPlusPlus {
     pub fn fold_batch_norms(&mut self) {
         self.encoder.fold_batch_norms();
         self.decoder.fold();
+    }
+}
+
+impl UnetPlusPlus {
+    /// The eval-mode forward (logits) emitted into `g`, batch norms folded.
+    pub fn emit<G: GraphSink>(&self, g: &mut G, xs: &G::Value) -> G::Value {
+        let feats = self.encoder.emit_features(g, xs);
+        let top = self
+            .decoder
+            .wire(&feats, |block, x, skips| block.emit(g, x, skips));
+        let bias = self.head.bs.as_ref().expect("smp's head has a bias");
+        g.conv(&top, &self.head.ws, bias, 1, 1)
     }
 }
 
