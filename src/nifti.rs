@@ -1,8 +1,10 @@
-//! NIfTI-1 volumes (`.nii`, `.nii.gz`, or a `.hdr` with its voxels in `.img` beside it, the pair
-//! SPM-era pipelines write), as research pipelines and public brain-tumour collections hand out MRI, read as axial slices and written back as mask volumes. A volume is turned to the
-//! nearest RAS orientation by its sform (or qform), so whatever order its voxels are stored in, each
-//! axial slice shows as a viewer shows it in radiological convention, and as DICOM axial slices and
-//! their JPEG exports are: anterior at the top, the patient's right on the image's left.
+//! NIfTI volumes (NIfTI-1 `.nii`, `.nii.gz`, or a `.hdr` with its voxels in `.img` beside it, the
+//! pair SPM-era pipelines write; NIfTI-2 `.nii`, `.nii.gz`), as research pipelines and public
+//! brain-tumour collections hand out MRI, read as axial slices and written back as (NIfTI-1) mask
+//! volumes. A volume is turned to the nearest RAS orientation by its sform (or qform), so whatever
+//! order its voxels are stored in, each axial slice shows as a viewer shows it in radiological
+//! convention, and as DICOM axial slices and their JPEG exports are: anterior at the top, the
+//! patient's right on the image's left.
 use crate::window::{self, Window};
 use ::nifti::{IntoNdArray, NiftiHeader, NiftiObject, ReaderOptions, ReaderStreamedOptions};
 use anyhow::{bail, ensure, Context, Result};
@@ -12,9 +14,6 @@ use rayon::prelude::*;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-
-/// NIFTI_INTENT_LABEL: the written volume holds labels (0 background, 1 tumour), not measurements.
-const INTENT_LABEL: i16 = 1002;
 
 /// What a NIfTI file's name ends with: a single file, or the header of a pair (nifti-rs finds the
 /// `.img` or `.img.gz` beside it).
@@ -77,12 +76,24 @@ fn readable(e: ::nifti::NiftiError) -> anyhow::Error {
 /// of `volume`, which of its 3-D volumes is read (None for a file that holds one; from 0 for a 4-D
 /// file's, e.g. the Medical Segmentation Decathlon's FLAIR, T1w, T1gd and T2w).
 pub fn read_header(path: &Path, volume: Option<usize>) -> Result<(NiftiHeader, Orientation)> {
-    let header = NiftiHeader::from_file(path)
-        .map_err(readable)
-        .with_context(|| format!("cannot read {} as NIfTI", path.display()))?;
+    let (header, _) = header_of(path)?;
     let (orientation, _) =
         usable(&header, volume).with_context(|| format!("{} as NIfTI", path.display()))?;
     Ok((header, orientation))
+}
+
+/// A file's header: NIfTI-1 through nifti-rs, else NIfTI-2 as the NIfTI-1 header it amounts to
+/// ([`nifti2`]), with where a NIfTI-2 file's voxels start.
+fn header_of(path: &Path) -> Result<(NiftiHeader, Option<u64>)> {
+    match NiftiHeader::from_file(path) {
+        Ok(header) => Ok((header, None)),
+        Err(e) => match nifti2::read_header(path) {
+            Ok(Some((header, offset))) => Ok((header, Some(offset))),
+            Ok(None) => Err(readable(e)),
+            Err(e) => Err(e),
+        },
+    }
+    .with_context(|| format!("cannot read {} as NIfTI", path.display()))
 }
 
 /// A header's orientation and the index of the volume to read, when its voxels are grey values
@@ -160,14 +171,31 @@ fn volume(path: &Path, pick: Option<usize>) -> Result<Arc<Volume>> {
 /// The header, orientation and values (after scl_slope and scl_inter, in the order the file stores
 /// them, which `Orientation::index` uses) of the volume `pick` of a NIfTI file ([`read_header`]).
 fn decode(path: &Path, pick: Option<usize>) -> Result<(NiftiHeader, Orientation, Vec<f32>)> {
-    let cannot_read = || format!("cannot read {} as NIfTI", path.display());
     let cannot_decode = || format!("cannot decode the voxels of {}", path.display());
-    let header = NiftiHeader::from_file(path)
-        .map_err(readable)
-        .with_context(cannot_read)?;
+    let (header, nifti2) = header_of(path)?;
     let (orientation, index) =
         usable(&header, pick).with_context(|| format!("{} as NIfTI", path.display()))?;
-    let array = if orientation::volume_count(&header) > 1 {
+    let values = match nifti2 {
+        Some(offset) => {
+            nifti2::read_volume(path, &header, offset, index).with_context(cannot_decode)?
+        }
+        None => decode_nifti1(path, &header, index)?,
+    };
+    ensure!(
+        values.len() == orientation.dims.iter().product::<usize>(),
+        "{}: {} voxels decoded for one volume of {:?}",
+        path.display(),
+        values.len(),
+        orientation.dims
+    );
+    Ok((header, orientation, values))
+}
+
+/// [`decode`]'s values of a NIfTI-1 file, by nifti-rs.
+fn decode_nifti1(path: &Path, header: &NiftiHeader, index: usize) -> Result<Vec<f32>> {
+    let cannot_read = || format!("cannot read {} as NIfTI", path.display());
+    let cannot_decode = || format!("cannot decode the voxels of {}", path.display());
+    let array = if orientation::volume_count(header) > 1 {
         // Of a 4-D file (a Decathlon file holds four 36 MB volumes), only the volume read is
         // decoded: the ones before it are streamed past.
         let mut volumes = ReaderStreamedOptions::new()
@@ -203,14 +231,7 @@ fn decode(path: &Path, pick: Option<usize>) -> Result<(NiftiHeader, Orientation,
         offset.unwrap_or(0) == 0,
         "unreachable: a fresh array starts its buffer"
     );
-    ensure!(
-        values.len() == orientation.dims.iter().product::<usize>(),
-        "{}: {} voxels decoded for one volume of {:?}",
-        path.display(),
-        values.len(),
-        orientation.dims
-    );
-    Ok((header, orientation, values))
+    Ok(values)
 }
 
 /// The given axial slices (from 0, lowest first) of a NIfTI file's `volume` (as [`read_header`]),
@@ -266,121 +287,9 @@ pub fn label_values(path: &Path) -> Result<BTreeSet<i64>> {
         .collect())
 }
 
-/// What a written mask volume holds.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct MaskVolume {
-    pub voxels: u64,
-    pub slices_with_tumour: u32,
-    pub slices: u32,
-    /// Which volume of a 4-D file the mask is of (None for a 3-D file).
-    pub volume: Option<usize>,
-    /// The tumour's volume in mm³.
-    pub mm3: f64,
-}
-
-/// Write `out` (`.nii.gz`): the mask of `source`'s voxel grid, header and affines (one 3-D volume,
-/// whichever of a 4-D file's `volume` was read), 1 where an axial slice's mask (row by row, as
-/// [`read_slices`] gives the slice) is set; slices not given are 0.
-pub fn write_mask<S, M>(
-    out: &Path,
-    (source, volume): (&Path, Option<usize>),
-    slices: S,
-    description: &str,
-) -> Result<MaskVolume>
-where
-    S: IntoIterator<Item = (u32, M)>,
-    M: IntoIterator<Item = bool>,
-{
-    let mut with_tumour = 0;
-    let slices = slices.into_iter().map(|(s, mask)| {
-        let values: Vec<u8> = mask.into_iter().map(u8::from).collect();
-        with_tumour += u32::from(values.contains(&1));
-        (s, values)
-    });
-    let (mut header, o, voxels) = place(source, volume, slices)?;
-    let count = voxels.iter().map(|&v| u64::from(v)).sum::<u64>();
-    let volume = volume.filter(|_| orientation::volume_count(&header) > 1);
-    header.intent_code = INTENT_LABEL;
-    write(out, header, &o, voxels, (0.0, 1.0), description)?;
-    Ok(MaskVolume {
-        voxels: count,
-        slices_with_tumour: with_tumour,
-        slices: o.slices(),
-        volume,
-        mm3: count as f64 * o.voxel_mm3(),
-    })
-}
-
-/// Write `out` (`.nii.gz`): the tumour probability, 0–1 as float32, on `source`'s voxel grid, header
-/// and affines (as [`write_mask`]); each axial slice's probabilities given in 255ths (as a
-/// fractional DICOM SEG stores them), slices not given 0.
-pub fn write_probabilities<S, P>(
-    out: &Path,
-    (source, volume): (&Path, Option<usize>),
-    slices: S,
-    description: &str,
-) -> Result<()>
-where
-    S: IntoIterator<Item = (u32, P)>,
-    P: IntoIterator<Item = u8>,
-{
-    let slices = slices
-        .into_iter()
-        .map(|(s, p)| (s, p.into_iter().map(|v| f32::from(v) / 255.0)));
-    let (mut header, o, voxels) = place(source, volume, slices)?;
-    header.intent_code = 0;
-    write(out, header, &o, voxels, (0.0, 1.0), description)
-}
-
-/// `source`'s header and grid, and a volume on it holding each given axial slice's values (row by
-/// row) where the slice lies, the default elsewhere.
-fn place<T, S, V>(
-    source: &Path,
-    volume: Option<usize>,
-    slices: S,
-) -> Result<(NiftiHeader, Orientation, Vec<T>)>
-where
-    T: Copy + Default,
-    S: IntoIterator<Item = (u32, V)>,
-    V: IntoIterator<Item = T>,
-{
-    let (header, o) = read_header(source, volume)?;
-    let [d0, d1, d2] = o.dims;
-    let (w, _) = o.slice_size();
-    let mut voxels = vec![T::default(); d0 * d1 * d2];
-    for (s, values) in slices {
-        for (k, v) in values.into_iter().enumerate() {
-            voxels[o.index(s, k as u32 % w, k as u32 / w)] = v;
-        }
-    }
-    Ok((header, o, voxels))
-}
-
-/// `voxels` (stored order) as a NIfTI file with `header`'s geometry, display range `cal`.
-fn write<T>(
-    out: &Path,
-    mut header: NiftiHeader,
-    o: &Orientation,
-    voxels: Vec<T>,
-    cal: (f32, f32),
-    description: &str,
-) -> Result<()>
-where
-    T: ::nifti::DataElement + bytemuck::Pod,
-{
-    (header.cal_min, header.cal_max) = cal;
-    // Little-endian, as every current tool writes, whatever order a source (a big-endian pair of an
-    // old workstation) was stored in.
-    header.endianness = ::nifti::Endianness::Little;
-    header.descrip = description.as_bytes().iter().copied().take(79).collect();
-    let array = ndarray::Array3::from_shape_vec(ndarray::ShapeBuilder::f(o.dims), voxels)
-        .expect("the grid's size");
-    ::nifti::writer::WriterOptions::new(out)
-        .reference_header(&header)
-        .write_nifti(&array)
-        .with_context(|| format!("write {}", out.display()))
-}
-
+mod nifti2;
 mod orientation;
+mod write;
+pub use write::{write_mask, write_probabilities, MaskVolume};
 #[cfg(test)]
 mod tests;

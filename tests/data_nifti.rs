@@ -7,7 +7,14 @@ use common::dicom::{png, predict_at, predict_command};
 use std::path::{Path, PathBuf};
 
 /// In the order a folder lists them.
-const VOLUMES: [&str; 4] = ["lps.nii", "pair.hdr", "ras.nii.gz", "sag.nii.gz"];
+const VOLUMES: [&str; 6] = [
+    "lps.nii",
+    "ni2.nii.gz",
+    "ni2be.nii",
+    "pair.hdr",
+    "ras.nii.gz",
+    "sag.nii.gz",
+];
 
 /// nibabel's volumes and their slices as PNGs, made from three of the fixture's test images.
 fn volumes() -> tempfile::TempDir {
@@ -66,7 +73,7 @@ fn nifti_slices_predict_as_the_images_they_were_made_of() {
     let out = d.join("out_nifti");
     let o = common::run_ok(predict_command(d, &folder, &out).arg("--nifti-probabilities"));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("4 NIfTI mask volumes"), "{stdout}");
+    assert!(stdout.contains("6 NIfTI mask volumes"), "{stdout}");
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(!stderr.contains("not read"), "{stderr}");
     let total: u64 = pixels.iter().sum();
@@ -76,7 +83,7 @@ fn nifti_slices_predict_as_the_images_they_were_made_of() {
         .records()
         .map(|r| r.unwrap().iter().map(String::from).collect())
         .collect();
-    assert_eq!(volumes.len(), 4);
+    assert_eq!(volumes.len(), 6);
     for (v, row) in VOLUMES.iter().zip(&volumes) {
         let stem = v.split('.').next().unwrap();
         for (k, want) in truth.iter().enumerate() {
@@ -110,12 +117,17 @@ fn nifti_slices_predict_as_the_images_they_were_made_of() {
         );
     }
     // Of a 4-D file, the volume asked for: volume 1 holds the slices (volume 0 their inverse).
-    let series = d.join("series.nii.gz");
-    for (volume, same) in [("1", true), ("0", false)] {
-        let out = d.join(format!("out_series_{volume}"));
+    let cases = [
+        ("series", "1", true),
+        ("series", "0", false),
+        ("series2", "1", true),
+    ];
+    for (stem, volume, same) in cases {
+        let series = d.join(format!("{stem}.nii.gz"));
+        let out = d.join(format!("out_{stem}_{volume}"));
         common::run_ok(predict_command(d, &series, &out).args(["--volume", volume]));
         let got: Vec<_> = (0..3)
-            .map(|k| png(&out.join(format!("masks/series_f{}.png", k + 1))))
+            .map(|k| png(&out.join(format!("masks/{stem}_f{}.png", k + 1))))
             .collect();
         assert_eq!(got == truth, same, "volume {volume}");
         let row = csv::Reader::from_path(out.join("volumes.csv"))
@@ -126,7 +138,7 @@ fn nifti_slices_predict_as_the_images_they_were_made_of() {
             .unwrap();
         assert_eq!(&row[1], volume);
         if same {
-            let mask = out.join("nifti/series.nii.gz");
+            let mask = out.join(format!("nifti/{stem}.nii.gz"));
             let mut check = vec!["check", mask.to_str().unwrap(), series.to_str().unwrap()];
             let pngs: Vec<PathBuf> = (0..3)
                 .map(|k| by_png.join(format!("masks/slice_{k}.png")))
@@ -164,7 +176,7 @@ fn nifti_slices_predict_as_the_images_they_were_made_of() {
     }
     // Each slice's area from the voxel size: 0.6 mm between rows, 0.5 between columns.
     let per_slice = rows(&out);
-    assert_eq!(per_slice.len(), 12);
+    assert_eq!(per_slice.len(), 3 * VOLUMES.len());
     for (k, (p, mm2, frame)) in per_slice.iter().enumerate() {
         assert_eq!(*p, pixels[k % 3]);
         assert_eq!(*frame, Some(k as u32 % 3 + 1));

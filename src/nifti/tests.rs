@@ -1,3 +1,4 @@
+use super::write::INTENT_LABEL;
 use super::*;
 use ::nifti::writer::WriterOptions;
 

@@ -16,11 +16,13 @@ voxels 0.5 (x) x 0.6 (y) x 3 mm (z). Written as:
 - lps.nii: reoriented to LPS (DICOM's order), int16 stored as twice the value with scl_slope 0.5,
   cal 0..255.
 - pair.hdr with pair.img: lps.nii's volume as a big-endian NIfTI-1 pair (magic ni1, voxels in .img).
+- ni2.nii.gz, ni2be.nii: lps.nii's volume as NIfTI-2 (540-byte header), little-endian gzipped and
+  big-endian uncompressed.
 - sag.nii.gz: reoriented to a sagittal storage (P, S, L), uint8, qform only (sform code 0), no cal
   range: each slice is read from its minimum to its maximum, which is the slice as it is.
 - series.nii.gz: a 4-D uint8 file of two volumes, as the Medical Segmentation Decathlon stores its
   modalities: volume 0 the slices inverted (255 - v), volume 1 the slices. Read without a volume
-  chosen, it must be refused with a reason.
+  chosen, it must be refused with a reason. series2.nii.gz: the same as NIfTI-2.
 - rgb.nii.gz: RGB voxels, which must be refused with a reason.
 - labels.nii.gz: a label volume on ras.nii.gz's grid but stored in LPS order (uint8): on slice 0 label 1
   in rows 10-29, columns 20-49 and label 2 in rows 50-59, columns 60-69; slice 1 none; on slice 2 label 4
@@ -97,6 +99,23 @@ def make(out, images):
     assert back.header.endianness == ">" and os.path.exists(os.path.join(out, "pair.img"))
     assert np.array_equal(back.get_fdata(), values)
 
+    # The same as NIfTI-2 (540-byte header, 64-bit dims, doubles), as nibabel, FreeSurfer and the HCP
+    # tools write it: gzipped, and big-endian (header and voxels written here, as for the pair).
+    ni2 = nib.Nifti2Image((2 * values).astype(np.int16), lps.affine)
+    ni2.header.set_slope_inter(0.5, 0)
+    ni2.header["cal_min"], ni2.header["cal_max"] = 0, 255
+    nib.save(ni2, os.path.join(out, "ni2.nii.gz"))
+    big = ni2.header.as_byteswapped(">")
+    big["vox_offset"] = 544
+    with open(os.path.join(out, "ni2be.nii"), "wb") as f:
+        big.write_to(f)
+        f.seek(544)
+        f.write((2 * values).astype(">i2").tobytes(order="F"))
+    for name, order in [("ni2.nii.gz", "<"), ("ni2be.nii", ">")]:
+        back = nib.load(os.path.join(out, name))
+        assert isinstance(back, nib.Nifti2Image) and back.header.endianness == order, name
+        assert np.array_equal(back.get_fdata(), values), name
+
     sag = reoriented(ras, ("P", "S", "L"))
     sag = nib.Nifti1Image(np.asarray(sag.dataobj).astype(np.uint8), None)
     sag.set_qform(reoriented(ras, ("P", "S", "L")).affine, code=1)
@@ -106,6 +125,7 @@ def make(out, images):
 
     series = np.stack([255 - to_ras(slices), to_ras(slices)], axis=3).astype(np.uint8)
     nib.save(nib.Nifti1Image(series, AFFINE), os.path.join(out, "series.nii.gz"))
+    nib.save(nib.Nifti2Image(series, AFFINE), os.path.join(out, "series2.nii.gz"))
     rgb = np.zeros(series.shape[:3], dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
     nib.save(nib.Nifti1Image(rgb, AFFINE), os.path.join(out, "rgb.nii.gz"))
 
