@@ -59,6 +59,11 @@ fn attr_string(name: &str, s: &str) -> AttributeProto {
     }
 }
 
+/// TensorProto's raw_data of float32 elements.
+fn little_endian(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
 /// A float tensor input or output of any batch and sides: [N, 1, H, W].
 fn grey_value(name: &str) -> ValueInfoProto {
     let dim = |value: Option<i64>, param: Option<&str>| Dimension {
@@ -120,33 +125,30 @@ impl Builder {
             TensorProto {
                 dims: t.size(),
                 data_type: FLOAT,
-                raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                raw_data: little_endian(&values),
                 ..Default::default()
             }
         })
     }
 
-    /// A constant: `values` shaped `dims`, float32 or int64.
-    fn constant<T: Copy + std::fmt::Debug>(
-        &mut self,
-        values: &[T],
-        dims: &[i64],
-        data_type: i32,
-        bytes: fn(T) -> Vec<u8>,
-    ) -> String {
-        let key = format!("{values:?}{dims:?}{data_type}");
+    /// A constant of `data_type` shaped `dims`, its elements little-endian in `raw_data`.
+    fn constant(&mut self, dims: &[i64], data_type: i32, raw_data: Vec<u8>) -> String {
+        let key = format!("{dims:?}{data_type}{raw_data:?}");
         self.initializer(key, || TensorProto {
             dims: dims.to_vec(),
             data_type,
-            raw_data: values.iter().flat_map(|&v| bytes(v)).collect(),
+            raw_data,
             ..Default::default()
         })
     }
 
+    fn f32s(&mut self, values: &[f32], dims: &[i64]) -> String {
+        self.constant(dims, FLOAT, little_endian(values))
+    }
+
     fn int64s(&mut self, values: &[i64]) -> String {
-        self.constant(values, &[values.len() as i64], INT64, |v| {
-            v.to_le_bytes().to_vec()
-        })
+        let raw = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.constant(&[values.len() as i64], INT64, raw)
     }
 
     /// Reverse `axes` (PyTorch's `flip`): a Slice from the last element backwards.
@@ -180,10 +182,8 @@ impl Builder {
 
     /// `batches::normalize`: grey to the three ImageNet-normalised channels.
     fn normalize(&mut self, grey: &str) -> String {
-        let le = |v: f32| v.to_le_bytes().to_vec();
-        let mean = self.constant(&IMAGENET_MEAN, &[1, 3, 1, 1], FLOAT, le);
-        let inv_std = IMAGENET_STD.map(|s| 1.0 / s);
-        let inv_std = self.constant(&inv_std, &[1, 3, 1, 1], FLOAT, le);
+        let mean = self.f32s(&IMAGENET_MEAN, &[1, 3, 1, 1]);
+        let inv_std = self.f32s(&IMAGENET_STD.map(|s| 1.0 / s), &[1, 3, 1, 1]);
         let three = self.node("Concat", &[grey, grey, grey], vec![attr_int("axis", 1)]);
         let centred = self.node("Sub", &[&three, &mean], vec![]);
         self.node("Mul", &[&centred, &inv_std], vec![])
@@ -229,9 +229,7 @@ impl GraphSink for Builder {
     }
 
     fn upsample2(&mut self, x: &String) -> String {
-        let scales = self.constant(&[1f32, 1.0, 2.0, 2.0], &[4], FLOAT, |v| {
-            v.to_le_bytes().to_vec()
-        });
+        let scales = self.f32s(&[1.0, 1.0, 2.0, 2.0], &[4]);
         // Output pixel i reads input pixel floor(i / 2), as PyTorch's nearest upsampling does.
         let attrs = vec![
             attr_string("mode", "nearest"),

@@ -148,10 +148,12 @@ pub fn read_volume(path: &Path, h: &NiftiHeader, offset: u64, index: usize) -> R
     let mut one = h.clone();
     one.dim[0] = one.dim[0].min(3);
     one.dim[4..].fill(1);
-    let voxels: usize = one.dim[1..=3].iter().map(|&d| usize::from(d)).product();
+    // As nifti-rs counts: the dimensions up to the rank (a 2-D file may leave dim[3] at 0).
+    let rank = usize::from(one.dim[0]);
+    let voxels: usize = one.dim[1..=rank].iter().map(|&d| usize::from(d)).product();
     let size = voxels * usize::try_from(h.bitpix / 8).context("a negative bitpix")?;
     let start = usize::try_from(offset)? + index * size;
-    let all = bytes(path, (start + size) as u64)?;
+    let mut all = bytes(path, (start + size) as u64)?;
     if all.len() < start + size {
         bail!(
             "the file ends early (cut short in a copy or download?): {} bytes of voxels, {} expected",
@@ -159,7 +161,9 @@ pub fn read_volume(path: &Path, h: &NiftiHeader, offset: u64, index: usize) -> R
             size
         );
     }
-    let volume = ::nifti::InMemNiftiVolume::from_raw_data(&one, all[start..].to_vec())?;
+    // The volumes before it out, in place: no second copy of the one read.
+    all.drain(..start);
+    let volume = ::nifti::InMemNiftiVolume::from_raw_data(&one, all)?;
     let array = volume.into_ndarray::<f32>()?;
     let (values, _) = array.into_raw_vec_and_offset();
     Ok(values)
