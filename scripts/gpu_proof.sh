@@ -3,7 +3,7 @@
 # full pipeline on the packed real dataset. Run on the GPU machine from the repository root:
 #   scripts/gpu_proof.sh [bench|pipeline|all|parity|export]
 # Expects (prepared by scripts/gpu_prepare.sh on the build machine):
-#   .gpu/tumorseg        the release binary (its libtorch comes from LD_LIBRARY_PATH here)
+#   .gpu/tumorseg.gz     the stripped release binary, gzipped (its libtorch comes from LD_LIBRARY_PATH here)
 #   .gpu/data/           `tumorseg pack` output of the real dataset
 #   .gpu/torch_anchor.py the reference script from ../shared/anchors
 #   .whl/                segmentation-models-pytorch wheel for the reference script
@@ -28,7 +28,9 @@ OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
 PY=${PY:-/opt/torch/.venv/bin/python3}
 TORCH_LIB=$($PY -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 export LD_LIBRARY_PATH=$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-BIN=.gpu/tumorseg
+BIN=/tmp/tumorseg-bin/tumorseg
+mkdir -p /tmp/tumorseg-bin && gunzip -c .gpu/tumorseg.gz > "$BIN" && chmod +x "$BIN" ||
+  { echo "cannot unpack .gpu/tumorseg.gz (run scripts/gpu_prepare.sh on the build machine)"; exit 3; }
 SIZE=${SIZE:-448}; EPOCHS=${EPOCHS:-100}; BUDGET=${BUDGET:-460}; EMA=${EMA-0.997}; LAYOUT=${LAYOUT:-auto}
 TTA=${TTA:-d4}; AUG=${AUG-configs/augment-strong.toml}; SCHEDULE=${SCHEDULE:-cosine}; EXTRA=${EXTRA:-}
 ANNEAL=${ANNEAL:-0.3}; DICE=${DICE:-batch}
