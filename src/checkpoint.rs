@@ -102,6 +102,12 @@ pub fn load_model(
     crate::train::TrainConfig,
 )> {
     let cfg = load_config(run_dir)?;
+    let (vs, model) = load_frozen(&best_checkpoint(run_dir)?, device)?;
+    Ok((vs, model, cfg))
+}
+
+/// `<run_dir>/best_model.safetensors`, which must exist.
+pub fn best_checkpoint(run_dir: &Path) -> Result<std::path::PathBuf> {
     let best = run_dir.join(BEST);
     anyhow::ensure!(
         best.is_file(),
@@ -109,10 +115,43 @@ pub fn load_model(
         best.display(),
         run_dir.display()
     );
+    Ok(best)
+}
+
+/// The models a run directory predicts with (a training run's best, or an ensemble's members) on
+/// `device`, ready for inference, their stores (which keep the weights alive), and the size they
+/// were trained at.
+pub fn load_models(run_dir: &Path, device: tch::Device) -> Result<LoadedModels> {
+    let (paths, size) = crate::ensemble::checkpoints(run_dir)?;
+    let (stores, models) = paths
+        .iter()
+        .map(|p| load_frozen(p, device))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    Ok(LoadedModels {
+        stores,
+        models,
+        size,
+    })
+}
+
+/// What [`load_models`] gives.
+pub struct LoadedModels {
+    pub stores: Vec<VarStore>,
+    pub models: Vec<crate::model::unetpp::UnetPlusPlus>,
+    pub size: u32,
+}
+
+/// One checkpoint as a frozen model with its batch norms folded.
+fn load_frozen(
+    path: &Path,
+    device: tch::Device,
+) -> Result<(VarStore, crate::model::unetpp::UnetPlusPlus)> {
     let mut vs = VarStore::new(device);
     let mut model = crate::model::unetpp::UnetPlusPlus::new(&vs.root());
-    load_model_weights(&mut vs, &best)?;
+    load_model_weights(&mut vs, path)?;
     vs.freeze();
     model.fold_batch_norms();
-    Ok((vs, model, cfg))
+    Ok((vs, model))
 }

@@ -92,7 +92,7 @@ fn row(sample: &Sample, pred: &GrayImage, unit: Unit) -> ImageRow {
 
 /// Score the model's masks made by `decision` (a volume's slices decided together: [`slices`]).
 pub fn score_model(
-    model: &UnetPlusPlus,
+    models: &[UnetPlusPlus],
     samples: &[Sample],
     inf: &Inference,
     decision: Decision,
@@ -112,7 +112,7 @@ pub fn score_model(
         rows.extend(scored);
         pending.clear();
     };
-    decide_each(model, samples, inf, decision, progress, |i, mask| {
+    decide_each(models, samples, inf, decision, progress, |i, mask| {
         if let Some(v) = volumes.as_mut().filter(|v| v.measures()) {
             v.add(samples, i, mask.clone());
         }
@@ -135,7 +135,7 @@ pub fn score_model(
 /// decided together when the post-processing acts in 3-D; `f(index, mask)`, a volume's slices once
 /// its last one has been predicted.
 pub fn decide_each(
-    model: &UnetPlusPlus,
+    models: &[UnetPlusPlus],
     samples: &[Sample],
     inf: &Inference,
     decision: Decision,
@@ -146,7 +146,7 @@ pub fn decide_each(
         true => Volumes::of(samples),
         false => None,
     };
-    predict::for_each(model, samples, inf, progress, |i, _, _, prob| {
+    predict::for_each(models, samples, inf, progress, |i, _, _, prob| {
         match volumes.as_mut() {
             None => f(i, decision.mask(&prob)),
             Some(v) => {
@@ -164,7 +164,7 @@ pub fn decide_each(
 /// prediction pass: one `Curves` per candidate, in the candidates' order. As in [`score_model`], a
 /// volume's slices are decided together under `largest` and `one`.
 pub fn threshold_curves(
-    model: &UnetPlusPlus,
+    models: &[UnetPlusPlus],
     samples: &[Sample],
     inf: &Inference,
     grid: Vec<f32>,
@@ -180,7 +180,7 @@ pub fn threshold_curves(
         true => Volumes::of(samples),
         false => None,
     };
-    predict::for_each(model, samples, inf, progress, |i, s, _, prob| {
+    predict::for_each(models, samples, inf, progress, |i, s, _, prob| {
         let truth = s.mask();
         for (pp, c) in curves.iter_mut() {
             if volumes.is_none() || !pp.spans_slices() {

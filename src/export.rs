@@ -104,35 +104,35 @@ pub struct Manifest {
     pub provenance: Provenance,
 }
 
-/// `forward(grey)` of the module: [`grey_probabilities`] of `model` under `inf` (fp32), traced.
-/// The model's VarStore must be frozen (as `checkpoint::load_model` leaves it): the weights become
+/// `forward(grey)` of the module: [`grey_probabilities`] of `models` under `inf` (fp32), traced.
+/// The models' VarStores must be frozen (as `checkpoint::load_model` leaves it): the weights become
 /// constants of the graph, which cannot require gradients.
-pub fn trace(model: &UnetPlusPlus, inf: &Inference) -> Result<CModule> {
+pub fn trace(models: &[UnetPlusPlus], inf: &Inference) -> Result<CModule> {
     let side = i64::from(inf.size);
     let example = Tensor::rand([1, 1, side, side], (Kind::Float, inf.device));
-    let mut forward = |inputs: &[Tensor]| vec![grey_probabilities(model, &inputs[0], inf)];
+    let mut forward = |inputs: &[Tensor]| vec![grey_probabilities(models, &inputs[0], inf)];
     CModule::create_by_tracing("TumorSeg", "forward", &[example], &mut forward)
         .context("trace the model")
 }
 
 /// Compare `module` with [`grey_probabilities`] on a batch of two random images at the training
 /// size and at a second size, so that a module that only takes the traced size is caught.
-pub fn check(module: &CModule, model: &UnetPlusPlus, inf: &Inference) -> Result<Vec<Check>> {
-    check_with(model, inf, |grey| {
+pub fn check(module: &CModule, models: &[UnetPlusPlus], inf: &Inference) -> Result<Vec<Check>> {
+    check_with(models, inf, |grey| {
         Ok(tch::no_grad(|| module.forward_ts(&[grey]))?)
     })
 }
 
 /// [`check`] for an ONNX model, run by [`onnx_run`] from the bytes that go into the file.
-pub fn check_onnx(bytes: &[u8], model: &UnetPlusPlus, inf: &Inference) -> Result<Vec<Check>> {
+pub fn check_onnx(bytes: &[u8], models: &[UnetPlusPlus], inf: &Inference) -> Result<Vec<Check>> {
     let graph = onnx::decode(bytes)?;
-    check_with(model, inf, |grey| {
+    check_with(models, inf, |grey| {
         tch::no_grad(|| onnx_run::run(&graph, grey))
     })
 }
 
 fn check_with(
-    model: &UnetPlusPlus,
+    models: &[UnetPlusPlus],
     inf: &Inference,
     exported: impl Fn(&Tensor) -> Result<Tensor>,
 ) -> Result<Vec<Check>> {
@@ -146,7 +146,7 @@ fn check_with(
         .map(|&size| {
             let side = i64::from(size);
             let grey = Tensor::rand([2, 1, side, side], (Kind::Float, inf.device));
-            let ours = grey_probabilities(model, &grey, inf);
+            let ours = grey_probabilities(models, &grey, inf);
             let theirs =
                 exported(&grey).with_context(|| format!("run the exported module at {size}²"))?;
             ensure!(

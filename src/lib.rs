@@ -12,6 +12,7 @@ pub mod compare;
 pub mod dataset;
 pub mod device;
 pub mod dicom;
+pub mod ensemble;
 pub mod evaluate;
 pub mod export;
 pub mod font;

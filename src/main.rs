@@ -37,6 +37,8 @@ enum Command {
     /// A trained run as a TorchScript module (PyTorch, libtorch) or an ONNX model (ONNX Runtime,
     /// TensorRT, OpenVINO), checked against tumorseg's own probabilities.
     Export(commands::export::Args),
+    /// Several trained runs as one model (their mean probability), for every inference command.
+    Ensemble(commands::ensemble::Args),
     /// Re-encode a dataset into a compact copy (resized JPEGs, same COCO layout).
     Pack(commands::pack::Args),
     /// Make a COCO split from DICOM slices and the DICOM SEG objects drawn on them.
@@ -65,6 +67,7 @@ fn main() {
         Command::Predict(a) => commands::predict::run(a),
         Command::Pipeline(a) => commands::pipeline::run(*a),
         Command::Bench(a) => commands::bench::run(a),
+        Command::Ensemble(a) => commands::ensemble::run(a),
         Command::Pack(a) => commands::pack::run(a),
         Command::Export(a) => commands::export::run(a),
         Command::FromSeg(a) => commands::from_seg::run(a),

@@ -124,9 +124,10 @@ pub struct Inference {
     pub channels_last: bool,
 }
 
-/// Probabilities of `samples` at their original sizes (the DESIGN.md entry point).
+/// Probabilities of `samples` at their original sizes (the DESIGN.md entry point): the mean over
+/// `models` (one, or an ensemble's members) and the TTA's views.
 pub fn probabilities(
-    model: &UnetPlusPlus,
+    models: &[UnetPlusPlus],
     samples: &[Sample],
     size: u32,
     batch: usize,
@@ -143,7 +144,7 @@ pub fn probabilities(
         channels_last: crate::device::Layout::Auto.channels_last(),
     };
     let images = load_images(samples)?;
-    probabilities_gray(model, &images, &inf)
+    probabilities_gray(models, &images, &inf)
 }
 
 /// Decode images in parallel (errors name the image).
@@ -153,7 +154,7 @@ pub fn load_images(samples: &[Sample]) -> Result<Vec<GrayImage>> {
 
 /// Probabilities for already-decoded images of any size.
 pub fn probabilities_gray(
-    model: &UnetPlusPlus,
+    models: &[UnetPlusPlus],
     images: &[GrayImage],
     inf: &Inference,
 ) -> Result<Vec<ProbMap>> {
@@ -165,18 +166,18 @@ pub fn probabilities_gray(
     }
     let mut out = Vec::with_capacity(images.len());
     for chunk in images.chunks(inf.batch.max(1)) {
-        out.extend(batch_probabilities(model, chunk, inf)?);
+        out.extend(batch_probabilities(models, chunk, inf)?);
     }
     Ok(out)
 }
 
 fn batch_probabilities(
-    model: &UnetPlusPlus,
+    models: &[UnetPlusPlus],
     images: &[GrayImage],
     inf: &Inference,
 ) -> Result<Vec<ProbMap>> {
     let grey = grey_batch(images, inf.size);
-    let probs = grey_probabilities(model, &grey.to_device(inf.device), inf);
+    let probs = grey_probabilities(models, &grey.to_device(inf.device), inf);
     images
         .iter()
         .enumerate()
@@ -200,18 +201,24 @@ fn batch_probabilities(
         .collect()
 }
 
-/// The tumour probability of each pixel of a [N, 1, S, S] batch of grey in [0, 1] on the model's
-/// device, as [N, 1, S, S]: the mean over `inf.tta`'s views. (What `export` traces.)
-pub fn grey_probabilities(model: &UnetPlusPlus, grey: &Tensor, inf: &Inference) -> Tensor {
+/// The tumour probability of each pixel of a [N, 1, S, S] batch of grey in [0, 1] on the models'
+/// device, as [N, 1, S, S]: the mean over `models` (an ensemble's members, or one) and `inf.tta`'s
+/// views, each member seeing every view. (What `export` traces.)
+pub fn grey_probabilities(models: &[UnetPlusPlus], grey: &Tensor, inf: &Inference) -> Tensor {
     let input = normalize(grey);
     tch::no_grad(|| {
         let views = inf.tta.views();
         let sum = views
             .iter()
-            .map(|&view| unview(&sigmoid(model, &to_view(&input, view), inf), view))
+            .flat_map(|&view| {
+                let x = to_view(&input, view);
+                models
+                    .iter()
+                    .map(move |model| unview(&sigmoid(model, &x, inf), view))
+            })
             .reduce(|a, b| a + b)
-            .expect("every TTA has at least the image itself");
-        sum / views.len() as f64
+            .expect("a run has a model, and every TTA the image itself");
+        sum / (views.len() * models.len()) as f64
     })
 }
 
@@ -258,7 +265,7 @@ fn sigmoid(model: &UnetPlusPlus, input: &Tensor, inf: &Inference) -> Tensor {
 /// Run the model over `samples` in chunks (bounded memory), calling `f(index, sample, probs)` for
 /// each in order; a progress bar on stderr when `progress`.
 pub fn for_each(
-    model: &UnetPlusPlus,
+    models: &[UnetPlusPlus],
     samples: &[Sample],
     inf: &Inference,
     progress: bool,
@@ -269,7 +276,7 @@ pub fn for_each(
     let chunk = inf.batch.max(1) * 4;
     for (c, part) in samples.chunks(chunk).enumerate() {
         let images = load_images(part)?;
-        let probs = probabilities_gray(model, &images, inf)?;
+        let probs = probabilities_gray(models, &images, inf)?;
         for (j, ((sample, img), prob)) in part.iter().zip(&images).zip(probs).enumerate() {
             f(c * chunk + j, sample, img, prob)?;
         }
@@ -311,21 +318,23 @@ pub struct InferenceArgs {
     pub layout: crate::device::Layout,
 }
 
-/// A trained run opened for inference.
+/// A trained run (or an ensemble) opened for inference.
 pub struct LoadedRun {
     pub dir: std::path::PathBuf,
-    /// Keeps the weights alive for `model`.
-    pub vs: tch::nn::VarStore,
-    pub model: UnetPlusPlus,
+    /// Keep the weights alive for `models`.
+    pub stores: Vec<tch::nn::VarStore>,
+    /// One, or an ensemble's members: the prediction is the mean of their probabilities.
+    pub models: Vec<UnetPlusPlus>,
     pub inference: Inference,
 }
 
-/// Open `<run_dir>/best_model.safetensors` with the run's training size (unless `--size`).
+/// Open `<run_dir>/best_model.safetensors` (an ensemble: its members) with the training size
+/// (unless `--size`).
 pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<LoadedRun> {
     let device = crate::device::parse_device(&args.device)?;
     let precision = args.precision.resolve(device)?;
-    let (vs, model, cfg) = crate::checkpoint::load_model(run_dir, device)?;
-    let size = args.size.unwrap_or(cfg.size);
+    let loaded = crate::checkpoint::load_models(run_dir, device)?;
+    let size = args.size.unwrap_or(loaded.size);
     // The tuned threshold belongs to the probabilities of one TTA: keep using that one.
     let tta = match args.tta {
         Some(t) => t,
@@ -335,9 +344,10 @@ pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<Loade
     if args.tta.is_none() && passes > 1 && device == tch::Device::Cpu {
         // Chosen for a GPU run, it can turn minutes of CPU inference into most of an hour.
         eprintln!(
-            "note: {} test-time augmentation (threshold.json was tuned with it) runs {passes} passes \
+            "note: {} test-time augmentation (threshold.json was tuned with it) runs {} passes \
              per image; on the CPU `--tta none` is {passes}x faster",
-            tta.as_str()
+            tta.as_str(),
+            passes * loaded.models.len()
         );
     }
     let inference = Inference {
@@ -350,8 +360,8 @@ pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<Loade
     };
     Ok(LoadedRun {
         dir: run_dir.to_path_buf(),
-        vs,
-        model,
+        stores: loaded.stores,
+        models: loaded.models,
         inference,
     })
 }

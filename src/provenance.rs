@@ -177,9 +177,16 @@ pub fn files(role: &str, path: &Path, paths: &[PathBuf]) -> Result<Digest> {
     })
 }
 
-/// A trained run's inputs to inference: its best checkpoint, and threshold.json when that decides.
+/// A trained run's inputs to inference: its best checkpoint (an ensemble's: each member's), and
+/// threshold.json when that decides.
 pub fn run_inputs(run_dir: &Path, threshold: bool) -> Result<Vec<Digest>> {
-    let mut out = vec![file("model", &run_dir.join(crate::checkpoint::BEST))?];
+    let (checkpoints, _) = crate::ensemble::checkpoints(run_dir)?;
+    let mut out = match &checkpoints[..] {
+        [one] => vec![file("model", one)?],
+        members => (members.iter().enumerate())
+            .map(|(k, m)| file(&format!("member {}", k + 1), m))
+            .collect::<Result<_>>()?,
+    };
     if threshold {
         out.push(file("threshold", &run_dir.join(crate::threshold::FILE))?);
     }

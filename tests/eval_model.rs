@@ -9,11 +9,12 @@ use tumorseg::device::Precision;
 use tumorseg::model::unetpp::UnetPlusPlus;
 use tumorseg::predict::{probabilities_gray, Inference, ProbMap, Tta};
 
-fn model() -> (VarStore, UnetPlusPlus) {
+/// One model, as the slice of models inference takes.
+fn model() -> (VarStore, [UnetPlusPlus; 1]) {
     tch::manual_seed(3);
     let vs = VarStore::new(Device::Cpu);
     let m = UnetPlusPlus::new(&vs.root());
-    (vs, m)
+    (vs, [m])
 }
 
 fn inf(tta: Tta) -> Inference {
@@ -41,7 +42,7 @@ fn probabilities_come_back_at_the_original_size() {
     // At model size the upsample is the identity: equal to sigmoid(forward) on the normalised input.
     let grey = tumorseg::batches::grey_batch(&images[2..], 64);
     let x = tumorseg::batches::normalize(&grey);
-    let want = tch::no_grad(|| tch::nn::ModuleT::forward_t(&m, &x, false).sigmoid()).view([-1]);
+    let want = tch::no_grad(|| tch::nn::ModuleT::forward_t(&m[0], &x, false).sigmoid()).view([-1]);
     let want = Vec::<f32>::try_from(want).unwrap();
     let max = want
         .iter()

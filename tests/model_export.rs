@@ -141,7 +141,7 @@ fn a_module_that_differs_from_tumorseg_is_refused() {
     let _turn = common::seeded_turn();
     tch::manual_seed(3);
     let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
-    let model = tumorseg::model::unetpp::UnetPlusPlus::new(&vs.root());
+    let model = [tumorseg::model::unetpp::UnetPlusPlus::new(&vs.root())];
     // Frozen, as a loaded run is: tracing keeps the weights as constants.
     vs.freeze();
     let inf = |tta| Inference {
@@ -165,7 +165,7 @@ fn a_module_that_differs_from_tumorseg_is_refused() {
 
     // The same for ONNX, whose check runs the graph read back from the file's bytes.
     let graph = onnx::build(&model, Tta::None, "", &[]);
-    let bytes = onnx::encode(&graph);
+    let bytes = onnx::encode(&graph).unwrap();
     let checked = tumorseg::export::check_onnx(&bytes, &model, &inf(Tta::None)).unwrap();
     assert!(
         checked.iter().all(|c| c.max_difference <= 1e-5),
@@ -189,8 +189,8 @@ fn a_module_that_differs_from_tumorseg_is_refused() {
         .iter_mut()
         .find(|n| n.op_type == "Relu");
     relu.unwrap().op_type = "Elu".into();
-    let why =
-        tumorseg::export::check_onnx(&onnx::encode(&odd), &model, &inf(Tta::None)).unwrap_err();
+    let why = tumorseg::export::check_onnx(&onnx::encode(&odd).unwrap(), &model, &inf(Tta::None))
+        .unwrap_err();
     assert!(
         format!("{why:#}").contains("operator Elu is not one tumorseg writes"),
         "{why:#}"
@@ -206,7 +206,11 @@ fn onnx_weights_are_shared_by_the_tta_views() {
     let mut model = tumorseg::model::unetpp::UnetPlusPlus::new(&vs.root());
     vs.freeze();
     model.fold_batch_norms();
-    let graph = |tta| onnx::build(&model, tta, "", &[]).graph.unwrap();
+    let graph = |tta| {
+        onnx::build(std::slice::from_ref(&model), tta, "", &[])
+            .graph
+            .unwrap()
+    };
     let (plain, d4) = (graph(Tta::None), graph(Tta::D4));
     let convs = |g: &tumorseg::export::onnx::OnnxGraph| {
         g.node.iter().filter(|n| n.op_type == "Conv").count()

@@ -136,7 +136,7 @@ pub fn evaluate_run(
     if samples.is_empty() {
         bail!("split {split:?} under {} has no images", root.display());
     }
-    let scores = score_model(&run.model, &samples, &run.inference, decision, true)?;
+    let scores = score_model(&run.models, &samples, &run.inference, decision, true)?;
     let model = provenance::run_inputs(&run.dir, source == ThresholdSource::Tuned)?;
     let inputs = provenance::scoring_inputs(model, root, split, &samples)?;
     let ctx = ReportContext {

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 /// p > threshold (both in the manifest; the ONNX model also carries them as metadata).
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Run directory written by `tumorseg train` (its best checkpoint; threshold.json when tuned).
+    /// Run directory written by `tumorseg train` (its best checkpoint; threshold.json when tuned), or
+    /// by `tumorseg ensemble` (every member, their mean probability).
     pub run_dir: PathBuf,
     /// The file to write [default: RUN_DIR/model.torchscript.pt, or RUN_DIR/model.onnx with
     /// `--format onnx`]. Its manifest goes beside it (`.json`): input and output, the size,
@@ -69,15 +70,15 @@ pub fn run(args: Args) -> Result<()> {
     let provenance = Provenance::now(inf.device, inputs);
     let (manifest, json) = match format {
         Format::Torchscript => {
-            let module = export::trace(&run.model, &inf)?;
-            let checked = export::check(&module, &run.model, &inf)?;
+            let module = export::trace(&run.models, &inf)?;
+            let checked = export::check(&module, &run.models, &inf)?;
             let manifest = Manifest::new(&out, format, &inf, decision, checked, provenance);
             let json = export::save(&module, &out, &manifest)?;
             (manifest, json)
         }
         Format::Onnx => {
-            let bytes = onnx::encode(&onnx_model(&run, &inf, decision));
-            let checked = export::check_onnx(&bytes, &run.model, &inf)?;
+            let bytes = onnx::encode(&onnx_model(&run, &inf, decision))?;
+            let checked = export::check_onnx(&bytes, &run.models, &inf)?;
             let manifest = Manifest::new(&out, format, &inf, decision, checked, provenance);
             let json = export::save_onnx(&bytes, &out, &manifest)?;
             (manifest, json)
@@ -95,13 +96,18 @@ fn onnx_model(run: &LoadedRun, inf: &Inference, decision: Decision) -> onnx::Onn
         ("tta", inf.tta.as_str().to_string()),
         ("size", inf.size.to_string()),
         ("run", run.dir.display().to_string()),
+        ("members", run.models.len().to_string()),
     ];
     let doc = format!(
-        "tumorseg U-Net++ / ResNet34. Input: {} Output: {}",
+        "tumorseg U-Net++ / ResNet34{}. Input: {} Output: {}",
+        match run.models.len() {
+            1 => String::new(),
+            n => format!(", an ensemble of {n} (their mean probability)"),
+        },
         Format::Onnx.input(),
         export::OUTPUT
     );
-    onnx::build(&run.model, inf.tta, &doc, &metadata)
+    onnx::build(&run.models, inf.tta, &doc, &metadata)
 }
 
 fn print_summary(

@@ -2,6 +2,7 @@
 pub mod bench;
 pub mod clean;
 pub mod compare;
+pub mod ensemble;
 pub mod evaluate;
 pub mod export;
 pub mod from_nifti;

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Run directory written by `tumorseg train` (best_model.safetensors, config.toml).
+    /// Run directory written by `tumorseg train` (best_model.safetensors, config.toml), or by
+    /// `tumorseg ensemble` (its members, their mean probability).
     pub run_dir: PathBuf,
     /// Dataset root holding the split folder (train/ valid/ test/ with _annotations.coco.json).
     pub dataset_root: PathBuf,
@@ -69,7 +70,7 @@ pub fn tune(
     }
     let candidates = postprocess.candidates();
     let curves = threshold_curves(
-        &run.model,
+        &run.models,
         &samples,
         &run.inference,
         grid,

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Run directory written by `tumorseg train`.
+    /// Run directory written by `tumorseg train`, or by `tumorseg ensemble`.
     pub run_dir: PathBuf,
     /// Dataset root holding the split folder.
     pub dataset_root: PathBuf,
@@ -91,7 +91,7 @@ pub fn figures(
     let (mode, picked) = match choice {
         Choice::Random { n, seed } => ("random", pick_random(samples.len(), n, seed)),
         Choice::Worst(n) => {
-            let rows = score_model(&run.model, &samples, &run.inference, decision, true)?.rows;
+            let rows = score_model(&run.models, &samples, &run.inference, decision, true)?.rows;
             let dice: Vec<f64> = rows.iter().map(|r| r.confusion.dice()).collect();
             ("worst", pick_worst(&dice, n))
         }
@@ -141,7 +141,7 @@ fn masks_of(
 ) -> Result<Vec<GrayImage>> {
     let volume = |s: &Sample| s.volume.as_ref().map(|(v, _)| v.clone());
     if !decision.postprocess.spans_slices() || Volumes::<()>::of(samples).is_none() {
-        let probs = probabilities_gray(&run.model, images, &run.inference)?;
+        let probs = probabilities_gray(&run.models, images, &run.inference)?;
         return Ok(probs.iter().map(|p| decision.mask(p)).collect());
     }
     let wanted: HashSet<String> = picked.iter().filter_map(|&i| volume(&samples[i])).collect();
@@ -151,7 +151,7 @@ fn masks_of(
     let theirs: Vec<Sample> = members.iter().map(|&i| samples[i].clone()).collect();
     let mut masks: HashMap<usize, GrayImage> = HashMap::new();
     decide_each(
-        &run.model,
+        &run.models,
         &theirs,
         &run.inference,
         decision,

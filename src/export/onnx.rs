@@ -246,28 +246,29 @@ impl GraphSink for Builder {
 }
 
 /// The whole model as ONNX: `grey` [N, 1, H, W] in [0, 1] to `probability` [N, 1, H, W], the mean
-/// over `tta`'s views as `predict::grey_probabilities` computes it. `metadata` goes into the
+/// over `models` (one, or an ensemble's members) and `tta`'s views as `predict::grey_probabilities`
+/// computes it. `metadata` goes into the
 /// model's metadata_props (ONNX Runtime: `session.get_modelmeta().custom_metadata_map`).
-pub fn build(model: &UnetPlusPlus, tta: Tta, doc: &str, metadata: &[(&str, String)]) -> OnnxModel {
+pub fn build(
+    models: &[UnetPlusPlus],
+    tta: Tta,
+    doc: &str,
+    metadata: &[(&str, String)],
+) -> OnnxModel {
     let _no_grad = tch::no_grad_guard();
     let mut b = Builder::default();
     let x = b.normalize(INPUT);
-    let views: Vec<String> = tta
-        .views()
-        .iter()
-        .map(|&(mirror, k)| {
-            let v = if mirror { b.flip(&x, &[3]) } else { x.clone() };
-            let v = b.rot90(&v, k);
+    let mut views = Vec::new();
+    for &(mirror, k) in tta.views() {
+        let v = if mirror { b.flip(&x, &[3]) } else { x.clone() };
+        let v = b.rot90(&v, k);
+        for model in models {
             let logits = model.emit(&mut b, &v);
             let p = b.node("Sigmoid", &[&logits], vec![]);
             let p = b.rot90(&p, -k);
-            if mirror {
-                b.flip(&p, &[3])
-            } else {
-                p
-            }
-        })
-        .collect();
+            views.push(if mirror { b.flip(&p, &[3]) } else { p });
+        }
+    }
     let refs: Vec<&str> = views.iter().map(String::as_str).collect();
     let last = b.node("Mean", &refs, vec![]);
     // The last node gives the graph's output under its documented name.
@@ -298,9 +299,16 @@ pub fn build(model: &UnetPlusPlus, tta: Tta, doc: &str, metadata: &[(&str, Strin
     }
 }
 
-/// The model's bytes as they go into the file.
-pub fn encode(model: &OnnxModel) -> Vec<u8> {
-    model.encode_to_vec()
+/// The model's bytes as they go into the file. Protocol Buffers cap a message at 2 GiB, and this
+/// writer keeps the weights inside it (no external data files): about 20 members of an ensemble.
+pub fn encode(model: &OnnxModel) -> anyhow::Result<Vec<u8>> {
+    let len = model.encoded_len();
+    anyhow::ensure!(
+        len <= i32::MAX as usize,
+        "the ONNX model would take {len} bytes, beyond the 2 GiB one ONNX file holds: export fewer \
+         ensemble members, or as TorchScript"
+    );
+    Ok(model.encode_to_vec())
 }
 
 /// Read back a file's bytes.

@@ -149,13 +149,19 @@ pub fn input<'a>(record: &'a serde_json::Value, role: &str) -> &'a serde_json::V
 /// commands. It takes the seeded turn: another test of the same process seeding and drawing between
 /// the seed and the initialisation made a different model (one that marked every pixel).
 pub fn fake_run(dir: &std::path::Path) -> PathBuf {
+    fake_run_with(dir, 7, 64)
+}
+
+/// [`fake_run`] of another model (`seed`) or size.
+pub fn fake_run_with(dir: &std::path::Path, seed: i64, size: u32) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
     let _turn = seeded_turn();
-    tch::manual_seed(7);
+    tch::manual_seed(seed);
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);
     let _model = tumorseg::model::unetpp::UnetPlusPlus::new(&vs.root());
     tumorseg::checkpoint::save_model(&vs, &dir.join(tumorseg::checkpoint::BEST)).unwrap();
     let cfg = tumorseg::train::TrainConfig {
-        size: 64,
+        size,
         dataset: fixture(),
         ..tumorseg::train::TrainConfig::default()
     };

@@ -210,7 +210,7 @@ impl Reading<'_> {
                     Err(e) => self.skip(i, &files[i], &e),
                 }
             }
-            probs.extend(probabilities_gray(&run.model, &these, &run.inference)?);
+            probs.extend(probabilities_gray(&run.models, &these, &run.inference)?);
             images.extend(these);
             self.bar.inc(members.len() as u64);
         }

@@ -21,7 +21,7 @@ mod volumes;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Run directory written by `tumorseg train`.
+    /// Run directory written by `tumorseg train`, or by `tumorseg ensemble`.
     pub run_dir: PathBuf,
     /// Images (JPEG, PNG, TIFF, BMP, DICOM or NIfTI; any size; 16-bit and float images are
     /// stretched from their minimum to their maximum, DICOM goes through its rescale and its first

@@ -1,0 +1,225 @@
+//! An ensemble: the models of several trained runs (other seeds, folds or recipes) whose tumour
+//! probabilities are averaged, saved as a directory that every inference command opens as it opens a
+//! run (tune-threshold, evaluate, visualize, predict, export). Averaging independently trained models
+//! is how the strongest segmentation entries decide (nnU-Net averages its five folds' probabilities);
+//! `compare` then tells whether the ensemble beats its best member beyond chance.
+use crate::checkpoint;
+use crate::provenance::{self, Digest, Provenance};
+use anyhow::{bail, ensure, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The file that makes a directory an ensemble.
+pub const FILE: &str = "ensemble.json";
+/// Where the members' checkpoints are kept, inside the ensemble's directory.
+const MEMBERS: &str = "members";
+
+/// One model of the ensemble.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// Its checkpoint, relative to the ensemble's directory.
+    pub checkpoint: String,
+    /// The run it was trained in, as given to `tumorseg ensemble`.
+    pub source: String,
+    pub sha256: String,
+    /// Its run's best valid Dice (metrics.jsonl), when the run recorded one.
+    pub best_valid_dice: Option<f64>,
+}
+
+/// `ensemble.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ensemble {
+    /// The input side every member was trained at, and the ensemble's default inference size.
+    pub size: u32,
+    /// Their probabilities are averaged with equal weights.
+    pub members: Vec<Member>,
+}
+
+/// A run directory's `ensemble.json`, or None when it is a single training run.
+pub fn read(run_dir: &Path) -> Result<Option<Ensemble>> {
+    let path = run_dir.join(FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    let ensemble: Ensemble =
+        serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
+    ensure!(
+        !ensemble.members.is_empty(),
+        "{} lists no members",
+        path.display()
+    );
+    Ok(Some(ensemble))
+}
+
+/// The checkpoints a run directory predicts with (an ensemble's members, else its best model) and the
+/// size they were trained at.
+pub fn checkpoints(run_dir: &Path) -> Result<(Vec<PathBuf>, u32)> {
+    if let Some(e) = read(run_dir)? {
+        let paths = e.members.iter().map(|m| run_dir.join(&m.checkpoint));
+        return Ok((paths.collect(), e.size));
+    }
+    ensure!(
+        run_dir.join(checkpoint::CONFIG).is_file(),
+        "{} is neither a training run (no {}) nor an ensemble (no {FILE})",
+        run_dir.display(),
+        checkpoint::CONFIG
+    );
+    let size = checkpoint::load_config(run_dir)?.size;
+    Ok((vec![checkpoint::best_checkpoint(run_dir)?], size))
+}
+
+/// A model on its way into an ensemble.
+struct Candidate {
+    checkpoint: PathBuf,
+    source: String,
+    size: u32,
+    best_valid_dice: Option<f64>,
+    digest: Digest,
+}
+
+/// The models of `runs` (training runs, or ensembles, whose members are taken one by one).
+fn candidates(runs: &[PathBuf]) -> Result<Vec<Candidate>> {
+    let mut out = Vec::new();
+    for run in runs {
+        let (paths, size) = checkpoints(run)?;
+        let members = read(run)?.map(|e| e.members);
+        for (k, checkpoint) in paths.into_iter().enumerate() {
+            let (source, best_valid_dice) = match &members {
+                Some(m) => (m[k].source.clone(), m[k].best_valid_dice),
+                None => (absolute(run), best_valid_dice(run)?),
+            };
+            let digest = provenance::file("member", &checkpoint)?;
+            out.push(Candidate {
+                checkpoint,
+                source,
+                size,
+                best_valid_dice,
+                digest,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Where a member came from, as it will still read from another working directory.
+fn absolute(run: &Path) -> String {
+    std::fs::canonicalize(run)
+        .unwrap_or_else(|_| run.to_path_buf())
+        .display()
+        .to_string()
+}
+
+fn best_valid_dice(run: &Path) -> Result<Option<f64>> {
+    let records = crate::train::log::read(&run.join(checkpoint::METRICS))?;
+    Ok(records.iter().map(|r| r.valid_dice).reduce(f64::max))
+}
+
+/// Why `c` cannot make an ensemble: fewer than two models, one model twice, or members trained at
+/// different sizes (inference runs every member at one size).
+fn refuse(c: &[Candidate]) -> Result<()> {
+    ensure!(
+        c.len() >= 2,
+        "an ensemble needs at least two models; {} given",
+        c.len()
+    );
+    for (i, a) in c.iter().enumerate() {
+        if let Some(b) = c[..i].iter().find(|b| b.digest.sha256 == a.digest.sha256) {
+            bail!(
+                "{} and {} hold the same model ({}): an ensemble of copies only repeats it",
+                b.checkpoint.display(),
+                a.checkpoint.display(),
+                &a.digest.sha256[..12]
+            );
+        }
+        if a.size != c[0].size {
+            bail!(
+                "{} was trained at {}² and {} at {}²: an ensemble runs every member at one size",
+                c[0].source,
+                c[0].size,
+                a.source,
+                a.size
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Each checkpoint must load into the model, so that an ensemble that is written also opens.
+fn loads(c: &Candidate) -> Result<()> {
+    let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let _model = crate::model::unetpp::UnetPlusPlus::new(&vs.root());
+    checkpoint::load_model_weights(&mut vs, &c.checkpoint)
+        .with_context(|| format!("{} is not a tumorseg model", c.source))
+}
+
+/// A file name for member `k` (from 1) that says where it came from.
+fn member_file(k: usize, source: &str) -> String {
+    let stem: String = Path::new(source)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(
+            |ch| match ch.is_ascii_alphanumeric() || "-_.".contains(ch) {
+                true => ch,
+                false => '_',
+            },
+        )
+        .collect();
+    format!("{MEMBERS}/{k:02}-{stem}.safetensors")
+}
+
+/// Hard links share the checkpoint's bytes; a checkpoint rewritten later (always by rename) leaves the
+/// link's copy as it was. Across file systems the file is copied.
+fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+    if std::fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(from, to)
+        .map(|_| ())
+        .with_context(|| format!("copy {} to {}", from.display(), to.display()))
+}
+
+/// Make the ensemble of `runs` in `out` (a new or empty directory): the members' checkpoints, its
+/// `ensemble.json` and `provenance.json`. Nothing is written when a model is refused.
+pub fn create(runs: &[PathBuf], out: &Path) -> Result<Ensemble> {
+    let candidates = candidates(runs)?;
+    refuse(&candidates)?;
+    candidates.iter().try_for_each(loads)?;
+    let occupied = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
+    ensure!(
+        !occupied,
+        "{} exists and is not empty: give a new directory",
+        out.display()
+    );
+    std::fs::create_dir_all(out.join(MEMBERS))
+        .with_context(|| format!("create {}", out.join(MEMBERS).display()))?;
+    let mut members = Vec::new();
+    for (k, c) in candidates.iter().enumerate() {
+        let file = member_file(k + 1, &c.source);
+        link_or_copy(&c.checkpoint, &out.join(&file))?;
+        members.push(Member {
+            checkpoint: file,
+            source: c.source.clone(),
+            sha256: c.digest.sha256.clone(),
+            best_valid_dice: c.best_valid_dice,
+        });
+    }
+    let ensemble = Ensemble {
+        size: candidates[0].size,
+        members,
+    };
+    let inputs = (candidates.into_iter().enumerate())
+        .map(|(k, c)| Digest {
+            role: format!("member {}", k + 1),
+            ..c.digest
+        })
+        .collect();
+    provenance::record(out, Provenance::now(tch::Device::Cpu, inputs), false)?;
+    let json = serde_json::to_string_pretty(&ensemble)? + "\n";
+    // Written last: a directory without it is not taken for an ensemble.
+    checkpoint::write_atomic(&out.join(FILE), json.as_bytes())?;
+    Ok(ensemble)
+}

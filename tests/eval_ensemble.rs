@@ -1,0 +1,156 @@
+//! `tumorseg ensemble`: several runs as one model whose probability is the mean of theirs, which every
+//! inference command opens as it opens a run.
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use tch::{Device, Kind, Tensor};
+use tumorseg::checkpoint::{load_models, LoadedModels};
+use tumorseg::predict::{grey_probabilities, Inference, Tta};
+
+fn inf(tta: Tta) -> Inference {
+    Inference {
+        size: 64,
+        batch: 2,
+        device: Device::Cpu,
+        precision: tumorseg::device::Precision::Fp32,
+        tta,
+        channels_last: false,
+    }
+}
+
+fn ensemble(runs: &[&Path], out: &Path) -> Output {
+    let mut cmd = common::bin();
+    cmd.arg("ensemble").args(runs).arg("--out").arg(out);
+    cmd.output().unwrap()
+}
+
+/// Two fake runs of different models at 64², and their ensemble.
+fn two_and_their_ensemble(d: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let a = common::fake_run_with(&d.join("a"), 7, 64);
+    let b = common::fake_run_with(&d.join("b"), 8, 64);
+    let ens = d.join("ens");
+    let out = ensemble(&[&a, &b], &ens);
+    assert!(out.status.success(), "{out:?}");
+    (a, b, ens)
+}
+
+#[test]
+fn an_ensemble_predicts_the_mean_of_its_members_probabilities() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b, ens) = two_and_their_ensemble(d.path());
+    let load = |dir: &Path| load_models(dir, Device::Cpu).unwrap();
+    let (la, lb, le) = (load(&a), load(&b), load(&ens));
+    assert_eq!((la.models.len(), le.models.len(), le.size), (1, 2, 64));
+    let grey = Tensor::rand([2, 1, 64, 64], (Kind::Float, Device::Cpu));
+    for tta in [Tta::None, Tta::Flips] {
+        let p = |l: &LoadedModels| grey_probabilities(&l.models, &grey, &inf(tta));
+        let (pa, pb, pe) = (p(&la), p(&lb), p(&le));
+        let largest = |t: Tensor| t.abs().max().double_value(&[]);
+        // Members that agreed would prove nothing about the mean.
+        assert!(largest(&pa - &pb) > 1e-3, "{tta:?}");
+        assert!(largest(pe - (pa + pb) / 2.0) < 1e-6, "{tta:?}");
+    }
+    // The members are the runs' checkpoints, named after them, their sources absolute.
+    let listed = common::json(&ens.join("ensemble.json"));
+    let members = listed["members"].as_array().unwrap();
+    for (m, run) in members.iter().zip([&a, &b]) {
+        let file = ens.join(m["checkpoint"].as_str().unwrap());
+        let best = run.join(tumorseg::checkpoint::BEST);
+        assert_eq!(m["sha256"], common::sha256(&best));
+        assert_eq!(common::sha256(&file), common::sha256(&best));
+        assert_eq!(m["source"], run.canonicalize().unwrap().to_str().unwrap());
+        // Fake runs have no metrics.jsonl.
+        assert!(m["best_valid_dice"].is_null());
+    }
+    assert_eq!(members[1]["checkpoint"], "members/02-b.safetensors");
+}
+
+/// evaluate and export take the ensemble's directory as a run; provenance names every member; an
+/// ensemble given to `ensemble` gives its members.
+#[test]
+fn an_ensemble_is_scored_and_exported_as_a_run_is() {
+    let d = tempfile::tempdir().unwrap();
+    let (_, _, ens) = two_and_their_ensemble(d.path());
+    let listed = common::json(&ens.join("ensemble.json"));
+    common::run_ok(
+        common::bin()
+            .args(["evaluate", "--split", "test", "--threshold", "0.5"])
+            .arg(&ens)
+            .arg(common::fixture()),
+    );
+    let report = common::json(&ens.join("report.json"));
+    assert_eq!(report["n_images"], 8);
+    for k in 0..2 {
+        let input = common::input(&report["provenance"], &format!("member {}", k + 1));
+        assert_eq!(input["sha256"], listed["members"][k]["sha256"]);
+    }
+
+    let onnx_file = d.path().join("ens.onnx");
+    common::run_ok(common::into("export", &ens, &onnx_file).args(["--tta", "none"]));
+    let model = tumorseg::export::onnx::decode(&std::fs::read(&onnx_file).unwrap()).unwrap();
+    let graph = model.graph.as_ref().unwrap();
+    let convs = graph.node.iter().filter(|n| n.op_type == "Conv").count();
+    // Each member's 59 convolutions, and each member's own weights (2 per convolution) beside the
+    // normalisation's and the upsampling's 3 constants.
+    assert_eq!(convs, 2 * 59);
+    assert_eq!(graph.initializer.len(), 2 * 2 * 59 + 3);
+    let members = model.metadata_props.iter().find(|p| p.key == "members");
+    assert_eq!(members.map(|p| p.value.as_str()), Some("2"));
+
+    let c = common::fake_run_with(&d.path().join("c"), 9, 64);
+    let three = d.path().join("three");
+    let out = ensemble(&[&ens, &c], &three);
+    assert!(out.status.success(), "{out:?}");
+    let sources: Vec<String> = common::json(&three.join("ensemble.json"))["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["source"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(sources, ["a", "b", "c"]);
+}
+
+#[test]
+fn what_cannot_make_an_ensemble_is_refused_and_nothing_is_written() {
+    let d = tempfile::tempdir().unwrap();
+    let a = common::fake_run_with(&d.path().join("a"), 7, 64);
+    let wide = common::fake_run_with(&d.path().join("wide"), 8, 96);
+    let broken = common::fake_run_with(&d.path().join("broken"), 9, 64);
+    std::fs::write(broken.join(tumorseg::checkpoint::BEST), b"not tensors").unwrap();
+    let empty = d.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = d.path().join("out");
+    let cases: [(&[&Path], &str); 4] = [
+        (&[&a, &a], "hold the same model"),
+        (&[&a, &wide], "trained at 64² and"),
+        (&[&a, &broken], "is not a tumorseg model"),
+        (
+            &[&a, &empty],
+            "is neither a training run (no config.toml) nor an ensemble",
+        ),
+    ];
+    for (runs, why) in cases {
+        let o = ensemble(runs, &out);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && stderr.contains(why),
+            "{why}: {stderr}"
+        );
+        assert!(!out.exists(), "{why}: nothing is written");
+    }
+    let b = common::fake_run_with(&d.path().join("b"), 10, 64);
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let o = ensemble(&[&a, &b], &out);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("exists and is not empty"));
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+}
