@@ -185,9 +185,7 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
 /// Make the ensemble of `runs` in `out` (a new or empty directory): the members' checkpoints, its
 /// `ensemble.json` and `provenance.json`. Nothing is written when a model is refused.
 pub fn create(runs: &[PathBuf], out: &Path) -> Result<Ensemble> {
-    let candidates = candidates(runs)?;
-    refuse(&candidates)?;
-    candidates.iter().try_for_each(loads)?;
+    let candidates = accepted(runs)?;
     let occupied = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
     ensure!(
         !occupied,
@@ -200,13 +198,46 @@ pub fn create(runs: &[PathBuf], out: &Path) -> Result<Ensemble> {
     for (k, c) in candidates.iter().enumerate() {
         let file = member_file(k + 1, &c.source);
         link_or_copy(&c.checkpoint, &out.join(&file))?;
-        members.push(Member {
-            checkpoint: file,
-            source: c.source.clone(),
-            sha256: c.digest.sha256.clone(),
-            best_valid_dice: c.best_valid_dice,
-        });
+        members.push(c.member(file));
     }
+    write(out, candidates, members)
+}
+
+/// The ensemble of runs that lie inside `dir` (the pipeline's `member-N` runs), written into `dir`
+/// with its members referenced where they are.
+pub fn create_within(dir: &Path, runs: &[PathBuf]) -> Result<Ensemble> {
+    let candidates = accepted(runs)?;
+    let members = (candidates.iter())
+        .map(|c| {
+            let inside = c.checkpoint.strip_prefix(dir).with_context(|| {
+                format!("{} is not inside {}", c.checkpoint.display(), dir.display())
+            })?;
+            Ok(c.member(inside.display().to_string()))
+        })
+        .collect::<Result<_>>()?;
+    write(dir, candidates, members)
+}
+
+/// The models of `runs`, when they can make an ensemble.
+fn accepted(runs: &[PathBuf]) -> Result<Vec<Candidate>> {
+    let candidates = candidates(runs)?;
+    refuse(&candidates)?;
+    candidates.iter().try_for_each(loads)?;
+    Ok(candidates)
+}
+
+impl Candidate {
+    fn member(&self, checkpoint: String) -> Member {
+        Member {
+            checkpoint,
+            source: self.source.clone(),
+            sha256: self.digest.sha256.clone(),
+            best_valid_dice: self.best_valid_dice,
+        }
+    }
+}
+
+fn write(dir: &Path, candidates: Vec<Candidate>, members: Vec<Member>) -> Result<Ensemble> {
     let ensemble = Ensemble {
         size: candidates[0].size,
         members,
@@ -217,9 +248,9 @@ pub fn create(runs: &[PathBuf], out: &Path) -> Result<Ensemble> {
             ..c.digest
         })
         .collect();
-    provenance::record(out, Provenance::now(tch::Device::Cpu, inputs), false)?;
+    provenance::record(dir, Provenance::now(tch::Device::Cpu, inputs), false)?;
     let json = serde_json::to_string_pretty(&ensemble)? + "\n";
     // Written last: a directory without it is not taken for an ensemble.
-    checkpoint::write_atomic(&out.join(FILE), json.as_bytes())?;
+    checkpoint::write_atomic(&dir.join(FILE), json.as_bytes())?;
     Ok(ensemble)
 }

@@ -154,3 +154,61 @@ fn what_cannot_make_an_ensemble_is_refused_and_nothing_is_written() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("exists and is not empty"));
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
 }
+
+/// `pipeline --members 2`: two seeds trained in the run's member folders, the run itself their
+/// ensemble, tuned and scored with it.
+#[test]
+fn a_pipeline_of_two_members_decides_with_their_ensemble() {
+    let d = tempfile::tempdir().unwrap();
+    let run = d.path().join("run");
+    let mut cmd = common::bin();
+    cmd.arg("pipeline")
+        .arg(common::fixture())
+        .arg("--out")
+        .arg(&run);
+    cmd.args([
+        "--members",
+        "2",
+        "--epochs",
+        "1",
+        "--size",
+        "64",
+        "--batch",
+        "4",
+    ]);
+    cmd.args(["--seed", "11", "--figures", "1"]);
+    common::run_ok(cmd.args(common::training::QUIET_CPU));
+    let listed = common::json(&run.join("ensemble.json"));
+    let members = listed["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2);
+    for (k, m) in members.iter().enumerate() {
+        let dir = run.join(format!("member-{}", k + 1));
+        assert_eq!(
+            m["checkpoint"],
+            format!("member-{}/best_model.safetensors", k + 1)
+        );
+        let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+        assert!(config.contains(&format!("seed = {}", 11 + k)), "{config}");
+        let best = common::training::records(&dir)
+            .iter()
+            .map(|r| r["valid_dice"].as_f64().unwrap())
+            .fold(f64::MIN, f64::max);
+        assert_eq!(m["best_valid_dice"].as_f64(), Some(best));
+    }
+    let report = common::json(&run.join("report.json"));
+    assert_eq!(report["split"], "test");
+    let model = common::input(&report["provenance"], "member 2");
+    assert_eq!(model["sha256"], members[1]["sha256"]);
+    let tuned = common::json(&run.join("threshold.json"));
+    assert_eq!(tuned["provenance"]["inputs"][1]["role"], "member 2");
+
+    let o = common::bin()
+        .arg("pipeline")
+        .arg(common::fixture())
+        .args(["--members", "2", "--resume"])
+        .arg(run.join("member-1"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("--members cannot resume"), "{stderr}");
+}

@@ -13,6 +13,7 @@ use crate::dataset::{CLEANED, ORIGINAL};
 use crate::postprocess::PostprocessChoice;
 use crate::predict::{open_run, InferenceArgs, Tta};
 use crate::threshold::{parse_grid, DEFAULT_GRID};
+use crate::train::{TrainConfig, TrainSummary};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -46,6 +47,13 @@ pub struct Args {
     /// Random test samples drawn into <run>/figures/ (plus the worst half as many).
     #[arg(long, default_value_t = 8)]
     pub figures: usize,
+    /// Train this many models, seeds --seed, --seed + 1 …, in <run>/member-1, <run>/member-2 …,
+    /// each with the whole recipe and an equal share of --time-limit, and decide with their
+    /// ensemble (the mean of their probabilities, as `tumorseg ensemble` makes it), which <run>
+    /// itself becomes: the threshold is tuned, the test split scored and the figures drawn with it.
+    /// Not with --resume (resume a member with `train --resume`, then run `tumorseg ensemble`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub members: u32,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -54,6 +62,12 @@ pub fn run(args: Args) -> Result<()> {
     let stage = |what: &str| println!("== {what} [{:.1} s]", started.elapsed().as_secs_f64());
     let grid = parse_grid(&args.threshold_grid)?;
     let mut cfg = args.train.resolve(Some(args.dataset_root.clone()))?;
+    if args.members > 1 && cfg.resume.is_some() {
+        bail!(
+            "--members cannot resume: resume a member with `tumorseg train --resume RUN/member-N`, \
+             then make the ensemble with `tumorseg ensemble`"
+        );
+    }
     let run_dir = cfg.resume.clone().unwrap_or_else(|| cfg.run_dir());
     cfg.out = Some(run_dir.clone());
     let data = if args.no_clean {
@@ -76,13 +90,24 @@ pub fn run(args: Args) -> Result<()> {
     cfg.dataset = data.clone();
 
     stage(&format!("train ({})", run_dir.display()));
-    let summary = crate::train::train(&cfg)?;
-    if summary.best_epoch.is_none() {
-        bail!(
-            "training finished no epoch: nothing to evaluate in {}",
-            summary.run_dir.display()
-        );
-    }
+    let trained = train_members(&cfg, args.members)?;
+    let decided = match &trained[..] {
+        [one] => one.run_dir.clone(),
+        members => {
+            let dirs: Vec<PathBuf> = members.iter().map(|m| m.run_dir.clone()).collect();
+            let ensemble = crate::ensemble::create_within(&run_dir, &dirs)?;
+            println!(
+                "ensemble of {} members (best valid Dice {}) in {}",
+                dirs.len(),
+                (ensemble.members.iter())
+                    .map(|m| m.best_valid_dice.map_or("-".into(), |d| format!("{d:.4}")))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                run_dir.display()
+            );
+            run_dir.clone()
+        }
+    };
     let inference = InferenceArgs {
         device: cfg.device.clone(),
         precision: cfg.precision,
@@ -91,7 +116,7 @@ pub fn run(args: Args) -> Result<()> {
         tta: Some(args.tta),
         layout: cfg.layout,
     };
-    let run = open_run(&summary.run_dir, &inference)?;
+    let run = open_run(&decided, &inference)?;
 
     stage("tune-threshold (valid)");
     let tuned = tune(&run, &data, "valid", grid, args.postprocess)?;
@@ -129,9 +154,45 @@ pub fn run(args: Args) -> Result<()> {
     println!(
         "pipeline: {:.1} s in all, {:.1} s of them training",
         started.elapsed().as_secs_f64(),
-        summary.seconds
+        trained.iter().map(|t| t.seconds).sum::<f64>()
     );
     Ok(())
+}
+
+/// `cfg` trained once; or `members` times, into `<run>/member-N` with seeds seed + N − 1, each with
+/// its share of the time limit.
+fn train_members(cfg: &TrainConfig, members: u32) -> Result<Vec<TrainSummary>> {
+    if members == 1 {
+        return Ok(vec![finished(crate::train::train(cfg)?)?]);
+    }
+    let run_dir = cfg.run_dir();
+    (1..=members)
+        .map(|k| {
+            let member = TrainConfig {
+                out: Some(run_dir.join(format!("member-{k}"))),
+                seed: cfg.seed + u64::from(k - 1),
+                time_limit: cfg.time_limit.map(|t| t / f64::from(members)),
+                ..cfg.clone()
+            };
+            println!("member {k} of {members}: seed {}", member.seed);
+            let summary = finished(crate::train::train(&member)?)?;
+            // Ctrl-C ends the pipeline, not just this member.
+            if summary.interrupted {
+                bail!("interrupted while training {}", summary.run_dir.display());
+            }
+            Ok(summary)
+        })
+        .collect()
+}
+
+fn finished(summary: TrainSummary) -> Result<TrainSummary> {
+    if summary.best_epoch.is_none() {
+        bail!(
+            "training finished no epoch: nothing to evaluate in {}",
+            summary.run_dir.display()
+        );
+    }
+    Ok(summary)
 }
 
 /// Mirror every split folder of `root` into `dest`, one link per file; an earlier cleaned file is
