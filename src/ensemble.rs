@@ -84,12 +84,13 @@ fn candidates(runs: &[PathBuf]) -> Result<Vec<Candidate>> {
     let mut out = Vec::new();
     for run in runs {
         let (paths, size) = checkpoints(run)?;
-        let members = read(run)?.map(|e| e.members);
-        for (k, checkpoint) in paths.into_iter().enumerate() {
-            let (source, best_valid_dice) = match &members {
-                Some(m) => (m[k].source.clone(), m[k].best_valid_dice),
-                None => (absolute(run), best_valid_dice(run)?),
-            };
+        let described = match read(run)? {
+            Some(e) => (e.members.into_iter())
+                .map(|m| (m.source, m.best_valid_dice))
+                .collect(),
+            None => vec![(absolute(run), best_valid_dice(run)?)],
+        };
+        for (checkpoint, (source, best_valid_dice)) in paths.into_iter().zip(described) {
             let digest = provenance::file("member", &checkpoint)?;
             out.push(Candidate {
                 checkpoint,
