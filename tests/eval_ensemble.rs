@@ -211,4 +211,13 @@ fn a_pipeline_of_two_members_decides_with_their_ensemble() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("--members cannot resume"), "{stderr}");
+
+    // One model trained into the same directory is what inference opens there afterwards.
+    let mut cmd = common::training::train_cli();
+    cmd.arg("--out")
+        .arg(&run)
+        .args(["--epochs", "1", "--size", "64"]);
+    common::run_ok(cmd.args(common::training::QUIET_CPU));
+    assert!(!run.join("ensemble.json").exists());
+    assert_eq!(load_models(&run, Device::Cpu).unwrap().models.len(), 1);
 }

@@ -247,8 +247,8 @@ impl GraphSink for Builder {
 
 /// The whole model as ONNX: `grey` [N, 1, H, W] in [0, 1] to `probability` [N, 1, H, W], the mean
 /// over `models` (one, or an ensemble's members) and `tta`'s views as `predict::grey_probabilities`
-/// computes it. `metadata` goes into the
-/// model's metadata_props (ONNX Runtime: `session.get_modelmeta().custom_metadata_map`).
+/// computes it. `metadata` goes into the model's metadata_props (ONNX Runtime:
+/// `session.get_modelmeta().custom_metadata_map`).
 pub fn build(
     models: &[UnetPlusPlus],
     tta: Tta,

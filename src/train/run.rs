@@ -98,6 +98,12 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         std::fs::remove_file(&metrics_path)
             .with_context(|| format!("replacing {}", metrics_path.display()))?;
     }
+    // Inference commands open an ensemble.json first: one left from an ensemble made here before
+    // would hide the model trained now.
+    let stale = run_dir.join(crate::ensemble::FILE);
+    if stale.exists() {
+        std::fs::remove_file(&stale).with_context(|| format!("remove {}", stale.display()))?;
+    }
     interrupt::install();
     let first = resumed.as_ref().map_or(1, |s| s.epoch + 1);
     let earlier_seconds = resumed.as_ref().map_or(0.0, |s| s.seconds);
