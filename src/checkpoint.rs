@@ -68,6 +68,16 @@ pub fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
     Tensor::read_safetensors(path).with_context(|| format!("reading {}", path.display()))
 }
 
+/// A JSON file a run directory may hold (threshold.json, ensemble.json), or None when it is absent.
+pub fn read_json_if_present<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    let value = serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
+    Ok(Some(value))
+}
+
 pub fn save_state(run_dir: &Path, state: &TrainState) -> Result<()> {
     write_atomic(
         &run_dir.join(STATE),

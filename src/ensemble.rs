@@ -38,19 +38,11 @@ pub struct Ensemble {
 /// A run directory's `ensemble.json`, or None when it is a single training run.
 pub fn read(run_dir: &Path) -> Result<Option<Ensemble>> {
     let path = run_dir.join(FILE);
-    if !path.is_file() {
-        return Ok(None);
+    let ensemble: Option<Ensemble> = checkpoint::read_json_if_present(&path)?;
+    if let Some(e) = &ensemble {
+        ensure!(!e.members.is_empty(), "{} lists no members", path.display());
     }
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
-    let ensemble: Ensemble =
-        serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
-    ensure!(
-        !ensemble.members.is_empty(),
-        "{} lists no members",
-        path.display()
-    );
-    Ok(Some(ensemble))
+    Ok(ensemble)
 }
 
 /// The checkpoints a run directory predicts with (an ensemble's members, else its best model) and the

@@ -255,15 +255,7 @@ impl ThresholdFile {
 
     /// The run's tuned threshold, or None when it was never tuned.
     pub fn load(run_dir: &Path) -> Result<Option<ThresholdFile>> {
-        let path = run_dir.join(FILE);
-        if !path.exists() {
-            return Ok(None);
-        }
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
-        let file =
-            serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
-        Ok(Some(file))
+        crate::checkpoint::read_json_if_present(&run_dir.join(FILE))
     }
 
     /// The curve as a text table, best row marked.
