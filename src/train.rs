@@ -6,6 +6,7 @@ pub mod ema;
 pub mod flat;
 pub mod interrupt;
 pub mod log;
+pub mod members;
 pub mod prefetch;
 mod run;
 pub mod schedule;

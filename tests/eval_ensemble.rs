@@ -202,15 +202,46 @@ fn a_pipeline_of_two_members_decides_with_their_ensemble() {
     let tuned = common::json(&run.join("threshold.json"));
     assert_eq!(tuned["provenance"]["inputs"][1]["role"], "member 2");
 
-    let o = common::bin()
-        .arg("pipeline")
-        .arg(common::fixture())
-        .args(["--members", "2", "--resume"])
-        .arg(run.join("member-1"))
+    // Resumed with one more epoch and a third member, member 2's state lost (as when a run is
+    // killed before a member's first epoch): member 1 continues (a second session, epoch 2),
+    // member 2 and the new member 3 (seed 13) train from the start, and the ensemble has all three.
+    std::fs::remove_file(run.join("member-2/train_state.json")).unwrap();
+    let resume = |members: &str| {
+        let mut cmd = common::bin();
+        cmd.arg("pipeline")
+            .arg(common::fixture())
+            .arg("--resume")
+            .arg(&run);
+        cmd.args(["--members", members, "--epochs", "2", "--figures", "0"]);
+        cmd.args(common::training::QUIET_CPU).output().unwrap()
+    };
+    let o = resume("3");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let listed = common::json(&run.join("ensemble.json"));
+    assert_eq!(listed["members"].as_array().unwrap().len(), 3);
+    for (k, sessions, seed) in [(1, 2, 11), (2, 1, 12), (3, 1, 13)] {
+        let dir = run.join(format!("member-{k}"));
+        let epochs: Vec<_> = common::training::records(&dir)
+            .iter()
+            .map(|r| r["epoch"].as_u64().unwrap())
+            .collect();
+        assert_eq!(epochs, [1, 2], "member {k}");
+        let prov = common::json(&dir.join("provenance.json"));
+        assert_eq!(prov.as_array().unwrap().len(), sessions, "member {k}");
+        let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+        assert!(config.contains(&format!("seed = {seed}")), "{config}");
+    }
+    assert_eq!(common::json(&run.join("report.json"))["split"], "test");
+    // Fewer members than it holds would drop one; the ensemble has no training of its own.
+    let stderr = String::from_utf8_lossy(&resume("2").stderr).to_string();
+    assert!(stderr.contains("holds 3 members"), "{stderr}");
+    let o = common::training::train_cli()
+        .arg("--resume")
+        .arg(&run)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("--members cannot resume"), "{stderr}");
+    assert!(stderr.contains("is an ensemble"), "{stderr}");
 
     // One model trained into the same directory is what inference opens there afterwards.
     let mut cmd = common::training::train_cli();
@@ -220,4 +251,13 @@ fn a_pipeline_of_two_members_decides_with_their_ensemble() {
     common::run_ok(cmd.args(common::training::QUIET_CPU));
     assert!(!run.join("ensemble.json").exists());
     assert_eq!(load_models(&run, Device::Cpu).unwrap().models.len(), 1);
+    // New members are not started beside that run's files.
+    let mut cmd = common::bin();
+    cmd.arg("pipeline")
+        .arg(common::fixture())
+        .arg("--out")
+        .arg(&run);
+    let o = cmd.args(["--members", "2"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("holds a training run"), "{stderr}");
 }

@@ -189,3 +189,30 @@ fn early_stop_waits_while_the_cosine_holds_its_rate() {
     let ended = plateau(2, &dir.path().join("p2"));
     assert_eq!((ended.epochs, ended.stopped_early), (2, false));
 }
+
+/// A run that early stopping ended is not trained further by `--resume` (before, it ran one more epoch
+/// and stopped again), unless a larger `--early-stop` gives it more patience.
+#[test]
+fn a_resumed_run_that_had_stopped_early_stays_stopped_unless_patience_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    train::train(&tiny(dir.path(), 1, 1)).unwrap();
+    // Its state as early stopping leaves it: patience 2 spent.
+    let mut state = tumorseg::checkpoint::load_state(dir.path()).unwrap();
+    state.early_stop.patience = 2;
+    state.early_stop.epochs_since_best = 2;
+    tumorseg::checkpoint::save_state(dir.path(), &state).unwrap();
+    let resumed = |patience: usize| {
+        let cfg = TrainConfig {
+            resume: Some(dir.path().to_path_buf()),
+            early_stop: patience,
+            ..tiny(dir.path(), 3, 1)
+        };
+        train::train(&cfg).unwrap()
+    };
+    let summary = resumed(2);
+    assert!(summary.stopped_early);
+    assert_eq!((summary.epochs, records(dir.path()).len()), (1, 1));
+    // Patience 4: epochs 2 and 3 run (the count goes on from 2, so no early stop within 3 epochs).
+    let summary = resumed(4);
+    assert_eq!((summary.epochs, records(dir.path()).len()), (3, 3));
+}

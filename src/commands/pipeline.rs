@@ -13,8 +13,8 @@ use crate::dataset::{CLEANED, ORIGINAL};
 use crate::postprocess::PostprocessChoice;
 use crate::predict::{open_run, InferenceArgs, Tta};
 use crate::threshold::{parse_grid, DEFAULT_GRID};
-use crate::train::{TrainConfig, TrainSummary};
-use anyhow::{bail, Context, Result};
+use crate::train::{members, TrainConfig, TrainSummary};
+use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -51,9 +51,56 @@ pub struct Args {
     /// each with the whole recipe and an equal share of --time-limit, and decide with their
     /// ensemble (the mean of their probabilities, as `tumorseg ensemble` makes it), which <run>
     /// itself becomes: the threshold is tuned, the test split scored and the figures drawn with it.
-    /// Not with --resume (resume a member with `train --resume`, then run `tumorseg ensemble`).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
-    pub members: u32,
+    /// With --resume <run>: each member continues from its saved state (a finished one stays as it
+    /// is), those not started train, and a larger N adds members, each with the share of the time
+    /// limit the others had (or of a new --time-limit) [default: 1; resumed: the members <run> holds].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub members: Option<u32>,
+}
+
+/// What the pipeline trains: the recipe (its time limit the whole run's), how many members, and
+/// whether they continue from saved states.
+struct Plan {
+    cfg: TrainConfig,
+    members: u32,
+    resume: bool,
+}
+
+/// The recipe and members from the flags, or, resumed, from the run directory and the flags over it.
+fn plan(args: &Args) -> Result<Plan> {
+    let root = Some(args.dataset_root.clone());
+    let flags = &args.train;
+    let resumed_members = flags.resume.as_deref().filter(|r| members::is_pipeline(r));
+    if let Some(run) = resumed_members {
+        let n = members::resumed_count(run, args.members)?;
+        let mut cfg = flags.resolve_onto(members::recipe(run, n)?, root)?;
+        cfg.out = Some(run.to_path_buf());
+        return Ok(Plan {
+            cfg,
+            members: n,
+            resume: true,
+        });
+    }
+    let mut cfg = flags.resolve(root)?;
+    let n = args.members.unwrap_or(1);
+    if let Some(run) = &cfg.resume {
+        ensure!(
+            n == 1,
+            "{} is a single training run: --members {n} needs a new pipeline (--out, not --resume)",
+            run.display()
+        );
+        cfg.out = Some(run.clone());
+    } else {
+        cfg.out = Some(cfg.run_dir());
+    }
+    if n > 1 {
+        members::check_new(&cfg.run_dir(), n)?;
+    }
+    Ok(Plan {
+        resume: cfg.resume.is_some(),
+        cfg,
+        members: n,
+    })
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -61,15 +108,12 @@ pub fn run(args: Args) -> Result<()> {
     // Each stage's start time, so a time-boxed run (the GPU proof's 9 minutes) shows where time goes.
     let stage = |what: &str| println!("== {what} [{:.1} s]", started.elapsed().as_secs_f64());
     let grid = parse_grid(&args.threshold_grid)?;
-    let mut cfg = args.train.resolve(Some(args.dataset_root.clone()))?;
-    if args.members > 1 && cfg.resume.is_some() {
-        bail!(
-            "--members cannot resume: resume a member with `tumorseg train --resume RUN/member-N`, \
-             then make the ensemble with `tumorseg ensemble`"
-        );
-    }
-    let run_dir = cfg.resume.clone().unwrap_or_else(|| cfg.run_dir());
-    cfg.out = Some(run_dir.clone());
+    let Plan {
+        mut cfg,
+        members,
+        resume,
+    } = plan(&args)?;
+    let run_dir = cfg.run_dir();
     let data = if args.no_clean {
         args.dataset_root.clone()
     } else {
@@ -90,11 +134,11 @@ pub fn run(args: Args) -> Result<()> {
     cfg.dataset = data.clone();
 
     stage(&format!("train ({})", run_dir.display()));
-    let trained = train_members(&cfg, args.members)?;
+    let trained = train_members(&cfg, members, resume)?;
     let decided = match &trained[..] {
         [one] => one.run_dir.clone(),
-        members => {
-            let dirs: Vec<PathBuf> = members.iter().map(|m| m.run_dir.clone()).collect();
+        several => {
+            let dirs: Vec<PathBuf> = several.iter().map(|m| m.run_dir.clone()).collect();
             let ensemble = crate::ensemble::create_within(&run_dir, &dirs)?;
             println!(
                 "ensemble of {} members (best valid Dice {}) in {}",
@@ -159,26 +203,30 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// `cfg` trained once; or `members` times, into `<run>/member-N` with seeds seed + N − 1, each with
-/// its share of the time limit.
-fn train_members(cfg: &TrainConfig, members: u32) -> Result<Vec<TrainSummary>> {
-    if members == 1 {
+/// `cfg` trained once; or `n` times, as `train::members` says, continuing saved members when
+/// `resume`.
+fn train_members(cfg: &TrainConfig, n: u32, resume: bool) -> Result<Vec<TrainSummary>> {
+    if n == 1 {
         return Ok(vec![finished(crate::train::train(cfg)?)?]);
     }
-    let run_dir = cfg.run_dir();
-    (1..=members)
+    members::plan(cfg, n, resume)?;
+    (1..=n)
         .map(|k| {
-            let member = TrainConfig {
-                out: Some(run_dir.join(format!("member-{k}"))),
-                seed: cfg.seed + u64::from(k - 1),
-                time_limit: cfg.time_limit.map(|t| t / f64::from(members)),
-                ..cfg.clone()
+            let member = members::config(cfg, k, n, resume);
+            let how = if member.resume.is_some() {
+                "continuing from its saved state"
+            } else {
+                "from the start"
             };
-            println!("member {k} of {members}: seed {}", member.seed);
+            println!("member {k} of {n}: seed {}, {how}", member.seed);
             let summary = finished(crate::train::train(&member)?)?;
             // Ctrl-C ends the pipeline, not just this member.
             if summary.interrupted {
-                bail!("interrupted while training {}", summary.run_dir.display());
+                bail!(
+                    "interrupted while training {}: `tumorseg pipeline ROOT --resume {}` continues",
+                    summary.run_dir.display(),
+                    cfg.run_dir().display()
+                );
             }
             Ok(summary)
         })

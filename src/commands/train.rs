@@ -4,8 +4,8 @@ use crate::checkpoint;
 use crate::device::{Layout, Precision};
 use crate::loss::DiceReduction;
 use crate::train::{self, schedule::LrSchedule, TrainConfig};
-use anyhow::Result;
-use std::path::PathBuf;
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -121,11 +121,20 @@ pub struct TrainFlags {
 impl TrainFlags {
     /// The config: defaults, then the resumed run's config.toml or `--config`, then every given flag.
     pub fn resolve(&self, dataset: Option<PathBuf>) -> Result<TrainConfig> {
-        let mut cfg = match (&self.resume, &self.config) {
-            (Some(run), _) => checkpoint::load_config(run)?,
+        let base = match (&self.resume, &self.config) {
+            (Some(run), _) => resumable_config(run)?,
             (None, Some(file)) => TrainConfig::from_toml_file(file)?,
             (None, None) => TrainConfig::default(),
         };
+        self.resolve_onto(base, dataset)
+    }
+
+    /// `cfg` with every given flag (and `dataset`) over it.
+    pub fn resolve_onto(
+        &self,
+        mut cfg: TrainConfig,
+        dataset: Option<PathBuf>,
+    ) -> Result<TrainConfig> {
         if let Some(d) = dataset {
             cfg.dataset = d;
         }
@@ -177,6 +186,22 @@ impl TrainFlags {
         cfg.progress &= !self.no_progress;
         Ok(cfg)
     }
+}
+
+/// The config of the run `--resume` names; an ensemble, which has none, is refused with what can
+/// be resumed instead.
+fn resumable_config(run: &Path) -> Result<TrainConfig> {
+    if run.join(crate::ensemble::FILE).is_file() && !run.join(checkpoint::CONFIG).is_file() {
+        bail!(
+            "{} is an ensemble ({}): it was not trained there, so there is nothing to resume; \
+             resume one of its members' runs, or the members of a `pipeline --members` run with \
+             `tumorseg pipeline ROOT --resume {}`",
+            run.display(),
+            crate::ensemble::FILE,
+            run.display()
+        );
+    }
+    checkpoint::load_config(run)
 }
 
 pub fn run(args: Args) -> Result<()> {

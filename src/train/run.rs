@@ -154,7 +154,19 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         DeviceBatches::new(loader, st_device)
     };
     let mut next_feed = None;
-    for epoch in first..=cfg.epochs {
+    // A resumed run that early stopping had ended stays ended, unless --early-stop now waits longer.
+    let last = if resumed.is_some() && early.should_stop() {
+        eprintln!(
+            "early stop: the run had already stopped (no better valid Dice for {}); a larger \
+             --early-stop continues it",
+            crate::report::count(early.epochs_since_best, "epoch")
+        );
+        summary.stopped_early = true;
+        first - 1
+    } else {
+        cfg.epochs
+    };
+    for epoch in first..=last {
         if out_of_time(&cfg, clock(), cost.estimate()) {
             if let Some(e) = unsaved {
                 save(&st, &plateau, &early, mark(e, false, true))?;
