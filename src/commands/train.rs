@@ -81,7 +81,9 @@ pub struct TrainFlags {
     /// Start from a segmentation_models_pytorch U-Net++ checkpoint (.pth or .safetensors) instead.
     #[arg(long)]
     pub init: Option<PathBuf>,
-    /// Continue the run in this directory from its last.safetensors and saved optimizer/scheduler state.
+    /// Continue the run in this directory from its last.safetensors and saved optimizer/scheduler state
+    /// (a run early stopping ended stays ended unless --early-stop is larger; give a larger --epochs or
+    /// --time-limit to extend one that ran out of them).
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Train without augmentation.
