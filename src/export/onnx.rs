@@ -315,3 +315,28 @@ pub fn encode(model: &OnnxModel) -> anyhow::Result<Vec<u8>> {
 pub fn decode(bytes: &[u8]) -> anyhow::Result<OnnxModel> {
     ModelProto::decode(bytes).map_err(|e| anyhow::anyhow!("not an ONNX model: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_beyond_two_gib_is_refused_before_it_is_encoded() {
+        // vec![0; n] is a zeroed allocation whose pages are never touched here: no memory is used.
+        let weights = super::super::onnx_proto::TensorProto {
+            raw_data: vec![0u8; 1 << 31],
+            ..Default::default()
+        };
+        let model = OnnxModel {
+            graph: Some(OnnxGraph {
+                initializer: vec![weights],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let err = encode(&model).unwrap_err().to_string();
+        assert!(err.contains("beyond the 2 GiB"), "{err}");
+        let small = OnnxModel::default();
+        assert_eq!(decode(&encode(&small).unwrap()).unwrap(), small);
+    }
+}
