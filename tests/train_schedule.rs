@@ -190,8 +190,8 @@ fn early_stop_waits_while_the_cosine_holds_its_rate() {
     assert_eq!((ended.epochs, ended.stopped_early), (2, false));
 }
 
-/// A run that early stopping ended is not trained further by `--resume` (before, it ran one more epoch
-/// and stopped again), unless a larger `--early-stop` gives it more patience.
+/// A run that early stopping ended is left as it was by `--resume` (before, it ran one more epoch and
+/// stopped again), unless a larger `--early-stop` gives it more patience.
 #[test]
 fn a_resumed_run_that_had_stopped_early_stays_stopped_unless_patience_grows() {
     let dir = tempfile::tempdir().unwrap();
@@ -212,6 +212,9 @@ fn a_resumed_run_that_had_stopped_early_stays_stopped_unless_patience_grows() {
     let summary = resumed(2);
     assert!(summary.stopped_early);
     assert_eq!((summary.epochs, records(dir.path()).len()), (1, 1));
+    // Left as it was: no second session recorded.
+    let sessions = common::json(&dir.path().join("provenance.json"));
+    assert_eq!(sessions.as_array().unwrap().len(), 1);
     // Patience 4: epochs 2 and 3 run (the count goes on from 2, so no early stop within 3 epochs).
     let summary = resumed(4);
     assert_eq!((summary.epochs, records(dir.path()).len()), (3, 3));

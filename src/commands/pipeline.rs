@@ -219,8 +219,9 @@ fn train_members(cfg: &TrainConfig, n: u32, resume: bool) -> Result<Vec<TrainSum
                 "from the start"
             };
             println!("member {k} of {n}: seed {}, {how}", member.seed);
-            let summary = finished(crate::train::train(&member)?)?;
-            // Ctrl-C ends the pipeline, not just this member.
+            let summary = crate::train::train(&member)?;
+            // Ctrl-C ends the pipeline, not just this member (checked first: it may have
+            // stopped the member before its first epoch).
             if summary.interrupted {
                 bail!(
                     "interrupted while training {}: `tumorseg pipeline ROOT --resume {}` continues",
@@ -228,7 +229,7 @@ fn train_members(cfg: &TrainConfig, n: u32, resume: bool) -> Result<Vec<TrainSum
                     cfg.run_dir().display()
                 );
             }
-            Ok(summary)
+            finished(summary)
         })
         .collect()
 }

@@ -55,6 +55,22 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         Some(dir) => Some(checkpoint::load_state(dir)?),
         None => None,
     };
+    // A resumed run with nothing left to do is left exactly as it was (config, logs, provenance).
+    if let Some(state) = &resumed {
+        if let Some(done) = ended(&cfg, state) {
+            eprintln!("{}: {done}", run_dir.display());
+            return Ok(TrainSummary {
+                run_dir,
+                epochs: state.epoch,
+                best_epoch: state.early_stop.best_epoch,
+                best_valid_dice: state.early_stop.best,
+                stopped_early: done.starts_with("early"),
+                interrupted: false,
+                out_of_time: done.starts_with("its time"),
+                seconds: started.elapsed().as_secs_f64(),
+            });
+        }
+    }
     checkpoint::write_atomic(&run_dir.join(checkpoint::CONFIG), cfg.to_toml()?.as_bytes())?;
     let data = setup::data(&cfg)?;
     let (vs, model) = setup::model(&cfg, rt.device, cfg.resume.as_deref())?;
@@ -154,19 +170,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         DeviceBatches::new(loader, st_device)
     };
     let mut next_feed = None;
-    // A resumed run that early stopping had ended stays ended, unless --early-stop now waits longer.
-    let last = if resumed.is_some() && early.should_stop() {
-        eprintln!(
-            "early stop: the run had already stopped (no better valid Dice for {}); a larger \
-             --early-stop continues it",
-            crate::report::count(early.epochs_since_best, "epoch")
-        );
-        summary.stopped_early = true;
-        first - 1
-    } else {
-        cfg.epochs
-    };
-    for epoch in first..=last {
+    for epoch in first..=cfg.epochs {
         if out_of_time(&cfg, clock(), cost.estimate()) {
             if let Some(e) = unsaved {
                 save(&st, &plateau, &early, mark(e, false, true))?;
@@ -272,6 +276,28 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     summary.best_valid_dice = early.best;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// Why the resumed run `state` would train no further epoch under `cfg`, with the flag that would
+/// continue it; None when it has epochs left.
+fn ended(cfg: &TrainConfig, state: &TrainState) -> Option<String> {
+    if state.epoch >= cfg.epochs {
+        return Some(format!(
+            "all {} epochs are trained; a larger --epochs continues the run",
+            cfg.epochs
+        ));
+    }
+    if state.early_stop.epochs_since_best >= cfg.early_stop {
+        return Some(format!(
+            "early stopping ended it (no better valid Dice for {}); a larger --early-stop \
+             continues the run",
+            crate::report::count(state.early_stop.epochs_since_best, "epoch")
+        ));
+    }
+    let limit = cfg.time_limit.filter(|&l| state.seconds >= l)?;
+    Some(format!(
+        "its time limit of {limit:.0} s is used up; a larger --time-limit continues the run"
+    ))
 }
 
 fn swap_ema(st: &mut StepState) {
