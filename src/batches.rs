@@ -224,6 +224,17 @@ pub struct Loader {
 /// Start the epoch's workers. At most `2·workers` batches are in flight (a ticket per batch), which
 /// bounds memory while keeping every worker busy.
 pub fn epoch(split: Arc<PreparedSplit>, cfg: &LoaderConfig, epoch: u64) -> Loader {
+    epoch_from(split, cfg, epoch, 0)
+}
+
+/// The epoch's batches from batch `first` on: the same batches `epoch` gives from there (order and
+/// augmentation are drawn per epoch and per sample), for a run resumed inside an epoch.
+pub fn epoch_from(
+    split: Arc<PreparedSplit>,
+    cfg: &LoaderConfig,
+    epoch: u64,
+    first: usize,
+) -> Loader {
     let n = split.len();
     let b = cfg.batch.max(1);
     let n_batches = if cfg.drop_last { n / b } else { n.div_ceil(b) };
@@ -256,8 +267,8 @@ pub fn epoch(split: Arc<PreparedSplit>, cfg: &LoaderConfig, epoch: u64) -> Loade
         results: res_rx,
         workers,
         pending: BTreeMap::new(),
-        next: 0,
-        next_job: 0,
+        next: first.min(n_batches),
+        next_job: first.min(n_batches),
         n_batches,
         wait: Duration::ZERO,
     };

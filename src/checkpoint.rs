@@ -33,6 +33,20 @@ pub struct TrainState {
     /// cosine schedule's clock count the whole run, not one session (0 in states written before).
     #[serde(default)]
     pub seconds: f64,
+    /// What Ctrl-C left trained of epoch `epoch + 1`, which `--resume` continues from there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<PartialEpoch>,
+}
+
+/// An epoch trained up to some batch: enough to finish it as if it had never stopped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartialEpoch {
+    /// Batches trained (the next is this one, from 0).
+    pub batches: usize,
+    /// Their summed loss, as the epoch's f32 accumulator held it.
+    pub loss_sum: f64,
+    /// The loss scaler's skipped steps when the epoch began.
+    pub skipped_before: u64,
 }
 
 use crate::atomic::temp_sibling;

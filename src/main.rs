@@ -74,6 +74,10 @@ fn main() {
         Command::FromNifti(a) => commands::from_nifti::run(a),
     };
     if let Err(e) = result {
+        if let Some(stop) = e.downcast_ref::<tumorseg::train::interrupt::Interrupted>() {
+            eprintln!("{stop}");
+            std::process::exit(130);
+        }
         eprintln!("error: {}", commands::error_chain(&e));
         std::process::exit(1);
     }

@@ -136,26 +136,33 @@ fn seeded_cpu_runs_are_identical_and_resume_continues_exactly() {
 }
 
 #[test]
-fn ctrl_c_saves_the_last_checkpoint_and_exits_cleanly() {
+fn ctrl_c_saves_inside_the_epoch_exits_130_and_resume_finishes_it_exactly() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run");
-    let mut child = train_cli()
-        .args(["--size", "64", "--epochs", "50", "--batch", "2"])
+    let (run, whole) = (dir.path().join("run"), dir.path().join("whole"));
+    let cli = |out: &Path| {
+        let mut cmd = train_cli();
+        cmd.args([
+            "--size", "64", "--epochs", "3", "--batch", "4", "--seed", "5",
+        ])
         .args(QUIET_CPU)
-        .args(["--out", run.to_str().unwrap()])
+        .arg("--out")
+        .arg(out);
+        cmd
+    };
+    let mut child = cli(&run)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    // Wait until the loop runs, then interrupt it as a terminal would.
+    // Once epoch 1 has ended, interrupt as a terminal would: the signal lands inside epoch 2 (or in
+    // epoch 1's validation, and then after epoch 2's first step).
     for line in lines.by_ref() {
-        if line.unwrap().starts_with("training on") {
+        if line.unwrap().starts_with("epoch 1/3") {
             break;
         }
     }
-    std::thread::sleep(std::time::Duration::from_millis(1500));
     let killed = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -163,17 +170,20 @@ fn ctrl_c_saves_the_last_checkpoint_and_exits_cleanly() {
     assert!(killed.success());
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     let status = child.wait().unwrap();
-    assert!(status.success(), "exit {status:?}: {rest:?}");
+    assert_eq!(status.code(), Some(130), "{rest:?}");
     assert!(
         rest.iter()
-            .any(|l| l.starts_with("interrupted: saved last.safetensors")),
+            .any(|l| l.starts_with("interrupted: saved last.safetensors in epoch 2, after")),
         "{rest:?}"
     );
+    assert!(rest.iter().any(|l| l.contains("--resume")), "{rest:?}");
     let state: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("train_state.json")).unwrap())
             .unwrap();
     assert_eq!(state["interrupted"], true);
-    assert!(state["epoch"].as_u64().unwrap() < 50);
+    assert_eq!(state["epoch"], 1);
+    let batches = state["partial"]["batches"].as_u64().unwrap();
+    assert!((1..=6).contains(&batches), "{state}");
     assert!(run.join("last.safetensors").is_file());
     // No temp file left behind.
     let names: Vec<String> = std::fs::read_dir(&run)
@@ -181,6 +191,13 @@ fn ctrl_c_saves_the_last_checkpoint_and_exits_cleanly() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    // Resumed, epoch 2 goes on from the batch it stopped at: the run ends as one never interrupted.
+    let mut resume = train_cli();
+    common::run_ok(resume.arg("--resume").arg(&run).args(QUIET_CPU));
+    common::run_ok(&mut cli(&whole));
+    assert_eq!(untimed(&run), untimed(&whole));
+    let weights = |r: &Path| std::fs::read(r.join("last.safetensors")).unwrap();
+    assert!(weights(&run) == weights(&whole), "resumed run diverged");
 }
 
 #[test]

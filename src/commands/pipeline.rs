@@ -207,7 +207,7 @@ pub fn run(args: Args) -> Result<()> {
 /// `resume`.
 fn train_members(cfg: &TrainConfig, n: u32, resume: bool) -> Result<Vec<TrainSummary>> {
     if n == 1 {
-        return Ok(vec![finished(crate::train::train(cfg)?)?]);
+        return Ok(vec![finished(crate::train::train(cfg)?, cfg)?]);
     }
     members::plan(cfg, n, resume)?;
     (1..=n)
@@ -219,22 +219,21 @@ fn train_members(cfg: &TrainConfig, n: u32, resume: bool) -> Result<Vec<TrainSum
                 "from the start"
             };
             println!("member {k} of {n}: seed {}, {how}", member.seed);
-            let summary = crate::train::train(&member)?;
-            // Ctrl-C ends the pipeline, not just this member (checked first: it may have
-            // stopped the member before its first epoch).
-            if summary.interrupted {
-                bail!(
-                    "interrupted while training {}: `tumorseg pipeline ROOT --resume {}` continues",
-                    summary.run_dir.display(),
-                    cfg.run_dir().display()
-                );
-            }
-            finished(summary)
+            finished(crate::train::train(&member)?, cfg)
         })
         .collect()
 }
 
-fn finished(summary: TrainSummary) -> Result<TrainSummary> {
+/// A trained model to decide with; Ctrl-C ends the whole pipeline (checked first: it may have come
+/// before the first epoch ended), with how to resume it.
+fn finished(summary: TrainSummary, cfg: &TrainConfig) -> Result<TrainSummary> {
+    if summary.interrupted {
+        let how = format!(
+            "`tumorseg pipeline ROOT --resume {}` continues the pipeline",
+            cfg.run_dir().display()
+        );
+        return Err(crate::train::interrupt::Interrupted(how).into());
+    }
     if summary.best_epoch.is_none() {
         bail!(
             "training finished no epoch: nothing to evaluate in {}",

@@ -209,6 +209,13 @@ fn resumable_config(run: &Path) -> Result<TrainConfig> {
 pub fn run(args: Args) -> Result<()> {
     let cfg = args.flags.resolve(args.dataset)?;
     let summary = train::train(&cfg)?;
+    if summary.interrupted {
+        let how = format!(
+            "`tumorseg train --resume {}` continues the run",
+            summary.run_dir.display()
+        );
+        return Err(train::interrupt::Interrupted(how).into());
+    }
     match (summary.best_epoch, summary.best_valid_dice) {
         (Some(e), Some(d)) => println!(
             "{}: {}, best valid Dice {d:.4} at epoch {e} ({})",

@@ -31,3 +31,10 @@ pub fn requested() -> bool {
 pub fn request() {
     REQUESTED.store(true, Ordering::SeqCst);
 }
+
+/// The error a command ends with when Ctrl-C stopped its training after saving it, with how to
+/// continue: `main` exits with 130, as shells report a process that SIGINT ended, so that
+/// `tumorseg train … && tumorseg evaluate …` does not go on with a half-trained model.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted: {0}")]
+pub struct Interrupted(pub String);

@@ -9,7 +9,7 @@ use super::setup::{self, Data};
 use super::step::{dice_sum, step, StepState};
 use super::{curves, interrupt, TrainConfig};
 use crate::batches;
-use crate::checkpoint::{self, TrainState};
+use crate::checkpoint::{self, PartialEpoch, TrainState};
 use crate::model::unetpp::UnetPlusPlus;
 use crate::provenance::{self, Provenance};
 use anyhow::{Context, Result};
@@ -156,6 +156,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         interrupted,
         finished,
         seconds: clock(),
+        partial: None,
     };
     let save = |st: &StepState, plateau: &Plateau, early: &EarlyStop, at: Mark| {
         save_last(&run_dir, &vs, st, plateau, early, at)
@@ -165,11 +166,13 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let mut unsaved: Option<usize> = None;
     // The next epoch's batches start preparing while this epoch validates and checkpoints, so the
     // GPU does not wait for the first batches of every epoch.
-    let train_feed = |epoch: usize| {
-        let loader = batches::epoch(data.train.clone(), &data.train_loader, epoch as u64);
+    let train_feed = |epoch: usize, first: usize| {
+        let loader =
+            batches::epoch_from(data.train.clone(), &data.train_loader, epoch as u64, first);
         DeviceBatches::new(loader, st_device)
     };
     let mut next_feed = None;
+    let mut resumed_inside = resumed.as_ref().and_then(|s| s.partial);
     for epoch in first..=cfg.epochs {
         if out_of_time(&cfg, clock(), cost.estimate()) {
             if let Some(e) = unsaved {
@@ -192,22 +195,34 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         }
         let held = cosine && !schedule::annealing(at, cfg.anneal);
         let lr = st.optimizer.lr();
-        let skipped_before = st.scaler.skipped_steps();
-        let feed = next_feed.take().unwrap_or_else(|| train_feed(epoch));
-        let (train_loss, wait_fraction) = train_epoch(&cfg, feed, &model, &mut st, epoch)?;
+        let from = resumed_inside.take().unwrap_or(PartialEpoch {
+            skipped_before: st.scaler.skipped_steps(),
+            ..PartialEpoch::default()
+        });
+        let feed = next_feed
+            .take()
+            .unwrap_or_else(|| train_feed(epoch, from.batches));
+        let n_batches = feed.n_batches();
+        let (done, wait_fraction) = train_epoch(&cfg, feed, &model, &mut st, epoch, from)?;
         if epoch < cfg.epochs && !interrupt::requested() {
-            next_feed = Some(train_feed(epoch + 1));
+            next_feed = Some(train_feed(epoch + 1, 0));
         }
         if interrupt::requested() {
-            save(&st, &plateau, &early, mark(epoch - 1, true, false))?;
+            // Everything as it stands inside the epoch, so that --resume finishes it exactly.
+            let at = Mark {
+                partial: Some(done),
+                ..mark(epoch - 1, true, false)
+            };
+            save(&st, &plateau, &early, at)?;
             eprintln!(
-                "interrupted: saved {} (resume with --resume {})",
+                "interrupted: saved {} in epoch {epoch}, after {} of {n_batches} batches",
                 checkpoint::LAST,
-                run_dir.display()
+                done.batches
             );
             summary.interrupted = true;
             break;
         }
+        let train_loss = done.loss_sum / done.batches.max(1) as f64;
         // With EMA, the averaged weights are validated and, when best, saved.
         swap_ema(&mut st);
         let valid_dice = validate(&data, &model, &st);
@@ -226,7 +241,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             lr,
             seconds: t0.elapsed().as_secs_f64(),
             data_wait_fraction: wait_fraction,
-            skipped_steps: st.scaler.skipped_steps() - skipped_before,
+            skipped_steps: st.scaler.skipped_steps() - done.skipped_before,
         };
         log::append(&metrics_path, &record)?;
         // The plateau's counters run under either schedule; only its own schedule applies its rate.
@@ -312,18 +327,22 @@ pub fn out_of_time(cfg: &TrainConfig, elapsed: f64, next_epoch: f64) -> bool {
         .is_some_and(|limit| elapsed + next_epoch > limit)
 }
 
-/// One pass over the train split; returns (mean loss, share of the time spent waiting for data).
+/// One pass over the train split, continuing `from` (the part a resumed epoch had trained); returns
+/// how far it got (the whole epoch, unless Ctrl-C) and the share of the time spent waiting for data.
 fn train_epoch(
     cfg: &TrainConfig,
     mut feed: DeviceBatches,
     model: &UnetPlusPlus,
     st: &mut StepState,
     epoch: usize,
-) -> Result<(f64, f64)> {
+    from: PartialEpoch,
+) -> Result<(PartialEpoch, f64)> {
     let t0 = Instant::now();
     let bar = progress_bar(cfg, feed.n_batches(), epoch);
-    let mut loss_sum = Tensor::zeros([1], (Kind::Float, st.device));
-    let mut steps = 0usize;
+    bar.set_position(from.batches as u64);
+    // Continues the f32 sum exactly as an uninterrupted epoch would have accumulated it.
+    let mut loss_sum = Tensor::from_slice(&[from.loss_sum as f32]).to_device(st.device);
+    let mut steps = from.batches;
     for (images, masks) in feed.by_ref() {
         let loss = step(model, st, &images, &masks);
         loss_sum += loss;
@@ -346,7 +365,12 @@ fn train_epoch(
         "epoch {epoch} ran no training step (empty train split?)"
     );
     let wait = feed.wait_seconds() / t0.elapsed().as_secs_f64().max(1e-9);
-    Ok((loss_sum.double_value(&[0]) / steps.max(1) as f64, wait))
+    let done = PartialEpoch {
+        batches: steps,
+        loss_sum: loss_sum.double_value(&[0]),
+        ..from
+    };
+    Ok((done, wait))
 }
 
 /// Mean per-image Dice at threshold 0.5 over the valid split.
@@ -381,6 +405,8 @@ struct Mark {
     finished: bool,
     /// The run's clock (all sessions).
     seconds: f64,
+    /// What Ctrl-C left trained of the next epoch.
+    partial: Option<PartialEpoch>,
 }
 
 /// last.safetensors (model), optimizer.safetensors (moments), then train_state.json, which names the epoch
@@ -405,6 +431,7 @@ fn save_last(
         interrupted: at.interrupted,
         finished: at.finished,
         seconds: at.seconds,
+        partial: at.partial,
         optimizer: st.optimizer.state(),
         scaler: st.scaler.state(),
         plateau: plateau.clone(),
