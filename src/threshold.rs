@@ -177,6 +177,15 @@ pub struct ThresholdFile {
     pub provenance: Option<crate::provenance::Provenance>,
 }
 
+/// The SHA-256 of the model checkpoints among `inputs` (a run's `model`, an ensemble's `member k`),
+/// in order.
+fn models(inputs: &[crate::provenance::Digest]) -> Vec<&str> {
+    (inputs.iter())
+        .filter(|d| d.role == "model" || d.role.starts_with("member "))
+        .map(|d| d.sha256.as_str())
+        .collect()
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Candidate {
     pub postprocess: Postprocess,
@@ -253,9 +262,33 @@ impl ThresholdFile {
             .with_context(|| format!("write {}", path.display()))
     }
 
-    /// The run's tuned threshold, or None when it was never tuned.
+    /// The run's tuned threshold; None when it was never tuned, or when it was tuned for other
+    /// weights than the run has now (a model trained again into the directory, a member of its
+    /// ensemble retrained): a threshold belongs to one model's probabilities, so that one is ignored,
+    /// with a warning.
     pub fn load(run_dir: &Path) -> Result<Option<ThresholdFile>> {
-        crate::checkpoint::read_json_if_present(&run_dir.join(FILE))
+        let file: Option<ThresholdFile> =
+            crate::checkpoint::read_json_if_present(&run_dir.join(FILE))?;
+        let Some(tuned_for) = file.as_ref().and_then(|f| f.provenance.as_ref()) else {
+            return Ok(file);
+        };
+        let now = crate::provenance::run_inputs(run_dir, false)?;
+        if models(&tuned_for.inputs) == models(&now) {
+            return Ok(file);
+        }
+        static WARNED: std::sync::Mutex<Vec<std::path::PathBuf>> =
+            std::sync::Mutex::new(Vec::new());
+        let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+        if !warned.iter().any(|d| d == run_dir) {
+            warned.push(run_dir.to_path_buf());
+            eprintln!(
+                "warning: {} was tuned for other weights than {} holds now (trained again since?): \
+                 it is ignored; run `tumorseg tune-threshold` again",
+                run_dir.join(FILE).display(),
+                run_dir.display()
+            );
+        }
+        Ok(None)
     }
 
     /// The curve as a text table, best row marked.

@@ -518,3 +518,36 @@ fn version_names_the_commit_it_was_built_from() {
         assert!(out.contains("(no git checkout)"), "{out}");
     }
 }
+
+/// A threshold tuned for a model does not decide for another one trained into the same directory
+/// since: it is ignored with a warning, and 0.5 decides until the run is tuned again.
+#[test]
+fn a_threshold_tuned_for_other_weights_is_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = fake_run(tmp.path());
+    let fix = common::fixture();
+    let cpu = ["--device", "cpu", "--batch", "4"];
+    let mut tune = common::bin();
+    tune.arg("tune-threshold").arg(&run).arg(&fix);
+    common::run_ok(tune.args(["--threshold-grid", "0.3,0.4"]).args(cpu));
+    let evaluate = || {
+        let mut cmd = common::bin();
+        cmd.arg("evaluate").arg(&run).arg(&fix).args(cpu);
+        let out = common::run_ok(&mut cmd);
+        let report = json(&run.join("report.json"));
+        (String::from_utf8_lossy(&out.stderr).into_owned(), report)
+    };
+    let (stderr, report) = evaluate();
+    assert_eq!(report["threshold_source"], "tuned", "{stderr}");
+    // Another model's weights in its place, as a second `train --out` leaves them.
+    let other = common::fake_run_with(&tmp.path().join("other"), 8, 64);
+    let best = tumorseg::checkpoint::BEST;
+    std::fs::copy(other.join(best), run.join(best)).unwrap();
+    let (stderr, report) = evaluate();
+    assert_eq!(report["threshold_source"], "default");
+    assert_eq!(
+        stderr.matches("was tuned for other weights").count(),
+        1,
+        "{stderr}"
+    );
+}
