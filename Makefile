@@ -32,7 +32,7 @@ test: $(STAMP) lint
 	cargo test --release -- --test-threads 2
 
 demo: build
-	$(BIN) pipeline $(FIXTURE) --out runs/demo --size 128 --epochs 3 --batch 4 --encoder-weights none
+	$(BIN) pipeline $(FIXTURE) --out runs/demo --size 128 --epochs 3 --batch 4 --encoder-weights none --overwrite
 
 lint: $(STAMP)
 	cargo fmt --all -- --check

@@ -72,7 +72,7 @@ fi
 # One pipeline run from scratch; its files go to $OUT/$1. $2: seconds before it is interrupted.
 pipeline() {
   local name=$1 limit=$2
-  local flags=(--size "$SIZE" --epochs "$EPOCHS" --time-limit "$BUDGET" --encoder-weights none --tta "$TTA"
+  local flags=(--size "$SIZE" --epochs "$EPOCHS" --time-limit "$BUDGET" --encoder-weights none --tta "$TTA" --overwrite
          --workers 12 --no-progress --save-every 10 --layout "$LAYOUT" --schedule "$SCHEDULE"
          --anneal "$ANNEAL" --dice "$DICE")
   [[ -n $EMA ]] && flags+=(--ema "$EMA")

@@ -49,6 +49,56 @@ pub struct PartialEpoch {
     pub skipped_before: u64,
 }
 
+/// What a trained run (or an ensemble) leaves in its directory that a new run there replaces or
+/// would leave stale beside its own: the model, its state and logs, and what was decided and scored
+/// with it.
+const RUN_OUTPUTS: [&str; 14] = [
+    BEST,
+    LAST,
+    OPTIMIZER,
+    STATE,
+    METRICS,
+    CURVES,
+    crate::provenance::FILE,
+    crate::ensemble::FILE,
+    crate::threshold::FILE,
+    "threshold.png",
+    "report.json",
+    "report.md",
+    "per_image.csv",
+    "per_volume.csv",
+];
+
+/// Refuses a new run in `run_dir` when it holds a trained model (or an ensemble), unless `overwrite`.
+pub fn check_new_run(run_dir: &Path, overwrite: bool) -> Result<()> {
+    let held = [BEST, STATE, crate::ensemble::FILE]
+        .into_iter()
+        .find(|f| run_dir.join(f).is_file());
+    match held {
+        Some(held) if !overwrite => anyhow::bail!(
+            "{} already holds a trained model ({held}): give another --out, `--resume {}` to \
+             continue it, or --overwrite to replace it",
+            run_dir.display(),
+            run_dir.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Readies `run_dir` for a new run: one holding a trained model (or an ensemble) is refused, so that
+/// a second `train --out` never replaces a model by mistake, unless `overwrite`, which removes the
+/// earlier run's outputs first (nothing of it is left to be mistaken for the new one's).
+pub fn clear_for_new_run(run_dir: &Path, overwrite: bool) -> Result<()> {
+    check_new_run(run_dir, overwrite)?;
+    for name in RUN_OUTPUTS {
+        let path = run_dir.join(name);
+        if path.is_file() {
+            std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 use crate::atomic::temp_sibling;
 pub use crate::atomic::write_atomic;
 

@@ -247,7 +247,7 @@ fn a_pipeline_of_two_members_decides_with_their_ensemble() {
     let mut cmd = common::training::train_cli();
     cmd.arg("--out")
         .arg(&run)
-        .args(["--epochs", "1", "--size", "64"]);
+        .args(["--epochs", "1", "--size", "64", "--overwrite"]);
     common::run_ok(cmd.args(common::training::QUIET_CPU));
     assert!(!run.join("ensemble.json").exists());
     assert_eq!(load_models(&run, Device::Cpu).unwrap().models.len(), 1);

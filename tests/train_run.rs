@@ -124,8 +124,21 @@ fn seeded_cpu_runs_are_identical_and_resume_continues_exactly() {
         .all(|i| i["role"] != "initial weights"));
     let start = common::input(&sessions[1], "initial weights");
     assert_eq!(start["path"], c.join("last.safetensors").to_str().unwrap());
-    // A new run in the same directory starts its own record.
-    train::train(&tiny(&c, 1, 2)).unwrap();
+    // A new run is refused where a trained model is, and nothing is touched; with `overwrite` it
+    // replaces the earlier run and starts its own record, leaving nothing of the earlier one.
+    let before = std::fs::read(c.join("metrics.jsonl")).unwrap();
+    std::fs::write(c.join("report.md"), "the earlier model's scores").unwrap();
+    let err = train::train(&tiny(&c, 1, 2)).unwrap_err().to_string();
+    assert!(err.contains("already holds a trained model"), "{err}");
+    assert!(err.contains("--overwrite"), "{err}");
+    assert_eq!(std::fs::read(c.join("metrics.jsonl")).unwrap(), before);
+    train::train(&TrainConfig {
+        overwrite: true,
+        ..tiny(&c, 1, 2)
+    })
+    .unwrap();
+    assert!(!c.join("report.md").exists());
+    assert_eq!(records(&c).len(), 1);
     assert_eq!(
         common::json(&c.join("provenance.json"))
             .as_array()

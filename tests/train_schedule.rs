@@ -194,6 +194,7 @@ fn early_stop_waits_while_the_cosine_holds_its_rate() {
 /// stopped again), unless a larger `--early-stop` gives it more patience.
 #[test]
 fn a_resumed_run_that_had_stopped_early_stays_stopped_unless_patience_grows() {
+    let _turn = common::seeded_turn();
     let dir = tempfile::tempdir().unwrap();
     train::train(&tiny(dir.path(), 1, 1)).unwrap();
     // Its state as early stopping leaves it: patience 2 spent.

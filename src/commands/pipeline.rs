@@ -93,8 +93,11 @@ fn plan(args: &Args) -> Result<Plan> {
     } else {
         cfg.out = Some(cfg.run_dir());
     }
+    // Refused before the dataset is mirrored and cleaned into the run.
     if n > 1 {
-        members::check_new(&cfg.run_dir(), n)?;
+        members::check_new(&cfg.run_dir(), n, cfg.overwrite)?;
+    } else if cfg.resume.is_none() {
+        crate::checkpoint::check_new_run(&cfg.run_dir(), cfg.overwrite)?;
     }
     Ok(Plan {
         resume: cfg.resume.is_some(),

@@ -86,6 +86,10 @@ pub struct TrainFlags {
     /// --time-limit to extend one that ran out of them).
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// Start a new run even where --out holds a trained model (or an ensemble): its model, state,
+    /// logs, threshold and reports are removed first. Without it, such a directory is refused.
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
     /// Train without augmentation.
     #[arg(long)]
     pub no_augment: bool,
@@ -185,6 +189,7 @@ impl TrainFlags {
         }
         cfg.resume = self.resume.clone();
         cfg.no_augment |= self.no_augment;
+        cfg.overwrite = self.overwrite;
         cfg.progress &= !self.no_progress;
         Ok(cfg)
     }

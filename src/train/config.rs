@@ -66,6 +66,10 @@ pub struct TrainConfig {
     /// Write last.safetensors and the optimizer state every this many epochs (and always after the
     /// final one): each write is ~0.3 GB.
     pub save_every: usize,
+    /// A new run may replace the trained model its directory holds (`--overwrite`); not part of the
+    /// recipe, so never written to config.toml.
+    #[serde(skip)]
+    pub overwrite: bool,
 }
 
 impl Default for TrainConfig {
@@ -100,6 +104,7 @@ impl Default for TrainConfig {
             layout: Layout::Auto,
             ema: None,
             save_every: 1,
+            overwrite: false,
         }
     }
 }

@@ -30,21 +30,32 @@ pub fn is_pipeline(run: &Path) -> bool {
 }
 
 /// Member `k` of `n` of the recipe `cfg` (whose time limit is the whole run's), continuing from the
-/// member's saved state when `resume` and it has one.
+/// member's saved state when `resume` and it has one; resumed without one (killed before it saved
+/// any), it starts again over whatever it left.
 pub fn config(cfg: &TrainConfig, k: u32, n: u32, resume: bool) -> TrainConfig {
     let dir = dir(&cfg.run_dir(), k);
     let saved = resume && dir.join(checkpoint::STATE).is_file();
     TrainConfig {
         seed: cfg.seed + u64::from(k - 1),
         time_limit: cfg.time_limit.map(|t| t / f64::from(n)),
+        overwrite: cfg.overwrite || resume,
         resume: saved.then(|| dir.clone()),
         out: Some(dir),
         ..cfg.clone()
     }
 }
 
-/// Writes every member's config.toml, before any trains (see the module's comment).
+/// Writes every member's config.toml, before any trains (see the module's comment); with
+/// `--overwrite`, first removes what a single run or an earlier ensemble left in the directory.
 pub fn plan(cfg: &TrainConfig, n: u32, resume: bool) -> Result<()> {
+    let run = cfg.run_dir();
+    if cfg.overwrite && !resume {
+        checkpoint::clear_for_new_run(&run, true)?;
+        let config = run.join(checkpoint::CONFIG);
+        if config.is_file() {
+            std::fs::remove_file(&config)?;
+        }
+    }
     for k in 1..=n {
         let member = config(cfg, k, n, resume);
         let dir = member.run_dir();
@@ -69,14 +80,15 @@ pub fn recipe(run: &Path, n: u32) -> Result<TrainConfig> {
     })
 }
 
-/// Refuses to start `n` members in `run` where that would leave other models beside them: a single
-/// training run's files, or more members than `n` from an earlier pipeline.
-pub fn check_new(run: &Path, n: u32) -> Result<()> {
+/// Refuses to start `n` members in `run` where that would leave other models beside them (a single
+/// training run's files, or more members than `n` from an earlier pipeline), or replace the trained
+/// members of an earlier pipeline unless `overwrite`.
+pub fn check_new(run: &Path, n: u32, overwrite: bool) -> Result<()> {
     for file in [checkpoint::CONFIG, checkpoint::BEST] {
-        if run.join(file).is_file() {
+        if run.join(file).is_file() && !overwrite {
             bail!(
                 "{} holds a training run ({file}): its files would stay beside the {n} members and \
-                 their ensemble; give another --out, or remove them",
+                 their ensemble; give another --out, or --overwrite to replace it",
                 run.display()
             );
         }
@@ -89,7 +101,7 @@ pub fn check_new(run: &Path, n: u32) -> Result<()> {
         run.display(),
         n + 1
     );
-    Ok(())
+    (1..=n).try_for_each(|k| checkpoint::check_new_run(&dir(run, k), overwrite))
 }
 
 /// How many members a resumed pipeline of `run` trains: `asked`, else as many as it holds; fewer
@@ -149,15 +161,15 @@ mod tests {
             ..TrainConfig::default()
         };
         plan(&cfg, 3, false).unwrap();
-        assert!(check_new(d.path(), 3).is_ok());
-        let err = check_new(d.path(), 2).unwrap_err().to_string();
+        assert!(check_new(d.path(), 3, false).is_ok());
+        let err = check_new(d.path(), 2, false).unwrap_err().to_string();
         assert!(err.contains("member-3"), "{err}");
         std::fs::write(d.path().join(checkpoint::CONFIG), "").unwrap();
         assert!(
             !is_pipeline(d.path()),
             "a run trained there since is a single run"
         );
-        let err = check_new(d.path(), 3).unwrap_err().to_string();
+        let err = check_new(d.path(), 3, false).unwrap_err().to_string();
         assert!(err.contains("holds a training run"), "{err}");
     }
 }

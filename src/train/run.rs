@@ -53,7 +53,10 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         .with_context(|| format!("creating run directory {}", run_dir.display()))?;
     let resumed = match &cfg.resume {
         Some(dir) => Some(checkpoint::load_state(dir)?),
-        None => None,
+        None => {
+            checkpoint::clear_for_new_run(&run_dir, cfg.overwrite)?;
+            None
+        }
     };
     // A resumed run with nothing left to do is left exactly as it was (config, logs, provenance).
     if let Some(state) = &resumed {
@@ -113,12 +116,6 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     } else if metrics_path.exists() {
         std::fs::remove_file(&metrics_path)
             .with_context(|| format!("replacing {}", metrics_path.display()))?;
-    }
-    // Inference commands open an ensemble.json first: one left from an ensemble made here before
-    // would hide the model trained now.
-    let stale = run_dir.join(crate::ensemble::FILE);
-    if stale.exists() {
-        std::fs::remove_file(&stale).with_context(|| format!("remove {}", stale.display()))?;
     }
     interrupt::install();
     let first = resumed.as_ref().map_or(1, |s| s.epoch + 1);
