@@ -9,6 +9,8 @@ use image::GrayImage;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+mod truncated;
+
 pub const ORIGINAL: &str = "_annotations.coco.json";
 pub const CLEANED: &str = "_annotations.coco.cleaned.json";
 
@@ -27,11 +29,16 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<image::DynamicImage> {
         return crate::dicom::decode(bytes)
             .with_context(|| format!("cannot decode {} as DICOM", path.display()));
     }
-    image::ImageReader::new(std::io::Cursor::new(bytes))
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
-        .context("unreachable: reading from memory")?
+        .context("unreachable: reading from memory")?;
+    let format = reader.format();
+    let img = reader
         .decode()
-        .with_context(|| format!("cannot decode {} (corrupt or unsupported)", path.display()))
+        .with_context(|| format!("cannot decode {} (corrupt or unsupported)", path.display()))?;
+    // Only after decoding: a cut the decoder noticed keeps the decoder's own reason.
+    truncated::check(bytes, format).with_context(|| format!("{} is truncated", path.display()))?;
+    Ok(img)
 }
 
 /// 8-bit images convert as they are. A 16-bit or float image (an MRI export that kept the scanner's

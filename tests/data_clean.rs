@@ -9,11 +9,7 @@ use tumorseg::dataset::{load_split, SplitOptions, CLEANED, ORIGINAL};
 fn copy_fixture() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for split in ["train", "valid", "test"] {
-        fs::create_dir_all(dir.path().join(split)).unwrap();
-        for e in fs::read_dir(common::fixture().join(split)).unwrap() {
-            let e = e.unwrap();
-            fs::copy(e.path(), dir.path().join(split).join(e.file_name())).unwrap();
-        }
+        common::copy_fixture_split(dir.path(), split);
     }
     dir
 }
