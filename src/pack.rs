@@ -1,7 +1,7 @@
 //! A compact copy of a COCO dataset: images resized and re-encoded as grey JPEG, polygons scaled to
 //! match, every other COCO field kept. It exists to move the real dataset (~95 MB) to a GPU machine
 //! that accepts at most 64 MiB, and doubles as a way to pre-shrink data for fast experiments.
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
 use rayon::prelude::*;
@@ -10,6 +10,10 @@ use std::fs;
 use std::path::Path;
 
 pub const SPLITS: [&str; 3] = ["train", "valid", "test"];
+
+/// The smallest longest side pack writes: the smallest input the model takes (it downsamples by 32),
+/// so slices packed smaller could only be blown up again; `--size 0` wrote 1×1 images.
+pub const MIN_SIZE: u32 = 32;
 
 pub struct PackOptions {
     /// Longest side after resizing; images already smaller are kept at their size.
@@ -23,11 +27,18 @@ pub struct PackedSplit {
     pub bytes: u64,
 }
 
-/// Pack every split present under `root` into `out` (created; must not be `root`).
+/// Pack every split present under `root` into `out` (created, or empty; must not be `root`).
+/// Nothing is written when an option or `out` is refused.
 pub fn pack_dataset(root: &Path, out: &Path, opts: &PackOptions) -> Result<Vec<PackedSplit>> {
+    ensure!(
+        opts.size >= MIN_SIZE,
+        "--size {}: must be at least {MIN_SIZE} pixels, the smallest input the model takes",
+        opts.size
+    );
     if out.exists() && fs::canonicalize(out)? == fs::canonicalize(root)? {
         bail!("--out must differ from the dataset root: pack never overwrites the original");
     }
+    crate::atomic::ensure_new_dir(out)?;
     let mut done = Vec::new();
     for split in SPLITS {
         let dir = root.join(split);
