@@ -77,6 +77,23 @@ pub struct CocoCategory {
     pub name: String,
 }
 
+/// As messages name a category: `1 "tumor"`.
+impl fmt::Display for CocoCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}", self.id, self.name)
+    }
+}
+
+impl CocoFile {
+    /// A category id as messages name it: with its name, or alone when the file does not declare it.
+    pub fn category_label(&self, id: u64) -> String {
+        self.categories
+            .iter()
+            .find(|c| c.id == id)
+            .map_or_else(|| id.to_string(), ToString::to_string)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IssueKind {
     /// Annotation has a bbox but no segmentation: kept, contributes no mask.

@@ -201,11 +201,7 @@ pub fn load_split_report(dir: &Path, opts: &SplitOptions) -> Result<(Vec<Sample>
 fn check_categories(file: &coco::CocoFile, wanted: &[u64], path: &Path) -> Result<()> {
     for c in wanted {
         if !file.categories.iter().any(|k| k.id == *c) {
-            let known: Vec<String> = file
-                .categories
-                .iter()
-                .map(|k| format!("{} {:?}", k.id, k.name))
-                .collect();
+            let known: Vec<String> = file.categories.iter().map(ToString::to_string).collect();
             bail!(
                 "{}: --categories {c}: no such category id (the file has: {})",
                 path.display(),

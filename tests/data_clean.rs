@@ -289,3 +289,28 @@ fn masks_cli_writes_one_png_per_image() {
         assert_eq!(png.into_raw(), expect, "{}", s.stem);
     }
 }
+
+#[test]
+fn categories_that_no_annotation_has_are_refused_before_anything_is_written() {
+    let dir = copy_fixture();
+    let root = dir.path();
+    let with = |categories: Vec<u64>| CleanOptions {
+        categories: Some(categories),
+        similar_above: None,
+        ..CleanOptions::default()
+    };
+    // 0 is declared (the fixture's supercategory) but no annotation has it: it would remove every image too.
+    for (wanted, missing) in [(vec![99], "99"), (vec![1, 0, 99], "0, 99")] {
+        let e = format!("{:#}", clean_dataset(root, &with(wanted)).unwrap_err());
+        assert_eq!(
+            e,
+            format!(
+                r#"--categories: no annotation has category {missing} (they have: 1 "0", 2 "1")"#
+            )
+        );
+    }
+    assert!(!root.join(tumorseg::clean::REPORT).exists());
+    assert!(!root.join("train").join(CLEANED).exists());
+    let report = clean_dataset(root, &with(vec![2])).unwrap();
+    assert!(report.splits.iter().all(|(_, s)| s.kept > 0));
+}
