@@ -119,6 +119,7 @@ pub fn clean_dataset(root: &Path, opts: &CleanOptions) -> Result<CleanReport> {
         }
     }
     if files.is_empty() {
+        crate::dataset::check_root(root)?;
         bail!(
             "{}: no split with {ORIGINAL} (looked for {})",
             root.display(),

@@ -1,6 +1,7 @@
 //! A compact copy of a COCO dataset: images resized and re-encoded as grey JPEG, polygons scaled to
 //! match, every other COCO field kept. It exists to move the real dataset (~95 MB) to a GPU machine
 //! that accepts at most 64 MiB, and doubles as a way to pre-shrink data for fast experiments.
+use crate::dataset::ORIGINAL;
 use anyhow::{bail, ensure, Context, Result};
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
@@ -35,23 +36,15 @@ pub fn pack_dataset(root: &Path, out: &Path, opts: &PackOptions) -> Result<Vec<P
         "--size {}: must be at least {MIN_SIZE} pixels, the smallest input the model takes",
         opts.size
     );
+    let splits = splits_of(root)?;
     if out.exists() && fs::canonicalize(out)? == fs::canonicalize(root)? {
         bail!("--out must differ from the dataset root: pack never overwrites the original");
     }
     crate::atomic::ensure_new_dir(out)?;
-    let mut done = Vec::new();
-    for split in SPLITS {
-        let dir = root.join(split);
-        if dir.join("_annotations.coco.json").exists() {
-            done.push(pack_split(&dir, &out.join(split), split, opts)?);
-        }
-    }
-    if done.is_empty() {
-        bail!(
-            "{}: no train/valid/test split with _annotations.coco.json",
-            root.display()
-        );
-    }
+    let done = splits
+        .into_iter()
+        .map(|split| pack_split(&root.join(split), &out.join(split), split, opts))
+        .collect::<Result<Vec<_>>>()?;
     for extra in [
         "README.txt",
         "SOURCE.md",
@@ -65,8 +58,24 @@ pub fn pack_dataset(root: &Path, out: &Path, opts: &PackOptions) -> Result<Vec<P
     Ok(done)
 }
 
+/// The splits under `root` with an annotation file; none is an error that says what is wrong.
+fn splits_of(root: &Path) -> Result<Vec<&'static str>> {
+    let splits: Vec<&str> = SPLITS
+        .into_iter()
+        .filter(|split| root.join(split).join(ORIGINAL).exists())
+        .collect();
+    if splits.is_empty() {
+        crate::dataset::check_root(root)?;
+        bail!(
+            "{}: no train/valid/test split with {ORIGINAL}",
+            root.display()
+        );
+    }
+    Ok(splits)
+}
+
 fn pack_split(src: &Path, dst: &Path, split: &str, opts: &PackOptions) -> Result<PackedSplit> {
-    let json_path = src.join("_annotations.coco.json");
+    let json_path = src.join(ORIGINAL);
     let text = fs::read_to_string(&json_path)
         .with_context(|| format!("reading {}", json_path.display()))?;
     let mut coco: Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
@@ -93,7 +102,7 @@ fn pack_split(src: &Path, dst: &Path, split: &str, opts: &PackOptions) -> Result
             }
         }
     }
-    let out_json = dst.join("_annotations.coco.json");
+    let out_json = dst.join(ORIGINAL);
     crate::atomic::write_atomic(&out_json, &serde_json::to_vec(&coco)?)?;
     let bytes = fs::read_dir(dst)?
         .filter_map(|e| e.ok()?.metadata().ok())

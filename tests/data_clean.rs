@@ -314,3 +314,27 @@ fn categories_that_no_annotation_has_are_refused_before_anything_is_written() {
     let report = clean_dataset(root, &with(vec![2])).unwrap();
     assert!(report.splits.iter().all(|(_, s)| s.kept > 0));
 }
+
+#[test]
+fn cli_clean_says_what_is_wrong_with_the_root_it_was_given() {
+    let dir = copy_fixture();
+    let (nope, train) = (dir.path().join("nope"), dir.path().join("train"));
+    let cases = [
+        (&nope, format!("{} does not exist", nope.display())),
+        (
+            &train,
+            format!(
+                "{} looks like a split, not a dataset root (it holds {ORIGINAL}): give its parent ({}) \
+                 instead",
+                train.display(),
+                dir.path().display()
+            ),
+        ),
+    ];
+    for (root, why) in cases {
+        let o = common::bin().arg("clean").arg(root).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && stderr.contains(&why), "{stderr}");
+    }
+    assert!(!train.join(CLEANED).exists() && !train.join(tumorseg::clean::REPORT).exists());
+}
