@@ -1,7 +1,7 @@
 //! Atomic file replacement, shared by everything that writes results users rely on (cleaned COCO files,
 //! reports, checkpoints): a reader never sees a half-written file, and an interrupted run leaves the
-//! previous version intact.
-use anyhow::{Context, Result};
+//! previous version intact. Commands that fill a whole new directory refuse one already in use.
+use anyhow::{ensure, Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -25,4 +25,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     drop(f);
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+}
+
+/// Refuses `dir` when it exists and holds anything: a command filling a new directory would otherwise
+/// overwrite, or mix its files with, another run's.
+pub fn ensure_new_dir(dir: &Path) -> Result<()> {
+    let occupied = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
+    ensure!(
+        !occupied,
+        "{} exists and is not empty: give a new directory",
+        dir.display()
+    );
+    Ok(())
 }

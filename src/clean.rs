@@ -12,11 +12,11 @@ use crate::atomic::write_atomic;
 use crate::coco::{self, CocoAnnotation, CocoFile, IssueKind};
 use crate::dataset::{CLEANED, ORIGINAL};
 use crate::mask::Segmentation;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 mod files;
@@ -111,27 +111,33 @@ impl Serialize for CleanReport {
 
 /// Clean every split under `root` and write the cleaned files and `clean_report.json`.
 pub fn clean_dataset(root: &Path, opts: &CleanOptions) -> Result<CleanReport> {
-    let mut data = Vec::new();
+    let mut files = Vec::new();
     for name in &opts.splits {
-        let dir = root.join(name);
-        if !dir.join(ORIGINAL).is_file() {
-            continue;
+        let path = root.join(name).join(ORIGINAL);
+        if path.is_file() {
+            files.push((name.clone(), coco::load(&path)?));
         }
-        let file = coco::load(&dir.join(ORIGINAL))?;
-        let states = file_states(&dir, &file, opts.similar_above.is_some());
-        data.push(SplitData {
-            name: name.clone(),
-            file,
-            states,
-        });
     }
-    if data.is_empty() {
+    if files.is_empty() {
+        crate::dataset::check_root(root)?;
         bail!(
             "{}: no split with {ORIGINAL} (looked for {})",
             root.display(),
             opts.splits.join(", ")
         );
     }
+    if let Some(wanted) = &opts.categories {
+        check_categories(files.iter().map(|(_, f)| f), wanted)?;
+    }
+    // Every image decoded only once the annotation files are accepted: seconds per thousand slices.
+    let data: Vec<SplitData> = files
+        .into_iter()
+        .map(|(name, file)| SplitData {
+            states: file_states(&root.join(&name), &file, opts.similar_above.is_some()),
+            name,
+            file,
+        })
+        .collect();
     let owners = hash_owners(&data);
     let similar = opts
         .similar_above
@@ -156,6 +162,35 @@ pub fn clean_dataset(root: &Path, opts: &CleanOptions) -> Result<CleanReport> {
     let json = serde_json::to_vec_pretty(&report)?;
     write_atomic(&out_root.join(REPORT), &json)?;
     Ok(report)
+}
+
+/// Before anything is written: a category asked for that no annotation has would leave every image
+/// without annotation, and remove it.
+fn check_categories<'a>(files: impl Iterator<Item = &'a CocoFile>, wanted: &[u64]) -> Result<()> {
+    let mut held = BTreeMap::new();
+    for f in files {
+        for a in &f.annotations {
+            held.entry(a.category_id)
+                .or_insert_with(|| f.category_label(a.category_id));
+        }
+    }
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|c| !held.contains_key(c))
+        .map(u64::to_string)
+        .collect();
+    let there: Vec<String> = held.into_values().collect();
+    ensure!(
+        missing.is_empty(),
+        "--categories: no annotation has category {} (they have: {})",
+        missing.join(", "),
+        if there.is_empty() {
+            "none".to_string()
+        } else {
+            there.join(", ")
+        }
+    );
+    Ok(())
 }
 
 fn clean_split(

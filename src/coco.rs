@@ -77,6 +77,23 @@ pub struct CocoCategory {
     pub name: String,
 }
 
+/// As messages name a category: `1 "tumor"`.
+impl fmt::Display for CocoCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}", self.id, self.name)
+    }
+}
+
+impl CocoFile {
+    /// A category id as messages name it: with its name, or alone when the file does not declare it.
+    pub fn category_label(&self, id: u64) -> String {
+        self.categories
+            .iter()
+            .find(|c| c.id == id)
+            .map_or_else(|| id.to_string(), ToString::to_string)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IssueKind {
     /// Annotation has a bbox but no segmentation: kept, contributes no mask.
@@ -137,6 +154,10 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<CocoFile> {
             e.valid_up_to()
         )
     })?;
+    if text.trim().is_empty() {
+        // Else serde_json's "EOF while parsing a value at line 1 column 0" says it less plainly.
+        bail!("{file} is empty: it holds no JSON");
+    }
     let text = nan_to_null(text);
     let raw: Value = serde_json::from_str(&text).map_err(|e| {
         anyhow!(
@@ -334,6 +355,25 @@ mod tests {
         assert_eq!(
             volumes,
             [Some(("t1".to_string(), 3)), None, None, None, None, None]
+        );
+    }
+
+    #[test]
+    fn an_empty_file_is_called_empty() {
+        for text in ["", "\u{feff}", " \n\t"] {
+            let e = super::parse(text.as_bytes(), "train/a.json".as_ref()).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "train/a.json is empty: it holds no JSON",
+                "{text:?}"
+            );
+        }
+        // Not empty, only malformed: the parser's line and column still locate it.
+        let e = super::parse(b" {", "a.json".as_ref()).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("a.json: malformed JSON at line 1"),
+            "{e}"
         );
     }
 }

@@ -9,6 +9,8 @@ use image::GrayImage;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+mod truncated;
+
 pub const ORIGINAL: &str = "_annotations.coco.json";
 pub const CLEANED: &str = "_annotations.coco.cleaned.json";
 
@@ -27,11 +29,16 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<image::DynamicImage> {
         return crate::dicom::decode(bytes)
             .with_context(|| format!("cannot decode {} as DICOM", path.display()));
     }
-    image::ImageReader::new(std::io::Cursor::new(bytes))
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
-        .context("unreachable: reading from memory")?
+        .context("unreachable: reading from memory")?;
+    let format = reader.format();
+    let img = reader
         .decode()
-        .with_context(|| format!("cannot decode {} (corrupt or unsupported)", path.display()))
+        .with_context(|| format!("cannot decode {} (corrupt or unsupported)", path.display()))?;
+    // Only after decoding: a cut the decoder noticed keeps the decoder's own reason.
+    truncated::check(bytes, format).with_context(|| format!("{} is truncated", path.display()))?;
+    Ok(img)
 }
 
 /// 8-bit images convert as they are. A 16-bit or float image (an MRI export that kept the scanner's
@@ -131,7 +138,37 @@ pub fn annotation_file(split_dir: &Path, opts: &SplitOptions) -> PathBuf {
 
 /// Load `<root>/<split>`; skipped or repaired entries are reported on stderr.
 pub fn load_split(root: &Path, split: &str, opts: &SplitOptions) -> Result<Vec<Sample>> {
-    load_split_dir(&root.join(split), opts)
+    let dir = root.join(split);
+    if !dir.is_dir() {
+        check_root(root)?;
+    }
+    load_split_dir(&dir, opts)
+}
+
+/// For a command that found no split under `root`: an error naming what is wrong when `root` does not
+/// exist or is itself a split, given in place of its parent; a missing split of a real root is the
+/// caller's to report.
+pub fn check_root(root: &Path) -> Result<()> {
+    if !root.exists() {
+        bail!("{} does not exist", root.display());
+    }
+    if root.join(ORIGINAL).is_file() {
+        bail!(
+            "{} looks like a split, not a dataset root (it holds {ORIGINAL}): give its parent ({}) instead",
+            root.display(),
+            parent_dir(root).display()
+        );
+    }
+    Ok(())
+}
+
+/// The folder holding `dir`, written so that it can be typed: `train` → `.`, `.` → `./..`.
+fn parent_dir(dir: &Path) -> PathBuf {
+    match dir.parent() {
+        _ if dir.file_name().is_none() => dir.join(".."),
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 /// Same as `load_split` for a split directory given directly (`tumorseg masks <split-dir>`).
@@ -194,11 +231,7 @@ pub fn load_split_report(dir: &Path, opts: &SplitOptions) -> Result<(Vec<Sample>
 fn check_categories(file: &coco::CocoFile, wanted: &[u64], path: &Path) -> Result<()> {
     for c in wanted {
         if !file.categories.iter().any(|k| k.id == *c) {
-            let known: Vec<String> = file
-                .categories
-                .iter()
-                .map(|k| format!("{} {:?}", k.id, k.name))
-                .collect();
+            let known: Vec<String> = file.categories.iter().map(ToString::to_string).collect();
             bail!(
                 "{}: --categories {c}: no such category id (the file has: {})",
                 path.display(),
@@ -271,5 +304,45 @@ mod tests {
         // 8-bit images are left as they are, even when they do not span 0..255.
         let narrow = image::GrayImage::from_fn(4, 1, |x, _| Luma([100 + x as u8]));
         assert_eq!(to_luma8(&DynamicImage::ImageLuma8(narrow.clone())), narrow);
+    }
+
+    #[test]
+    fn a_missing_root_or_a_split_given_for_its_root_is_named_for_what_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        std::fs::create_dir_all(root.join("train")).unwrap();
+        std::fs::write(root.join("train").join(ORIGINAL), "{}").unwrap();
+        let why = |root: &Path| {
+            format!(
+                "{:#}",
+                load_split(root, "test", &SplitOptions::default()).unwrap_err()
+            )
+        };
+        let nope = dir.path().join("nope");
+        assert_eq!(why(&nope), format!("{} does not exist", nope.display()));
+        let split = root.join("train");
+        assert_eq!(
+            why(&split),
+            format!(
+                "{} looks like a split, not a dataset root (it holds {ORIGINAL}): give its parent ({}) instead",
+                split.display(),
+                root.display()
+            )
+        );
+        // A real root without the split asked for: that split is what is missing.
+        assert_eq!(
+            why(&root),
+            format!(
+                "split directory {} does not exist",
+                root.join("test").display()
+            )
+        );
+        // Relative paths as typed.
+        let parents =
+            ["data/train", "train", "data/train/", ".", "../x"].map(|p| parent_dir(Path::new(p)));
+        assert_eq!(
+            parents.map(|p| p.display().to_string()),
+            ["data", ".", "data", "./..", ".."]
+        );
     }
 }

@@ -179,12 +179,7 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
 /// `ensemble.json` and `provenance.json`. Nothing is written when a model is refused.
 pub fn create(runs: &[PathBuf], out: &Path) -> Result<Ensemble> {
     let candidates = accepted(runs)?;
-    let occupied = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
-    ensure!(
-        !occupied,
-        "{} exists and is not empty: give a new directory",
-        out.display()
-    );
+    crate::atomic::ensure_new_dir(out)?;
     std::fs::create_dir_all(out.join(MEMBERS))
         .with_context(|| format!("create {}", out.join(MEMBERS).display()))?;
     let mut members = Vec::new();

@@ -1,7 +1,8 @@
 //! A compact copy of a COCO dataset: images resized and re-encoded as grey JPEG, polygons scaled to
 //! match, every other COCO field kept. It exists to move the real dataset (~95 MB) to a GPU machine
 //! that accepts at most 64 MiB, and doubles as a way to pre-shrink data for fast experiments.
-use anyhow::{bail, Context, Result};
+use crate::dataset::ORIGINAL;
+use anyhow::{bail, ensure, Context, Result};
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
 use rayon::prelude::*;
@@ -10,6 +11,10 @@ use std::fs;
 use std::path::Path;
 
 pub const SPLITS: [&str; 3] = ["train", "valid", "test"];
+
+/// The smallest longest side pack writes: the smallest input the model takes (it downsamples by 32),
+/// so slices packed smaller could only be blown up again; `--size 0` wrote 1×1 images.
+pub const MIN_SIZE: u32 = 32;
 
 pub struct PackOptions {
     /// Longest side after resizing; images already smaller are kept at their size.
@@ -23,24 +28,23 @@ pub struct PackedSplit {
     pub bytes: u64,
 }
 
-/// Pack every split present under `root` into `out` (created; must not be `root`).
+/// Pack every split present under `root` into `out` (created, or empty; must not be `root`).
+/// Nothing is written when an option or `out` is refused.
 pub fn pack_dataset(root: &Path, out: &Path, opts: &PackOptions) -> Result<Vec<PackedSplit>> {
+    ensure!(
+        opts.size >= MIN_SIZE,
+        "--size {}: must be at least {MIN_SIZE} pixels, the smallest input the model takes",
+        opts.size
+    );
+    let splits = splits_of(root)?;
     if out.exists() && fs::canonicalize(out)? == fs::canonicalize(root)? {
         bail!("--out must differ from the dataset root: pack never overwrites the original");
     }
-    let mut done = Vec::new();
-    for split in SPLITS {
-        let dir = root.join(split);
-        if dir.join("_annotations.coco.json").exists() {
-            done.push(pack_split(&dir, &out.join(split), split, opts)?);
-        }
-    }
-    if done.is_empty() {
-        bail!(
-            "{}: no train/valid/test split with _annotations.coco.json",
-            root.display()
-        );
-    }
+    crate::atomic::ensure_new_dir(out)?;
+    let done = splits
+        .into_iter()
+        .map(|split| pack_split(&root.join(split), &out.join(split), split, opts))
+        .collect::<Result<Vec<_>>>()?;
     for extra in [
         "README.txt",
         "SOURCE.md",
@@ -54,8 +58,24 @@ pub fn pack_dataset(root: &Path, out: &Path, opts: &PackOptions) -> Result<Vec<P
     Ok(done)
 }
 
+/// The splits under `root` with an annotation file; none is an error that says what is wrong.
+fn splits_of(root: &Path) -> Result<Vec<&'static str>> {
+    let splits: Vec<&str> = SPLITS
+        .into_iter()
+        .filter(|split| root.join(split).join(ORIGINAL).exists())
+        .collect();
+    if splits.is_empty() {
+        crate::dataset::check_root(root)?;
+        bail!(
+            "{}: no train/valid/test split with {ORIGINAL}",
+            root.display()
+        );
+    }
+    Ok(splits)
+}
+
 fn pack_split(src: &Path, dst: &Path, split: &str, opts: &PackOptions) -> Result<PackedSplit> {
-    let json_path = src.join("_annotations.coco.json");
+    let json_path = src.join(ORIGINAL);
     let text = fs::read_to_string(&json_path)
         .with_context(|| format!("reading {}", json_path.display()))?;
     let mut coco: Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
@@ -82,7 +102,7 @@ fn pack_split(src: &Path, dst: &Path, split: &str, opts: &PackOptions) -> Result
             }
         }
     }
-    let out_json = dst.join("_annotations.coco.json");
+    let out_json = dst.join(ORIGINAL);
     crate::atomic::write_atomic(&out_json, &serde_json::to_vec(&coco)?)?;
     let bytes = fs::read_dir(dst)?
         .filter_map(|e| e.ok()?.metadata().ok())

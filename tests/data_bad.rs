@@ -1,5 +1,6 @@
 //! Every bad or unusual input the COCO loader must survive, each with the message it must give.
 //! Inputs are generated in temporary directories: tiny JSON files and PNG/JPEG images.
+mod common;
 use image::{GrayImage, Luma, Rgb, RgbImage};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -155,6 +156,39 @@ fn corrupt_image_file_gives_located_error_and_is_removed_by_clean() {
     }
     let r = clean_dataset(root.path(), &CleanOptions::default()).unwrap();
     assert_eq!((r.splits[0].1.corrupt, r.splits[0].1.kept), (2, 0));
+}
+
+#[test]
+fn cli_clean_counts_a_truncated_jpeg_as_corrupt_and_drops_it() {
+    // The fixture's test split, one slice cut to its first 3000 bytes (the decoder would fill the
+    // rest with grey).
+    let root = tempfile::tempdir().unwrap();
+    common::copy_fixture_split(root.path(), "test");
+    let split = root.path().join("test");
+    let cut = &common::test_jpgs()[0];
+    let name = cut.file_name().unwrap().to_str().unwrap();
+    fs::write(split.join(name), &fs::read(cut).unwrap()[..3000]).unwrap();
+    let o = common::run_ok(
+        common::bin()
+            .arg("clean")
+            .arg(root.path())
+            .arg("--no-similar"),
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let row: Vec<&str> = stdout
+        .lines()
+        .find(|l| l.starts_with("test"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    // split, images, anns, no_ann, multi, missing, corrupt, …, kept, removed
+    assert_eq!(
+        (row[1], row[6], row[11], row[12]),
+        ("8", "1", "7", "1"),
+        "{stdout}"
+    );
+    let cleaned = fs::read_to_string(split.join("_annotations.coco.cleaned.json")).unwrap();
+    assert!(!cleaned.contains(name), "{cleaned}");
 }
 
 #[test]

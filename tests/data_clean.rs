@@ -9,11 +9,7 @@ use tumorseg::dataset::{load_split, SplitOptions, CLEANED, ORIGINAL};
 fn copy_fixture() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for split in ["train", "valid", "test"] {
-        fs::create_dir_all(dir.path().join(split)).unwrap();
-        for e in fs::read_dir(common::fixture().join(split)).unwrap() {
-            let e = e.unwrap();
-            fs::copy(e.path(), dir.path().join(split).join(e.file_name())).unwrap();
-        }
+        common::copy_fixture_split(dir.path(), split);
     }
     dir
 }
@@ -292,4 +288,53 @@ fn masks_cli_writes_one_png_per_image() {
         let expect: Vec<u8> = s.mask().iter().map(|v| v * 255).collect();
         assert_eq!(png.into_raw(), expect, "{}", s.stem);
     }
+}
+
+#[test]
+fn categories_that_no_annotation_has_are_refused_before_anything_is_written() {
+    let dir = copy_fixture();
+    let root = dir.path();
+    let with = |categories: Vec<u64>| CleanOptions {
+        categories: Some(categories),
+        similar_above: None,
+        ..CleanOptions::default()
+    };
+    // 0 is declared (the fixture's supercategory) but no annotation has it: it would remove every image too.
+    for (wanted, missing) in [(vec![99], "99"), (vec![1, 0, 99], "0, 99")] {
+        let e = format!("{:#}", clean_dataset(root, &with(wanted)).unwrap_err());
+        assert_eq!(
+            e,
+            format!(
+                r#"--categories: no annotation has category {missing} (they have: 1 "0", 2 "1")"#
+            )
+        );
+    }
+    assert!(!root.join(tumorseg::clean::REPORT).exists());
+    assert!(!root.join("train").join(CLEANED).exists());
+    let report = clean_dataset(root, &with(vec![2])).unwrap();
+    assert!(report.splits.iter().all(|(_, s)| s.kept > 0));
+}
+
+#[test]
+fn cli_clean_says_what_is_wrong_with_the_root_it_was_given() {
+    let dir = copy_fixture();
+    let (nope, train) = (dir.path().join("nope"), dir.path().join("train"));
+    let cases = [
+        (&nope, format!("{} does not exist", nope.display())),
+        (
+            &train,
+            format!(
+                "{} looks like a split, not a dataset root (it holds {ORIGINAL}): give its parent ({}) \
+                 instead",
+                train.display(),
+                dir.path().display()
+            ),
+        ),
+    ];
+    for (root, why) in cases {
+        let o = common::bin().arg("clean").arg(root).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && stderr.contains(&why), "{stderr}");
+    }
+    assert!(!train.join(CLEANED).exists() && !train.join(tumorseg::clean::REPORT).exists());
 }

@@ -62,3 +62,50 @@ fn pack_widens_the_pixel_spacing_with_the_pixels() {
         assert_eq!(b.spacing, Some((1.4, 0.8)));
     }
 }
+
+#[test]
+fn pack_refuses_a_tiny_size_and_an_occupied_out_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    common::copy_fixture_split(&root, "test");
+    let packed = dir.path().join("packed");
+    for size in ["0", "31"] {
+        let o = common::into("pack", &root, &packed)
+            .args(["--size", size])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("--size {size}: must be at least 32 pixels")),
+            "{stderr}"
+        );
+        assert!(!packed.exists(), "--size {size} wrote {}", packed.display());
+    }
+    common::run_ok(common::into("pack", &root, &packed).args(["--size", "32"]));
+    let listing = || -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let mut files: Vec<_> = std::fs::read_dir(packed.join("test"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.clone(), std::fs::read(p).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let first = listing();
+    // Packing again into the same --out, at another size, would rewrite every file.
+    let o = common::into("pack", &root, &packed)
+        .args(["--size", "64"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{} exists and is not empty: give a new directory",
+            packed.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(listing(), first, "the packed files were rewritten");
+}

@@ -8,10 +8,12 @@ use crate::pack::{pack_dataset, PackOptions};
 pub struct Args {
     /// Dataset root with train/ valid/ test/ (each with `_annotations.coco.json`).
     pub root: PathBuf,
-    /// Output dataset root (created). Never the input root.
+    /// Output dataset root: a new or empty directory (created), never the input root; nothing is
+    /// overwritten.
     #[arg(long)]
     pub out: PathBuf,
-    /// Resize so the longest side is at most this many pixels (polygons are scaled to match).
+    /// Resize so the longest side is at most this many pixels, at least 32 (polygons are scaled to
+    /// match).
     #[arg(long, default_value_t = 640)]
     pub size: u32,
     /// JPEG quality of the re-encoded grey images (1-100).

@@ -39,15 +39,20 @@ pub fn highest_probability(out: &std::path::Path) -> f32 {
         .fold(0f32, f32::max)
 }
 
+/// A copy of the fixture's `split` (images and annotation file) in `root/split`.
+pub fn copy_fixture_split(root: &std::path::Path, split: &str) {
+    std::fs::create_dir_all(root.join(split)).unwrap();
+    for e in std::fs::read_dir(fixture().join(split)).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), root.join(split).join(e.file_name())).unwrap();
+    }
+}
+
 /// A copy of the fixture's test split in `dir/spaced/test`, every image given `pixel_spacing`
 /// (mm between rows, between columns), as from-nifti and from-seg write it; returns the root.
 pub fn spaced_test_split(dir: &std::path::Path, (rows, columns): (f64, f64)) -> PathBuf {
     let root = dir.join("spaced");
-    std::fs::create_dir_all(root.join("test")).unwrap();
-    for e in std::fs::read_dir(fixture().join("test")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), root.join("test").join(e.file_name())).unwrap();
-    }
+    copy_fixture_split(&root, "test");
     let ann = root.join("test/_annotations.coco.json");
     let text = std::fs::read_to_string(&ann).unwrap();
     let mut coco: serde_json::Value =
