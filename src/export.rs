@@ -35,6 +35,26 @@ impl Format {
         }
     }
 
+    /// The format `--format` names, checked against the extension of `--out` where both are given:
+    /// an ONNX model in a `.pt` file, or TorchScript in a `.onnx` one, would mislead whoever loads it.
+    pub fn resolve(given: Option<Format>, out: Option<&Path>) -> Result<Format> {
+        let ext = out
+            .and_then(|p| p.extension())
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        let implied = out.map(Format::of_path);
+        match (given, ext.as_deref()) {
+            (Some(Format::Torchscript), Some("onnx")) => {
+                anyhow::bail!("--format torchscript does not match an --out ending in .onnx")
+            }
+            (Some(Format::Onnx), Some("pt" | "pth" | "torchscript")) => {
+                anyhow::bail!(
+                    "--format onnx does not match an --out ending in .pt: give a .onnx file"
+                )
+            }
+            _ => Ok(given.or(implied).unwrap_or(Format::Torchscript)),
+        }
+    }
+
     pub fn default_file_name(self) -> &'static str {
         match self {
             Format::Torchscript => "model.torchscript.pt",
@@ -176,8 +196,16 @@ pub fn save_onnx(bytes: &[u8], out: &Path, manifest: &Manifest) -> Result<std::p
     save_manifest(out, manifest)
 }
 
+/// `<out>.json` (model.onnx.json beside model.onnx): named after the whole file name, so that a
+/// TorchScript module and an ONNX model exported side by side (model.pt, model.onnx) keep one each.
+pub fn manifest_path(out: &Path) -> std::path::PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".json");
+    name.into()
+}
+
 fn save_manifest(out: &Path, manifest: &Manifest) -> Result<std::path::PathBuf> {
-    let json = out.with_extension("json");
+    let json = manifest_path(out);
     crate::atomic::write_atomic(
         &json,
         (serde_json::to_string_pretty(manifest)? + "\n").as_bytes(),
@@ -185,7 +213,7 @@ fn save_manifest(out: &Path, manifest: &Manifest) -> Result<std::path::PathBuf> 
     Ok(json)
 }
 
-/// Write `module` to `out` and its manifest beside it (`<out without extension>.json`), each
+/// Write `module` to `out` and its manifest beside it ([`manifest_path`]), each
 /// replaced atomically; returns the manifest's path.
 pub fn save(module: &CModule, out: &Path, manifest: &Manifest) -> Result<std::path::PathBuf> {
     let tmp = crate::atomic::temp_sibling(out);

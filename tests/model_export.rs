@@ -29,9 +29,29 @@ fn small_pngs(d: &std::path::Path) -> Vec<std::path::PathBuf> {
 fn the_exported_module_gives_predicts_probabilities_in_pytorch() {
     let (dir, run) = exported_beside_predict("flips", "flips.pt", &[]);
     let d = dir.path();
-    let manifest = read_manifest(&d.join("exported/flips.json"));
+    let manifest = read_manifest(&d.join("exported/flips.pt.json"));
     assert_eq!(manifest["format"], "torchscript");
     assert_eq!(manifest["device"], "cpu");
+    // An ONNX model exported beside it keeps its own manifest; a format the file name contradicts
+    // is refused before anything is written.
+    let onnx = d.join("exported/flips.onnx");
+    common::run_ok(&mut common::into("export", &run, &onnx));
+    assert_eq!(
+        read_manifest(&d.join("exported/flips.onnx.json"))["format"],
+        "onnx"
+    );
+    assert_eq!(
+        read_manifest(&d.join("exported/flips.pt.json"))["format"],
+        "torchscript"
+    );
+    let odd = d.join("exported/odd.onnx");
+    let o = common::into("export", &run, &odd)
+        .args(["--format", "torchscript"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("does not match"), "{stderr}");
+    assert!(!odd.exists());
     // A file that cannot be written is said so in words, not as libtorch's C++ trace.
     let o = common::into("export", &run, std::path::Path::new("/proc/model.pt"))
         .output()
@@ -49,7 +69,7 @@ fn the_exported_module_gives_predicts_probabilities_in_pytorch() {
 #[test]
 fn the_onnx_model_gives_predicts_probabilities_in_onnx_runtime() {
     let (dir, _) = exported_beside_predict("d4", "d4.onnx", &[]);
-    let manifest = read_manifest(&dir.path().join("exported/d4.json"));
+    let manifest = read_manifest(&dir.path().join("exported/d4.onnx.json"));
     assert_eq!(
         (&manifest["format"], &manifest["device"]),
         (&serde_json::json!("onnx"), &serde_json::json!("any"))
@@ -57,7 +77,7 @@ fn the_onnx_model_gives_predicts_probabilities_in_onnx_runtime() {
     // --format wins over the file name.
     let (dir, _) = exported_beside_predict("none", "model.bin", &["--format", "onnx"]);
     assert_eq!(
-        read_manifest(&dir.path().join("exported/model.json"))["format"],
+        read_manifest(&dir.path().join("exported/model.bin.json"))["format"],
         "onnx"
     );
 }
@@ -92,7 +112,7 @@ fn exported_beside_predict(
         stdout.contains(&format!("TTA {tta}, trained at 64², threshold 0.5")),
         "{stdout}"
     );
-    let manifest_path = module.with_extension("json");
+    let manifest_path = tumorseg::export::manifest_path(&module);
     let manifest = read_manifest(&manifest_path);
     assert_eq!(
         (

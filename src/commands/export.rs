@@ -21,7 +21,7 @@ pub struct Args {
     /// by `tumorseg ensemble` (every member, their mean probability).
     pub run_dir: PathBuf,
     /// The file to write [default: RUN_DIR/model.torchscript.pt, or RUN_DIR/model.onnx with
-    /// `--format onnx`]. Its manifest goes beside it (`.json`): input and output, the size,
+    /// `--format onnx`]. Its manifest goes beside it (`<file>.json`, e.g. model.onnx.json): input and output, the size,
     /// threshold, post-processing and test-time augmentation tumorseg decides with, the checks
     /// against tumorseg's own probabilities, and provenance.
     #[arg(long)]
@@ -55,10 +55,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let run = open_run(&args.run_dir, &inference)?;
     let (decision, source, _) = resolve_decision(args.decision, &run.dir)?;
-    let format = args
-        .format
-        .or(args.out.as_deref().map(Format::of_path))
-        .unwrap_or(Format::Torchscript);
+    let format = Format::resolve(args.format, args.out.as_deref())?;
     let out = args
         .out
         .unwrap_or_else(|| run.dir.join(format.default_file_name()));
