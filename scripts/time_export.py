@@ -41,7 +41,7 @@ def time_onnx(path, device, size):
 
 
 def main(path, device):
-    size = json.load(open(path.rsplit(".", 1)[0] + ".json"))["size"]
+    size = json.load(open(path + ".json"))["size"]  # the manifest: <file>.json
     if path.endswith(".onnx"):
         return time_onnx(path, device, size)
     m = torch.jit.load(path, map_location=device)
