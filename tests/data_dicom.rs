@@ -291,7 +291,13 @@ fn predict_reads_every_frame_of_a_multi_frame_file() {
     let o = common::bin()
         .args(["predict", d.join("run").to_str().unwrap()])
         .args([d.join("cut.dcm"), d.join("plain.dcm")])
-        .args(["--out", out.to_str().unwrap(), "--device", "cpu"])
+        .args([
+            "--out",
+            out.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--overwrite",
+        ])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));

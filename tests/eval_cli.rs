@@ -346,6 +346,32 @@ fn predict_writes_masks_at_any_input_size() {
         .output()
         .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("/nonexistent.png"));
+    // Into the same folder again: refused, so earlier masks never mix with new ones; with
+    // --overwrite, only this prediction's masks are there, and a file of the user's stays.
+    std::fs::write(out.join("mine.txt"), "mine").unwrap();
+    let again = |extra: &[&str]| {
+        let mut cmd = common::bin();
+        cmd.arg("predict")
+            .arg(&run)
+            .arg(&single)
+            .arg("--out")
+            .arg(&out);
+        cmd.args(["--device", "cpu"]).args(extra).output().unwrap()
+    };
+    let o = again(&[]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("--overwrite"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(out.join("masks")).unwrap().count(), 6);
+    assert!(again(&["--overwrite"]).status.success());
+    let masks: Vec<_> = std::fs::read_dir(out.join("masks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(masks, ["single.png"]);
+    assert!(out.join("mine.txt").is_file());
 
     // An unreadable file is skipped and listed; the others are still written, and the exit status fails.
     std::fs::write(dir.join("broken.jpg"), b"\xff\xd8\xff not a JPEG").unwrap();
@@ -382,9 +408,21 @@ fn predict_writes_masks_at_any_input_size() {
         };
         assert_eq!(r["image_id"], want);
     }
-    // Once every input reads, a rerun into the same folder drops the stale list.
+    // Once every input reads, a rerun into the same folder (--overwrite) drops the stale list.
     std::fs::remove_file(dir.join("broken.jpg")).unwrap();
-    assert!(predict(&out2).status.success());
+    let mut rerun = common::bin();
+    rerun
+        .arg("predict")
+        .arg(&run)
+        .arg(&dir)
+        .arg(&single)
+        .arg("--out")
+        .arg(&out2);
+    assert!(rerun
+        .args(["--device", "cpu", "--overwrite"])
+        .status()
+        .unwrap()
+        .success());
     assert!(!out2.join("skipped.txt").exists());
 }
 

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 mod groups;
 mod inputs;
+mod out;
 mod seg;
 mod volumes;
 
@@ -37,9 +38,14 @@ pub struct Args {
     /// results), provenance.json (model, threshold, SHA-256 of the images); for NIfTI volumes also
     /// nifti/<stem>.nii.gz (the mask, 0/1, on the volume's grid and affine) and volumes.csv (tumour
     /// slices, voxels and volume in ml per volume); unreadable
-    /// inputs are skipped and listed in skipped.txt (the command then exits with status 1).
+    /// inputs are skipped and listed in skipped.txt (the command then exits with status 1). A
+    /// folder that is not empty is refused (see --overwrite), so earlier masks never mix with these.
     #[arg(long)]
     pub out: PathBuf,
+    /// Predict into an --out that is not empty: what an earlier predict wrote there (masks/,
+    /// overlays/, seg/, nifti/ and its tables) is removed first; other files are left alone.
+    #[arg(long)]
+    pub overwrite: bool,
     #[command(flatten)]
     pub decision: DecisionArgs,
     /// Douglas–Peucker tolerance in pixels for the traced polygons (0 = exact pixel outlines).
@@ -96,6 +102,7 @@ pub fn run(args: Args) -> Result<()> {
     if files.is_empty() {
         bail!("no images ({}) in the inputs", known_names());
     }
+    out::prepare(&args.out, args.overwrite)?;
     let run = open_run(&args.run_dir, &args.inference)?;
     let (decision, source, _) = resolve_decision(args.decision, &run.dir)?;
     for sub in ["masks", "overlays"] {
@@ -202,7 +209,7 @@ pub fn run(args: Args) -> Result<()> {
         path.display(),
         args.out.display()
     );
-    report_skipped(&args.out, &skipped, files.len())?;
+    out::report_skipped(&args.out, &skipped, files.len())?;
     segs.transpose().map(|_| ())
 }
 
@@ -222,34 +229,6 @@ fn warn_one_per_slice(files: &[Input], groups: &[Group], decision: crate::postpr
              tumour; for them, --postprocess largest or none"
         );
     }
-}
-
-/// Unreadable inputs go to `skipped.txt` (path, tab, reason) and make the command fail after the others
-/// were written, so that scripts notice.
-fn report_skipped(out: &Path, skipped: &[String], total: usize) -> Result<()> {
-    let path = out.join("skipped.txt");
-    if skipped.is_empty() {
-        // A stale list from an earlier run into the same folder would be misleading.
-        return match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("remove {}", path.display()))
-            }
-            _ => Ok(()),
-        };
-    }
-    std::fs::write(&path, skipped.join("\n") + "\n")
-        .with_context(|| format!("write {}", path.display()))?;
-    if skipped.len() == total {
-        bail!(
-            "none of the {total} images could be read (listed in {})",
-            path.display()
-        );
-    }
-    bail!(
-        "{} of {total} images could not be read and were skipped (listed in {}); the others' outputs are written",
-        skipped.len(),
-        path.display()
-    )
 }
 
 /// One line of predictions.csv: what someone triaging scans wants to see of each image.

@@ -1,0 +1,60 @@
+//! `predict`'s output folder: new or emptied of an earlier predict's outputs before anything is
+//! written, so masks of two runs never mix, and the list of the inputs that could not be read.
+use crate::provenance;
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+
+/// Everything predict writes into `--out`.
+const OUTPUTS: [&str; 9] = [
+    "masks",
+    "overlays",
+    "seg",
+    "nifti",
+    "predictions.csv",
+    "results.json",
+    "volumes.csv",
+    "skipped.txt",
+    provenance::FILE,
+];
+
+/// An empty (or new) `out`; with `overwrite`, one cleared of an earlier predict's outputs.
+pub(super) fn prepare(out: &Path, overwrite: bool) -> Result<()> {
+    if !overwrite {
+        return crate::atomic::ensure_new_dir(out)
+            .map_err(|e| anyhow::anyhow!("{e}, or --overwrite to replace the predictions there"));
+    }
+    for name in OUTPUTS {
+        let path = out.join(name);
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else if path.is_file() {
+            std::fs::remove_file(&path)
+        } else {
+            Ok(())
+        };
+        removed.with_context(|| format!("remove {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Unreadable inputs go to `skipped.txt` (path, tab, reason) and make the command fail after the others
+/// were written, so that scripts notice.
+pub(super) fn report_skipped(out: &Path, skipped: &[String], total: usize) -> Result<()> {
+    let path = out.join("skipped.txt");
+    if skipped.is_empty() {
+        return Ok(());
+    }
+    std::fs::write(&path, skipped.join("\n") + "\n")
+        .with_context(|| format!("write {}", path.display()))?;
+    if skipped.len() == total {
+        bail!(
+            "none of the {total} images could be read (listed in {})",
+            path.display()
+        );
+    }
+    bail!(
+        "{} of {total} images could not be read and were skipped (listed in {}); the others' outputs are written",
+        skipped.len(),
+        path.display()
+    )
+}
