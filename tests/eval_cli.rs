@@ -533,6 +533,23 @@ fn visualize_writes_rows_of_four_distinct_panels() {
             .dimensions(),
         (256, 128)
     );
+    // One random sample now: the earlier random rows go, the worst ones stay; none is refused.
+    let one = [&random[..4], &["1"], &args].concat();
+    tumorseg(&one);
+    let rows = |mode: &str| {
+        std::fs::read_dir(run.join("figures"))
+            .unwrap()
+            .filter(|e| (e.as_ref().unwrap().file_name().to_string_lossy()).starts_with(mode))
+            .count()
+    };
+    assert_eq!((rows("random_"), rows("worst_")), (1, 2));
+    let none = [&random[..4], &["0"], &args].concat();
+    let o = common::bin().args(&none).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("at least 1"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Draw the N samples with the lowest Dice instead of random ones (predicts the whole split).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "n")]
     pub worst: Option<usize>,
     #[command(flatten)]
     pub decision: DecisionArgs,
@@ -83,6 +83,10 @@ pub fn figures(
     if panel < 16 {
         bail!("--panel must be at least 16 pixels");
     }
+    let (Choice::Random { n, .. } | Choice::Worst(n)) = choice;
+    if n == 0 {
+        bail!("no sample to draw: --n and --worst must be at least 1");
+    }
     let (decision, ..) = resolve_decision(decision, &run.dir)?;
     let samples = load_split(root, split, &SplitOptions::default())?;
     if samples.is_empty() {
@@ -101,6 +105,7 @@ pub fn figures(
     let preds = masks_of(run, &samples, &picked, &images, decision)?;
     let dir = run.dir.join("figures");
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    remove_rows(&dir, mode)?;
     let mut rows = Vec::new();
     let mut files = vec![dir.join(format!("{mode}.png"))];
     for (rank, ((s, img), pred)) in chosen.iter().zip(&images).zip(preds).enumerate() {
@@ -116,6 +121,20 @@ pub fn figures(
         .save(&files[0])
         .with_context(|| format!("write {}", files[0].display()))?;
     Ok(files)
+}
+
+/// Removes the rows an earlier figure of this `mode` left (`<mode>_<rank>_<stem>.png`): a smaller
+/// or other choice would leave them beside the new ones, not in its stacked figure.
+fn remove_rows(dir: &Path, mode: &str) -> Result<()> {
+    let prefix = format!("{mode}_");
+    for entry in std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if name.is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".png")) {
+            std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// The overlay's scores: Dice, and HD95 (in mm when the image gives its pixel spacing) when both
