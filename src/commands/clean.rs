@@ -21,8 +21,10 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     pub categories: Option<Vec<u64>>,
     /// Write the cleaned files (<out-dir>/<split>/_annotations.coco.cleaned.json) and
-    /// clean_report.json here instead of into the dataset (for read-only datasets; later commands
-    /// then need --annotations).
+    /// clean_report.json here instead of into the dataset, to read the anomalies of a read-only
+    /// dataset. To train and evaluate on it cleaned, run `tumorseg pipeline`, which mirrors the
+    /// dataset into its run directory and cleans it there (other commands read each split's
+    /// annotations from the dataset root).
     #[arg(long)]
     pub out_dir: Option<PathBuf>,
     /// Comma-separated splits to clean (missing ones are skipped).

@@ -21,7 +21,8 @@ pub struct Args {
 #[derive(clap::Args, Debug, Default, Clone)]
 pub struct TrainFlags {
     /// Run directory for config, metrics, checkpoints and curves [default: runs/<UTC timestamp>].
-    #[arg(long)]
+    /// Not with --resume, which continues in the run's own directory.
+    #[arg(long, conflicts_with = "resume")]
     pub out: Option<PathBuf>,
     /// TOML file with any TrainConfig fields, e.g. an `[augmentation]` table as in
     /// configs/augment-strong.toml (flags given here override it).
