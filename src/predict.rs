@@ -303,7 +303,8 @@ pub struct InferenceArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub precision: Precision,
     /// Images per forward pass.
-    #[arg(long = "batch", default_value_t = 8)]
+    #[arg(long = "batch", default_value_t = 8, value_parser = clap::builder::TypedValueParser::map(
+        clap::value_parser!(u32).range(1..), |b| b as usize))]
     pub batch: usize,
     /// Model input side in pixels, a multiple of 32 (default: the run's training size).
     #[arg(long)]

@@ -292,3 +292,28 @@ fn flags_override_the_config_file_which_overrides_defaults() {
     let err = format!("{:#}", TrainConfig::from_toml_file(&file).unwrap_err());
     assert!(err.contains("c.toml") && err.contains("epoch"), "{err}");
 }
+
+/// Values no run can use are refused by the flag's name before anything is written.
+#[test]
+fn bad_values_are_refused_by_their_flag_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let refused = |cmd: &mut std::process::Command| {
+        let o = cmd.output().unwrap();
+        assert!(!o.status.success());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let mut train = train_cli();
+    train.args(["--lr=-1"]).arg("--out").arg(&run);
+    assert!(refused(&mut train).contains("--lr -1 must be positive"));
+    assert!(!run.exists());
+    let mut evaluate = common::bin();
+    evaluate.arg("evaluate").arg(&run).arg(common::fixture());
+    assert!(refused(evaluate.args(["--batch", "0"])).contains("'--batch <BATCH>'"));
+    let mut clean = common::bin();
+    clean
+        .arg("clean")
+        .arg(common::fixture())
+        .args(["--similar-above", "5"]);
+    assert!(refused(&mut clean).contains("5 is not a correlation in (0, 1]"));
+}

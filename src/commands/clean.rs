@@ -33,7 +33,8 @@ pub struct Args {
     /// Report ("similar") images whose 32×32 grey thumbnails correlate at least this much with an image
     /// of another split: neighbouring slices of one scan split apart, which probably makes valid/test
     /// scores optimistic. Reported, never removed.
-    #[arg(long, value_name = "R", default_value_t = crate::clean::similar::DEFAULT_THRESHOLD)]
+    #[arg(long, value_name = "R", default_value_t = crate::clean::similar::DEFAULT_THRESHOLD,
+          value_parser = correlation)]
     pub similar_above: f32,
     /// Skip the similarity check (it compares every pair of images: quadratic in their number).
     #[arg(long)]
@@ -135,4 +136,12 @@ pub fn format_details(r: &CleanReport) -> Vec<String> {
         }
     }
     lines.into_iter().collect()
+}
+
+/// A correlation threshold: in (0, 1] (above 1 nothing is ever similar, at 0 or below everything).
+fn correlation(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(r) if r > 0.0 && r <= 1.0 => Ok(r),
+        _ => Err(format!("{text} is not a correlation in (0, 1]")),
+    }
 }

@@ -33,6 +33,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let grid = parse_grid(&args.threshold_grid)?;
+    if args.split == "test" {
+        eprintln!(
+            "warning: tuning on `test`: every score on the test split will be optimistic, since the \
+             threshold was chosen on it (tune on valid for an honest test score)"
+        );
+    }
     let run = open_run(&args.run_dir, &args.inference)?;
     let file = tune(
         &run,

@@ -122,6 +122,7 @@ impl TrainConfig {
     }
 
     /// Refuses values the loop cannot run with, naming the field.
+    /// Named by their flags (a config file's keys are the same names with `_`).
     pub fn validate(&self) -> Result<()> {
         anyhow::ensure!(
             !self.dataset.as_os_str().is_empty(),
@@ -129,33 +130,33 @@ impl TrainConfig {
         );
         anyhow::ensure!(
             self.size >= 32 && self.size.is_multiple_of(32),
-            "size {} must be a positive multiple of 32 (U-Net++ downsamples 5 times)",
+            "--size {} must be a positive multiple of 32 (U-Net++ downsamples 5 times)",
             self.size
         );
-        anyhow::ensure!(self.batch >= 1, "batch must be at least 1");
-        anyhow::ensure!(self.epochs >= 1, "epochs must be at least 1");
-        anyhow::ensure!(self.save_every > 0, "save_every must be at least 1");
+        anyhow::ensure!(self.batch >= 1, "--batch must be at least 1");
+        anyhow::ensure!(self.epochs >= 1, "--epochs must be at least 1");
+        anyhow::ensure!(self.save_every > 0, "--save-every must be at least 1");
         anyhow::ensure!(
             self.ema.is_none_or(|d| d > 0.0 && d < 1.0),
-            "ema decay must be in (0, 1)"
+            "--ema (the decay) must be in (0, 1)"
         );
         anyhow::ensure!(
             self.time_limit.is_none_or(|t| t > 0.0 && t.is_finite()),
-            "time_limit must be a positive number of seconds"
+            "--time-limit must be a positive number of seconds"
         );
         anyhow::ensure!(
             self.lr > 0.0 && self.lr.is_finite(),
-            "lr {} must be positive",
+            "--lr {} must be positive",
             self.lr
         );
         anyhow::ensure!(
             self.anneal > 0.0 && self.anneal <= 1.0,
-            "anneal {} must be in (0, 1]",
+            "--anneal {} must be in (0, 1]",
             self.anneal
         );
         anyhow::ensure!(
             self.plateau_factor > 0.0 && self.plateau_factor < 1.0,
-            "plateau_factor {} must be in (0, 1)",
+            "--plateau-factor {} must be in (0, 1)",
             self.plateau_factor
         );
         let (lo, hi) = self.augmentation.zoom.range;
