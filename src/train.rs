@@ -8,6 +8,7 @@ pub mod interrupt;
 pub mod log;
 pub mod members;
 pub mod prefetch;
+mod resumable;
 mod run;
 pub mod schedule;
 pub mod setup;

@@ -4,20 +4,21 @@
 use super::ema::Ema;
 use super::log::{self, EpochRecord};
 use super::prefetch::DeviceBatches;
+use super::resumable::{ended, save_last, Mark};
 use super::schedule::{self, EarlyStop, EpochCost, LrSchedule, Plateau};
 use super::setup::{self, Data};
 use super::step::{dice_sum, step, StepState};
 use super::{curves, interrupt, TrainConfig};
 use crate::batches;
-use crate::checkpoint::{self, PartialEpoch, TrainState};
+use crate::checkpoint::{self, PartialEpoch};
 use crate::model::unetpp::UnetPlusPlus;
 use crate::provenance::{self, Provenance};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
-use tch::{nn::VarStore, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 const SHOW_EVERY: usize = 20;
 
@@ -290,28 +291,6 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     Ok(summary)
 }
 
-/// Why the resumed run `state` would train no further epoch under `cfg`, with the flag that would
-/// continue it; None when it has epochs left.
-fn ended(cfg: &TrainConfig, state: &TrainState) -> Option<String> {
-    if state.epoch >= cfg.epochs {
-        return Some(format!(
-            "all {} epochs are trained; a larger --epochs continues the run",
-            cfg.epochs
-        ));
-    }
-    if state.early_stop.epochs_since_best >= cfg.early_stop {
-        return Some(format!(
-            "early stopping ended it (no better valid Dice for {}); a larger --early-stop \
-             continues the run",
-            crate::report::count(state.early_stop.epochs_since_best, "epoch")
-        ));
-    }
-    let limit = cfg.time_limit.filter(|&l| state.seconds >= l)?;
-    Some(format!(
-        "its time limit of {limit:.0} s is used up; a larger --time-limit continues the run"
-    ))
-}
-
 fn swap_ema(st: &mut StepState) {
     if let Some(ema) = &mut st.ema {
         ema.swap();
@@ -392,47 +371,4 @@ fn progress_bar(cfg: &TrainConfig, n: usize, epoch: usize) -> ProgressBar {
     }
     bar.set_prefix(format!("epoch {epoch}/{}", cfg.epochs));
     bar
-}
-
-/// Where the run stands when `save_last` writes it.
-struct Mark {
-    /// Epochs fully finished.
-    epoch: usize,
-    interrupted: bool,
-    finished: bool,
-    /// The run's clock (all sessions).
-    seconds: f64,
-    /// What Ctrl-C left trained of the next epoch.
-    partial: Option<PartialEpoch>,
-}
-
-/// last.safetensors (model), optimizer.safetensors (moments), then train_state.json, which names the epoch
-/// the two tensor files belong to (written last, so a crash between leaves the previous state consistent
-/// with at worst newer weights).
-fn save_last(
-    run_dir: &Path,
-    vs: &VarStore,
-    st: &StepState,
-    plateau: &Plateau,
-    early: &EarlyStop,
-    at: Mark,
-) -> Result<()> {
-    checkpoint::save_model(vs, &run_dir.join(checkpoint::LAST))?;
-    let mut tensors = st.optimizer.moments();
-    if let Some(ema) = &st.ema {
-        tensors.extend(ema.tensors());
-    }
-    checkpoint::save_tensors(&run_dir.join(checkpoint::OPTIMIZER), &tensors)?;
-    let state = TrainState {
-        epoch: at.epoch,
-        interrupted: at.interrupted,
-        finished: at.finished,
-        seconds: at.seconds,
-        partial: at.partial,
-        optimizer: st.optimizer.state(),
-        scaler: st.scaler.state(),
-        plateau: plateau.clone(),
-        early_stop: early.clone(),
-    };
-    checkpoint::save_state(run_dir, &state)
 }
