@@ -122,7 +122,7 @@ impl TrainConfig {
     }
 
     /// Refuses values the loop cannot run with, naming the field.
-    /// Named by their flags (a config file's keys are the same names with `_`).
+    /// Named by their flags, and by their config keys where those differ.
     pub fn validate(&self) -> Result<()> {
         anyhow::ensure!(
             !self.dataset.as_os_str().is_empty(),
@@ -135,14 +135,14 @@ impl TrainConfig {
         );
         anyhow::ensure!(self.batch >= 1, "--batch must be at least 1");
         anyhow::ensure!(self.epochs >= 1, "--epochs must be at least 1");
-        anyhow::ensure!(self.save_every > 0, "--save-every must be at least 1");
+        anyhow::ensure!(self.save_every > 0, "--save-every (save_every) must be at least 1");
         anyhow::ensure!(
             self.ema.is_none_or(|d| d > 0.0 && d < 1.0),
             "--ema (the decay) must be in (0, 1)"
         );
         anyhow::ensure!(
             self.time_limit.is_none_or(|t| t > 0.0 && t.is_finite()),
-            "--time-limit must be a positive number of seconds"
+            "--time-limit (time_limit) must be a positive number of seconds"
         );
         anyhow::ensure!(
             self.lr > 0.0 && self.lr.is_finite(),
@@ -156,7 +156,7 @@ impl TrainConfig {
         );
         anyhow::ensure!(
             self.plateau_factor > 0.0 && self.plateau_factor < 1.0,
-            "--plateau-factor {} must be in (0, 1)",
+            "--plateau-factor (plateau_factor) {} must be in (0, 1)",
             self.plateau_factor
         );
         let (lo, hi) = self.augmentation.zoom.range;
