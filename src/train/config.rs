@@ -135,7 +135,10 @@ impl TrainConfig {
         );
         anyhow::ensure!(self.batch >= 1, "--batch must be at least 1");
         anyhow::ensure!(self.epochs >= 1, "--epochs must be at least 1");
-        anyhow::ensure!(self.save_every > 0, "--save-every (save_every) must be at least 1");
+        anyhow::ensure!(
+            self.save_every > 0,
+            "--save-every (save_every) must be at least 1"
+        );
         anyhow::ensure!(
             self.ema.is_none_or(|d| d > 0.0 && d < 1.0),
             "--ema (the decay) must be in (0, 1)"
