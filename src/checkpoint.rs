@@ -51,7 +51,7 @@ pub struct PartialEpoch {
 
 /// What a trained run (or an ensemble) leaves in its directory that a new run there replaces or
 /// would leave stale beside its own: the model, its state and logs, and what was decided and scored
-/// with it.
+/// with it. Not its config.toml: a pipeline member's is written before the member trains.
 const RUN_OUTPUTS: [&str; 14] = [
     BEST,
     LAST,
@@ -62,11 +62,11 @@ const RUN_OUTPUTS: [&str; 14] = [
     crate::provenance::FILE,
     crate::ensemble::FILE,
     crate::threshold::FILE,
-    "threshold.png",
-    "report.json",
-    "report.md",
-    "per_image.csv",
-    "per_volume.csv",
+    crate::report::THRESHOLD_PLOT,
+    crate::report::JSON,
+    crate::report::MARKDOWN,
+    crate::report::PER_IMAGE,
+    crate::report::PER_VOLUME,
 ];
 
 /// Refuses a new run in `run_dir` when it holds a trained model (or an ensemble), unless `overwrite`.

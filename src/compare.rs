@@ -38,7 +38,7 @@ pub struct Scored {
 /// `path` itself, or the per_image.csv inside it when it is a folder (a run or report directory).
 pub fn per_image_file(path: &Path) -> PathBuf {
     if path.is_dir() {
-        path.join("per_image.csv")
+        path.join(crate::report::PER_IMAGE)
     } else {
         path.to_path_buf()
     }
@@ -46,7 +46,7 @@ pub fn per_image_file(path: &Path) -> PathBuf {
 
 /// The per_volume.csv beside the per_image.csv of `path` (see [`per_image_file`]).
 pub fn per_volume_file(path: &Path) -> PathBuf {
-    per_image_file(path).with_file_name("per_volume.csv")
+    per_image_file(path).with_file_name(crate::report::PER_VOLUME)
 }
 
 /// Each image's stem, confusion counts and HD95, in file order.
@@ -85,7 +85,7 @@ pub fn read_rows(file: &Path) -> Result<Vec<Scored>> {
 /// The SHA-256 of the annotation file a per_image.csv was scored against, from the report.json beside
 /// it (None for reports without provenance).
 pub fn truth_digest(per_image: &Path) -> Option<String> {
-    let report = per_image_file(per_image).with_file_name("report.json");
+    let report = per_image_file(per_image).with_file_name(crate::report::JSON);
     let report: crate::report::Report =
         serde_json::from_str(&std::fs::read_to_string(report).ok()?).ok()?;
     let inputs = report.provenance?.inputs;

@@ -248,6 +248,13 @@ pub fn csv(rows: &[ImageRow]) -> String {
     String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 fields")
 }
 
+pub const JSON: &str = "report.json";
+pub const MARKDOWN: &str = "report.md";
+pub const PER_IMAGE: &str = "per_image.csv";
+pub const PER_VOLUME: &str = "per_volume.csv";
+/// The threshold curve chart, beside threshold.json in a run.
+pub const THRESHOLD_PLOT: &str = "threshold.png";
+
 /// Write report.json, report.md and per_image.csv into `out_dir` (created if needed), and when the
 /// images are slices of volumes, per_volume.csv: the same columns, a row per volume (its name as the
 /// stem, its number from 1, its slices' size, its voxels pooled, its distances in 3-D).
@@ -262,12 +269,12 @@ pub fn write_all(
         let path = out_dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))
     };
-    write("report.json", serde_json::to_string_pretty(report)? + "\n")?;
-    write("report.md", markdown(report))?;
+    write(JSON, serde_json::to_string_pretty(report)? + "\n")?;
+    write(MARKDOWN, markdown(report))?;
     if !volumes.is_empty() {
-        write("per_volume.csv", csv(volumes))?;
+        write(PER_VOLUME, csv(volumes))?;
     }
-    write("per_image.csv", csv(rows))
+    write(PER_IMAGE, csv(rows))
 }
 
 /// threshold.png: mean and global Dice against the threshold, the chosen one marked.

@@ -54,7 +54,7 @@ pub fn run(args: Args) -> Result<()> {
         file.postprocess.as_str(),
         file.mean_dice,
         run.dir.join(crate::threshold::FILE).display(),
-        run.dir.join("threshold.png").display()
+        run.dir.join(crate::report::THRESHOLD_PLOT).display()
     );
     Ok(())
 }
@@ -88,6 +88,6 @@ pub fn tune(
     let mut file = ThresholdFile::from_curves(&curves, split, run.inference.tta);
     file.provenance = Some(Provenance::now(run.inference.device, inputs));
     file.save(&run.dir)?;
-    plot_threshold(&file, &run.dir.join("threshold.png"))?;
+    plot_threshold(&file, &run.dir.join(crate::report::THRESHOLD_PLOT))?;
     Ok(file)
 }
