@@ -239,6 +239,27 @@ fn fp16_on_the_cpu_is_refused_with_a_clear_message() {
 }
 
 #[test]
+fn a_run_refused_at_loading_leaves_no_config_to_resume() {
+    let root = tempfile::tempdir().unwrap();
+    common::copy_fixture_split(root.path(), "train");
+    let out = root.path().join("run");
+    let output = common::bin()
+        .arg("train")
+        .arg(root.path())
+        .args(["--device", "cpu", "--encoder-weights", "none", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("valid"), "{err}");
+    assert!(
+        !out.exists(),
+        "a run directory (its config.toml) would make the failed run look resumable"
+    );
+}
+
+#[test]
 fn flags_override_the_config_file_which_overrides_defaults() {
     use clap::Parser;
     #[derive(Parser)]

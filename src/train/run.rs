@@ -50,8 +50,6 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let rt = setup::runtime(cfg)?;
     let mut cfg = cfg.clone();
     cfg.out = Some(run_dir.clone());
-    std::fs::create_dir_all(&run_dir)
-        .with_context(|| format!("creating run directory {}", run_dir.display()))?;
     let resumed = match &cfg.resume {
         Some(dir) => Some(checkpoint::load_state(dir)?),
         None => {
@@ -75,9 +73,12 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             });
         }
     }
-    checkpoint::write_atomic(&run_dir.join(checkpoint::CONFIG), cfg.to_toml()?.as_bytes())?;
     let data = setup::data(&cfg)?;
     let (vs, model) = setup::model(&cfg, rt.device, cfg.resume.as_deref())?;
+    // Made once the data and model load, so a run refused there leaves no config to resume.
+    std::fs::create_dir_all(&run_dir)
+        .with_context(|| format!("creating run directory {}", run_dir.display()))?;
+    checkpoint::write_atomic(&run_dir.join(checkpoint::CONFIG), cfg.to_toml()?.as_bytes())?;
     let mut inputs = data.inputs.clone();
     inputs.extend(setup::weights_input(&cfg, cfg.resume.as_deref())?);
     provenance::record(
@@ -114,9 +115,6 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             .filter(|r| r.epoch <= state.epoch)
             .collect();
         log::rewrite(&metrics_path, &records)?;
-    } else if metrics_path.exists() {
-        std::fs::remove_file(&metrics_path)
-            .with_context(|| format!("replacing {}", metrics_path.display()))?;
     }
     interrupt::install();
     let first = resumed.as_ref().map_or(1, |s| s.epoch + 1);
