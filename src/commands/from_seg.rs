@@ -43,13 +43,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     // Refused before any reading: nothing is overwritten.
-    let target = args.out.join(ORIGINAL);
-    if target.exists() {
-        bail!(
-            "{} exists: choose another --out (nothing is overwritten)",
-            target.display()
-        );
-    }
+    crate::split_writer::new_file(&args.out, ORIGINAL)?;
     let (slices, segs) = classify(&list(&args.inputs)?)?;
     ensure!(!segs.is_empty(), "no DICOM SEG among the inputs");
     let segs: Vec<seg::Segmentation> = segs.iter().map(|p| seg::read(p)).collect::<Result<_>>()?;
