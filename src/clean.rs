@@ -79,6 +79,8 @@ pub struct SplitStats {
     pub similar: usize,
     pub kept: usize,
     pub removed_ids: Vec<u64>,
+    /// Each removed image (in id order) with its file and why it was removed.
+    pub removed: Vec<Removed>,
     pub bbox_only: usize,
     /// Annotations with vertices clamped to the image border.
     pub clamped: usize,
@@ -91,6 +93,14 @@ pub struct SplitStats {
     pub leaked_files: Vec<(String, String)>,
     /// `(file here, split/file of its closest image elsewhere, thumbnail correlation)`.
     pub similar_files: Vec<(String, String, f32)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Removed {
+    pub id: u64,
+    pub file_name: String,
+    /// "missing file", "corrupt file", "no annotation", "no usable annotation" or "N annotations".
+    pub reason: String,
 }
 
 /// Per-split statistics, serialised in split order (train, valid, test).
@@ -222,7 +232,7 @@ fn clean_split(
         ..Default::default()
     };
     count_issues(f, &mut s);
-    let mut removed = BTreeSet::new();
+    let mut removed = BTreeMap::new();
     for (img, st) in f.images.iter().zip(&d.states) {
         let n = usable.get(&img.id).map_or(0, Vec::len);
         let bad_file = match st {
@@ -245,13 +255,29 @@ fn clean_split(
         let empty = n == 0 && !annotated.contains(&img.id);
         let keep_empty = opts.keep_empty && empty && !bad_file;
         s.kept_empty += keep_empty as usize;
-        if bad_file || (n == 0 && !keep_empty) || (n > 1 && !opts.keep_multi) {
-            removed.insert(img.id);
-        }
+        let reason = match st {
+            FileState::Missing => "missing file".to_string(),
+            FileState::Corrupt => "corrupt file".to_string(),
+            _ if n == 0 && !keep_empty && empty => "no annotation".to_string(),
+            _ if n == 0 && !keep_empty => "no usable annotation".to_string(),
+            _ if n > 1 && !opts.keep_multi => format!("{n} annotations"),
+            _ => continue,
+        };
+        let file_name = img.file_name.clone();
+        removed.insert(
+            img.id,
+            Removed {
+                id: img.id,
+                file_name,
+                reason,
+            },
+        );
     }
     s.kept = s.images - removed.len();
-    s.removed_ids = removed.iter().copied().collect();
-    let cleaned = rewrite(f, &removed, &usable, opts, &mut s);
+    s.removed_ids = removed.keys().copied().collect();
+    let removed_ids: BTreeSet<u64> = removed.keys().copied().collect();
+    s.removed = removed.into_values().collect();
+    let cleaned = rewrite(f, &removed_ids, &usable, opts, &mut s);
     (s, cleaned)
 }
 

@@ -147,6 +147,16 @@ fn keep_empty_keeps_images_without_annotation_but_not_broken_ones() {
 
     let plain = clean_dataset(root, &CleanOptions::default()).unwrap();
     assert_eq!(plain.splits[0].1.removed_ids, vec![first, 1005, 1380]);
+    let reasons: Vec<&str> = plain.splits[0]
+        .1
+        .removed
+        .iter()
+        .map(|r| r.reason.as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["no usable annotation", "2 annotations", "no annotation"]
+    );
     let opts = CleanOptions {
         keep_empty: true,
         ..Default::default()
@@ -162,6 +172,23 @@ fn keep_empty_keeps_images_without_annotation_but_not_broken_ones() {
     let samples = load_split(root, "train", &SplitOptions::default()).unwrap();
     let empty = samples.iter().find(|s| s.id == 1380).expect("kept");
     assert!(empty.segmentations.is_empty() && !empty.mask().contains(&1));
+}
+
+#[test]
+fn each_removed_image_says_why() {
+    let dir = copy_fixture();
+    let root = dir.path();
+    let (gone, broken) = (&jpgs(root, "valid")[0], &jpgs(root, "test")[0]);
+    fs::remove_file(root.join("valid").join(gone)).unwrap();
+    fs::write(root.join("test").join(broken), b"not a jpeg").unwrap();
+    let report = clean_dataset(root, &CleanOptions::default()).unwrap();
+    let removed = |k: usize| {
+        let r = &report.splits[k].1.removed;
+        assert_eq!(r.len(), 1, "{r:?}");
+        (r[0].file_name.clone(), r[0].reason.clone())
+    };
+    assert_eq!(removed(1), (gone.clone(), "missing file".into()));
+    assert_eq!(removed(2), (broken.clone(), "corrupt file".into()));
 }
 
 #[test]
@@ -245,6 +272,10 @@ fn cli_prints_table_and_out_dir_leaves_dataset_alone() {
     let cols: Vec<&str> = train_row.split_whitespace().collect();
     assert_eq!(cols[1], "26");
     assert_eq!(cols[11], "24", "{stdout}");
+    assert!(
+        stdout.contains("train: removed id 1005 (176_jpg.rf.23ef40c30986ba54b865d55a934bfa72.jpg: 2 annotations), id 1380 (2369_jpg.rf.8b8afa9d79c61fa42ca128c940b9cbc0.jpg: no annotation)"),
+        "{stdout}"
+    );
     assert!(out.path().join("train").join(CLEANED).is_file());
     assert!(out.path().join("clean_report.json").is_file());
     assert!(!dir.path().join("train").join(CLEANED).exists());
