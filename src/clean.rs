@@ -13,18 +13,19 @@ use crate::coco::{self, CocoAnnotation, CocoFile, IssueKind};
 use crate::dataset::{CLEANED, ORIGINAL};
 use crate::mask::Segmentation;
 use anyhow::{bail, ensure, Context, Result};
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 mod files;
+mod report;
 pub mod similar;
 
 /// The per-split statistics `clean_dataset` writes next to the splits.
 pub const REPORT: &str = "clean_report.json";
 use files::{file_states, hash_owners, FileState, SplitData};
+pub use report::{CleanReport, Removed, SplitStats};
 
 #[derive(Clone, Debug)]
 pub struct CleanOptions {
@@ -53,69 +54,6 @@ impl Default for CleanOptions {
             splits: ["train", "valid", "test"].map(String::from).to_vec(),
             similar_above: Some(similar::DEFAULT_THRESHOLD),
         }
-    }
-}
-
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
-pub struct SplitStats {
-    /// SHA-256 of the original annotation file (left as it was) and of the cleaned one written.
-    pub original_sha256: String,
-    pub cleaned_sha256: String,
-    pub images: usize,
-    pub annotations: usize,
-    pub no_annotation: usize,
-    /// Images without any annotation kept as tumour-free (`keep_empty`).
-    pub kept_empty: usize,
-    pub multi_annotation: usize,
-    pub missing: usize,
-    pub corrupt: usize,
-    /// Annotations with at least one dropped ring/RLE.
-    pub degenerate: usize,
-    /// Extra copies of byte-identical images inside the split.
-    pub duplicates: usize,
-    /// Images whose bytes also appear in another split.
-    pub leaked: usize,
-    /// Images with a near-identical (not byte-identical) image in another split.
-    pub similar: usize,
-    pub kept: usize,
-    pub removed_ids: Vec<u64>,
-    /// Each removed image (in id order) with its file and why it was removed.
-    pub removed: Vec<Removed>,
-    pub bbox_only: usize,
-    /// Annotations with vertices clamped to the image border.
-    pub clamped: usize,
-    /// Annotations skipped: unknown image id or unusable entry.
-    pub skipped_annotations: usize,
-    /// Multi-annotation images merged into one annotation (`keep_multi`).
-    pub merged: usize,
-    pub duplicate_files: Vec<Vec<String>>,
-    /// `(file here, split/file elsewhere)`.
-    pub leaked_files: Vec<(String, String)>,
-    /// `(file here, split/file of its closest image elsewhere, thumbnail correlation)`.
-    pub similar_files: Vec<(String, String, f32)>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
-pub struct Removed {
-    pub id: u64,
-    pub file_name: String,
-    /// "missing file", "corrupt file", "no annotation", "no usable annotation" or "N annotations".
-    pub reason: String,
-}
-
-/// Per-split statistics, serialised in split order (train, valid, test).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct CleanReport {
-    pub splits: Vec<(String, SplitStats)>,
-}
-
-impl Serialize for CleanReport {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.splits.len()))?;
-        for (name, stats) in &self.splits {
-            m.serialize_entry(name, stats)?;
-        }
-        m.end()
     }
 }
 

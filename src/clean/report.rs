@@ -1,0 +1,66 @@
+//! What `clean` found, per split: the counts of its table, what it removed and why, and the
+//! duplicates, leaks and near-identical images it reports (`clean_report.json`).
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct SplitStats {
+    /// SHA-256 of the original annotation file (left as it was) and of the cleaned one written.
+    pub original_sha256: String,
+    pub cleaned_sha256: String,
+    pub images: usize,
+    pub annotations: usize,
+    pub no_annotation: usize,
+    /// Images without any annotation kept as tumour-free (`keep_empty`).
+    pub kept_empty: usize,
+    pub multi_annotation: usize,
+    pub missing: usize,
+    pub corrupt: usize,
+    /// Annotations with at least one dropped ring/RLE.
+    pub degenerate: usize,
+    /// Extra copies of byte-identical images inside the split.
+    pub duplicates: usize,
+    /// Images whose bytes also appear in another split.
+    pub leaked: usize,
+    /// Images with a near-identical (not byte-identical) image in another split.
+    pub similar: usize,
+    pub kept: usize,
+    pub removed_ids: Vec<u64>,
+    /// Each removed image (in id order) with its file and why it was removed.
+    pub removed: Vec<Removed>,
+    pub bbox_only: usize,
+    /// Annotations with vertices clamped to the image border.
+    pub clamped: usize,
+    /// Annotations skipped: unknown image id or unusable entry.
+    pub skipped_annotations: usize,
+    /// Multi-annotation images merged into one annotation (`keep_multi`).
+    pub merged: usize,
+    pub duplicate_files: Vec<Vec<String>>,
+    /// `(file here, split/file elsewhere)`.
+    pub leaked_files: Vec<(String, String)>,
+    /// `(file here, split/file of its closest image elsewhere, thumbnail correlation)`.
+    pub similar_files: Vec<(String, String, f32)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Removed {
+    pub id: u64,
+    pub file_name: String,
+    /// "missing file", "corrupt file", "no annotation", "no usable annotation" or "N annotations".
+    pub reason: String,
+}
+
+/// Per-split statistics, serialised in split order (train, valid, test).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CleanReport {
+    pub splits: Vec<(String, SplitStats)>,
+}
+
+impl Serialize for CleanReport {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.splits.len()))?;
+        for (name, stats) in &self.splits {
+            m.serialize_entry(name, stats)?;
+        }
+        m.end()
+    }
+}
