@@ -13,3 +13,15 @@ pub fn items(len: u64, what: &str) -> ProgressBar {
     bar.set_message(what.to_string());
     bar
 }
+
+/// A spinner for a few steps of unknown length (export's trace, check and write), each named by
+/// `set_message`.
+pub fn steps(first: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("static template"),
+    );
+    bar.set_message(first.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}

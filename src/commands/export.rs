@@ -65,9 +65,16 @@ pub fn run(args: Args) -> Result<()> {
     let inf = run.inference;
     let inputs = provenance::run_inputs(&run.dir, source == ThresholdSource::Tuned)?;
     let provenance = Provenance::now(inf.device, inputs);
+    let name = match format {
+        Format::Torchscript => "TorchScript",
+        Format::Onnx => "ONNX",
+    };
+    let bar = crate::progress::steps(&format!("{name}: building"));
+    let checking = || bar.set_message(format!("{name}: checking against tumorseg"));
     let (manifest, json) = match format {
         Format::Torchscript => {
             let module = export::trace(&run.models, &inf)?;
+            checking();
             let checked = export::check(&module, &run.models, &inf)?;
             let manifest = Manifest::new(&out, format, &inf, decision, checked, provenance);
             let json = export::save(&module, &out, &manifest)?;
@@ -75,12 +82,14 @@ pub fn run(args: Args) -> Result<()> {
         }
         Format::Onnx => {
             let bytes = onnx::encode(&onnx_model(&run, &inf, decision))?;
+            checking();
             let checked = export::check_onnx(&bytes, &run.models, &inf)?;
             let manifest = Manifest::new(&out, format, &inf, decision, checked, provenance);
             let json = export::save_onnx(&bytes, &out, &manifest)?;
             (manifest, json)
         }
     };
+    bar.finish_and_clear();
     print_summary(&out, &json, &manifest, &inf, decision);
     Ok(())
 }
