@@ -319,6 +319,21 @@ fn masks_cli_writes_one_png_per_image() {
         let expect: Vec<u8> = s.mask().iter().map(|v| v * 255).collect();
         assert_eq!(png.into_raw(), expect, "{}", s.stem);
     }
+    // Into the split itself (here by another spelling of its path): refused, nothing written.
+    let dir = copy_fixture();
+    let before = jpgs(dir.path(), "valid").len();
+    let o = common::bin()
+        .args(["masks", dir.path().join("valid").to_str().unwrap(), "--out"])
+        .arg(dir.path().join("train/../valid"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("is the split directory itself"),
+        "{err}"
+    );
+    let files = fs::read_dir(dir.path().join("valid")).unwrap().count();
+    assert_eq!(files, before + 1, "images and the annotation file only");
 }
 
 #[test]
