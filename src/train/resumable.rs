@@ -8,6 +8,32 @@ use anyhow::Result;
 use std::path::Path;
 use tch::nn::VarStore;
 
+/// A note on what the flags changed of the resumed run's data (dataset, annotations, categories,
+/// size): allowed (e.g. to fine-tune at a larger size), but the best valid Dice so far was measured
+/// on the old data, and the best checkpoint is kept until a new epoch beats it. None when unchanged.
+pub(super) fn changed_data(before: &TrainConfig, now: &TrainConfig) -> Option<String> {
+    let same_dir = |a: &Path, b: &Path| {
+        a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+    };
+    let mut changed = vec![];
+    if !same_dir(&before.dataset, &now.dataset) {
+        changed.push(format!("dataset {}", now.dataset.display()));
+    }
+    if before.annotations != now.annotations || before.categories != now.categories {
+        changed.push("other annotations or categories".to_string());
+    }
+    if before.size != now.size {
+        changed.push(format!("size {}² (was {}²)", now.size, before.size));
+    }
+    (!changed.is_empty()).then(|| {
+        format!(
+            "note: resumed with {}: the best valid Dice so far was measured before, and a new \
+             epoch replaces the best checkpoint only when it beats it",
+            changed.join(", ")
+        )
+    })
+}
+
 /// Why the resumed run `state` would train no further epoch under `cfg`, with the flag that would
 /// continue it; None when it has epochs left.
 pub(super) fn ended(cfg: &TrainConfig, state: &TrainState) -> Option<String> {
@@ -71,4 +97,33 @@ pub(super) fn save_last(
         early_stop: early.clone(),
     };
     checkpoint::save_state(run_dir, &state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resume_on_other_data_is_noted() {
+        let before = TrainConfig::default();
+        assert_eq!(changed_data(&before, &before.clone()), None);
+        let now = TrainConfig {
+            size: before.size * 2,
+            categories: Some(vec![1]),
+            ..before.clone()
+        };
+        let note = changed_data(&before, &now).unwrap();
+        let size = format!("size {}² (was {}²)", now.size, before.size);
+        assert!(
+            note.contains("other annotations or categories") && note.contains(&size),
+            "{note}"
+        );
+        let moved = TrainConfig {
+            dataset: "elsewhere".into(),
+            ..before.clone()
+        };
+        assert!(changed_data(&before, &moved)
+            .unwrap()
+            .contains("dataset elsewhere"));
+    }
 }

@@ -4,7 +4,7 @@
 use super::ema::Ema;
 use super::log::{self, EpochRecord};
 use super::prefetch::DeviceBatches;
-use super::resumable::{ended, save_last, Mark};
+use super::resumable::{changed_data, ended, save_last, Mark};
 use super::schedule::{self, EarlyStop, EpochCost, LrSchedule, Plateau};
 use super::setup::{self, Data};
 use super::step::{dice_sum, step, StepState};
@@ -51,7 +51,12 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let mut cfg = cfg.clone();
     cfg.out = Some(run_dir.clone());
     let resumed = match &cfg.resume {
-        Some(dir) => Some(checkpoint::load_state(dir)?),
+        Some(dir) => {
+            if let Some(note) = changed_data(&checkpoint::load_config(dir)?, &cfg) {
+                eprintln!("{note}");
+            }
+            Some(checkpoint::load_state(dir)?)
+        }
         None => {
             checkpoint::clear_for_new_run(&run_dir, cfg.overwrite)?;
             None
