@@ -34,8 +34,9 @@ pub struct Args {
     #[arg(long, default_value = DEFAULT_GRID)]
     pub threshold_grid: String,
     /// Post-processing chosen on valid with the threshold: auto tries none, largest (keep the
-    /// largest connected region) and one (largest, and never an empty mask); none, largest or one
-    /// forces that one.
+    /// largest connected region) and one (largest, and an empty mask becomes the half-maximum blob
+    /// around the most probable pixel), keeping the best mean Dice; none, largest or one forces
+    /// that one.
     #[arg(long, value_enum, default_value = "auto")]
     pub postprocess: PostprocessChoice,
     /// Train on the dataset as it is (no cleaning, no mirror).
