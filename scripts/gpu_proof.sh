@@ -28,8 +28,10 @@ OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
 PY=${PY:-/opt/torch/.venv/bin/python3}
 TORCH_LIB=$($PY -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 export LD_LIBRARY_PATH=$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-BIN=/tmp/tumorseg-bin/tumorseg
-mkdir -p /tmp/tumorseg-bin && gunzip -c .gpu/tumorseg.gz > "$BIN" && chmod +x "$BIN" ||
+# Scratch space for the binary and the run directories (a rehearsal gives its own).
+SCRATCH=${SCRATCH:-/tmp}
+BIN=$SCRATCH/tumorseg-bin/tumorseg
+mkdir -p "$SCRATCH/tumorseg-bin" && gunzip -c .gpu/tumorseg.gz > "$BIN" && chmod +x "$BIN" ||
   { echo "cannot unpack .gpu/tumorseg.gz (run scripts/gpu_prepare.sh on the build machine)"; exit 3; }
 SIZE=${SIZE:-448}; EPOCHS=${EPOCHS:-100}; BUDGET=${BUDGET:-460}; EMA=${EMA-0.997}; LAYOUT=${LAYOUT:-auto}
 TTA=${TTA:-d4}; AUG=${AUG-configs/augment-strong.toml}; SCHEDULE=${SCHEDULE:-cosine}; EXTRA=${EXTRA:-}
@@ -39,7 +41,10 @@ log() { echo "== $*" | tee -a "$OUT/summary.log"; }
 # At most 8 files come back from the device: everything short goes into summary.log.
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee -a "$OUT/summary.log"
 $BIN info | tee -a "$OUT/summary.log"
-grep -q "cuda available: true" "$OUT/summary.log" || { echo "tumorseg does not see CUDA: stop"; exit 3; }
+# REQUIRE_CUDA=0 (with EXPORT_DEVICE=cpu, small SIZE and BUDGET) rehearses the script on a CPU machine
+# before device time is spent.
+[[ ${REQUIRE_CUDA:-1} == 0 ]] || grep -q "cuda available: true" "$OUT/summary.log" ||
+  { echo "tumorseg does not see CUDA: stop"; exit 3; }
 
 if [[ $what == bench || $what == all ]]; then
   $PY -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
@@ -80,12 +85,14 @@ pipeline() {
   log "$name: pipeline ${flags[*]} $EXTRA"
   local start; start=$(date +%s)
   # The run directory stays outside $OUT: only a few files may come back from the device.
-  local run=/tmp/tumorseg-$name
+  local run=$SCRATCH/tumorseg-$name
   # Stop (SIGINT: training saves and stops) before the device's 600 s per-command limit, so that the
   # files below still come back if the pipeline overruns.
   timeout -s INT -k 20 "$limit" \
     $BIN pipeline .gpu/data --out "$run" "${flags[@]}" $EXTRA 2>&1 | tee "$OUT/$name.log" | tail -n 40
-  log "$name: pipeline wall $(( $(date +%s) - start ))s"
+  local rc=${PIPESTATUS[0]}
+  (( rc == 0 )) || failed=$rc
+  log "$name: pipeline wall $(( $(date +%s) - start ))s, exit status $rc"
   cat "$run/report.md" "$run/threshold.json" >> "$OUT/summary.log" 2>/dev/null
   mkdir -p "$OUT/$name"
   cp "$run"/{report.json,report.md,curves.png,metrics.jsonl,per_image.csv} "$OUT/$name/" 2>/dev/null
@@ -96,14 +103,14 @@ pipeline() {
 # it is written), then timed in PyTorch alone, batch 16, fp32 and fp16 autocast, beside `bench infer`;
 # then as ONNX.
 export_check() {
-  local run=/tmp/tumorseg-pipeline dir=/tmp/tumorseg-export
+  local run=$SCRATCH/tumorseg-pipeline dir=$SCRATCH/tumorseg-export dev=${EXPORT_DEVICE:-cuda}
   [[ -f $run/best_model.safetensors ]] || return 0
-  log "export: $run as TorchScript (cuda, no TTA), then timed with torch.jit.load"
-  timeout 120 $BIN export "$run" --device cuda --tta none --out "$dir/model.pt" 2>&1 | tail -n 2 | tee -a "$OUT/summary.log"
-  timeout 120 $PY scripts/time_export.py "$dir/model.pt" cuda 2>&1 | tee -a "$OUT/summary.log"
+  log "export: $run as TorchScript ($dev, no TTA), then timed with torch.jit.load"
+  timeout 120 $BIN export "$run" --device "$dev" --tta none --out "$dir/model.pt" 2>&1 | tail -n 2 | tee -a "$OUT/summary.log"
+  timeout 120 $PY scripts/time_export.py "$dir/model.pt" "$dev" 2>&1 | tee -a "$OUT/summary.log"
   # The ONNX export, checked on CUDA; timed only where the machine's Python has onnxruntime-gpu.
-  timeout 120 $BIN export "$run" --device cuda --tta none --out "$dir/model.onnx" 2>&1 | tail -n 2 | tee -a "$OUT/summary.log"
-  timeout 120 $PY scripts/time_export.py "$dir/model.onnx" cuda 2>&1 | tee -a "$OUT/summary.log"
+  timeout 120 $BIN export "$run" --device "$dev" --tta none --out "$dir/model.onnx" 2>&1 | tail -n 2 | tee -a "$OUT/summary.log"
+  timeout 120 $PY scripts/time_export.py "$dir/model.onnx" "$dev" 2>&1 | tee -a "$OUT/summary.log"
 }
 
 if [[ $what == pipeline || $what == all ]]; then
@@ -115,11 +122,13 @@ fi
 if [[ $what == parity ]]; then
   SIZE=${PARITY_SIZE:-320} BUDGET=${PARITY_BUDGET:-125} AUG=${PARITY_AUG-} pipeline parity "${PIPE_LIMIT:-300}"
   # With the full pipeline's run from an earlier call on this machine: is it better beyond chance?
-  if [[ -f /tmp/tumorseg-pipeline/per_image.csv && -f /tmp/tumorseg-parity/per_image.csv ]]; then
+  if [[ -f $SCRATCH/tumorseg-pipeline/per_image.csv && -f $SCRATCH/tumorseg-parity/per_image.csv ]]; then
     log "compare: A = parity run, B = full pipeline run (test, paired bootstrap)"
-    $BIN compare /tmp/tumorseg-parity /tmp/tumorseg-pipeline 2>&1 | tee -a "$OUT/summary.log"
+    $BIN compare "$SCRATCH/tumorseg-parity" "$SCRATCH/tumorseg-pipeline" 2>&1 | tee -a "$OUT/summary.log"
   fi
   export_check
 fi
 [[ $what == export ]] && export_check
 cat "$OUT/summary.log"
+# Non-zero when a pipeline failed or was interrupted (its status), so the device run says so.
+exit "${failed:-0}"
