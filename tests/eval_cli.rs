@@ -394,6 +394,23 @@ fn predict_writes_masks_at_any_input_size() {
         assert!(out2.join(format!("masks/{name}.png")).is_file(), "{name}");
     }
     assert!(!out2.join("masks/broken.png").exists());
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("6 images, "));
+    // Nothing read, nothing predicted: only the failure is reported, no line of outputs.
+    let o = common::bin()
+        .args(["predict", run.to_str().unwrap()])
+        .arg(dir.join("broken.jpg"))
+        .arg("--out")
+        .arg(tmp.path().join("out3"))
+        .args(["--device", "cpu"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("none of the 1 images could be read"),
+        "{stderr}"
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
     // Ids follow the input order (the folder sorted, then single.png): the skipped broken.jpg keeps id 1.
     let results = json(&out2.join("results.json"));
     for r in results.as_array().unwrap() {
