@@ -84,6 +84,14 @@ fn ground_truth_masks_score_one() {
     );
     let md = std::fs::read_to_string(tmp.path().join("out/report.md")).unwrap();
     assert!(md.contains("| Dice | 1.0000 | 1.0000 |"), "{md}");
+    // Binary masks were given: no threshold decided them.
+    assert!(
+        md.contains(&format!(
+            "{} images, masks given (no threshold)",
+            test.len()
+        )),
+        "{md}"
+    );
     // Perfect on every image: nothing for a resample to move.
     assert!(
         md.contains("mean Dice 1.0000–1.0000, global Dice 1.0000–1.0000"),
@@ -283,6 +291,33 @@ fn missing_prediction_is_a_clear_error() {
         err.contains(&format!("{}.png", test[0].stem)) && err.contains("missing prediction"),
         "{err}"
     );
+}
+
+#[test]
+fn a_truncated_prediction_is_refused_as_a_truncated_image_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let test = samples("test");
+    let pred = tmp.path().join("pred");
+    write_masks(&pred, &test, truth_255);
+    // Cut inside the end chunk: the PNG decoder alone would still read it.
+    let cut = pred.join(format!("{}.png", test[0].stem));
+    let bytes = std::fs::read(&cut).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() - 1]).unwrap();
+    let o = common::bin()
+        .args(["evaluate", "--pred-masks"])
+        .arg(&pred)
+        .arg(common::fixture())
+        .args(["--split", "test", "--out"])
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    let why = format!(
+        "{} is truncated: the PNG data ends before its IEND chunk",
+        cut.display()
+    );
+    assert!(err.contains(&why), "{err}");
 }
 
 #[test]
