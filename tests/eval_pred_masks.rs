@@ -233,6 +233,24 @@ fn half_the_masks_shifted_give_hand_computed_dice() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("B's mean Dice is higher than A's"), "{text}");
     assert!(!String::from_utf8_lossy(&o.stderr).contains("warning"));
+    // A --json that cannot be written is refused before the table, not after it.
+    let o = common::bin()
+        .arg("compare")
+        .args([tmp.path().join("out"), tmp.path().join("out-truth")])
+        .arg("--json")
+        .arg(tmp.path().join("missing/cmp.json"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && o.stdout.is_empty(), "{stderr}");
+    let why = format!(
+        "the folder {} does not exist",
+        tmp.path().join("missing").display()
+    );
+    assert!(
+        stderr.contains("--json: cannot write") && stderr.contains(&why),
+        "{stderr}"
+    );
     // Scored against another annotation file (as report.json's provenance says): a warning.
     let b_report = tmp.path().join("out-truth/report.json");
     let mut r2 = common::json(&b_report);
