@@ -96,7 +96,7 @@ pipeline() {
   cat "$run/report.md" "$run/threshold.json" >> "$OUT/summary.log" 2>/dev/null
   mkdir -p "$OUT/$name"
   cp "$run"/{report.json,report.md,curves.png,metrics.jsonl,per_image.csv} "$OUT/$name/" 2>/dev/null
-  cp "$run/figures/random.png" "$OUT/$name/figures.png" 2>/dev/null
+  cp "$run/figures/random_test.png" "$OUT/$name/figures.png" 2>/dev/null
 }
 
 # The full pipeline's run exported as TorchScript for CUDA (checked against tumorseg's probabilities as

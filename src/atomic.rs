@@ -38,3 +38,60 @@ pub fn ensure_new_dir(dir: &Path) -> Result<()> {
     );
     Ok(())
 }
+
+/// Refuses, before any work, an output file that could not be written: its folder missing, or not
+/// writable (a probe file created and removed beside it tells, whatever the reason). `path` itself
+/// is left as it is, so a refusal later on keeps an earlier output.
+pub fn ensure_writable(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    ensure!(
+        dir.exists(),
+        "cannot write {}: the folder {} does not exist",
+        path.display(),
+        dir.display()
+    );
+    ensure!(
+        !path.is_dir(),
+        "cannot write {}: it is a folder",
+        path.display()
+    );
+    let probe = temp_sibling(path);
+    std::fs::File::create(&probe).with_context(|| {
+        format!(
+            "cannot write {}: no file can be created in {}",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ensure_writable;
+
+    #[test]
+    fn an_output_file_is_refused_where_it_cannot_be_written_and_left_alone_where_it_can() {
+        let tmp = tempfile::tempdir().unwrap();
+        let why = |p: &std::path::Path| format!("{:#}", ensure_writable(p).unwrap_err());
+        let missing = tmp.path().join("missing/x.json");
+        assert!(
+            why(&missing).ends_with("missing does not exist"),
+            "{}",
+            why(&missing)
+        );
+        assert!(why(tmp.path()).ends_with("it is a folder"));
+        let file = tmp.path().join("f");
+        std::fs::write(&file, "kept").unwrap();
+        assert!(why(&file.join("x.json")).contains("no file can be created in"));
+        ensure_writable(&file).unwrap();
+        ensure_writable(&tmp.path().join("new.json")).unwrap();
+        // Neither the earlier output nor the probe is left changed.
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "kept");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+}

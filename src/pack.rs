@@ -29,7 +29,7 @@ pub struct PackedSplit {
 }
 
 /// Pack every split present under `root` into `out` (created, or empty; must not be `root`).
-/// Nothing is written when an option or `out` is refused.
+/// Nothing is written when an option, `out` or an annotation file is refused.
 pub fn pack_dataset(root: &Path, out: &Path, opts: &PackOptions) -> Result<Vec<PackedSplit>> {
     ensure!(
         opts.size >= MIN_SIZE,
@@ -41,9 +41,17 @@ pub fn pack_dataset(root: &Path, out: &Path, opts: &PackOptions) -> Result<Vec<P
         bail!("--out must differ from the dataset root: pack never overwrites the original");
     }
     crate::atomic::ensure_new_dir(out)?;
+    // Every split's annotation file is read before the first is packed: one refused later would
+    // leave the others packed in `out`. Read as every command reads them, with the same refusals
+    // (an empty file, a bad image entry) and tolerances (a BOM, NaN tokens).
+    let docs = splits
+        .iter()
+        .map(|split| Ok(crate::coco::load(&root.join(split).join(ORIGINAL))?.raw))
+        .collect::<Result<Vec<_>>>()?;
     let done = splits
         .into_iter()
-        .map(|split| pack_split(&root.join(split), &out.join(split), split, opts))
+        .zip(docs)
+        .map(|(split, doc)| pack_split(&root.join(split), &out.join(split), split, doc, opts))
         .collect::<Result<Vec<_>>>()?;
     for extra in [
         "README.txt",
@@ -74,16 +82,19 @@ fn splits_of(root: &Path) -> Result<Vec<&'static str>> {
     Ok(splits)
 }
 
-fn pack_split(src: &Path, dst: &Path, split: &str, opts: &PackOptions) -> Result<PackedSplit> {
-    let json_path = src.join(ORIGINAL);
-    let text = fs::read_to_string(&json_path)
-        .with_context(|| format!("reading {}", json_path.display()))?;
-    let mut coco: Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
-        .with_context(|| format!("parsing {}", json_path.display()))?;
+/// Packs the split at `src`, whose annotation file is `coco`, into `dst`; every field of `coco` is
+/// kept, only the images' names and sizes and the annotations' coordinates change.
+fn pack_split(
+    src: &Path,
+    dst: &Path,
+    split: &str,
+    mut coco: Value,
+    opts: &PackOptions,
+) -> Result<PackedSplit> {
     fs::create_dir_all(dst)?;
     let images = coco["images"]
         .as_array_mut()
-        .with_context(|| format!("{}: no `images` array", json_path.display()))?;
+        .context("unreachable: coco::load refuses a file without an `images` array")?;
     // Each image gets its own scale; annotations are rescaled with the factor of their image.
     let scales: Vec<(u64, f64, f64)> = images
         .par_iter_mut()

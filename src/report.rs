@@ -102,14 +102,10 @@ pub fn markdown_table(r: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Split `{}`, {} images, threshold {:.2} ({}){}{}\n",
+        "Split `{}`, {} images, {}{}{}\n",
         r.split,
         r.n_images,
-        r.threshold,
-        match &r.tuned_on {
-            Some(split) => format!("{} on {split}", r.threshold_source),
-            None => r.threshold_source.clone(),
-        },
+        decided_by(r),
         match r.postprocess.as_str() {
             "largest" => ", largest region kept",
             "one" => ", exactly one region kept",
@@ -125,6 +121,18 @@ pub fn markdown_table(r: &Report) -> String {
         let _ = writeln!(s, "| {label} | {m:.4} | {g:.4} |");
     }
     s
+}
+
+/// How the masks were decided: by which threshold, from where; or given as masks, which have none.
+fn decided_by(r: &Report) -> String {
+    if r.threshold_source == crate::evaluate::ThresholdSource::Masks.as_str() {
+        return "masks given (no threshold)".into();
+    }
+    let source = match &r.tuned_on {
+        Some(split) => format!("{} on {split}", r.threshold_source),
+        None => r.threshold_source.clone(),
+    };
+    format!("threshold {:.2} ({source})", r.threshold)
 }
 
 /// report.md: the table plus the context needed to read it.

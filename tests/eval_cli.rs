@@ -394,6 +394,23 @@ fn predict_writes_masks_at_any_input_size() {
         assert!(out2.join(format!("masks/{name}.png")).is_file(), "{name}");
     }
     assert!(!out2.join("masks/broken.png").exists());
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("6 images, "));
+    // Nothing read, nothing predicted: only the failure is reported, no line of outputs.
+    let o = common::bin()
+        .args(["predict", run.to_str().unwrap()])
+        .arg(dir.join("broken.jpg"))
+        .arg("--out")
+        .arg(tmp.path().join("out3"))
+        .args(["--device", "cpu"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("none of the 1 images could be read"),
+        "{stderr}"
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
     // Ids follow the input order (the folder sorted, then single.png): the skipped broken.jpg keeps id 1.
     let results = json(&out2.join("results.json"));
     for r in results.as_array().unwrap() {
@@ -486,7 +503,7 @@ fn visualize_writes_rows_of_four_distinct_panels() {
     let out = tumorseg(&random);
     let files: Vec<&str> = out.lines().collect();
     assert_eq!(files.len(), 4, "stacked figure + 3 rows: {out}");
-    let stacked = image::open(run.join("figures/random.png"))
+    let stacked = image::open(run.join("figures/random_test.png"))
         .unwrap()
         .to_rgb8();
     assert_eq!(stacked.dimensions(), (4 * 64, 3 * 64));
@@ -527,7 +544,7 @@ fn visualize_writes_rows_of_four_distinct_panels() {
         .concat(),
     );
     assert_eq!(
-        image::open(run.join("figures/worst.png"))
+        image::open(run.join("figures/worst_test.png"))
             .unwrap()
             .to_rgb8()
             .dimensions(),
@@ -542,7 +559,16 @@ fn visualize_writes_rows_of_four_distinct_panels() {
             .filter(|e| (e.as_ref().unwrap().file_name().to_string_lossy()).starts_with(mode))
             .count()
     };
-    assert_eq!((rows("random_"), rows("worst_")), (1, 2));
+    assert_eq!((rows("random_test_"), rows("worst_test_")), (1, 2));
+    // Another split's figures go beside these: the test split's stay as they were.
+    let test_figure = std::fs::read(run.join("figures/random_test.png")).unwrap();
+    tumorseg(&[&one[..], &["--split", "valid"]].concat());
+    assert!(run.join("figures/random_valid.png").is_file());
+    assert_eq!(
+        std::fs::read(run.join("figures/random_test.png")).unwrap(),
+        test_figure
+    );
+    assert_eq!((rows("random_test_"), rows("random_valid_")), (1, 1));
     let none = [&random[..4], &["0"], &args].concat();
     let o = common::bin().args(&none).output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);

@@ -69,8 +69,8 @@ fn pipeline_runs_every_stage_without_touching_the_dataset() {
         "report.json",
         "report.md",
         "per_image.csv",
-        "figures/random.png",
-        "figures/worst.png",
+        "figures/random_test.png",
+        "figures/worst_test.png",
         "data/train/_annotations.coco.cleaned.json",
         "data/clean_report.json",
     ] {

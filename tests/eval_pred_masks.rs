@@ -84,6 +84,14 @@ fn ground_truth_masks_score_one() {
     );
     let md = std::fs::read_to_string(tmp.path().join("out/report.md")).unwrap();
     assert!(md.contains("| Dice | 1.0000 | 1.0000 |"), "{md}");
+    // Binary masks were given: no threshold decided them.
+    assert!(
+        md.contains(&format!(
+            "{} images, masks given (no threshold)",
+            test.len()
+        )),
+        "{md}"
+    );
     // Perfect on every image: nothing for a resample to move.
     assert!(
         md.contains("mean Dice 1.0000–1.0000, global Dice 1.0000–1.0000"),
@@ -225,6 +233,24 @@ fn half_the_masks_shifted_give_hand_computed_dice() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("B's mean Dice is higher than A's"), "{text}");
     assert!(!String::from_utf8_lossy(&o.stderr).contains("warning"));
+    // A --json that cannot be written is refused before the table, not after it.
+    let o = common::bin()
+        .arg("compare")
+        .args([tmp.path().join("out"), tmp.path().join("out-truth")])
+        .arg("--json")
+        .arg(tmp.path().join("missing/cmp.json"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && o.stdout.is_empty(), "{stderr}");
+    let why = format!(
+        "the folder {} does not exist",
+        tmp.path().join("missing").display()
+    );
+    assert!(
+        stderr.contains("--json: cannot write") && stderr.contains(&why),
+        "{stderr}"
+    );
     // Scored against another annotation file (as report.json's provenance says): a warning.
     let b_report = tmp.path().join("out-truth/report.json");
     let mut r2 = common::json(&b_report);
@@ -283,6 +309,33 @@ fn missing_prediction_is_a_clear_error() {
         err.contains(&format!("{}.png", test[0].stem)) && err.contains("missing prediction"),
         "{err}"
     );
+}
+
+#[test]
+fn a_truncated_prediction_is_refused_as_a_truncated_image_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let test = samples("test");
+    let pred = tmp.path().join("pred");
+    write_masks(&pred, &test, truth_255);
+    // Cut inside the end chunk: the PNG decoder alone would still read it.
+    let cut = pred.join(format!("{}.png", test[0].stem));
+    let bytes = std::fs::read(&cut).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() - 1]).unwrap();
+    let o = common::bin()
+        .args(["evaluate", "--pred-masks"])
+        .arg(&pred)
+        .arg(common::fixture())
+        .args(["--split", "test", "--out"])
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    let why = format!(
+        "{} is truncated: the PNG data ends before its IEND chunk",
+        cut.display()
+    );
+    assert!(err.contains(&why), "{err}");
 }
 
 #[test]

@@ -109,3 +109,21 @@ fn pack_refuses_a_tiny_size_and_an_occupied_out_before_writing() {
     );
     assert_eq!(listing(), first, "the packed files were rewritten");
 }
+
+#[test]
+fn pack_reads_annotation_files_as_every_command_does_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    common::copy_fixture_split(&root, "train");
+    common::copy_fixture_split(&root, "test");
+    let ann = root.join("test/_annotations.coco.json");
+    std::fs::write(&ann, "").unwrap();
+    let packed = dir.path().join("packed");
+    let o = common::into("pack", &root, &packed).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{stderr}");
+    let why = format!("{} is empty: it holds no JSON", ann.display());
+    assert!(stderr.contains(&why), "{stderr}");
+    // train, which reads, was not packed alone.
+    assert!(!packed.exists(), "{}", packed.display());
+}

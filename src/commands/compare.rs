@@ -29,6 +29,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    // Refused before the table is printed: a failure after it would look like a result.
+    if let Some(path) = &args.json {
+        crate::atomic::ensure_writable(path).context("--json")?;
+    }
     let (a, b) = (read_per_image(&args.a)?, read_per_image(&args.b)?);
     // Same stems scored against different ground truths would compare nothing meaningful.
     if let (Some(ta), Some(tb)) = (truth_digest(&args.a), truth_digest(&args.b)) {

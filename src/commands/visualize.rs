@@ -70,8 +70,9 @@ pub enum Choice {
     Worst(usize),
 }
 
-/// Write one PNG per sample (`<mode>_<rank>_<stem>.png`) and the stacked rows (`<mode>.png`) into
-/// `<run>/figures/`; returns the paths, stacked figure first.
+/// Write one PNG per sample (`<mode>_<split>_<rank>_<stem>.png`) and the stacked rows
+/// (`<mode>_<split>.png`) into `<run>/figures/`; returns the paths, stacked figure first. The split
+/// is in every name so that figures of another split do not overwrite these.
 pub fn figures(
     run: &LoadedRun,
     root: &Path,
@@ -105,13 +106,14 @@ pub fn figures(
     let preds = masks_of(run, &samples, &picked, &images, decision)?;
     let dir = run.dir.join("figures");
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-    remove_rows(&dir, mode)?;
+    let kind = format!("{mode}_{split}");
+    remove_rows(&dir, &kind)?;
     let mut rows = Vec::new();
-    let mut files = vec![dir.join(format!("{mode}.png"))];
+    let mut files = vec![dir.join(format!("{kind}.png"))];
     for (rank, ((s, img), pred)) in chosen.iter().zip(&images).zip(preds).enumerate() {
         let truth = s.mask();
         let r = row(img, &truth, &pred, &labels(s, &truth, &pred), panel);
-        let path = dir.join(format!("{mode}_{rank:02}_{}.png", s.stem));
+        let path = dir.join(format!("{kind}_{rank:02}_{}.png", s.stem));
         r.save(&path)
             .with_context(|| format!("write {}", path.display()))?;
         files.push(path);
@@ -123,18 +125,28 @@ pub fn figures(
     Ok(files)
 }
 
-/// Removes the rows an earlier figure of this `mode` left (`<mode>_<rank>_<stem>.png`): a smaller
-/// or other choice would leave them beside the new ones, not in its stacked figure.
-fn remove_rows(dir: &Path, mode: &str) -> Result<()> {
-    let prefix = format!("{mode}_");
+/// Removes the rows an earlier figure of this `kind` (`<mode>_<split>`) left: a smaller or other
+/// choice would leave them beside the new ones, not in its stacked figure.
+fn remove_rows(dir: &Path, kind: &str) -> Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
         let path = entry?.path();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        if name.is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".png")) {
+        if name.is_some_and(|n| is_row(&n, kind)) {
             std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?;
         }
     }
     Ok(())
+}
+
+/// Whether `name` is a row of `kind` (`<kind>_<rank>_<stem>.png`). The rank's two or more digits
+/// must follow the prefix, so that the rows of a split whose name extends this one (`test_2` beside
+/// `test`) are not taken for this split's.
+fn is_row(name: &str, kind: &str) -> bool {
+    let Some(rest) = name.strip_prefix(kind).and_then(|r| r.strip_prefix('_')) else {
+        return false;
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    digits >= 2 && rest[digits..].starts_with('_') && name.ends_with(".png")
 }
 
 /// The overlay's scores: Dice, and HD95 (in mm when the image gives its pixel spacing) when both
@@ -183,4 +195,20 @@ fn masks_of(
         .iter()
         .map(|i| masks.remove(i).context("every picked slice is decided"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_row;
+
+    #[test]
+    fn a_row_is_told_from_the_stacked_figure_and_other_splits_rows() {
+        assert!(is_row("random_test_00_a.png", "random_test"));
+        assert!(is_row("random_test_123_a_b.png", "random_test"));
+        assert!(!is_row("random_test.png", "random_test"));
+        assert!(!is_row("random_test_2_00_a.png", "random_test"));
+        assert!(!is_row("random_valid_00_a.png", "random_test"));
+        assert!(!is_row("worst_test_00_a.png", "random_test"));
+        assert!(!is_row("random_test_00_a.json", "random_test"));
+    }
 }

@@ -23,9 +23,10 @@ pub fn load_pred_mask(dir: &Path, sample: &Sample) -> Result<GrayImage> {
             path.display()
         );
     }
-    let img = image::open(&path)
-        .with_context(|| format!("read prediction {}", path.display()))?
-        .to_luma8();
+    // Decoded as every image is, so that a mask cut short is refused rather than scored.
+    let bytes =
+        std::fs::read(&path).with_context(|| format!("read prediction {}", path.display()))?;
+    let img = crate::dataset::decode(&bytes, &path)?.to_luma8();
     if img.dimensions() == (sample.width, sample.height) {
         return Ok(img);
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 pub mod dicom;
+pub mod tiny_coco;
 pub mod training;
 
 /// libtorch's random seed is process-global: tests of one file that seed and then draw (model

@@ -202,13 +202,16 @@ pub fn run(args: Args) -> Result<()> {
         0 => String::new(),
         n => format!(", {}", crate::report::count(n, "NIfTI mask volume")),
     };
-    println!(
-        "{}, {}: masks, overlays{seg_note}{volume_note} and {} in {}",
-        crate::report::count(files.len() - skipped.len(), "image"),
-        crate::report::count(results.len(), "region"),
-        path.display(),
-        args.out.display()
-    );
+    // With every input skipped nothing was predicted: the failure below is the whole summary.
+    if skipped.len() < files.len() {
+        println!(
+            "{}, {}: masks, overlays{seg_note}{volume_note} and {} in {}",
+            crate::report::count(files.len() - skipped.len(), "image"),
+            crate::report::count(results.len(), "region"),
+            path.display(),
+            args.out.display()
+        );
+    }
     out::report_skipped(&args.out, &skipped, files.len())?;
     segs.transpose().map(|_| ())
 }

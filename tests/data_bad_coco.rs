@@ -1,7 +1,8 @@
-//! Every bad or unusual input the COCO loader must survive, each with the message it must give.
-//! Inputs are generated in temporary directories: tiny JSON files and PNG/JPEG images.
+//! Every bad or unusual COCO annotation file the loader must survive, each with the message it must
+//! give. Inputs are tiny JSON files generated in temporary directories (`common::tiny_coco`); bad
+//! image files are in data_bad_images.rs.
 mod common;
-use image::{GrayImage, Luma, Rgb, RgbImage};
+use common::tiny_coco::{doc, root_with, GOOD_B};
 use std::fs;
 use std::path::{Path, PathBuf};
 use tumorseg::clean::{clean_dataset, CleanOptions};
@@ -9,36 +10,9 @@ use tumorseg::coco::{self, IssueKind};
 use tumorseg::dataset::{load_split_report, SplitOptions};
 use tumorseg::mask::{self, Segmentation};
 
-/// A dataset root with one `train` split holding `json` and 8x8 grey PNGs `a.png`, `b.png`.
-fn root_with(json: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let split = dir.path().join("train");
-    fs::create_dir_all(&split).unwrap();
-    fs::write(split.join("_annotations.coco.json"), json).unwrap();
-    for (i, name) in ["a.png", "b.png"].iter().enumerate() {
-        GrayImage::from_fn(8, 8, |x, y| Luma([(x * 8 + y) as u8 + i as u8 * 100]))
-            .save(split.join(name))
-            .unwrap();
-    }
-    dir
-}
-
 fn ann_path(root: &Path) -> PathBuf {
     root.join("train/_annotations.coco.json")
 }
-
-/// Two 8x8 images (ids 1, 2) and the given annotations JSON array.
-fn doc(annotations: &str) -> String {
-    format!(
-        r#"{{"images": [{{"id": 1, "file_name": "a.png", "width": 8, "height": 8}},
-                        {{"id": 2, "file_name": "b.png", "width": 8, "height": 8}}],
-            "categories": [{{"id": 1, "name": "tumour"}}, {{"id": 2, "name": "other"}}],
-            "annotations": {annotations}}}"#
-    )
-}
-
-const GOOD_B: &str =
-    r#"{"id": 50, "image_id": 2, "category_id": 1, "segmentation": [[1,1,6,1,6,6,1,6]]}"#;
 
 fn load_err(json: &str) -> String {
     let root = root_with(json);
@@ -109,86 +83,6 @@ fn annotation_pointing_at_missing_image_is_skipped_and_reported() {
         msgs[0],
         "annotation id 7 (image id 99), field `annotations[0].image_id`: image id 99 does not exist in `images`: annotation skipped"
     );
-}
-
-#[test]
-fn missing_image_file_is_skipped_reported_and_removed_by_clean() {
-    let root = root_with(&doc(&format!(
-        r#"[{{"id": 5, "image_id": 1, "category_id": 1, "segmentation": [[1,1,6,1,6,6]]}}, {GOOD_B}]"#
-    )));
-    fs::remove_file(root.path().join("train/a.png")).unwrap();
-    let (samples, report) =
-        load_split_report(&root.path().join("train"), &SplitOptions::default()).unwrap();
-    assert_eq!(samples.iter().map(|s| s.id).collect::<Vec<_>>(), vec![2]);
-    assert_eq!(
-        report.missing_files,
-        vec![(1, root.path().join("train/a.png"))]
-    );
-    let mut ghost = samples[0].clone();
-    ghost.path = root.path().join("train/a.png");
-    let e = format!("{:#}", ghost.load_gray().unwrap_err());
-    assert!(
-        e.contains("image id 2: cannot open") && e.contains("a.png"),
-        "{e}"
-    );
-    let r = clean_dataset(root.path(), &CleanOptions::default()).unwrap();
-    assert_eq!((r.splits[0].1.missing, r.splits[0].1.kept), (1, 1));
-    assert_eq!(r.splits[0].1.removed_ids, vec![1]);
-}
-
-#[test]
-fn corrupt_image_file_gives_located_error_and_is_removed_by_clean() {
-    let root = root_with(&doc(&format!(
-        r#"[{{"id": 5, "image_id": 1, "category_id": 1, "segmentation": [[1,1,6,1,6,6]]}}, {GOOD_B}]"#
-    )));
-    let png = fs::read(root.path().join("train/a.png")).unwrap();
-    fs::write(root.path().join("train/a.png"), &png[..png.len() / 2]).unwrap(); // truncated
-    fs::write(root.path().join("train/b.png"), b"this is not an image").unwrap();
-    let (samples, _) =
-        load_split_report(&root.path().join("train"), &SplitOptions::default()).unwrap();
-    for s in &samples {
-        let e = format!("{:#}", s.load_gray().unwrap_err());
-        assert!(
-            e.contains(&format!("image id {}: cannot decode", s.id)),
-            "{e}"
-        );
-        assert!(e.contains("(corrupt or unsupported)"), "{e}");
-    }
-    let r = clean_dataset(root.path(), &CleanOptions::default()).unwrap();
-    assert_eq!((r.splits[0].1.corrupt, r.splits[0].1.kept), (2, 0));
-}
-
-#[test]
-fn cli_clean_counts_a_truncated_jpeg_as_corrupt_and_drops_it() {
-    // The fixture's test split, one slice cut to its first 3000 bytes (the decoder would fill the
-    // rest with grey).
-    let root = tempfile::tempdir().unwrap();
-    common::copy_fixture_split(root.path(), "test");
-    let split = root.path().join("test");
-    let cut = &common::test_jpgs()[0];
-    let name = cut.file_name().unwrap().to_str().unwrap();
-    fs::write(split.join(name), &fs::read(cut).unwrap()[..3000]).unwrap();
-    let o = common::run_ok(
-        common::bin()
-            .arg("clean")
-            .arg(root.path())
-            .arg("--no-similar"),
-    );
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    let row: Vec<&str> = stdout
-        .lines()
-        .find(|l| l.starts_with("test"))
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    // split, images, anns, no_ann, multi, missing, corrupt, …, kept, removed
-    assert_eq!(
-        (row[1], row[6], row[11], row[12]),
-        ("8", "1", "7", "1"),
-        "{stdout}"
-    );
-    let cleaned = fs::read_to_string(split.join("_annotations.coco.cleaned.json")).unwrap();
-    assert!(!cleaned.contains(name), "{cleaned}");
 }
 
 #[test]
@@ -385,41 +279,6 @@ fn categories_select_foreground_and_unknown_category_is_an_error() {
         e.contains("--categories 9: no such category id (the file has: 1 \"tumour\", 2 \"other\")"),
         "{e}"
     );
-}
-
-#[test]
-fn jpeg_and_png_grey_and_rgb_load_as_luma() {
-    let root = root_with(&doc("[]"));
-    let dir = root.path().join("train");
-    let grey = GrayImage::from_fn(7, 5, |x, y| Luma([(x * 30 + y) as u8]));
-    let rgb = RgbImage::from_fn(7, 5, |_, _| Rgb([200, 200, 200]));
-    grey.save(dir.join("g.png")).unwrap();
-    rgb.save(dir.join("c.png")).unwrap();
-    grey.save(dir.join("g.jpg")).unwrap();
-    rgb.save(dir.join("c.jpg")).unwrap();
-    fs::copy(dir.join("g.png"), dir.join("png_named.jpg")).unwrap();
-    let (samples, _) = load_split_report(&dir, &SplitOptions::default()).unwrap();
-    let mut s = samples[0].clone();
-    for name in ["g.png", "c.png", "g.jpg", "c.jpg", "png_named.jpg"] {
-        s.path = dir.join(name);
-        let img = s.load_gray().unwrap_or_else(|e| panic!("{name}: {e:#}"));
-        assert_eq!(img.dimensions(), (7, 5), "{name}");
-        match name {
-            "g.png" | "png_named.jpg" => assert_eq!(img, grey, "{name}"),
-            "c.png" => assert!(img.iter().all(|&v| v == 200)),
-            "c.jpg" => assert!(img.iter().all(|&v| v.abs_diff(200) <= 3)),
-            _ => {
-                // Lossy, but still the same gradient.
-                let worst = img
-                    .iter()
-                    .zip(grey.iter())
-                    .map(|(a, b)| a.abs_diff(*b))
-                    .max()
-                    .unwrap();
-                assert!(worst <= 16, "g.jpg differs by {worst}");
-            }
-        }
-    }
 }
 
 #[test]
