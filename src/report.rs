@@ -231,6 +231,20 @@ pub fn count(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
+/// The first `shown` of `items`, comma-separated, and how many more there are ("none" for none):
+/// long lists stay readable on a terminal.
+pub fn some_of<T: std::fmt::Display>(items: &[T], shown: usize) -> String {
+    let mut s: Vec<String> = items.iter().take(shown).map(T::to_string).collect();
+    if items.len() > shown {
+        s.push(format!("… {} more", items.len() - shown));
+    }
+    if s.is_empty() {
+        "none".into()
+    } else {
+        s.join(", ")
+    }
+}
+
 /// per_image.csv, one row per image in split order.
 pub fn csv(rows: &[ImageRow]) -> String {
     let mut w = csv::Writer::from_writer(vec![]);
@@ -364,4 +378,14 @@ pub fn plot_threshold(file: &ThresholdFile, path: &Path) -> Result<()> {
     }
     root.present().map_err(|e| err(&e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn some_of_a_long_list_counts_the_rest() {
+        assert_eq!(super::some_of(&[1, 2, 3], 2), "1, 2, … 1 more");
+        assert_eq!(super::some_of(&[1, 2], 2), "1, 2");
+        assert_eq!(super::some_of::<u8>(&[], 2), "none");
+    }
 }

@@ -126,16 +126,7 @@ fn copy_into(
 }
 
 fn list<T: std::fmt::Display>(items: &[T]) -> String {
-    const SHOWN: usize = 12;
-    let mut s: Vec<String> = items.iter().take(SHOWN).map(|i| i.to_string()).collect();
-    if items.len() > SHOWN {
-        s.push(format!("… {} more", items.len() - SHOWN));
-    }
-    if s.is_empty() {
-        "none".into()
-    } else {
-        s.join(", ")
-    }
+    crate::report::some_of(items, 12)
 }
 
 /// `--init`: load a whole smp `UnetPlusPlus("resnet34", classes=1)` state dict (keys as smp's).

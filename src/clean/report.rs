@@ -49,6 +49,12 @@ pub struct Removed {
     pub reason: String,
 }
 
+impl std::fmt::Display for Removed {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "id {} ({}: {})", self.id, self.file_name, self.reason)
+    }
+}
+
 /// Per-split statistics, serialised in split order (train, valid, test).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CleanReport {

@@ -132,28 +132,13 @@ pub fn format_details(r: &CleanReport) -> Vec<String> {
             ));
         }
         if !s.removed.is_empty() {
-            lines.insert(format!("{name}: removed {}", removals(&s.removed)));
+            lines.insert(format!(
+                "{name}: removed {} (all in clean_report.json)",
+                crate::report::some_of(&s.removed, 10)
+            ));
         }
     }
     lines.into_iter().collect()
-}
-
-/// The first removed images with their file and reason; the rest are counted (all of them are in
-/// clean_report.json).
-fn removals(removed: &[crate::clean::Removed]) -> String {
-    const SHOWN: usize = 10;
-    let mut text: Vec<String> = removed
-        .iter()
-        .take(SHOWN)
-        .map(|r| format!("id {} ({}: {})", r.id, r.file_name, r.reason))
-        .collect();
-    if removed.len() > SHOWN {
-        text.push(format!(
-            "and {} more (clean_report.json)",
-            removed.len() - SHOWN
-        ));
-    }
-    text.join(", ")
 }
 
 /// A correlation threshold: in (0, 1] (above 1 nothing is ever similar, at 0 or below everything).
