@@ -407,7 +407,7 @@ fn predict_writes_masks_at_any_input_size() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("none of the 1 images could be read"),
+        stderr.contains("the image could not be read (listed in"),
         "{stderr}"
     );
     assert_eq!(String::from_utf8_lossy(&o.stdout), "");

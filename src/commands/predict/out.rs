@@ -48,7 +48,11 @@ pub(super) fn report_skipped(out: &Path, skipped: &[String], total: usize) -> Re
         .with_context(|| format!("write {}", path.display()))?;
     if skipped.len() == total {
         bail!(
-            "none of the {total} images could be read (listed in {})",
+            "{} (listed in {})",
+            match total {
+                1 => "the image could not be read".to_string(),
+                n => format!("none of the {n} images could be read"),
+            },
             path.display()
         );
     }
