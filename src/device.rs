@@ -8,26 +8,31 @@ pub fn parse_device(s: &str) -> Result<Device> {
     Ok(match s {
         "auto" => Device::cuda_if_available(),
         "cpu" => Device::Cpu,
-        "cuda" => {
-            if !tch::Cuda::is_available() {
-                bail!("--device cuda: libtorch sees no CUDA device (is torch_cuda linked and a driver present? try `tumorseg info`)");
-            }
-            Device::Cuda(0)
-        }
+        "cuda" => cuda(s, 0)?,
         s if s.starts_with("cuda:") => {
             let i: usize = s[5..]
                 .parse()
-                .map_err(|_| anyhow::anyhow!("bad device {s:?}"))?;
-            if i as i64 >= tch::Cuda::device_count() {
-                bail!(
-                    "--device {s}: only {} CUDA device(s) visible",
-                    tch::Cuda::device_count()
-                );
-            }
-            Device::Cuda(i)
+                .map_err(|_| anyhow::anyhow!("bad device {s:?}: use auto, cpu, cuda or cuda:N"))?;
+            cuda(s, i)?
         }
         _ => bail!("unknown device {s:?}: use auto, cpu, cuda or cuda:N"),
     })
+}
+
+/// CUDA device `i`, refused with what libtorch sees when it is not there.
+fn cuda(given: &str, i: usize) -> Result<Device> {
+    match tch::Cuda::device_count() {
+        0 => bail!(
+            "--device {given}: libtorch sees no CUDA device (is torch_cuda linked and a driver \
+             present? try `tumorseg info`)"
+        ),
+        n if i as i64 >= n => bail!(
+            "--device {given}: libtorch sees {} (cuda:0 to cuda:{})",
+            crate::report::count(n as usize, "CUDA device"),
+            n - 1
+        ),
+        _ => Ok(Device::Cuda(i)),
+    }
 }
 
 /// Numeric precision of the forward/backward pass. Master weights always stay fp32.
@@ -199,5 +204,20 @@ mod tests {
         assert!(Layout::Auto.channels_last());
         assert!(Layout::ChannelsLast.channels_last());
         assert!(!Layout::Nchw.channels_last());
+    }
+
+    #[test]
+    fn a_device_that_is_not_there_is_refused_with_what_is() {
+        let err = |s: &str| parse_device(s).unwrap_err().to_string();
+        assert!(err("cuda:x").contains("use auto, cpu, cuda or cuda:N"));
+        assert!(err("gpu").contains("unknown device"));
+        let n = tch::Cuda::device_count();
+        let beyond = format!("cuda:{n}");
+        if n == 0 {
+            assert!(err("cuda").contains("sees no CUDA device"));
+            assert!(err(&beyond).contains("sees no CUDA device"));
+        } else {
+            assert!(err(&beyond).contains(&format!("(cuda:0 to cuda:{})", n - 1)));
+        }
     }
 }
