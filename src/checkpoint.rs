@@ -87,7 +87,8 @@ pub fn check_new_run(run_dir: &Path, overwrite: bool) -> Result<()> {
 
 /// Readies `run_dir` for a new run: one holding a trained model (or an ensemble) is refused, so that
 /// a second `train --out` never replaces a model by mistake, unless `overwrite`, which removes the
-/// earlier run's outputs first (nothing of it is left to be mistaken for the new one's).
+/// earlier run's outputs first, its figures too (nothing of it is left to be mistaken for the new
+/// one's).
 pub fn clear_for_new_run(run_dir: &Path, overwrite: bool) -> Result<()> {
     check_new_run(run_dir, overwrite)?;
     for name in RUN_OUTPUTS {
@@ -95,6 +96,11 @@ pub fn clear_for_new_run(run_dir: &Path, overwrite: bool) -> Result<()> {
         if path.is_file() {
             std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?;
         }
+    }
+    let figures = run_dir.join(crate::visualize::DIR);
+    if figures.is_dir() {
+        std::fs::remove_dir_all(&figures)
+            .with_context(|| format!("remove {}", figures.display()))?;
     }
     Ok(())
 }

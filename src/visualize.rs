@@ -5,6 +5,9 @@ use image::{imageops, GrayImage, Rgb, RgbImage};
 use rand::seq::index::sample;
 use rand::SeedableRng;
 
+/// The folder of a run that holds its figures.
+pub const DIR: &str = "figures";
+
 pub const TRUTH: Rgb<u8> = Rgb([0, 230, 0]);
 pub const PRED: Rgb<u8> = Rgb([255, 40, 40]);
 pub const BOTH: Rgb<u8> = Rgb([255, 230, 0]);

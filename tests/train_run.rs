@@ -128,6 +128,12 @@ fn seeded_cpu_runs_are_identical_and_resume_continues_exactly() {
     // replaces the earlier run and starts its own record, leaving nothing of the earlier one.
     let before = std::fs::read(c.join("metrics.jsonl")).unwrap();
     std::fs::write(c.join("report.md"), "the earlier model's scores").unwrap();
+    std::fs::create_dir_all(c.join("figures")).unwrap();
+    std::fs::write(
+        c.join("figures/worst_test.png"),
+        "the earlier model's figure",
+    )
+    .unwrap();
     let err = train::train(&tiny(&c, 1, 2)).unwrap_err().to_string();
     assert!(err.contains("already holds a trained model"), "{err}");
     assert!(err.contains("--overwrite"), "{err}");
@@ -137,7 +143,7 @@ fn seeded_cpu_runs_are_identical_and_resume_continues_exactly() {
         ..tiny(&c, 1, 2)
     })
     .unwrap();
-    assert!(!c.join("report.md").exists());
+    assert!(!c.join("report.md").exists() && !c.join("figures").exists());
     assert_eq!(records(&c).len(), 1);
     assert_eq!(
         common::json(&c.join("provenance.json"))

@@ -104,7 +104,7 @@ pub fn figures(
     let chosen: Vec<Sample> = picked.iter().map(|&i| samples[i].clone()).collect();
     let images = load_images(&chosen)?;
     let preds = masks_of(run, &samples, &picked, &images, decision)?;
-    let dir = run.dir.join("figures");
+    let dir = run.dir.join(crate::visualize::DIR);
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     let kind = format!("{mode}_{split}");
     remove_rows(&dir, &kind)?;
