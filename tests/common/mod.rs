@@ -135,6 +135,12 @@ pub fn sha256(path: &std::path::Path) -> String {
     format!("{:x}", sha2::Sha256::digest(std::fs::read(path).unwrap()))
 }
 
+/// The stdout of `tumorseg ARGS`, which must succeed.
+pub fn stdout(args: &[&str]) -> String {
+    let o = run_ok(bin().args(args));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 /// A JSON file, parsed.
 pub fn json(path: &std::path::Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -1,0 +1,207 @@
+//! `predict` on an untrained U-Net++ saved into a fake run directory (size 64, CPU): masks at any
+//! input size and depth, overlays, results.json, skipped inputs and reruns.
+mod common;
+
+use common::{fake_run, gradient, json};
+use image::RgbImage;
+use std::path::Path;
+
+#[test]
+fn predict_writes_masks_at_any_input_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = fake_run(tmp.path());
+    let dir = tmp.path().join("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    gradient(150, 90).save(dir.join("wide.png")).unwrap();
+    image::DynamicImage::ImageLuma8(gradient(40, 120))
+        .to_rgb8()
+        .save(dir.join("tall.jpg"))
+        .unwrap();
+    let single = tmp.path().join("single.png");
+    gradient(77, 77).save(&single).unwrap();
+    // A 12-bit MRI export as a 16-bit TIFF (values 100..=4180) and its 8-bit twin: stretched from its
+    // minimum to its maximum, the TIFF is the twin exactly, so their masks must be equal.
+    let twin = gradient(96, 96);
+    assert_eq!(
+        (twin.iter().min(), twin.iter().max()),
+        (Some(&0), Some(&255))
+    );
+    twin.save(dir.join("twin.png")).unwrap();
+    image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(96, 96, |x, y| {
+        image::Luma([twin.get_pixel(x, y).0[0] as u16 * 16 + 100])
+    })
+    .save(dir.join("deep.tif"))
+    .unwrap();
+    image::DynamicImage::ImageLuma8(gradient(50, 30))
+        .to_rgb8()
+        .save(dir.join("old.bmp"))
+        .unwrap();
+    // Not images: a note names the text file; the COCO file of a split folder is expected.
+    std::fs::write(dir.join("notes.txt"), "x").unwrap();
+    std::fs::write(dir.join("_annotations.coco.json"), "{}").unwrap();
+    let predict = |out: &Path| {
+        common::bin()
+            .args([
+                "predict",
+                run.to_str().unwrap(),
+                dir.to_str().unwrap(),
+                single.to_str().unwrap(),
+            ])
+            .args([
+                "--out",
+                out.to_str().unwrap(),
+                "--device",
+                "cpu",
+                "--threshold",
+                "0.5",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = tmp.path().join("out");
+    let o = predict(&out);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("note: 1 file in")
+            && stderr.contains("not read")
+            && stderr.contains("notes.txt"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("_annotations"), "{stderr}");
+    for (name, size) in [
+        ("wide", (150, 90)),
+        ("tall", (40, 120)),
+        ("single", (77, 77)),
+        ("deep", (96, 96)),
+        ("twin", (96, 96)),
+        ("old", (50, 30)),
+    ] {
+        let m = image::open(out.join(format!("masks/{name}.png")))
+            .unwrap()
+            .to_luma8();
+        assert_eq!(m.dimensions(), size, "{name}");
+        assert!(m.iter().all(|&v| v == 0 || v == 255));
+        let o: RgbImage = image::open(out.join(format!("overlays/{name}.png")))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(o.dimensions(), size);
+    }
+    assert!(json(&out.join("results.json")).is_array());
+    let mask = |name: &str| std::fs::read(out.join(format!("masks/{name}.png"))).unwrap();
+    assert!(
+        mask("deep") == mask("twin"),
+        "the 16-bit image was not read as its 8-bit twin"
+    );
+    let deep = image::open(out.join("masks/deep.png")).unwrap().to_luma8();
+    assert!(
+        deep.contains(&0) && deep.contains(&255),
+        "an all-equal mask would make the comparison above vacuous"
+    );
+    let o = common::bin()
+        .args([
+            "predict",
+            run.to_str().unwrap(),
+            "/nonexistent.png",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("/nonexistent.png"));
+    // Into the same folder again: refused, so earlier masks never mix with new ones; with
+    // --overwrite, only this prediction's masks are there, and a file of the user's stays.
+    std::fs::write(out.join("mine.txt"), "mine").unwrap();
+    let again = |extra: &[&str]| {
+        let mut cmd = common::bin();
+        cmd.arg("predict")
+            .arg(&run)
+            .arg(&single)
+            .arg("--out")
+            .arg(&out);
+        cmd.args(["--device", "cpu"]).args(extra).output().unwrap()
+    };
+    let o = again(&[]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("--overwrite"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(out.join("masks")).unwrap().count(), 6);
+    assert!(again(&["--overwrite"]).status.success());
+    let masks: Vec<_> = std::fs::read_dir(out.join("masks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(masks, ["single.png"]);
+    assert!(out.join("mine.txt").is_file());
+
+    // An unreadable file is skipped and listed; the others are still written, and the exit status fails.
+    std::fs::write(dir.join("broken.jpg"), b"\xff\xd8\xff not a JPEG").unwrap();
+    let out2 = tmp.path().join("out2");
+    let o = predict(&out2);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 of 7 images could not be read"),
+        "{stderr}"
+    );
+    let listed = std::fs::read_to_string(out2.join("skipped.txt")).unwrap();
+    assert_eq!(listed.lines().count(), 1);
+    assert!(
+        listed.starts_with(&format!("{}\t", dir.join("broken.jpg").display())),
+        "{listed}"
+    );
+    assert!(listed.contains("corrupt or unsupported"), "{listed}");
+    for name in ["wide", "tall", "single"] {
+        assert!(out2.join(format!("masks/{name}.png")).is_file(), "{name}");
+    }
+    assert!(!out2.join("masks/broken.png").exists());
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("6 images, "));
+    // Nothing read, nothing predicted: only the failure is reported, no line of outputs.
+    let o = common::bin()
+        .args(["predict", run.to_str().unwrap()])
+        .arg(dir.join("broken.jpg"))
+        .arg("--out")
+        .arg(tmp.path().join("out3"))
+        .args(["--device", "cpu"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the image could not be read (listed in"),
+        "{stderr}"
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+    // Ids follow the input order (the folder sorted, then single.png): the skipped broken.jpg keeps id 1.
+    let results = json(&out2.join("results.json"));
+    for r in results.as_array().unwrap() {
+        let want = match r["file_name"].as_str().unwrap() {
+            "deep.tif" => 2,
+            "old.bmp" => 3,
+            "tall.jpg" => 4,
+            "twin.png" => 5,
+            "wide.png" => 6,
+            "single.png" => 7,
+            other => panic!("unexpected result for {other}"),
+        };
+        assert_eq!(r["image_id"], want);
+    }
+    // Once every input reads, a rerun into the same folder (--overwrite) drops the stale list.
+    std::fs::remove_file(dir.join("broken.jpg")).unwrap();
+    let mut rerun = common::bin();
+    rerun
+        .arg("predict")
+        .arg(&run)
+        .arg(&dir)
+        .arg(&single)
+        .arg("--out")
+        .arg(&out2);
+    assert!(rerun
+        .args(["--device", "cpu", "--overwrite"])
+        .status()
+        .unwrap()
+        .success());
+    assert!(!out2.join("skipped.txt").exists());
+}
