@@ -101,3 +101,29 @@ fn visualize_writes_rows_of_four_distinct_panels() {
         "{stderr}"
     );
 }
+
+#[test]
+fn more_rows_than_images_draws_them_all_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = fake_run(tmp.path());
+    let fix = common::fixture();
+    let o = common::run_ok(common::bin().args([
+        "visualize",
+        run.to_str().unwrap(),
+        fix.to_str().unwrap(),
+        "--n",
+        "20",
+        "--device",
+        "cpu",
+        "--panel",
+        "32",
+        "--threshold",
+        "0.5",
+    ]));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains(r#"split "test" has 8 images: all of them are drawn"#),
+        "{stderr}"
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1 + 8);
+}

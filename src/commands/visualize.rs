@@ -93,6 +93,12 @@ pub fn figures(
     if samples.is_empty() {
         bail!("split {split:?} under {} has no images", root.display());
     }
+    if n > samples.len() {
+        eprintln!(
+            "note: split {split:?} has {}: all of them are drawn",
+            crate::report::count(samples.len(), "image")
+        );
+    }
     let (mode, picked) = match choice {
         Choice::Random { n, seed } => ("random", pick_random(samples.len(), n, seed)),
         Choice::Worst(n) => {
