@@ -138,6 +138,15 @@ fn seeded_cpu_runs_are_identical_and_resume_continues_exactly() {
     assert!(err.contains("already holds a trained model"), "{err}");
     assert!(err.contains("--overwrite"), "{err}");
     assert_eq!(std::fs::read(c.join("metrics.jsonl")).unwrap(), before);
+    // A replacement that fails to load its data replaces nothing.
+    let mistyped = TrainConfig {
+        overwrite: true,
+        dataset: c.join("no-such-dataset"),
+        ..tiny(&c, 1, 2)
+    };
+    assert!(train::train(&mistyped).is_err());
+    assert_eq!(std::fs::read(c.join("metrics.jsonl")).unwrap(), before);
+    assert!(c.join("best_model.safetensors").is_file() && c.join("figures").is_dir());
     train::train(&TrainConfig {
         overwrite: true,
         ..tiny(&c, 1, 2)

@@ -58,7 +58,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             Some(checkpoint::load_state(dir)?)
         }
         None => {
-            checkpoint::clear_for_new_run(&run_dir, cfg.overwrite)?;
+            checkpoint::check_new_run(&run_dir, cfg.overwrite)?;
             None
         }
     };
@@ -80,7 +80,11 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     }
     let data = setup::data(&cfg)?;
     let (vs, model) = setup::model(&cfg, rt.device, cfg.resume.as_deref())?;
-    // Made once the data and model load, so a run refused there leaves no config to resume.
+    // Only once the data and model load: a run refused there leaves no config to resume, and
+    // `--overwrite` with a mistyped dataset keeps the earlier run.
+    if resumed.is_none() {
+        checkpoint::clear_for_new_run(&run_dir, cfg.overwrite)?;
+    }
     std::fs::create_dir_all(&run_dir)
         .with_context(|| format!("creating run directory {}", run_dir.display()))?;
     checkpoint::write_atomic(&run_dir.join(checkpoint::CONFIG), cfg.to_toml()?.as_bytes())?;
