@@ -9,16 +9,17 @@ use crate::commands::evaluate::evaluate_run;
 use crate::commands::train::TrainFlags;
 use crate::commands::tune_threshold::tune;
 use crate::commands::visualize::{figures, Choice};
-use crate::dataset::{CLEANED, ORIGINAL};
+use crate::dataset::ORIGINAL;
 use crate::postprocess::PostprocessChoice;
 use crate::predict::{open_run, InferenceArgs, Tta};
 use crate::threshold::{parse_grid, DEFAULT_GRID};
 use crate::train::{members, TrainConfig, TrainSummary};
-use anyhow::{bail, ensure, Context, Result};
-use std::path::{Path, PathBuf};
+use anyhow::{bail, ensure, Result};
+use std::path::PathBuf;
 use std::time::Instant;
 
-const SPLITS: [&str; 3] = ["train", "valid", "test"];
+mod mirror;
+use mirror::mirror_dataset;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -245,50 +246,4 @@ fn finished(summary: TrainSummary, cfg: &TrainConfig) -> Result<TrainSummary> {
         );
     }
     Ok(summary)
-}
-
-/// Mirror every split folder of `root` into `dest`, one link per file; an earlier cleaned file is
-/// left behind so cleaning always starts from the original annotations. Existing entries are kept
-/// (a resumed pipeline reuses its mirror).
-pub fn mirror_dataset(root: &Path, dest: &Path) -> Result<()> {
-    let mut found = false;
-    for split in SPLITS {
-        let src = root.join(split);
-        if !src.is_dir() {
-            continue;
-        }
-        found = true;
-        let src = src
-            .canonicalize()
-            .with_context(|| format!("resolve {}", src.display()))?;
-        let dst = dest.join(split);
-        std::fs::create_dir_all(&dst).with_context(|| format!("create {}", dst.display()))?;
-        for entry in std::fs::read_dir(&src).with_context(|| format!("read {}", src.display()))? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let target = dst.join(&name);
-            if name == CLEANED || !entry.file_type()?.is_file() || target.symlink_metadata().is_ok()
-            {
-                continue;
-            }
-            link_or_copy(&entry.path(), &target)?;
-        }
-    }
-    if !found {
-        bail!(
-            "{} has none of the split folders {SPLITS:?}",
-            root.display()
-        );
-    }
-    Ok(())
-}
-
-fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
-    #[cfg(unix)]
-    if std::os::unix::fs::symlink(src, dst).is_ok() {
-        return Ok(());
-    }
-    std::fs::copy(src, dst)
-        .with_context(|| format!("copy {} to {}", src.display(), dst.display()))?;
-    Ok(())
 }
