@@ -127,7 +127,13 @@ pub fn run(args: Args) -> Result<()> {
             "clean (into {}, the dataset root is not modified)",
             mirror.display()
         ));
-        mirror_dataset(&args.dataset_root, &mirror)?;
+        if mirror_dataset(&args.dataset_root, &mirror)? && resume {
+            eprintln!(
+                "note: resumed on {}, not the dataset the run was trained on so far: what is left \
+                 of training, the tuning and the scores use it",
+                args.dataset_root.display()
+            );
+        }
         let opts = CleanOptions {
             categories: cfg.categories.clone(),
             keep_empty: args.keep_empty,

@@ -15,8 +15,18 @@ pub(super) fn changed_data(before: &TrainConfig, now: &TrainConfig) -> Option<St
     let same_dir = |a: &Path, b: &Path| {
         a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
     };
+    // A pipeline's dataset is its mirror in the run (beside a member's directory), which moves
+    // with the run: the same path within it is the same data.
+    let within = |c: &TrainConfig| {
+        let out = c.out.as_deref()?;
+        out.ancestors()
+            .take(2)
+            .find_map(|run| c.dataset.strip_prefix(run).ok())
+            .map(Path::to_path_buf)
+    };
+    let moved_with_run = matches!((within(before), within(now)), (Some(a), Some(b)) if a == b);
     let mut changed = vec![];
-    if !same_dir(&before.dataset, &now.dataset) {
+    if !same_dir(&before.dataset, &now.dataset) && !moved_with_run {
         changed.push(format!("dataset {}", now.dataset.display()));
     }
     if before.annotations != now.annotations || before.categories != now.categories {
@@ -125,5 +135,12 @@ mod tests {
         assert!(changed_data(&before, &moved)
             .unwrap()
             .contains("dataset elsewhere"));
+        // A pipeline member's run moved with its mirror is on the same data.
+        let member = |run: &str| TrainConfig {
+            out: Some(Path::new(run).join("member-1")),
+            dataset: Path::new(run).join("data"),
+            ..before.clone()
+        };
+        assert_eq!(changed_data(&member("runs/a"), &member("/tmp/b")), None);
     }
 }

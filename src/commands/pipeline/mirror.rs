@@ -1,6 +1,6 @@
 //! The pipeline's view of the dataset in its run directory (`<run>/data/`): one link per file of the
 //! root's splits, so that cleaning writes its files there and the root is never written to.
-use crate::dataset::CLEANED;
+use crate::dataset::{CLEANED, ORIGINAL};
 use anyhow::{bail, Context, Result};
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -14,7 +14,10 @@ const SPLITS: [&str; 3] = ["train", "valid", "test"];
 /// links to another dataset are replaced and links to files or splits `root` does not have are
 /// removed, so that no file of an earlier dataset is trained or scored on. Only links (and the
 /// cleaned file of a split `root` does not have) are removed.
-pub fn mirror_dataset(root: &Path, dest: &Path) -> Result<()> {
+///
+/// Returns true when the mirror held another dataset's annotation file (a dataset changed on
+/// resume, which the caller says).
+pub fn mirror_dataset(root: &Path, dest: &Path) -> Result<bool> {
     let present: Vec<&str> = SPLITS
         .into_iter()
         .filter(|s| root.join(s).is_dir())
@@ -25,10 +28,11 @@ pub fn mirror_dataset(root: &Path, dest: &Path) -> Result<()> {
             root.display()
         );
     }
+    let mut switched = false;
     for split in SPLITS {
         let dst = dest.join(split);
         if present.contains(&split) {
-            mirror_split(&root.join(split), &dst)?;
+            switched |= mirror_split(&root.join(split), &dst)?;
         } else if dst.is_dir() {
             // A split the dataset no longer has: nothing of it may be scored (its cleaned file
             // is the mirror's own).
@@ -39,40 +43,48 @@ pub fn mirror_dataset(root: &Path, dest: &Path) -> Result<()> {
                     .with_context(|| format!("remove {}", cleaned.display()))?;
             }
             let _ = std::fs::remove_dir(&dst);
+            switched = true;
         }
     }
-    Ok(())
+    Ok(switched)
 }
 
-fn mirror_split(src: &Path, dst: &Path) -> Result<()> {
+/// Mirrors one split; true when its annotation file was linked to another dataset's.
+fn mirror_split(src: &Path, dst: &Path) -> Result<bool> {
     let src = src
         .canonicalize()
         .with_context(|| format!("resolve {}", src.display()))?;
     std::fs::create_dir_all(dst).with_context(|| format!("create {}", dst.display()))?;
     let mut names = HashSet::new();
+    let mut switched = false;
     for entry in std::fs::read_dir(&src).with_context(|| format!("read {}", src.display()))? {
         let entry = entry?;
         let name = entry.file_name();
         if name == CLEANED || !entry.file_type()?.is_file() {
             continue;
         }
-        mirror_file(&entry.path(), &dst.join(&name))?;
+        let relinked = mirror_file(&entry.path(), &dst.join(&name))?;
+        switched |= relinked && name == ORIGINAL;
         names.insert(name);
     }
-    remove_links(dst, &names)
+    remove_links(dst, &names)?;
+    Ok(switched)
 }
 
-/// Links `target` to `src`, unless it already is (or is `src` itself, or an equal copy).
-fn mirror_file(src: &Path, target: &Path) -> Result<()> {
+/// Links `target` to `src`, unless it already is (or is `src` itself, or an equal copy); true when
+/// it replaced a link to another file.
+fn mirror_file(src: &Path, target: &Path) -> Result<bool> {
     let Ok(meta) = target.symlink_metadata() else {
-        return link_or_copy(src, target);
+        link_or_copy(src, target)?;
+        return Ok(false);
     };
     if meta.file_type().is_symlink() {
         if std::fs::read_link(target)? == src {
-            return Ok(());
+            return Ok(false);
         }
         std::fs::remove_file(target).with_context(|| format!("replace {}", target.display()))?;
-        return link_or_copy(src, target);
+        link_or_copy(src, target)?;
+        return Ok(true);
     }
     let same =
         target.canonicalize()? == src || std::fs::read(target).ok() == Some(std::fs::read(src)?);
@@ -85,7 +97,7 @@ fn mirror_file(src: &Path, target: &Path) -> Result<()> {
             target.parent().map_or(target, |p| p).display()
         );
     }
-    Ok(())
+    Ok(false)
 }
 
 /// Removes the links in `dir` whose names are not in `keep` (files an earlier dataset had).
@@ -113,7 +125,6 @@ fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::ORIGINAL;
 
     fn split(root: &Path, name: &str, files: &[&str]) {
         std::fs::create_dir_all(root.join(name)).unwrap();
@@ -144,10 +155,10 @@ mod tests {
         }
         split(&new, "train", &[ORIGINAL, "b.jpg"]);
         split(&new, "valid", &[ORIGINAL, "a.jpg"]);
-        mirror_dataset(&old, &dest).unwrap();
+        assert!(!mirror_dataset(&old, &dest).unwrap());
         std::fs::write(dest.join("test").join(CLEANED), "cleaned from old").unwrap();
         std::fs::write(dest.join("train").join(CLEANED), "cleaned from old").unwrap();
-        mirror_dataset(&new, &dest).unwrap();
+        assert!(mirror_dataset(&new, &dest).unwrap(), "another dataset");
         assert_eq!(listing(&dest.join("train")), [CLEANED, ORIGINAL, "b.jpg"]);
         let read = |p: &str| std::fs::read_to_string(dest.join(p)).unwrap();
         assert!(read(&format!("train/{ORIGINAL}")).starts_with(&new.display().to_string()));
@@ -157,7 +168,7 @@ mod tests {
             "a split the dataset no longer has"
         );
         // Again from the same dataset: nothing changes; a file of the mirror's own is refused.
-        mirror_dataset(&new, &dest).unwrap();
+        assert!(!mirror_dataset(&new, &dest).unwrap());
         assert_eq!(listing(&dest.join("valid")), [ORIGINAL, "a.jpg"]);
         std::fs::remove_file(dest.join("valid/a.jpg")).unwrap();
         std::fs::write(dest.join("valid/a.jpg"), "someone's own").unwrap();
