@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 pub mod dicom;
+pub mod nifti;
 pub mod tiny_coco;
 pub mod training;
 
