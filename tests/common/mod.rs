@@ -6,6 +6,7 @@ use std::process::Command;
 
 pub mod dicom;
 pub mod nifti;
+pub mod pred_masks;
 pub mod tiny_coco;
 pub mod training;
 
