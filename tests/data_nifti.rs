@@ -1,9 +1,12 @@
 //! NIfTI volumes in `predict`: nibabel's volumes (tests/py/nifti_ref.py), stored in RAS, LPS and
 //! sagittal order, scaled or not, with and without a display range, must give the masks of the
-//! slices they were made of, and mask volumes nibabel reads back on the source's grid.
+//! slices they were made of, and mask volumes nibabel reads back on the source's grid; a volume is
+//! post-processed in 3-D; a 4-D file without `--volume` and RGB voxels are refused. `from-nifti`'s
+//! splits are tested in data_nifti_split.rs.
 mod common;
 
-use common::dicom::{png, predict_at, predict_command};
+use common::dicom::{png, predict_command};
+use common::nifti::{decided, near_the_top, volumes};
 use std::path::{Path, PathBuf};
 
 /// In the order a folder lists them.
@@ -15,16 +18,6 @@ const VOLUMES: [&str; 6] = [
     "ras.nii.gz",
     "sag.nii.gz",
 ];
-
-/// nibabel's volumes and their slices as PNGs, made from three of the fixture's test images.
-fn volumes() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let jpgs = common::test_jpgs();
-    let mut args = vec!["make", dir.path().to_str().unwrap()];
-    args.extend(jpgs[..3].iter().map(|p| p.to_str().unwrap()));
-    common::run_py("nifti_ref.py", &args);
-    dir
-}
 
 /// predictions.csv's rows as (tumour pixels, tumour mm², frame).
 fn rows(out: &Path) -> Vec<(u64, Option<f64>, Option<u32>)> {
@@ -184,28 +177,6 @@ fn nifti_slices_predict_as_the_images_they_were_made_of() {
     }
 }
 
-/// `predict` of `volume` at `threshold` with `--postprocess how` into `d/out_<name>`.
-fn decided(d: &Path, volume: &Path, threshold: f32, how: &str, name: &str) -> PathBuf {
-    let out = d.join(format!("out_{name}"));
-    common::run_ok(
-        predict_at(d, volume, &out, threshold)
-            .args(["--postprocess", how])
-            .arg("--nifti-probabilities"),
-    );
-    out
-}
-
-/// ras.nii.gz, the probe (predict at 0.5, with the probabilities), and a threshold near the
-/// highest probability: the untrained model gives most voxels about 0.8, and near its highest the
-/// mask falls apart into regions on every slice.
-fn near_the_top(d: &Path) -> (PathBuf, PathBuf, f32) {
-    let ras = d.join("ras.nii.gz");
-    let probe = decided(d, &ras, 0.5, "none", "probe");
-    let highest = common::highest_probability(&probe);
-    assert!(highest < 1.0, "{highest}");
-    (ras, probe, highest - 0.03)
-}
-
 #[test]
 fn a_volume_is_post_processed_in_3d() {
     let dir = volumes();
@@ -236,95 +207,6 @@ fn a_volume_is_post_processed_in_3d() {
         check.extend(pngs.iter().map(|p| p.to_str().unwrap()));
         common::run_py("nifti_ref.py", &check);
     }
-}
-
-/// evaluate and tune-threshold on a split of a volume's slices (from-nifti's `<stem>_f001`…)
-/// decide the slices together, as predict decides the volume: the same masks, the same Dice.
-#[test]
-fn a_split_of_slices_is_scored_as_predict_decides_its_volume() {
-    let dir = volumes();
-    let d = dir.path();
-    let (ras, _, threshold) = near_the_top(d);
-    let top = threshold.to_string();
-    let predicted = decided(d, &ras, threshold, "largest", "largest");
-    // The truth: the thresholded mask itself, so that every Dice tells 3-D from slice by slice.
-    let none = decided(d, &ras, threshold, "none", "none");
-    let truth = none.join("nifti/ras.nii.gz");
-    let o = from_nifti(
-        d,
-        &[
-            "ras.nii.gz",
-            truth.to_str().unwrap(),
-            "--out",
-            "root/test",
-            "--keep-empty",
-        ],
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let (run, root) = (d.join("run"), d.join("root"));
-    let common_args = [
-        "--split",
-        "test",
-        "--device",
-        "cpu",
-        "--postprocess",
-        "largest",
-    ];
-    let o = common::run_ok(
-        common::bin()
-            .arg("evaluate")
-            .args([&run, &root])
-            .args(common_args)
-            .args(["--threshold", &top, "--out"])
-            .arg(d.join("evaluated")),
-    );
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        stdout.contains("its slices post-processed (largest) together in 3-D as predict does"),
-        "{stdout}"
-    );
-    let rows: Vec<std::collections::HashMap<String, String>> =
-        csv::Reader::from_path(d.join("evaluated/per_image.csv"))
-            .unwrap()
-            .deserialize()
-            .map(Result::unwrap)
-            .collect();
-    assert_eq!(rows.len(), 3);
-    for r in &rows {
-        let k: u32 = r["stem"].trim_start_matches("ras_f").parse().unwrap();
-        let mask = png(&predicted.join(format!("masks/ras_f{k}.png")));
-        let pixels = mask.iter().filter(|&&v| v > 0).count().to_string();
-        assert_eq!(r["pred_pixels"], pixels, "{}", r["stem"]);
-    }
-    // tune-threshold's curve at that threshold is evaluate's mean Dice.
-    common::run_ok(
-        common::bin()
-            .arg("tune-threshold")
-            .args([&run, &root])
-            .args(common_args)
-            .args(["--threshold-grid", &top]),
-    );
-    let tuned = common::json(&run.join("threshold.json"));
-    let report = common::json(&d.join("evaluated/report.json"));
-    let (tuned, evaluated) = (
-        tuned["mean_dice"].as_f64().unwrap(),
-        report["mean"]["dice"].as_f64().unwrap(),
-    );
-    assert!((tuned - evaluated).abs() < 1e-9, "{tuned} vs {evaluated}");
-    // The volume's boundary distances in 3-D, in mm (from-nifti gives the slice spacing).
-    let v = &report["volume_surface"];
-    assert_eq!((&v["n_images"], &v["unit"]), (&1.into(), &"mm".into()));
-    std::fs::remove_file(run.join("threshold.json")).unwrap();
-    // visualize draws a slice as decided with its volume (the path that gathers the volumes of the
-    // slices it picks).
-    let out = common::run_ok(
-        common::bin()
-            .arg("visualize")
-            .args([&run, &root])
-            .args(common_args)
-            .args(["--threshold", &top, "--n", "2", "--panel", "32"]),
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
 }
 
 #[test]
@@ -368,154 +250,5 @@ fn a_series_without_its_volume_and_rgb_voxels_are_refused_with_the_reason() {
             "{skipped}"
         );
         assert!(!out.join("volumes.csv").exists());
-    }
-}
-
-/// `tumorseg from-nifti` with its arguments.
-fn from_nifti(d: &Path, args: &[&str]) -> std::process::Output {
-    common::bin()
-        .current_dir(d)
-        .arg("from-nifti")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-#[test]
-fn from_nifti_makes_a_split_of_the_labelled_slices_in_predicts_grey() {
-    let dir = volumes();
-    let d = dir.path();
-    // The labels are stored in LPS order, the image in RAS: one grid all the same.
-    let o = from_nifti(d, &["ras.nii.gz", "labels.nii.gz", "--out", "all"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        stdout.contains("2 slices (2 with tumour)")
-            && stdout.contains("1 slice without tumour left out"),
-        "{stdout}"
-    );
-    let o = from_nifti(
-        d,
-        &[
-            "ras.nii.gz",
-            "labels.nii.gz",
-            "--out",
-            "four",
-            "--labels",
-            "4",
-            "--keep-empty",
-        ],
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // A 4-D image, as the Medical Segmentation Decathlon's: its volume 1 holds the slices.
-    let o = from_nifti(
-        d,
-        &[
-            "series.nii.gz",
-            "labels.nii.gz",
-            "--volume",
-            "1",
-            "--out",
-            "msd",
-        ],
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // A big-endian NIfTI-1 pair (.hdr + .img), in LPS order.
-    let o = from_nifti(d, &["pair.hdr", "labels.nii.gz", "--out", "pair"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for (split, label, slices, stem) in [
-        ("all", "all", &[0, 2][..], "ras"),
-        ("four", "4", &[0, 1, 2][..], "ras"),
-        ("msd", "all", &[0, 2][..], "series"),
-        ("pair", "all", &[0, 2][..], "pair"),
-    ] {
-        let masks = d.join(format!("{split}_masks"));
-        let split = d.join(split);
-        common::run_ok(common::bin().args([
-            "masks",
-            split.to_str().unwrap(),
-            "--out",
-            masks.to_str().unwrap(),
-        ]));
-        let mut written: Vec<String> = std::fs::read_dir(&masks)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        written.sort();
-        let want: Vec<String> = slices
-            .iter()
-            .map(|k| format!("{stem}_f{}.png", k + 1))
-            .collect();
-        assert_eq!(written, want);
-        // The voxel size goes along (0.6 mm between rows, 0.5 between columns), for mm distances,
-        // and each slice says its volume and number.
-        let coco = common::json(&split.join("_annotations.coco.json"));
-        for (image, k) in coco["images"].as_array().unwrap().iter().zip(slices.iter()) {
-            assert_eq!(image["pixel_spacing"], serde_json::json!([0.6, 0.5]));
-            assert_eq!(
-                (&image["volume"], &image["slice_number"]),
-                (&serde_json::json!(stem), &serde_json::json!(k + 1))
-            );
-        }
-        for k in slices {
-            let name = format!("{stem}_f{}.png", k + 1);
-            assert!(
-                png(&masks.join(&name)) == png(&d.join(format!("labels_{label}_{k}.png"))),
-                "{}: {name}'s annotation differs from the labels",
-                split.display()
-            );
-            assert!(
-                png(&split.join(&name)) == png(&d.join(format!("png/slice_{k}.png"))),
-                "{}: {name} is not the slice as predict reads it",
-                split.display()
-            );
-        }
-    }
-    // A split of a volume's slices is also scored per volume.
-    let o = common::run_ok(common::bin().args([
-        "evaluate",
-        "--pred-masks",
-        d.join("four_masks").to_str().unwrap(),
-        d.to_str().unwrap(),
-        "--split",
-        "four",
-    ]));
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        stdout.contains("Per volume (1 volume, each scored over its slices in the split pooled): mean Dice 1.0000"),
-        "{stdout}"
-    );
-}
-
-#[test]
-fn from_nifti_refuses_what_it_cannot_make_a_true_split_of() {
-    let dir = volumes();
-    let d = dir.path();
-    let cases: [(&[&str], &str); 4] = [
-        (
-            &["series.nii.gz", "labels.nii.gz"],
-            "series.nii.gz as NIfTI: 2 volumes in one file",
-        ),
-        (
-            &["ras.nii.gz", "labels.nii.gz", "--labels", "3"],
-            "no label volume holds label 3 (they hold: 0, 1, 2, 4)",
-        ),
-        (
-            &["ras.nii.gz", "shifted.nii.gz"],
-            "shifted.nii.gz is not on ras.nii.gz's voxel grid",
-        ),
-        (&["ras.nii.gz"], "give IMAGE LABEL pairs"),
-    ];
-    for (args, why) in cases {
-        let o = from_nifti(d, &[args, &["--out", "split"]].concat());
-        let stderr = String::from_utf8_lossy(&o.stderr);
-        assert!(
-            !o.status.success() && stderr.contains(why),
-            "{args:?}: {stderr}"
-        );
-        assert!(
-            !d.join("split").exists(),
-            "{args:?}: nothing may be written"
-        );
     }
 }

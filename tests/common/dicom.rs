@@ -1,4 +1,5 @@
-//! DICOM fixtures for the tests: pydicom's slices (tests/py/dicom_ref.py) and predict on them.
+//! DICOM fixtures for the tests: pydicom's slices (tests/py/dicom_ref.py), predict on them, and
+//! from-seg.
 use super::fake_run;
 use image::GrayImage;
 use std::path::{Path, PathBuf};
@@ -92,4 +93,27 @@ pub fn volume_slices(split: &Path) -> Vec<(String, String, u64, f64)> {
         .collect();
     placed.sort_by(|a, b| a.0.cmp(&b.0));
     placed
+}
+
+/// `tumorseg from-seg INPUTS --out OUT [extra]`; its output.
+pub fn from_seg(inputs: &[&Path], out: &Path, extra: &[&str]) -> std::process::Output {
+    super::bin()
+        .arg("from-seg")
+        .args(inputs)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// The split's masks as `tumorseg masks` rasterises its annotations.
+pub fn split_masks(split: &Path) -> PathBuf {
+    let out = split.with_extension("masks");
+    super::run_ok(
+        super::bin()
+            .args(["masks", split.to_str().unwrap(), "--out"])
+            .arg(&out),
+    );
+    out
 }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 pub mod dicom;
+pub mod nifti;
+pub mod pred_masks;
 pub mod tiny_coco;
 pub mod training;
 

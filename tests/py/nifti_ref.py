@@ -1,5 +1,6 @@
 """NIfTI volumes written by nibabel (an independent implementation) from three grey slices, for
-tests/data_nifti.rs, and the check of the mask volumes tumorseg writes for them.
+tests/data_nifti.rs and tests/data_nifti_split.rs, and the check of the mask volumes tumorseg writes
+for them.
 
 usage: nifti_ref.py make OUT_DIR IMAGE IMAGE IMAGE
        nifti_ref.py check MASK SOURCE PNG PNG PNG

@@ -1,5 +1,5 @@
 """DICOM slices and a SEG drawn on them by highdicom (an independent writer), with the masks each
-slice must get, for tests/data_dicom_seg.rs.
+slice must get, for tests/data_dicom_seg_split.rs.
 
 usage: seg_ref.py OUT_DIR SOURCE_IMAGE
 

@@ -1,4 +1,5 @@
-"""MONAI's boundary distances (an independent implementation) for tests/eval_pred_masks.rs.
+"""MONAI's boundary distances (an independent implementation) for
+tests/eval_pred_masks_surface.rs.
 
 usage: surface_ref.py PRED_DIR TRUTH_DIR [ROW_MM COLUMN_MM]
        surface_ref.py volume PRED_DIR TRUTH_DIR SLICE_MM ROW_MM COLUMN_MM STEM|- ...
