@@ -128,6 +128,18 @@ fn predict_writes_masks_at_any_input_size() {
         "{stderr}"
     );
     assert_eq!(std::fs::read_dir(out.join("masks")).unwrap().count(), 6);
+    // A mistyped run with --overwrite replaces nothing.
+    let o = common::bin()
+        .arg("predict")
+        .arg(tmp.path().join("no-such-run"))
+        .arg(&single)
+        .arg("--out")
+        .arg(&out)
+        .args(["--device", "cpu", "--overwrite"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert_eq!(std::fs::read_dir(out.join("masks")).unwrap().count(), 6);
     assert!(again(&["--overwrite"]).status.success());
     let masks: Vec<_> = std::fs::read_dir(out.join("masks"))
         .unwrap()

@@ -102,9 +102,10 @@ pub fn run(args: Args) -> Result<()> {
     if files.is_empty() {
         bail!("no images ({}) in the inputs", known_names());
     }
-    out::prepare(&args.out, args.overwrite)?;
     let run = open_run(&args.run_dir, &args.inference)?;
     let (decision, source, _) = resolve_decision(args.decision, &run.dir)?;
+    // Once the model is loaded: `--overwrite` with a mistyped run keeps the earlier predictions.
+    out::prepare(&args.out, args.overwrite)?;
     for sub in ["masks", "overlays"] {
         let d = args.out.join(sub);
         std::fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
