@@ -51,7 +51,7 @@ impl Default for CleanOptions {
             keep_empty: false,
             categories: None,
             out_dir: None,
-            splits: ["train", "valid", "test"].map(String::from).to_vec(),
+            splits: crate::dataset::SPLITS.map(String::from).to_vec(),
             similar_above: Some(similar::DEFAULT_THRESHOLD),
         }
     }

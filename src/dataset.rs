@@ -13,6 +13,8 @@ mod truncated;
 
 pub const ORIGINAL: &str = "_annotations.coco.json";
 pub const CLEANED: &str = "_annotations.coco.cleaned.json";
+/// The split folders of a dataset root, in the order they are read and reported.
+pub const SPLITS: [&str; 3] = ["train", "valid", "test"];
 
 /// An image file as 8-bit luma: JPEG, PNG, TIFF, BMP or DICOM; grey, RGB(A), 16-bit or float; the
 /// format is sniffed, not taken from the name. Deeper than 8 bits, the image's own range is stretched

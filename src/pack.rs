@@ -1,7 +1,7 @@
 //! A compact copy of a COCO dataset: images resized and re-encoded as grey JPEG, polygons scaled to
 //! match, every other COCO field kept. It exists to move the real dataset (~95 MB) to a GPU machine
 //! that accepts at most 64 MiB, and doubles as a way to pre-shrink data for fast experiments.
-use crate::dataset::ORIGINAL;
+use crate::dataset::{ORIGINAL, SPLITS};
 use anyhow::{bail, ensure, Context, Result};
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
@@ -9,8 +9,6 @@ use rayon::prelude::*;
 use serde_json::Value;
 use std::fs;
 use std::path::Path;
-
-pub const SPLITS: [&str; 3] = ["train", "valid", "test"];
 
 /// The smallest longest side pack writes: the smallest input the model takes (it downsamples by 32),
 /// so slices packed smaller could only be blown up again; `--size 0` wrote 1×1 images.

@@ -1,12 +1,10 @@
 //! The pipeline's view of the dataset in its run directory (`<run>/data/`): one link per file of the
 //! root's splits, so that cleaning writes its files there and the root is never written to.
-use crate::dataset::{CLEANED, ORIGINAL};
+use crate::dataset::{CLEANED, ORIGINAL, SPLITS};
 use anyhow::{bail, Context, Result};
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::Path;
-
-const SPLITS: [&str; 3] = ["train", "valid", "test"];
 
 /// Mirror every split folder of `root` into `dest`, one link per file; an earlier cleaned file is
 /// left behind so cleaning always starts from the original annotations. A mirror already there (a
