@@ -225,16 +225,23 @@ pub fn scoring_inputs(
 /// new run, or appended to the earlier sessions' for a resumed one.
 pub fn record(run_dir: &Path, record: Provenance, resumed: bool) -> Result<()> {
     let path = run_dir.join(FILE);
-    let mut all: Vec<Provenance> = match std::fs::read_to_string(&path) {
-        Ok(text) if resumed => serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a provenance list", path.display()))?,
-        _ => vec![],
-    };
+    let mut all = if resumed { sessions(run_dir)? } else { vec![] };
     all.push(record);
     crate::atomic::write_atomic(
         &path,
         (serde_json::to_string_pretty(&all)? + "\n").as_bytes(),
     )
+}
+
+/// A run directory's provenance records, one per session, oldest first (none when it has no file).
+pub fn sessions(run_dir: &Path) -> Result<Vec<Provenance>> {
+    let path = run_dir.join(FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a provenance list", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
+        Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+    }
 }
 
 #[cfg(test)]

@@ -275,6 +275,40 @@ fn a_run_refused_at_loading_leaves_no_config_to_resume() {
 }
 
 #[test]
+fn a_resume_on_data_changed_in_place_says_so_and_one_on_the_same_data_does_not() {
+    let root = tempfile::tempdir().unwrap();
+    for split in ["train", "valid"] {
+        common::copy_fixture_split(root.path(), split);
+    }
+    let run = root.path().join("run");
+    let train = |epochs: &str, how: &str| {
+        let mut cmd = common::bin();
+        cmd.arg("train")
+            .arg(root.path())
+            .args(["--size", "32", "--epochs", epochs]);
+        let out = common::run_ok(cmd.args(QUIET_CPU).arg(how).arg(&run));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    train("1", "--out");
+    assert!(!train("2", "--resume").contains("note: resumed"));
+    // One train image rewritten under its own name: the path is the same, the data is not.
+    let jpgs = |split: &str| {
+        let mut v: Vec<_> = (std::fs::read_dir(root.path().join(split)).unwrap())
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
+            .collect();
+        v.sort();
+        v
+    };
+    std::fs::copy(&jpgs("valid")[0], &jpgs("train")[0]).unwrap();
+    let err = train("3", "--resume");
+    assert!(
+        err.contains("note: resumed with other train images:"),
+        "{err}"
+    );
+}
+
+#[test]
 fn flags_override_the_config_file_which_overrides_defaults() {
     use clap::Parser;
     #[derive(Parser)]

@@ -127,13 +127,7 @@ pub fn run(args: Args) -> Result<()> {
             "clean (into {}, the dataset root is not modified)",
             mirror.display()
         ));
-        if mirror_dataset(&args.dataset_root, &mirror)? && resume {
-            eprintln!(
-                "note: resumed on {}, not the dataset the run was trained on so far: what is left \
-                 of training, the tuning and the scores use it",
-                args.dataset_root.display()
-            );
-        }
+        mirror_dataset(&args.dataset_root, &mirror)?;
         let opts = CleanOptions {
             categories: cfg.categories.clone(),
             keep_empty: args.keep_empty,

@@ -4,36 +4,34 @@ use super::schedule::{EarlyStop, Plateau};
 use super::step::StepState;
 use super::TrainConfig;
 use crate::checkpoint::{self, PartialEpoch, TrainState};
+use crate::provenance::Digest;
 use anyhow::Result;
 use std::path::Path;
 use tch::nn::VarStore;
 
-/// A note on what the flags changed of the resumed run's data (dataset, annotations, categories,
-/// size): allowed (e.g. to fine-tune at a larger size), but the best valid Dice so far was measured
-/// on the old data, and the best checkpoint is kept until a new epoch beats it. None when unchanged.
-pub(super) fn changed_data(before: &TrainConfig, now: &TrainConfig) -> Option<String> {
-    let same_dir = |a: &Path, b: &Path| {
-        a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
-    };
-    // A pipeline's dataset is its mirror in the run (beside a member's directory), which moves
-    // with the run: the same path within it is the same data.
-    let within = |c: &TrainConfig| {
-        let out = c.out.as_deref()?;
-        out.ancestors()
-            .take(2)
-            .find_map(|run| c.dataset.strip_prefix(run).ok())
-            .map(Path::to_path_buf)
-    };
-    let moved_with_run = matches!((within(before), within(now)), (Some(a), Some(b)) if a == b);
-    let mut changed = vec![];
-    if !same_dir(&before.dataset, &now.dataset) && !moved_with_run {
-        changed.push(format!("dataset {}", now.dataset.display()));
+/// A note on what changed of the resumed run's data since its last session: the content of a
+/// split's annotations or images (wherever the dataset now lives: a run moved with its pipeline's
+/// mirror is on the same data, a dataset replaced in place is not), the categories, the size.
+/// Allowed (e.g. to fine-tune at a larger size), but the best valid Dice so far was measured on the
+/// old data, and the best checkpoint is kept until a new epoch beats it. None when unchanged.
+pub(super) fn changed_data(
+    before: (&TrainConfig, &[Digest]),
+    now: (&TrainConfig, &[Digest]),
+) -> Option<String> {
+    let mut changed: Vec<String> = (now.1.iter())
+        .filter_map(|d| {
+            let was = before.1.iter().find(|b| b.role == d.role)?;
+            (was.sha256 != d.sha256).then(|| match d.files != was.files {
+                true => format!("other {} ({} files, were {})", d.role, d.files, was.files),
+                false => format!("other {}", d.role),
+            })
+        })
+        .collect();
+    if before.0.categories != now.0.categories {
+        changed.push("other categories".to_string());
     }
-    if before.annotations != now.annotations || before.categories != now.categories {
-        changed.push("other annotations or categories".to_string());
-    }
-    if before.size != now.size {
-        changed.push(format!("size {}² (was {}²)", now.size, before.size));
+    if before.0.size != now.0.size {
+        changed.push(format!("size {}² (was {}²)", now.0.size, before.0.size));
     }
     (!changed.is_empty()).then(|| {
         format!(
@@ -113,34 +111,52 @@ pub(super) fn save_last(
 mod tests {
     use super::*;
 
+    fn digest(role: &str, files: usize, sha256: &str) -> Digest {
+        Digest {
+            role: role.into(),
+            path: "/data".into(),
+            files,
+            bytes: 0,
+            sha256: sha256.into(),
+        }
+    }
+
     #[test]
     fn a_resume_on_other_data_is_noted() {
-        let before = TrainConfig::default();
-        assert_eq!(changed_data(&before, &before.clone()), None);
-        let now = TrainConfig {
-            size: before.size * 2,
-            categories: Some(vec![1]),
-            ..before.clone()
-        };
-        let note = changed_data(&before, &now).unwrap();
-        let size = format!("size {}² (was {}²)", now.size, before.size);
-        assert!(
-            note.contains("other annotations or categories") && note.contains(&size),
-            "{note}"
-        );
+        let cfg = TrainConfig::default();
+        let read = [
+            digest("train images", 3, "a"),
+            digest("valid annotations", 1, "b"),
+        ];
+        assert_eq!(changed_data((&cfg, &read), (&cfg, &read)), None);
+        // Moved elsewhere with the same content: the same data.
         let moved = TrainConfig {
             dataset: "elsewhere".into(),
-            ..before.clone()
+            ..cfg.clone()
         };
-        assert!(changed_data(&before, &moved)
-            .unwrap()
-            .contains("dataset elsewhere"));
-        // A pipeline member's run moved with its mirror is on the same data.
-        let member = |run: &str| TrainConfig {
-            out: Some(Path::new(run).join("member-1")),
-            dataset: Path::new(run).join("data"),
-            ..before.clone()
+        let copied = read.clone().map(|d| Digest {
+            path: "/elsewhere".into(),
+            ..d
+        });
+        assert_eq!(changed_data((&cfg, &read), (&moved, &copied)), None);
+        let now = TrainConfig {
+            size: cfg.size * 2,
+            categories: Some(vec![1]),
+            ..cfg.clone()
         };
-        assert_eq!(changed_data(&member("runs/a"), &member("/tmp/b")), None);
+        let reading = [
+            digest("train images", 2, "c"),
+            digest("valid annotations", 1, "d"),
+        ];
+        let note = changed_data((&cfg, &read), (&now, &reading)).unwrap();
+        let want = format!(
+            "resumed with other train images (2 files, were 3), other valid annotations, other \
+             categories, size {}² (was {}²):",
+            now.size, cfg.size
+        );
+        assert!(note.contains(&want), "{note}");
+        // A role the earlier session did not record (an older run's) is not taken for a change.
+        let extra = [digest("test images", 1, "e")];
+        assert_eq!(changed_data((&cfg, &read), (&cfg, &extra)), None);
     }
 }

@@ -51,12 +51,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let mut cfg = cfg.clone();
     cfg.out = Some(run_dir.clone());
     let resumed = match &cfg.resume {
-        Some(dir) => {
-            if let Some(note) = changed_data(&checkpoint::load_config(dir)?, &cfg) {
-                eprintln!("{note}");
-            }
-            Some(checkpoint::load_state(dir)?)
-        }
+        Some(dir) => Some(checkpoint::load_state(dir)?),
         None => {
             checkpoint::check_new_run(&run_dir, cfg.overwrite)?;
             None
@@ -79,6 +74,13 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         }
     }
     let data = setup::data(&cfg)?;
+    if let Some(dir) = &cfg.resume {
+        let read = (provenance::sessions(dir)?.pop()).map_or(vec![], |last| last.inputs);
+        let before = checkpoint::load_config(dir)?;
+        if let Some(note) = changed_data((&before, &read), (&cfg, &data.inputs)) {
+            eprintln!("{note}");
+        }
+    }
     let (vs, model) = setup::model(&cfg, rt.device, cfg.resume.as_deref())?;
     // Only once the data and model load: a run refused there leaves no config to resume, and
     // `--overwrite` with a mistyped dataset keeps the earlier run.

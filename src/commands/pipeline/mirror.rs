@@ -1,6 +1,6 @@
 //! The pipeline's view of the dataset in its run directory (`<run>/data/`): one link per file of the
 //! root's splits, so that cleaning writes its files there and the root is never written to.
-use crate::dataset::{CLEANED, ORIGINAL, SPLITS};
+use crate::dataset::{CLEANED, SPLITS};
 use anyhow::{bail, Context, Result};
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -11,11 +11,9 @@ use std::path::Path;
 /// resumed pipeline's, or a run replaced with `--overwrite`) is brought up to date with `root`:
 /// links to another dataset are replaced and links to files or splits `root` does not have are
 /// removed, so that no file of an earlier dataset is trained or scored on. Only links (and the
-/// cleaned file of a split `root` does not have) are removed.
-///
-/// Returns true when the mirror held another dataset's annotation file (a dataset changed on
-/// resume, which the caller says).
-pub fn mirror_dataset(root: &Path, dest: &Path) -> Result<bool> {
+/// cleaned file of a split `root` does not have) are removed. (A resumed run on other data says
+/// so itself, from its provenance.)
+pub fn mirror_dataset(root: &Path, dest: &Path) -> Result<()> {
     let present: Vec<&str> = SPLITS
         .into_iter()
         .filter(|s| root.join(s).is_dir())
@@ -26,11 +24,10 @@ pub fn mirror_dataset(root: &Path, dest: &Path) -> Result<bool> {
             root.display()
         );
     }
-    let mut switched = false;
     for split in SPLITS {
         let dst = dest.join(split);
         if present.contains(&split) {
-            switched |= mirror_split(&root.join(split), &dst)?;
+            mirror_split(&root.join(split), &dst)?;
         } else if dst.is_dir() {
             // A split the dataset no longer has: nothing of it may be scored (its cleaned file
             // is the mirror's own).
@@ -41,48 +38,40 @@ pub fn mirror_dataset(root: &Path, dest: &Path) -> Result<bool> {
                     .with_context(|| format!("remove {}", cleaned.display()))?;
             }
             let _ = std::fs::remove_dir(&dst);
-            switched = true;
         }
     }
-    Ok(switched)
+    Ok(())
 }
 
-/// Mirrors one split; true when its annotation file was linked to another dataset's.
-fn mirror_split(src: &Path, dst: &Path) -> Result<bool> {
+fn mirror_split(src: &Path, dst: &Path) -> Result<()> {
     let src = src
         .canonicalize()
         .with_context(|| format!("resolve {}", src.display()))?;
     std::fs::create_dir_all(dst).with_context(|| format!("create {}", dst.display()))?;
     let mut names = HashSet::new();
-    let mut switched = false;
     for entry in std::fs::read_dir(&src).with_context(|| format!("read {}", src.display()))? {
         let entry = entry?;
         let name = entry.file_name();
         if name == CLEANED || !entry.file_type()?.is_file() {
             continue;
         }
-        let relinked = mirror_file(&entry.path(), &dst.join(&name))?;
-        switched |= relinked && name == ORIGINAL;
+        mirror_file(&entry.path(), &dst.join(&name))?;
         names.insert(name);
     }
-    remove_links(dst, &names)?;
-    Ok(switched)
+    remove_links(dst, &names)
 }
 
-/// Links `target` to `src`, unless it already is (or is `src` itself, or an equal copy); true when
-/// it replaced a link to another file.
-fn mirror_file(src: &Path, target: &Path) -> Result<bool> {
+/// Links `target` to `src`, unless it already is (or is `src` itself, or an equal copy).
+fn mirror_file(src: &Path, target: &Path) -> Result<()> {
     let Ok(meta) = target.symlink_metadata() else {
-        link_or_copy(src, target)?;
-        return Ok(false);
+        return link_or_copy(src, target);
     };
     if meta.file_type().is_symlink() {
         if std::fs::read_link(target)? == src {
-            return Ok(false);
+            return Ok(());
         }
         std::fs::remove_file(target).with_context(|| format!("replace {}", target.display()))?;
-        link_or_copy(src, target)?;
-        return Ok(true);
+        return link_or_copy(src, target);
     }
     let same =
         target.canonicalize()? == src || std::fs::read(target).ok() == Some(std::fs::read(src)?);
@@ -95,7 +84,7 @@ fn mirror_file(src: &Path, target: &Path) -> Result<bool> {
             target.parent().map_or(target, |p| p).display()
         );
     }
-    Ok(false)
+    Ok(())
 }
 
 /// Removes the links in `dir` whose names are not in `keep` (files an earlier dataset had).
@@ -123,6 +112,7 @@ fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataset::ORIGINAL;
 
     fn split(root: &Path, name: &str, files: &[&str]) {
         std::fs::create_dir_all(root.join(name)).unwrap();
@@ -153,10 +143,10 @@ mod tests {
         }
         split(&new, "train", &[ORIGINAL, "b.jpg"]);
         split(&new, "valid", &[ORIGINAL, "a.jpg"]);
-        assert!(!mirror_dataset(&old, &dest).unwrap());
+        mirror_dataset(&old, &dest).unwrap();
         std::fs::write(dest.join("test").join(CLEANED), "cleaned from old").unwrap();
         std::fs::write(dest.join("train").join(CLEANED), "cleaned from old").unwrap();
-        assert!(mirror_dataset(&new, &dest).unwrap(), "another dataset");
+        mirror_dataset(&new, &dest).unwrap();
         assert_eq!(listing(&dest.join("train")), [CLEANED, ORIGINAL, "b.jpg"]);
         let read = |p: &str| std::fs::read_to_string(dest.join(p)).unwrap();
         assert!(read(&format!("train/{ORIGINAL}")).starts_with(&new.display().to_string()));
@@ -166,7 +156,7 @@ mod tests {
             "a split the dataset no longer has"
         );
         // Again from the same dataset: nothing changes; a file of the mirror's own is refused.
-        assert!(!mirror_dataset(&new, &dest).unwrap());
+        mirror_dataset(&new, &dest).unwrap();
         assert_eq!(listing(&dest.join("valid")), [ORIGINAL, "a.jpg"]);
         std::fs::remove_file(dest.join("valid/a.jpg")).unwrap();
         std::fs::write(dest.join("valid/a.jpg"), "someone's own").unwrap();
