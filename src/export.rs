@@ -41,17 +41,43 @@ impl Format {
         let ext = out
             .and_then(|p| p.extension())
             .map(|e| e.to_string_lossy().to_ascii_lowercase());
-        let implied = out.map(Format::of_path);
-        match (given, ext.as_deref()) {
-            (Some(Format::Torchscript), Some("onnx")) => {
-                anyhow::bail!("--format torchscript does not match an --out ending in .onnx")
-            }
-            (Some(Format::Onnx), Some("pt" | "pth" | "torchscript")) => {
-                anyhow::bail!(
-                    "--format onnx does not match an --out ending in .pt: give a .onnx file"
-                )
-            }
-            _ => Ok(given.or(implied).unwrap_or(Format::Torchscript)),
+        let contradicted = matches!(
+            (given, ext.as_deref()),
+            (Some(Format::Torchscript), Some("onnx"))
+                | (Some(Format::Onnx), Some("pt" | "pth" | "torchscript"))
+        );
+        if let (true, Some(format), Some(ext)) = (contradicted, given, &ext) {
+            anyhow::bail!(
+                "--format {} does not match an --out ending in .{ext}: give a .{} file",
+                format.flag(),
+                format.extension()
+            );
+        }
+        Ok(given
+            .or(out.map(Format::of_path))
+            .unwrap_or(Format::Torchscript))
+    }
+
+    /// As `--format` spells it.
+    fn flag(self) -> &'static str {
+        match self {
+            Format::Torchscript => "torchscript",
+            Format::Onnx => "onnx",
+        }
+    }
+
+    /// As people write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Torchscript => "TorchScript",
+            Format::Onnx => "ONNX",
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Torchscript => "pt",
+            Format::Onnx => "onnx",
         }
     }
 
@@ -256,5 +282,33 @@ impl Manifest {
             checked,
             provenance,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_format_follows_the_flag_then_the_file_and_a_contradiction_is_refused() {
+        let resolve = |given, out: &str| Format::resolve(given, Some(Path::new(out)));
+        assert_eq!(resolve(None, "m.ONNX").unwrap(), Format::Onnx);
+        assert_eq!(resolve(None, "m.bin").unwrap(), Format::Torchscript);
+        assert_eq!(resolve(Some(Format::Onnx), "m.bin").unwrap(), Format::Onnx);
+        assert_eq!(Format::resolve(None, None).unwrap(), Format::Torchscript);
+        let err = resolve(Some(Format::Onnx), "m.pth")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "--format onnx does not match an --out ending in .pth: give a .onnx file"
+        );
+        let err = resolve(Some(Format::Torchscript), "m.onnx")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "--format torchscript does not match an --out ending in .onnx: give a .pt file"
+        );
     }
 }

@@ -65,10 +65,7 @@ pub fn run(args: Args) -> Result<()> {
     let inf = run.inference;
     let inputs = provenance::run_inputs(&run.dir, source == ThresholdSource::Tuned)?;
     let provenance = Provenance::now(inf.device, inputs);
-    let name = match format {
-        Format::Torchscript => "TorchScript",
-        Format::Onnx => "ONNX",
-    };
+    let name = format.name();
     let bar = crate::progress::steps(&format!("{name}: building"));
     let checking = || bar.set_message(format!("{name}: checking against tumorseg"));
     let (manifest, json) = match format {
