@@ -36,42 +36,7 @@ fn cli_tune_evaluate_predict_agree() {
         .iter()
         .all(|i| i["role"] != "threshold"));
 
-    let out = tumorseg(
-        &[
-            &[
-                "tune-threshold",
-                &run_s,
-                &fix,
-                "--threshold-grid",
-                "0.3:0.7:0.1",
-                "--tta",
-                "flips",
-            ][..],
-            &cpu,
-        ]
-        .concat(),
-    );
-    assert!(out.contains("<- best"), "{out}");
-    let tuned = json(&run.join("threshold.json"));
-    assert_eq!(tuned["curve"].as_array().unwrap().len(), 5);
-    assert!(run.join("threshold.png").is_file());
-    let t = tuned["threshold"].as_f64().unwrap();
-    let best = tuned["curve"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["mean_dice"].as_f64().unwrap())
-        .fold(f64::MIN, f64::max);
-    assert_eq!(tuned["mean_dice"].as_f64().unwrap(), best);
-    assert_eq!(tuned["tta"], "flips");
-    // The threshold was tuned on the model and the valid split only.
-    let roles: Vec<&str> = tuned["provenance"]["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["role"].as_str().unwrap())
-        .collect();
-    assert_eq!(roles, ["model", "valid annotations", "valid images"]);
+    let t = tune(&run, &fix, &cpu);
 
     // evaluate picks the tuned threshold and its TTA, and writes its files.
     let table = tumorseg(
@@ -186,7 +151,54 @@ fn cli_tune_evaluate_predict_agree() {
             );
         }
     }
-    // COCO results: one entry per component, polygons inside the 640×640 images, area = mask pixels.
+    results_add_up_to_the_masks(&pred);
+}
+
+/// tune-threshold (flips TTA) on the valid split; the threshold it chose.
+fn tune(run: &std::path::Path, fix: &str, cpu: &[&str]) -> f64 {
+    let run_s = run.to_str().unwrap();
+    let out = tumorseg(
+        &[
+            &[
+                "tune-threshold",
+                run_s,
+                fix,
+                "--threshold-grid",
+                "0.3:0.7:0.1",
+                "--tta",
+                "flips",
+            ][..],
+            cpu,
+        ]
+        .concat(),
+    );
+    assert!(out.contains("<- best"), "{out}");
+    let tuned = json(&run.join("threshold.json"));
+    assert_eq!(tuned["curve"].as_array().unwrap().len(), 5);
+    assert!(run.join("threshold.png").is_file());
+    let t = tuned["threshold"].as_f64().unwrap();
+    let best = tuned["curve"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["mean_dice"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
+    assert_eq!(tuned["mean_dice"].as_f64().unwrap(), best);
+    assert_eq!(tuned["tta"], "flips");
+    // The threshold was tuned on the model and the valid split only.
+    let roles: Vec<&str> = tuned["provenance"]["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["model", "valid annotations", "valid images"]);
+    t
+}
+
+/// predict's COCO results (one entry per component, polygons inside the 640×640 images, area =
+/// mask pixels) and predictions.csv (one row per image) add up to its masks.
+fn results_add_up_to_the_masks(pred: &std::path::Path) {
     let results = json(&pred.join("results.json"));
     let entries = results.as_array().unwrap();
     let total_area: f64 = entries.iter().map(|e| e["area"].as_f64().unwrap()).sum();

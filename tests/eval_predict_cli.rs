@@ -4,41 +4,13 @@ mod common;
 
 use common::{fake_run, gradient, json};
 use image::RgbImage;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[test]
 fn predict_writes_masks_at_any_input_size() {
     let tmp = tempfile::tempdir().unwrap();
     let run = fake_run(tmp.path());
-    let dir = tmp.path().join("in");
-    std::fs::create_dir_all(&dir).unwrap();
-    gradient(150, 90).save(dir.join("wide.png")).unwrap();
-    image::DynamicImage::ImageLuma8(gradient(40, 120))
-        .to_rgb8()
-        .save(dir.join("tall.jpg"))
-        .unwrap();
-    let single = tmp.path().join("single.png");
-    gradient(77, 77).save(&single).unwrap();
-    // A 12-bit MRI export as a 16-bit TIFF (values 100..=4180) and its 8-bit twin: stretched from its
-    // minimum to its maximum, the TIFF is the twin exactly, so their masks must be equal.
-    let twin = gradient(96, 96);
-    assert_eq!(
-        (twin.iter().min(), twin.iter().max()),
-        (Some(&0), Some(&255))
-    );
-    twin.save(dir.join("twin.png")).unwrap();
-    image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(96, 96, |x, y| {
-        image::Luma([twin.get_pixel(x, y).0[0] as u16 * 16 + 100])
-    })
-    .save(dir.join("deep.tif"))
-    .unwrap();
-    image::DynamicImage::ImageLuma8(gradient(50, 30))
-        .to_rgb8()
-        .save(dir.join("old.bmp"))
-        .unwrap();
-    // Not images: a note names the text file; the COCO file of a split folder is expected.
-    std::fs::write(dir.join("notes.txt"), "x").unwrap();
-    std::fs::write(dir.join("_annotations.coco.json"), "{}").unwrap();
+    let (dir, single) = varied_inputs(tmp.path());
     let predict = |out: &Path| {
         common::bin()
             .args([
@@ -69,35 +41,7 @@ fn predict_writes_masks_at_any_input_size() {
         "{stderr}"
     );
     assert!(!stderr.contains("_annotations"), "{stderr}");
-    for (name, size) in [
-        ("wide", (150, 90)),
-        ("tall", (40, 120)),
-        ("single", (77, 77)),
-        ("deep", (96, 96)),
-        ("twin", (96, 96)),
-        ("old", (50, 30)),
-    ] {
-        let m = image::open(out.join(format!("masks/{name}.png")))
-            .unwrap()
-            .to_luma8();
-        assert_eq!(m.dimensions(), size, "{name}");
-        assert!(m.iter().all(|&v| v == 0 || v == 255));
-        let o: RgbImage = image::open(out.join(format!("overlays/{name}.png")))
-            .unwrap()
-            .to_rgb8();
-        assert_eq!(o.dimensions(), size);
-    }
-    assert!(json(&out.join("results.json")).is_array());
-    let mask = |name: &str| std::fs::read(out.join(format!("masks/{name}.png"))).unwrap();
-    assert!(
-        mask("deep") == mask("twin"),
-        "the 16-bit image was not read as its 8-bit twin"
-    );
-    let deep = image::open(out.join("masks/deep.png")).unwrap().to_luma8();
-    assert!(
-        deep.contains(&0) && deep.contains(&255),
-        "an all-equal mask would make the comparison above vacuous"
-    );
+    masks_have_their_images_sizes(&out);
     let o = common::bin()
         .args([
             "predict",
@@ -109,44 +53,7 @@ fn predict_writes_masks_at_any_input_size() {
         .output()
         .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("/nonexistent.png"));
-    // Into the same folder again: refused, so earlier masks never mix with new ones; with
-    // --overwrite, only this prediction's masks are there, and a file of the user's stays.
-    std::fs::write(out.join("mine.txt"), "mine").unwrap();
-    let again = |extra: &[&str]| {
-        let mut cmd = common::bin();
-        cmd.arg("predict")
-            .arg(&run)
-            .arg(&single)
-            .arg("--out")
-            .arg(&out);
-        cmd.args(["--device", "cpu"]).args(extra).output().unwrap()
-    };
-    let o = again(&[]);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && stderr.contains("--overwrite"),
-        "{stderr}"
-    );
-    assert_eq!(std::fs::read_dir(out.join("masks")).unwrap().count(), 6);
-    // A mistyped run with --overwrite replaces nothing.
-    let o = common::bin()
-        .arg("predict")
-        .arg(tmp.path().join("no-such-run"))
-        .arg(&single)
-        .arg("--out")
-        .arg(&out)
-        .args(["--device", "cpu", "--overwrite"])
-        .output()
-        .unwrap();
-    assert!(!o.status.success());
-    assert_eq!(std::fs::read_dir(out.join("masks")).unwrap().count(), 6);
-    assert!(again(&["--overwrite"]).status.success());
-    let masks: Vec<_> = std::fs::read_dir(out.join("masks"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(masks, ["single.png"]);
-    assert!(out.join("mine.txt").is_file());
+    rerun_into_the_same_folder(&run, &single, &out);
 
     // An unreadable file is skipped and listed; the others are still written, and the exit status fails.
     std::fs::write(dir.join("broken.jpg"), b"\xff\xd8\xff not a JPEG").unwrap();
@@ -216,4 +123,114 @@ fn predict_writes_masks_at_any_input_size() {
         .unwrap()
         .success());
     assert!(!out2.join("skipped.txt").exists());
+}
+
+/// Images of several sizes, depths and formats in `<tmp>/in` (with a text file and a COCO file
+/// beside them), and one more image on its own.
+fn varied_inputs(tmp: &Path) -> (PathBuf, PathBuf) {
+    let dir = tmp.join("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    gradient(150, 90).save(dir.join("wide.png")).unwrap();
+    image::DynamicImage::ImageLuma8(gradient(40, 120))
+        .to_rgb8()
+        .save(dir.join("tall.jpg"))
+        .unwrap();
+    let single = tmp.join("single.png");
+    gradient(77, 77).save(&single).unwrap();
+    // A 12-bit MRI export as a 16-bit TIFF (values 100..=4180) and its 8-bit twin: stretched from its
+    // minimum to its maximum, the TIFF is the twin exactly, so their masks must be equal.
+    let twin = gradient(96, 96);
+    assert_eq!(
+        (twin.iter().min(), twin.iter().max()),
+        (Some(&0), Some(&255))
+    );
+    twin.save(dir.join("twin.png")).unwrap();
+    image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(96, 96, |x, y| {
+        image::Luma([twin.get_pixel(x, y).0[0] as u16 * 16 + 100])
+    })
+    .save(dir.join("deep.tif"))
+    .unwrap();
+    image::DynamicImage::ImageLuma8(gradient(50, 30))
+        .to_rgb8()
+        .save(dir.join("old.bmp"))
+        .unwrap();
+    // Not images: a note names the text file; the COCO file of a split folder is expected.
+    std::fs::write(dir.join("notes.txt"), "x").unwrap();
+    std::fs::write(dir.join("_annotations.coco.json"), "{}").unwrap();
+    (dir, single)
+}
+
+/// One 0/255 mask and one overlay per image, at the image's size; the 16-bit TIFF's mask is its
+/// 8-bit twin's.
+fn masks_have_their_images_sizes(out: &Path) {
+    for (name, size) in [
+        ("wide", (150, 90)),
+        ("tall", (40, 120)),
+        ("single", (77, 77)),
+        ("deep", (96, 96)),
+        ("twin", (96, 96)),
+        ("old", (50, 30)),
+    ] {
+        let m = image::open(out.join(format!("masks/{name}.png")))
+            .unwrap()
+            .to_luma8();
+        assert_eq!(m.dimensions(), size, "{name}");
+        assert!(m.iter().all(|&v| v == 0 || v == 255));
+        let o: RgbImage = image::open(out.join(format!("overlays/{name}.png")))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(o.dimensions(), size);
+    }
+    assert!(json(&out.join("results.json")).is_array());
+    let mask = |name: &str| std::fs::read(out.join(format!("masks/{name}.png"))).unwrap();
+    assert!(
+        mask("deep") == mask("twin"),
+        "the 16-bit image was not read as its 8-bit twin"
+    );
+    let deep = image::open(out.join("masks/deep.png")).unwrap().to_luma8();
+    assert!(
+        deep.contains(&0) && deep.contains(&255),
+        "an all-equal mask would make the comparison above vacuous"
+    );
+}
+
+/// Into the same folder again: refused, so earlier masks never mix with new ones; with
+/// --overwrite, only this prediction's masks are there, and a file of the user's stays.
+fn rerun_into_the_same_folder(run: &Path, single: &Path, out: &Path) {
+    std::fs::write(out.join("mine.txt"), "mine").unwrap();
+    let again = |extra: &[&str]| {
+        let mut cmd = common::bin();
+        cmd.arg("predict")
+            .arg(run)
+            .arg(single)
+            .arg("--out")
+            .arg(out);
+        cmd.args(["--device", "cpu"]).args(extra).output().unwrap()
+    };
+    let o = again(&[]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("--overwrite"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(out.join("masks")).unwrap().count(), 6);
+    // A mistyped run with --overwrite replaces nothing.
+    let o = common::bin()
+        .arg("predict")
+        .arg(run.join("no-such-run"))
+        .arg(single)
+        .arg("--out")
+        .arg(out)
+        .args(["--device", "cpu", "--overwrite"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert_eq!(std::fs::read_dir(out.join("masks")).unwrap().count(), 6);
+    assert!(again(&["--overwrite"]).status.success());
+    let masks: Vec<_> = std::fs::read_dir(out.join("masks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(masks, ["single.png"]);
+    assert!(out.join("mine.txt").is_file());
 }
