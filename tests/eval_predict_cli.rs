@@ -77,22 +77,34 @@ fn predict_writes_masks_at_any_input_size() {
     }
     assert!(!out2.join("masks/broken.png").exists());
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("6 images, "));
-    // Nothing read, nothing predicted: only the failure is reported, no line of outputs.
-    let o = common::bin()
-        .args(["predict", run.to_str().unwrap()])
-        .arg(dir.join("broken.jpg"))
-        .arg("--out")
-        .arg(tmp.path().join("out3"))
-        .args(["--device", "cpu"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("the image could not be read (listed in"),
-        "{stderr}"
-    );
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+    // Nothing read, nothing predicted: only the failure is reported, no line of outputs, and
+    // nothing is written; with --overwrite, the earlier predictions stay.
+    let none_read = |out: &Path, extra: &[&str]| {
+        let o = common::bin()
+            .args(["predict", run.to_str().unwrap()])
+            .arg(dir.join("broken.jpg"))
+            .arg("--out")
+            .arg(out)
+            .args(["--device", "cpu"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{stderr}");
+        let want = format!(
+            "the image could not be read: nothing was written to {}",
+            out.display()
+        );
+        assert!(stderr.contains(&want), "{stderr}");
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+    };
+    let out3 = tmp.path().join("out3");
+    none_read(&out3, &[]);
+    assert!(!out3.exists());
+    let before = std::fs::read(out2.join("results.json")).unwrap();
+    none_read(&out2, &["--overwrite"]);
+    assert_eq!(std::fs::read(out2.join("results.json")).unwrap(), before);
+    assert!(out2.join("masks/wide.png").is_file() && out2.join("skipped.txt").is_file());
     // Ids follow the input order (the folder sorted, then single.png): the skipped broken.jpg keeps id 1.
     let results = json(&out2.join("results.json"));
     for r in results.as_array().unwrap() {

@@ -38,12 +38,14 @@ pub struct Args {
     /// results), provenance.json (model, threshold, SHA-256 of the images); for NIfTI volumes also
     /// nifti/<stem>.nii.gz (the mask, 0/1, on the volume's grid and affine) and volumes.csv (tumour
     /// slices, voxels and volume in ml per volume); unreadable
-    /// inputs are skipped and listed in skipped.txt (the command then exits with status 1). A
-    /// folder that is not empty is refused (see --overwrite), so earlier masks never mix with these.
+    /// inputs are skipped and listed in skipped.txt (the command then exits with status 1; when
+    /// none can be read, nothing is written). A folder that is not empty is refused (see
+    /// --overwrite), so earlier masks never mix with these.
     #[arg(long)]
     pub out: PathBuf,
     /// Predict into an --out that is not empty: what an earlier predict wrote there (masks/,
-    /// overlays/, seg/, nifti/ and its tables) is removed first; other files are left alone.
+    /// overlays/, seg/, nifti/ and its tables) is removed once the first input has been read (a
+    /// mistyped run or unreadable inputs replace nothing); other files are left alone.
     #[arg(long)]
     pub overwrite: bool,
     #[command(flatten)]
@@ -102,14 +104,9 @@ pub fn run(args: Args) -> Result<()> {
     if files.is_empty() {
         bail!("no images ({}) in the inputs", known_names());
     }
+    out::check(&args.out, args.overwrite)?;
     let run = open_run(&args.run_dir, &args.inference)?;
     let (decision, source, _) = resolve_decision(args.decision, &run.dir)?;
-    // Once the model is loaded: `--overwrite` with a mistyped run keeps the earlier predictions.
-    out::prepare(&args.out, args.overwrite)?;
-    for sub in ["masks", "overlays"] {
-        let d = args.out.join(sub);
-        std::fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
-    }
 
     let mut volumes = volumes::Volumes::new(&args.out, args.volume);
     let bar = progress_bar(files.len() as u64, true);
@@ -123,17 +120,21 @@ pub fn run(args: Args) -> Result<()> {
     let chunk = run.inference.batch * 4;
     let whole_volumes = decision.postprocess.spans_slices();
     let (groups, sources) = groups(&files, chunk, whole_volumes);
-    let mut segs = args
-        .dicom_seg
-        .then(|| {
-            let dir = args.out.join("seg");
-            seg::SegOutputs::new(dir, args.dicom_seg_empty_frames, sources)
-        })
-        .transpose()?;
+    let mut segs = (args.dicom_seg).then(|| {
+        let dir = args.out.join("seg");
+        seg::SegOutputs::new(dir, args.dicom_seg_empty_frames, sources)
+    });
     warn_one_per_slice(&files, &groups, decision);
     let mut written: Vec<(usize, &Input, Written)> = Vec::new();
+    // The earlier outputs go only once an image has been read: a mistyped run, or inputs none of
+    // which read, replace nothing.
+    let mut prepared = false;
     for group in &groups {
         let (ok, images, probs) = read.predict(&files, group, &run)?;
+        if !ok.is_empty() && !prepared {
+            out::prepare(&args.out, args.dicom_seg)?;
+            prepared = true;
+        }
         let (masks, probs) = group.decide(decision, &ok, probs);
         let these: Vec<Written> = ok
             .par_iter()
@@ -149,6 +150,9 @@ pub fn run(args: Args) -> Result<()> {
         written.extend(ok.into_iter().zip(these).map(|((i, f), w)| (i, f, w)));
     }
     bar.finish_and_clear();
+    if !prepared {
+        return Err(out::none_read(&args.out, files.len()));
+    }
     // Series are decided in stack order; everything is reported in input order.
     written.sort_by_key(|w| w.0);
     let (mut results, mut summaries) = (Vec::new(), Vec::new());
@@ -203,16 +207,13 @@ pub fn run(args: Args) -> Result<()> {
         0 => String::new(),
         n => format!(", {}", crate::report::count(n, "NIfTI mask volume")),
     };
-    // With every input skipped nothing was predicted: the failure below is the whole summary.
-    if skipped.len() < files.len() {
-        println!(
-            "{}, {}: masks, overlays{seg_note}{volume_note} and {} in {}",
-            crate::report::count(files.len() - skipped.len(), "image"),
-            crate::report::count(results.len(), "region"),
-            path.display(),
-            args.out.display()
-        );
-    }
+    println!(
+        "{}, {}: masks, overlays{seg_note}{volume_note} and {} in {}",
+        crate::report::count(files.len() - skipped.len(), "image"),
+        crate::report::count(results.len(), "region"),
+        path.display(),
+        args.out.display()
+    );
     out::report_skipped(&args.out, &skipped, files.len())?;
     segs.transpose().map(|_| ())
 }

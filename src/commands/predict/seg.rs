@@ -4,7 +4,7 @@
 use super::groups::Sources;
 use super::inputs::Input;
 use crate::dicom::seg::{self, Frame, Pixels, Source};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -33,9 +33,8 @@ pub struct Written {
 impl SegOutputs {
     /// SEGs in `dir`; frames without tumour are left out of them unless `keep_empty`; `read`: the
     /// sources already read.
-    pub fn new(dir: PathBuf, keep_empty: bool, read: Sources) -> Result<SegOutputs> {
-        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-        Ok(SegOutputs {
+    pub fn new(dir: PathBuf, keep_empty: bool, read: Sources) -> SegOutputs {
+        SegOutputs {
             dir,
             sources: Vec::new(),
             known: HashMap::new(),
@@ -43,7 +42,7 @@ impl SegOutputs {
             not_dicom: 0,
             keep_empty,
             read,
-        })
+        }
     }
 
     /// The prediction for one input (none for an input that is not DICOM); a file's header is read
