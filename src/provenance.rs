@@ -56,7 +56,10 @@ impl Provenance {
         let cuda = matches!(device, Device::Cuda(_));
         Provenance {
             tumorseg: VERSION.to_string(),
-            command: std::env::args().collect(),
+            // Lossy: a path that is not UTF-8 must not stop the command it records.
+            command: (std::env::args_os())
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
             started: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             host: std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .ok()

@@ -285,6 +285,51 @@ fn error_chain_leaves_out_repeated_causes() {
 }
 
 #[test]
+fn a_path_that_is_not_utf8_is_refused_by_train_and_recorded_by_evaluate() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let odd = |name: &[u8]| tmp.path().join(std::ffi::OsStr::from_bytes(name));
+    // config.toml could not record it: refused by its flag, before anything is made.
+    let out = odd(b"run\xff");
+    let o = common::bin()
+        .args([
+            "train",
+            common::fixture().to_str().unwrap(),
+            "--device",
+            "cpu",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--out") && stderr.contains("not valid UTF-8"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+    // evaluate's provenance records the command line as well as it can (it panicked before).
+    let run = fake_run(&tmp.path().join("run"));
+    let data = odd(b"data\xfe");
+    common::copy_fixture_split(&data, "test");
+    let report = tmp.path().join("ev");
+    common::run_ok(
+        common::bin()
+            .arg("evaluate")
+            .arg(&run)
+            .arg(&data)
+            .args(["--device", "cpu", "--out"])
+            .arg(&report),
+    );
+    let command = json(&report.join("report.json"))["provenance"]["command"].clone();
+    assert!(
+        command[3].as_str().unwrap().ends_with("data\u{fffd}"),
+        "{command}"
+    );
+}
+
+#[test]
 fn version_names_the_commit_it_was_built_from() {
     let out = tumorseg(&["--version"]);
     let head = std::process::Command::new("git")

@@ -77,6 +77,7 @@ fn plan(args: &Args) -> Result<Plan> {
         let n = members::resumed_count(run, args.members)?;
         let mut cfg = flags.resolve_onto(members::recipe(run, n)?, root)?;
         cfg.out = Some(run.to_path_buf());
+        cfg.validate()?;
         return Ok(Plan {
             cfg,
             members: n,
@@ -96,6 +97,7 @@ fn plan(args: &Args) -> Result<Plan> {
         cfg.out = Some(cfg.run_dir());
     }
     // Refused before the dataset is mirrored and cleaned into the run.
+    cfg.validate()?;
     if n > 1 {
         members::check_new(&cfg.run_dir(), n, cfg.overwrite)?;
     } else if cfg.resume.is_none() {

@@ -121,6 +121,27 @@ impl TrainConfig {
         Ok(toml::to_string(self)?)
     }
 
+    /// config.toml (TOML is UTF-8) cannot record another path: refused before anything is made.
+    fn paths_are_utf8(&self) -> Result<()> {
+        let paths = [
+            ("<dataset-root>", Some(&self.dataset)),
+            ("--out", self.out.as_ref()),
+            ("--init", self.init.as_ref()),
+            ("--resume", self.resume.as_ref()),
+            ("--annotations", self.annotations.as_ref()),
+        ];
+        for (flag, path) in paths {
+            let Some(path) = path.filter(|p| p.to_str().is_none()) else {
+                continue;
+            };
+            anyhow::bail!(
+                "{flag} {} is not valid UTF-8, which the run's config.toml cannot record: rename it",
+                path.display()
+            );
+        }
+        Ok(())
+    }
+
     /// Refuses values the loop cannot run with, naming the field.
     /// Named by their flags, and by their config keys where those differ.
     pub fn validate(&self) -> Result<()> {
@@ -128,6 +149,7 @@ impl TrainConfig {
             !self.dataset.as_os_str().is_empty(),
             "no dataset root: pass <dataset-root> or set `dataset` in the config"
         );
+        self.paths_are_utf8()?;
         anyhow::ensure!(
             self.size >= 32 && self.size.is_multiple_of(32),
             "--size {} must be a positive multiple of 32 (U-Net++ downsamples 5 times)",
