@@ -27,6 +27,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
 }
 
+/// `path` with links and `..` resolved as far as it exists, the rest appended as given, so that a
+/// folder yet to be made compares with existing ones.
+pub fn resolved(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut rest = vec![];
+    let mut existing = absolute.as_path();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return rest.iter().rev().fold(real, |p, c| p.join(c));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return absolute,
+        }
+    }
+}
+
 /// Refuses `dir` when it exists and holds anything: a command filling a new directory would otherwise
 /// overwrite, or mix its files with, another run's.
 pub fn ensure_new_dir(dir: &Path) -> Result<()> {
@@ -72,7 +92,18 @@ pub fn ensure_writable(path: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::ensure_writable;
+    use super::{ensure_writable, resolved};
+
+    #[test]
+    fn a_path_yet_to_be_made_resolves_through_its_existing_links() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().canonicalize().unwrap();
+        std::fs::create_dir(real.join("data")).unwrap();
+        std::os::unix::fs::symlink(real.join("data"), real.join("link")).unwrap();
+        let new = tmp.path().join("link/x/new");
+        assert_eq!(resolved(&new), real.join("data/x/new"));
+        assert_eq!(resolved(&tmp.path().join("link/.")), real.join("data"));
+    }
 
     #[test]
     fn an_output_file_is_refused_where_it_cannot_be_written_and_left_alone_where_it_can() {

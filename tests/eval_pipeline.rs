@@ -150,3 +150,33 @@ fn pipeline_runs_every_stage_without_touching_the_dataset() {
         common::input(trained, "valid images")
     );
 }
+
+#[test]
+fn a_run_in_the_dataset_root_or_a_split_folder_is_refused_before_anything_is_made() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    for split in ["train", "valid"] {
+        common::copy_fixture_split(&root, split);
+    }
+    let before = listing(&root);
+    for (command, out, place) in [
+        ("pipeline", root.clone(), "is the dataset root"),
+        (
+            "train",
+            root.join("valid/run"),
+            "is in the dataset's valid folder",
+        ),
+    ] {
+        let o = common::bin()
+            .arg(command)
+            .arg(&root)
+            .arg("--out")
+            .arg(&out)
+            .args(["--device", "cpu", "--encoder-weights", "none"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && stderr.contains(place), "{stderr}");
+        assert_eq!(listing(&root), before, "{command}");
+    }
+}

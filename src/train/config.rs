@@ -142,6 +142,31 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// The run's files would mix with the dataset's (and a pipeline would mirror the dataset into
+    /// itself) in its root or a split folder: refused. Elsewhere below the root (say `root/runs`)
+    /// is the user's choice.
+    fn out_apart_from_the_data(&self) -> Result<()> {
+        let Some(out) = &self.out else {
+            return Ok(());
+        };
+        let (out, root) = (
+            crate::atomic::resolved(out),
+            crate::atomic::resolved(&self.dataset),
+        );
+        let split = crate::dataset::SPLITS
+            .into_iter()
+            .find(|s| out.starts_with(root.join(s)));
+        let place = match split {
+            _ if out == root => "the dataset root".to_string(),
+            Some(split) => format!("in the dataset's {split} folder"),
+            None => return Ok(()),
+        };
+        anyhow::bail!(
+            "--out {} is {place}: the run's files would mix with the dataset's; give another --out",
+            out.display()
+        )
+    }
+
     /// Refuses values the loop cannot run with, naming the field.
     /// Named by their flags, and by their config keys where those differ.
     pub fn validate(&self) -> Result<()> {
@@ -150,6 +175,7 @@ impl TrainConfig {
             "no dataset root: pass <dataset-root> or set `dataset` in the config"
         );
         self.paths_are_utf8()?;
+        self.out_apart_from_the_data()?;
         anyhow::ensure!(
             self.size >= 32 && self.size.is_multiple_of(32),
             "--size {} must be a positive multiple of 32 (U-Net++ downsamples 5 times)",
