@@ -78,12 +78,20 @@ fn candidates(runs: &[PathBuf]) -> Result<Vec<Candidate>> {
         let (paths, size) = checkpoints(run)?;
         let described = match read(run)? {
             Some(e) => (e.members.into_iter())
-                .map(|m| (m.source, m.best_valid_dice))
-                .collect(),
-            None => vec![(absolute(run), best_valid_dice(run)?)],
+                .map(|m| describe_member(run, m))
+                .collect::<Result<_>>()?,
+            None => vec![(absolute(run), best_valid_dice(run)?, None)],
         };
-        for (checkpoint, (source, best_valid_dice)) in paths.into_iter().zip(described) {
+        for (checkpoint, (source, best_valid_dice, recorded)) in paths.into_iter().zip(described) {
             let digest = provenance::file("member", &checkpoint)?;
+            if recorded.is_some_and(|sha| sha != digest.sha256) {
+                eprintln!(
+                    "note: {} changed since {} was written: its source and best valid Dice as \
+                     recorded there ({source}) may not describe it",
+                    checkpoint.display(),
+                    run.join(FILE).display()
+                );
+            }
             out.push(Candidate {
                 checkpoint,
                 source,
@@ -94,6 +102,18 @@ fn candidates(runs: &[PathBuf]) -> Result<Vec<Candidate>> {
         }
     }
     Ok(out)
+}
+
+/// Where an ensemble's member came from and its best valid Dice: read from its run when it still
+/// lives in one (a pipeline's `member-k`, which may have trained on since, or moved with the
+/// pipeline), else as the ensemble recorded them, with the digest they were recorded for.
+fn describe_member(run: &Path, m: Member) -> Result<(String, Option<f64>, Option<String>)> {
+    let dir = run.join(&m.checkpoint);
+    let dir = dir.parent().unwrap_or(run);
+    if dir != run && dir.join(checkpoint::CONFIG).is_file() {
+        return Ok((absolute(dir), best_valid_dice(dir)?, None));
+    }
+    Ok((m.source, m.best_valid_dice, Some(m.sha256)))
 }
 
 /// Where a member came from, as it will still read from another working directory.
@@ -241,4 +261,48 @@ fn write(dir: &Path, candidates: Vec<Candidate>, members: Vec<Member>) -> Result
     // Written last: a directory without it is not taken for an ensemble.
     checkpoint::write_atomic(&dir.join(FILE), json.as_bytes())?;
     Ok(ensemble)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::log::{append, EpochRecord};
+
+    #[test]
+    fn a_member_that_lives_in_its_run_is_described_from_it_now() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().join("moved");
+        let member = |checkpoint: &str| Member {
+            checkpoint: checkpoint.into(),
+            source: "/where/it/was/member-1".into(),
+            sha256: "recorded".into(),
+            best_valid_dice: Some(0.5),
+        };
+        // A pipeline's member-1, moved with its pipeline and trained on since.
+        let dir = run.join("member-1");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(checkpoint::CONFIG), "").unwrap();
+        let epoch = |valid_dice| EpochRecord {
+            epoch: 1,
+            train_loss: 1.0,
+            valid_dice,
+            lr: 1e-4,
+            seconds: 1.0,
+            data_wait_fraction: 0.0,
+            skipped_steps: 0,
+        };
+        let metrics = dir.join(checkpoint::METRICS);
+        append(&metrics, &epoch(0.5)).unwrap();
+        append(&metrics, &epoch(0.75)).unwrap();
+        let now = describe_member(&run, member("member-1/best_model.safetensors")).unwrap();
+        assert_eq!(now, (absolute(&dir), Some(0.75), None));
+        // A member copied into an ensemble's members/: as recorded, with the digest to check.
+        let copied = describe_member(&run, member("members/01-a.safetensors")).unwrap();
+        let recorded = (
+            "/where/it/was/member-1".into(),
+            Some(0.5),
+            Some("recorded".into()),
+        );
+        assert_eq!(copied, recorded);
+    }
 }

@@ -155,6 +155,22 @@ fn what_cannot_make_an_ensemble_is_refused_and_nothing_is_written() {
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
 }
 
+#[test]
+fn a_member_changed_since_its_ensemble_was_made_is_noted() {
+    let d = tempfile::tempdir().unwrap();
+    let (_, _, ens) = two_and_their_ensemble(d.path());
+    let c = common::fake_run_with(&d.path().join("c"), 9, 64);
+    let first = std::fs::read_dir(ens.join("members")).unwrap().next();
+    let first = first.unwrap().unwrap().path();
+    std::fs::copy(c.join(tumorseg::checkpoint::BEST), &first).unwrap();
+    let d2 = common::fake_run_with(&d.path().join("d"), 10, 64);
+    let o = ensemble(&[&ens, &d2], &d.path().join("again"));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let note = format!("note: {} changed since", first.display());
+    assert!(stderr.contains(&note), "{stderr}");
+}
+
 /// `pipeline --members 2`: two seeds trained in the run's member folders, the run itself their
 /// ensemble, tuned and scored with it.
 #[test]
