@@ -250,3 +250,66 @@ fn bench_cli_runs_and_refuses_fp16_on_cpu() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("fp16 is not supported on the CPU"));
 }
+
+/// What would measure nothing, or be ignored, is refused with the reason, before anything runs (the
+/// model benchmarks' sizes are small so that a regression that runs them still ends soon).
+#[test]
+fn bench_refuses_zeros_and_options_its_benchmark_ignores() {
+    let small_augment = ["--size", "32", "--images", "4", "--iters", "8"];
+    let small_model = [
+        "--device", "cpu", "--size", "32", "--batch", "1", "--steps", "1",
+    ];
+    let cases: [(&str, &[&str], &[&str], &str); 6] = [
+        (
+            "augment",
+            &["--size", "0"],
+            &[],
+            "--size must be positive, got 0",
+        ),
+        (
+            "augment",
+            &["--threads", "0"],
+            &small_augment,
+            "--threads must be positive",
+        ),
+        (
+            "augment",
+            &["--batch", "0"],
+            &small_augment,
+            "--batch must be positive",
+        ),
+        (
+            "train",
+            &["--unfolded"],
+            &small_model,
+            "unexpected argument '--unfolded'",
+        ),
+        (
+            "infer",
+            &["--ema", "0.9"],
+            &small_model,
+            "unexpected argument '--ema'",
+        ),
+        (
+            "infer",
+            &["--precision", "xyz"],
+            &small_model,
+            "[possible values: auto, fp32, fp16, bf16]",
+        ),
+    ];
+    for (what, args, rest, why) in cases {
+        let out = common::bin()
+            .args(["bench", what])
+            .args(args)
+            .args(rest)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // 101 is a panic's exit status.
+        assert!(
+            !out.status.success() && out.status.code() != Some(101) && stderr.contains(why),
+            "{what} {args:?}: {}\n{stderr}",
+            out.status
+        );
+    }
+}

@@ -214,11 +214,50 @@ fn from_nifti_makes_a_split_of_the_labelled_slices_in_predicts_grey() {
     );
 }
 
+/// A volume on ras.nii.gz's grid, 0/1 (uint8, as predict writes masks), 1 in `square` × `square`
+/// voxels at the corner of each slice of `slices`: as an image, its other slices are blank.
+fn corner_volume(d: &Path, name: &str, slices: &[u32], square: usize) {
+    let corner = |k: &u32| {
+        let mask = (0..80 * 96).map(move |i| i / 96 < square && i % 96 < square);
+        (*k, mask)
+    };
+    let ras = d.join("ras.nii.gz");
+    let slices = slices.iter().map(corner);
+    tumorseg::nifti::write_mask(&d.join(name), (&ras, None), slices, "test").unwrap();
+}
+
+/// With --keep-empty, the only slices left out are blank ones, which --keep-empty does not keep.
+#[test]
+fn keep_empty_says_its_left_out_slices_are_blank() {
+    let dir = volumes();
+    let d = dir.path();
+    corner_volume(d, "corners.nii.gz", &[0, 2], 4);
+    let o = from_nifti(
+        d,
+        &[
+            "corners.nii.gz",
+            "corners.nii.gz",
+            "--out",
+            "ke",
+            "--keep-empty",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout.contains("2 slices (2 with tumour)")
+            && stdout.ends_with("; 1 blank slice without tumour left out\n"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn from_nifti_refuses_what_it_cannot_make_a_true_split_of() {
     let dir = volumes();
     let d = dir.path();
-    let cases: [(&[&str], &str); 4] = [
+    // Label volumes without tumour: no slice is kept (with --keep-empty, the image's are blank).
+    corner_volume(d, "empty.nii.gz", &[], 0);
+    let cases: [(&[&str], &str); 7] = [
         (
             &["series.nii.gz", "labels.nii.gz"],
             "series.nii.gz as NIfTI: 2 volumes in one file",
@@ -232,17 +271,27 @@ fn from_nifti_refuses_what_it_cannot_make_a_true_split_of() {
             "shifted.nii.gz is not on ras.nii.gz's voxel grid",
         ),
         (&["ras.nii.gz"], "give IMAGE LABEL pairs"),
+        (
+            &["ras.nii.gz", "labels.nii.gz", "--labels", "1,0"],
+            "--labels 0: 0 is the background of a label volume, not tumour",
+        ),
+        (
+            &["ras.nii.gz", "empty.nii.gz"],
+            "no slice has tumour (no voxel of the label volumes is nonzero): nothing written",
+        ),
+        (
+            &["empty.nii.gz", "empty.nii.gz", "--keep-empty"],
+            "and every slice of the images is blank: nothing written",
+        ),
     ];
     for (args, why) in cases {
-        let o = from_nifti(d, &[args, &["--out", "split"]].concat());
+        // In a new folder of a new folder: neither may be left behind.
+        let o = from_nifti(d, &[args, &["--out", "new/split"]].concat());
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(
             !o.status.success() && stderr.contains(why),
             "{args:?}: {stderr}"
         );
-        assert!(
-            !d.join("split").exists(),
-            "{args:?}: nothing may be written"
-        );
+        assert!(!d.join("new").exists(), "{args:?}: nothing may be written");
     }
 }

@@ -47,7 +47,8 @@ fn split_and_prediction(d: &Path, name: &str, keep_empty: bool) {
         args.push("--keep-empty");
     }
     tumorseg(d, &args);
-    tumorseg(d, &["masks", &root, "--out", "truth"]);
+    // Called twice in one folder: the second call's truth masks replace the first's.
+    tumorseg(d, &["masks", &root, "--out", "truth", "--overwrite"]);
     std::fs::create_dir_all(d.join("pred")).unwrap();
     let truth = |stem: &str| png(&d.join(format!("truth/{stem}.png")));
     let first = truth("ras_f1");

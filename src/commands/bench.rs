@@ -25,9 +25,9 @@ pub enum What {
     Augment(AugmentArgs),
     /// Training-step throughput on random data: the real step (forward, 0.5·Focal+0.5·Dice, backward,
     /// loss scaling, Adam), median ms/step and img/s.
-    Train(ModelArgs),
+    Train(TrainArgs),
     /// Inference throughput on random data (eval mode, no grad, autocast per --precision).
-    Infer(ModelArgs),
+    Infer(InferArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -58,6 +58,26 @@ pub struct AugmentArgs {
     pub config: Option<PathBuf>,
 }
 
+impl AugmentArgs {
+    /// A zero would measure nothing, or not what it says: a size of 0 overflows the image
+    /// allocation, and 0 threads would run on rayon's default pool while reported as 0.
+    fn check(&self) -> Result<()> {
+        let counts = [
+            ("--size", self.size as usize),
+            ("--images", self.images),
+            ("--iters", self.iters),
+            ("--threads", self.threads.unwrap_or(1)),
+            ("--batch", self.batch),
+        ];
+        match counts.iter().find(|(_, n)| *n == 0) {
+            Some((flag, _)) => bail!("{flag} must be positive, got 0"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What both model benchmarks take; each adds its own option, so that neither accepts one it
+/// would ignore.
 #[derive(clap::Args, Debug)]
 pub struct ModelArgs {
     /// Side of the square input images, in pixels (multiple of 32).
@@ -66,9 +86,9 @@ pub struct ModelArgs {
     /// Batch size.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
-    /// Precision: auto, fp32, fp16 or bf16.
-    #[arg(long, default_value = "auto")]
-    pub precision: String,
+    /// Precision of the pass.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub precision: crate::device::Precision,
     /// Device: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -78,29 +98,44 @@ pub struct ModelArgs {
     /// Memory layout: auto (channels-last, the faster on CUDA and on CPUs), nchw or channels-last.
     #[arg(long, value_enum, default_value = "auto")]
     pub layout: crate::device::Layout,
-    /// train: also update a weight average of this decay after every step (as `train --ema`).
-    #[arg(long)]
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Also update a weight average of this decay after every step (as `train --ema`).
+    #[arg(long, value_name = "DECAY")]
     pub ema: Option<f64>,
-    /// infer: keep each batch norm as a layer of its own, to measure what folding gives (the
-    /// inference commands fold every batch norm into the convolution before it).
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InferArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Keep each batch norm as a layer of its own, to measure what folding gives (the inference
+    /// commands fold every batch norm into the convolution before it).
     #[arg(long)]
     pub unfolded: bool,
 }
 
 impl ModelArgs {
-    fn config(&self) -> Result<crate::model::bench::BenchConfig> {
+    /// The benchmark's settings; `ema` is train's, `fold_batch_norms` infer's.
+    fn config(
+        &self,
+        ema: Option<f64>,
+        fold_batch_norms: bool,
+    ) -> Result<crate::model::bench::BenchConfig> {
         let device = crate::device::parse_device(&self.device)?;
-        let precision: crate::device::Precision = clap::ValueEnum::from_str(&self.precision, true)
-            .map_err(|e| anyhow::anyhow!("--precision {}: {e}", self.precision))?;
         Ok(crate::model::bench::BenchConfig {
             size: self.size as i64,
             batch: self.batch as i64,
-            precision: precision.resolve(device)?,
+            precision: self.precision.resolve(device)?,
             device,
             steps: self.steps,
             channels_last: self.layout.channels_last(),
-            ema: self.ema,
-            fold_batch_norms: !self.unfolded,
+            ema,
+            fold_batch_norms,
         })
     }
 }
@@ -109,20 +144,20 @@ pub fn run(args: Args) -> Result<()> {
     match args.what {
         What::Augment(a) => bench_augment(&a),
         What::Train(a) => {
-            println!("{}", crate::model::bench::bench_train(&a.config()?)?);
+            let cfg = a.model.config(a.ema, true)?;
+            println!("{}", crate::model::bench::bench_train(&cfg)?);
             Ok(())
         }
         What::Infer(a) => {
-            println!("{}", crate::model::bench::bench_infer(&a.config()?)?);
+            let cfg = a.model.config(None, !a.unfolded)?;
+            println!("{}", crate::model::bench::bench_infer(&cfg)?);
             Ok(())
         }
     }
 }
 
 fn bench_augment(a: &AugmentArgs) -> Result<()> {
-    if a.images == 0 || a.iters == 0 {
-        bail!("--images and --iters must be positive");
-    }
+    a.check()?;
     let threads = a
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

@@ -29,7 +29,8 @@ pub struct Args {
     /// Label values that count as tumour, comma-separated (default: every nonzero value; BraTS: 1
     /// necrosis, 2 oedema, 4 or 3 enhancing, so `1,4` is the tumour core; the Medical Segmentation
     /// Decathlon's Task01: 1 oedema, 2 non-enhancing, 3 enhancing tumour, so `2,3`). One that no
-    /// label volume holds is an error, not an empty dataset.
+    /// label volume holds is an error, not an empty dataset, and so is 0, the background. Label
+    /// volumes without any tumour voxel (no slice to keep) are an error too, with nothing written.
     #[arg(long, value_delimiter = ',')]
     pub labels: Option<Vec<i64>>,
     /// Also keep the slices without tumour (those whose image is not blank), as images without
@@ -65,6 +66,7 @@ pub fn run(args: Args) -> Result<()> {
             args.pairs.len()
         );
     }
+    refuse_background(args.labels.as_deref())?;
     new_file(&args.out, ORIGINAL)?;
     let pairs: Vec<(&Path, &Path)> = args
         .pairs
@@ -81,6 +83,7 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     check_pairs(&pairs, &args)?;
+    let created = missing_folders(&args.out);
     std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
     // Volumes are decoded and their slices written in parallel; the split numbers them in order.
     let bar = crate::progress::items(pairs.len() as u64, "volumes");
@@ -100,16 +103,70 @@ pub fn run(args: Args) -> Result<()> {
         left_out += kept.left_out;
         kept.entries.into_iter().for_each(|e| split.push(e));
     }
+    if split.images.is_empty() {
+        // No slice was written: the folders made for them go too, so nothing is left behind.
+        for d in &created {
+            std::fs::remove_dir(d).ok();
+        }
+        bail!("{}: nothing written", no_slice(&args));
+    }
     split.write_annotations(&args.out, "from NIfTI label volumes by tumorseg")?;
-    let left_out = match left_out {
-        0 => String::new(),
-        n => format!(
+    println!(
+        "{}",
+        summary(&split, &args.out, &left_out_note(left_out, args.keep_empty))
+    );
+    Ok(())
+}
+
+/// Label 0 is every label volume's background: as tumour, it would mark every slice.
+fn refuse_background(labels: Option<&[i64]>) -> Result<()> {
+    if labels.is_some_and(|l| l.contains(&0)) {
+        bail!(
+            "--labels 0: 0 is the background of a label volume, not tumour; give the tumour's \
+             labels (e.g. 1,2,4)"
+        );
+    }
+    Ok(())
+}
+
+/// The folders `create_dir_all(dir)` will make, deepest first, to remove again if none is filled.
+fn missing_folders(dir: &Path) -> Vec<PathBuf> {
+    dir.ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect()
+}
+
+/// Why a run kept no slice: an empty split would be a mistake (label volumes of another study,
+/// a wrong --labels) that looks like a result.
+fn no_slice(args: &Args) -> String {
+    let tumour = match &args.labels {
+        Some(l) => format!(
+            "labelled {}",
+            l.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+        ),
+        None => "nonzero".to_string(),
+    };
+    let none = format!("no slice has tumour (no voxel of the label volumes is {tumour})");
+    match args.keep_empty {
+        false => none,
+        true => none + " and every slice of the images is blank",
+    }
+}
+
+/// The sentence about the slices left out: without tumour; with --keep-empty, only blank ones are.
+fn left_out_note(left_out: usize, keep_empty: bool) -> String {
+    match (left_out, keep_empty) {
+        (0, _) => String::new(),
+        (n, false) => format!(
             "{} without tumour left out (--keep-empty keeps them)",
             crate::report::count(n, "slice")
         ),
-    };
-    println!("{}", summary(&split, &args.out, &left_out));
-    Ok(())
+        (n, true) => format!(
+            "{} without tumour left out",
+            crate::report::count(n, "blank slice")
+        ),
+    }
 }
 
 /// Before anything is written: every label volume on its image's grid, and every label asked for held
