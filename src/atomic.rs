@@ -47,6 +47,17 @@ pub fn resolved(path: &Path) -> PathBuf {
     }
 }
 
+/// Refuses an output folder `dir` (given as `flag`) that is a file: creating it would fail later
+/// with a bare "File exists".
+pub fn ensure_folder_or_new(dir: &Path, flag: &str) -> Result<()> {
+    ensure!(
+        !dir.exists() || dir.is_dir(),
+        "{flag} {} is a file, not a folder: give a folder (it is created if needed)",
+        dir.display()
+    );
+    Ok(())
+}
+
 /// Refuses `dir` when it exists and holds anything: a command filling a new directory would otherwise
 /// overwrite, or mix its files with, another run's.
 pub fn ensure_new_dir(dir: &Path) -> Result<()> {

@@ -182,6 +182,9 @@ pub fn load_split_dir(dir: &Path, opts: &SplitOptions) -> Result<Vec<Sample>> {
 
 /// Load a split directory and return what was skipped instead of printing it.
 pub fn load_split_report(dir: &Path, opts: &SplitOptions) -> Result<(Vec<Sample>, SplitReport)> {
+    if dir.is_file() {
+        bail!("{} is a file, not a split directory", dir.display());
+    }
     if !dir.is_dir() {
         bail!("split directory {} does not exist", dir.display());
     }

@@ -38,6 +38,9 @@ impl std::str::FromStr for EncoderWeights {
 
 /// Read a PyTorch state dict: `.safetensors`, or a `torch.save` zip archive (`.pth`/`.pt`/`.bin`).
 pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
+    if path.is_dir() {
+        bail!("{} is a folder, not a weights file", path.display());
+    }
     if !path.is_file() {
         bail!("weights file {} does not exist", path.display());
     }

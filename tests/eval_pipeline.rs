@@ -1,5 +1,6 @@
 //! `tumorseg pipeline` end to end on the fixture (size 64, 1 epoch, CPU): every stage's files land in
-//! the run directory and the dataset root is left exactly as it was.
+//! the run directory and the dataset root is left exactly as it was; outputs and inputs given in
+//! the wrong place, or of the wrong kind, are refused with what is wrong.
 mod common;
 
 use std::collections::BTreeSet;
@@ -179,4 +180,61 @@ fn a_run_in_the_dataset_root_or_a_split_folder_is_refused_before_anything_is_mad
         assert!(!o.status.success() && stderr.contains(place), "{stderr}");
         assert_eq!(listing(&root), before, "{command}");
     }
+}
+
+#[test]
+fn a_file_given_for_a_folder_or_a_folder_for_a_file_is_named_as_such() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("afile");
+    std::fs::write(&file, "mine").unwrap();
+    let (fixture, file_s) = (common::fixture(), file.to_str().unwrap());
+    let split = fixture.join("test");
+    let annotations = split.join("_annotations.coco.json");
+    let run = common::fake_run(&tmp.path().join("run"));
+    let masks = tmp.path().join("masks").display().to_string();
+    let train = ["train", fixture.to_str().unwrap(), "--device", "cpu"];
+    let cases: [(Vec<&str>, String); 5] = [
+        ([&train[..], &["--out", file_s]].concat(), "--out".into()),
+        (
+            vec!["masks", split.to_str().unwrap(), "--out", file_s],
+            "--out".into(),
+        ),
+        (
+            vec![
+                "predict",
+                run.to_str().unwrap(),
+                split.to_str().unwrap(),
+                "--out",
+                file_s,
+            ],
+            "--out".into(),
+        ),
+        (
+            [
+                &train[..],
+                &["--encoder-weights", tmp.path().to_str().unwrap()],
+            ]
+            .concat(),
+            format!("{} is a folder, not a weights file", tmp.path().display()),
+        ),
+        (
+            vec!["masks", annotations.to_str().unwrap(), "--out", &masks],
+            format!("{} is a file, not a split directory", annotations.display()),
+        ),
+    ];
+    for (args, want) in cases {
+        let o = common::bin().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && stderr.contains(&want),
+            "{args:?}: {stderr}"
+        );
+        if want == "--out" {
+            assert!(
+                stderr.contains("is a file, not a folder"),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
 }

@@ -35,6 +35,7 @@ pub fn run(args: Args) -> Result<()> {
     let (samples, report) = load_split_report(&args.split_dir, &opts)?;
     print_report(&report);
     refuse_no_images(&samples, &report, &args.split_dir)?;
+    crate::atomic::ensure_folder_or_new(&args.out, "--out")?;
     refuse_the_split_itself(&args.split_dir, &args.out)?;
     refuse_shared_stems(&samples)?;
     let earlier = earlier_masks(&args.out, args.overwrite)?;

@@ -40,6 +40,8 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let run = open_run(&args.run_dir, &args.inference)?;
+    // Before the grid is computed (minutes on a large split), not after.
+    crate::atomic::ensure_writable(&run.dir.join(crate::threshold::FILE))?;
     let file = tune(
         &run,
         &args.dataset_root,

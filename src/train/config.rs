@@ -149,6 +149,7 @@ impl TrainConfig {
         let Some(out) = &self.out else {
             return Ok(());
         };
+        crate::atomic::ensure_folder_or_new(out, "--out")?;
         let (out, root) = (
             crate::atomic::resolved(out),
             crate::atomic::resolved(&self.dataset),

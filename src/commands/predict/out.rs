@@ -19,6 +19,7 @@ const OUTPUTS: [&str; 9] = [
 
 /// Refuses an `out` that holds anything, unless `overwrite`: earlier masks never mix with new ones.
 pub(super) fn check(out: &Path, overwrite: bool) -> Result<()> {
+    crate::atomic::ensure_folder_or_new(out, "--out")?;
     if overwrite {
         return Ok(());
     }
