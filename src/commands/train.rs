@@ -106,10 +106,12 @@ pub struct TrainFlags {
     /// No progress bars (epoch summaries are still printed).
     #[arg(long)]
     pub no_progress: bool,
-    /// Wall-clock budget for the epoch loop in seconds: no epoch is started that would end past it
-    /// (judged by the slowest epoch so far; the first epoch's one-off warm-up counts only until a second
-    /// has run). It is the whole run's: --resume counts the earlier sessions' seconds, so give a larger
-    /// value to extend a run [default: none].
+    /// Wall-clock budget for the epoch loop in seconds (loading the data and the model is not counted):
+    /// no epoch is started that would end past it (judged by the slowest epoch so far; the first
+    /// epoch's one-off warm-up counts only until a second has run), but a run's first epoch always
+    /// runs, however long it takes. It is the whole run's: --resume counts the earlier sessions'
+    /// seconds and starts no epoch the last session judged would not fit, so give a larger value to
+    /// extend a run [default: none].
     #[arg(long, value_name = "SECONDS")]
     pub time_limit: Option<f64>,
     /// Memory layout: auto (channels-last, the faster on CUDA and on CPUs), nchw or channels-last [default: auto].

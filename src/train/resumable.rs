@@ -1,6 +1,6 @@
 //! What makes a run resumable: the state `save_last` writes after an epoch (or inside one, on
 //! Ctrl-C), and whether a resumed run has anything left to train.
-use super::schedule::{EarlyStop, Plateau};
+use super::schedule::{out_of_time, seconds, EarlyStop, Plateau};
 use super::step::StepState;
 use super::TrainConfig;
 use crate::checkpoint::{self, PartialEpoch, TrainState};
@@ -58,10 +58,35 @@ pub(super) fn ended(cfg: &TrainConfig, state: &TrainState) -> Option<String> {
             crate::report::count(state.early_stop.epochs_since_best, "epoch")
         ));
     }
-    let limit = cfg.time_limit.filter(|&l| state.seconds >= l)?;
+    // The test the session that saved `state` applied before each epoch, with its estimate: the same
+    // limit ends the run again. An epoch stopped inside was started within the limit: it finishes.
+    let next = match state.partial {
+        Some(_) => 0.0,
+        None => state.next_epoch_seconds,
+    };
+    let limit = cfg
+        .time_limit
+        .filter(|_| out_of_time(cfg, state.seconds, next))?;
     Some(format!(
-        "its time limit of {limit:.0} s is used up; a larger --time-limit continues the run"
+        "its time limit of {} is used up ({} used, and an epoch takes about {}); a larger \
+         --time-limit continues the run",
+        seconds(limit),
+        seconds(state.seconds),
+        seconds(next)
     ))
+}
+
+/// Marks the saved state of `run_dir` finished at `at` (the run's clock) with the next epoch's
+/// estimate: the time limit ended the run after the state of its last epoch was written, and a
+/// resume with the same limit must see the clock and estimate that ended it.
+pub(super) fn finish(run_dir: &Path, at: f64, next_epoch: f64) -> Result<()> {
+    let state = TrainState {
+        finished: true,
+        seconds: at,
+        next_epoch_seconds: next_epoch,
+        ..checkpoint::load_state(run_dir)?
+    };
+    checkpoint::save_state(run_dir, &state)
 }
 
 /// Where the run stands when `save_last` writes it.
@@ -72,6 +97,8 @@ pub(super) struct Mark {
     pub(super) finished: bool,
     /// The run's clock (all sessions).
     pub(super) seconds: f64,
+    /// What the next epoch is expected to cost.
+    pub(super) next_epoch: f64,
     /// What Ctrl-C left trained of the next epoch.
     pub(super) partial: Option<PartialEpoch>,
 }
@@ -98,6 +125,7 @@ pub(super) fn save_last(
         interrupted: at.interrupted,
         finished: at.finished,
         seconds: at.seconds,
+        next_epoch_seconds: at.next_epoch,
         partial: at.partial,
         optimizer: st.optimizer.state(),
         scaler: st.scaler.state(),

@@ -4,8 +4,8 @@
 use super::ema::Ema;
 use super::log::{self, EpochRecord};
 use super::prefetch::DeviceBatches;
-use super::resumable::{changed_data, ended, save_last, Mark};
-use super::schedule::{self, EarlyStop, EpochCost, LrSchedule, Plateau};
+use super::resumable::{self, changed_data, ended, save_last, Mark};
+use super::schedule::{self, out_of_time, seconds, EarlyStop, EpochCost, LrSchedule, Plateau};
 use super::setup::{self, Data};
 use super::step::{dice_sum, step, StepState};
 use super::{curves, interrupt, TrainConfig};
@@ -153,16 +153,21 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         seconds: 0.0,
     };
     if let (Some(_), Some(limit)) = (&resumed, cfg.time_limit) {
-        eprintln!("time limit: {earlier_seconds:.0}s of {limit:.0}s used by the earlier sessions");
+        eprintln!(
+            "time limit: {} of {} used by the earlier sessions",
+            seconds(earlier_seconds),
+            seconds(limit)
+        );
     }
     let loop_start = Instant::now();
     // The run's clock: a resumed run continues from its earlier sessions' seconds.
     let clock = || earlier_seconds + loop_start.elapsed().as_secs_f64();
-    let mark = |epoch, interrupted, finished| Mark {
+    let mark = |epoch, interrupted, finished, next_epoch| Mark {
         epoch,
         interrupted,
         finished,
         seconds: clock(),
+        next_epoch,
         partial: None,
     };
     let save = |st: &StepState, plateau: &Plateau, early: &EarlyStop, at: Mark| {
@@ -181,14 +186,18 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let mut next_feed = None;
     let mut resumed_inside = resumed.as_ref().and_then(|s| s.partial);
     for epoch in first..=cfg.epochs {
-        if out_of_time(&cfg, clock(), cost.estimate()) {
-            if let Some(e) = unsaved {
-                save(&st, &plateau, &early, mark(e, false, true))?;
+        let (now, next) = (clock(), cost.estimate());
+        if out_of_time(&cfg, now, next) {
+            // The state says what ended the run, so that a resume with this limit stops here too.
+            match unsaved {
+                Some(e) => save(&st, &plateau, &early, mark(e, false, true, next))?,
+                None => resumable::finish(&run_dir, now, next)?,
             }
             eprintln!(
-                "time limit: {:.0}s of {:.0}s used, the next epoch would not fit",
-                clock(),
-                cfg.time_limit.unwrap_or_default()
+                "time limit: {} of {} used, the next epoch would not fit (about {})",
+                seconds(now),
+                seconds(cfg.time_limit.unwrap_or_default()),
+                seconds(next)
             );
             summary.out_of_time = true;
             break;
@@ -218,7 +227,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             // Everything as it stands inside the epoch, so that --resume finishes it exactly.
             let at = Mark {
                 partial: Some(done),
-                ..mark(epoch - 1, true, false)
+                ..mark(epoch - 1, true, false, cost.estimate())
             };
             save(&st, &plateau, &early, at)?;
             eprintln!(
@@ -260,16 +269,11 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         let stop = early.should_stop() && epoch < cfg.epochs;
         // Judged before this epoch's checkpoint write, which the estimate then leaves out: the time
         // limit's margin absorbs one write.
-        let last_epoch = stop
-            || epoch == cfg.epochs
-            || out_of_time(
-                &cfg,
-                clock(),
-                cost.estimate_with(t0.elapsed().as_secs_f64()),
-            );
+        let next = cost.estimate_with(t0.elapsed().as_secs_f64());
+        let last_epoch = stop || epoch == cfg.epochs || out_of_time(&cfg, clock(), next);
         unsaved = Some(epoch);
         if last_epoch || epoch.is_multiple_of(cfg.save_every) {
-            save(&st, &plateau, &early, mark(epoch, false, last_epoch))?;
+            save(&st, &plateau, &early, mark(epoch, false, last_epoch, next))?;
             unsaved = None;
         }
         records.push(record.clone());
@@ -304,12 +308,6 @@ fn swap_ema(st: &mut StepState) {
     if let Some(ema) = &mut st.ema {
         ema.swap();
     }
-}
-
-/// True when another epoch taking `next_epoch` seconds would end past the time limit.
-pub fn out_of_time(cfg: &TrainConfig, elapsed: f64, next_epoch: f64) -> bool {
-    cfg.time_limit
-        .is_some_and(|limit| elapsed + next_epoch > limit)
 }
 
 /// One pass over the train split, continuing `from` (the part a resumed epoch had trained); returns
