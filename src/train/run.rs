@@ -48,7 +48,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     }
     let run_dir = cfg.resume.clone().unwrap_or_else(|| cfg.run_dir());
     let rt = setup::runtime(cfg)?;
-    let mut cfg = cfg.clone();
+    let mut cfg = cfg.clone().with_absolute_paths()?;
     cfg.out = Some(run_dir.clone());
     let resumed = match &cfg.resume {
         Some(dir) => Some(checkpoint::load_state(dir)?),
