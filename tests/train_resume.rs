@@ -1,9 +1,9 @@
-//! What a resumed run takes from where it is resumed: its data from any directory. Tiny CLI runs at
-//! 32×32 on the CPU.
+//! What a resumed run takes from where it is resumed: its data from any directory, the flags given
+//! with `--resume` (applied and recorded, or refused). Tiny CLI runs at 32×32 on the CPU.
 mod common;
 use common::training::{records, QUIET_CPU};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 use tumorseg::train::TrainConfig;
 
 /// `tumorseg train` at 32², 4 images a batch, in `cwd`, with `args` to follow.
@@ -15,6 +15,10 @@ fn train_in(cwd: &Path, args: &[&str]) -> Command {
         .args(QUIET_CPU)
         .args(args);
     cmd
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn config(run: &Path) -> String {
@@ -65,5 +69,49 @@ fn a_run_started_on_a_relative_dataset_resumes_from_another_directory() {
     assert_eq!(written["dataset"].as_str(), dataset.to_str());
     let sub = dir.path().join("sub");
     common::run_ok(&mut train_in(&sub, &["--resume", "../r1", "--epochs", "2"]));
+    assert_eq!(records(&run).len(), 2);
+}
+
+/// Before, a new --lr went into config.toml while the optimizer went on at the saved rate, and a
+/// new --seed was recorded as if the whole run had used it.
+#[test]
+fn a_new_lr_on_resume_restarts_the_rate_and_flags_it_cannot_follow_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = common::fixture();
+    let dataset = fixture.to_str().unwrap();
+    common::run_ok(&mut train_in(
+        dir.path(),
+        &[dataset, "--out", "r", "--epochs", "1"],
+    ));
+    let run = dir.path().join("r");
+    let resume = |args: &[&str]| {
+        let mut cmd = train_in(dir.path(), &["--resume", "r"]);
+        cmd.args(args).output().unwrap()
+    };
+    let out = resume(&["--epochs", "2", "--lr", "5e-4"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let note = "note: --lr 5.0e-4 replaces 1.0e-4, the rate the run had reached";
+    assert!(stderr(&out).contains(note), "{}", stderr(&out));
+    let lrs: Vec<f64> = (records(&run).iter())
+        .map(|r| r["lr"].as_f64().unwrap())
+        .collect();
+    assert_eq!(lrs, [1e-4, 5e-4]);
+    assert!(config(&run).contains("lr = 0.0005"), "{}", config(&run));
+    // Refused before anything is written, naming the flag.
+    let recorded = config(&run);
+    for (flag, value) in [("--seed", "9"), ("--init", "r/best_model.safetensors")] {
+        let out = resume(&["--epochs", "3", flag, value]);
+        assert!(!out.status.success());
+        let said = stderr(&out);
+        assert!(said.contains(&format!("{flag} ")), "{said}");
+        assert!(said.contains("cannot change on --resume"), "{said}");
+    }
+    let out = resume(&["--config", "c.toml"]);
+    assert!(
+        stderr(&out).contains("cannot be used with"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(config(&run), recorded);
     assert_eq!(records(&run).len(), 2);
 }

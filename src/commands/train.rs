@@ -25,8 +25,9 @@ pub struct TrainFlags {
     #[arg(long, conflicts_with = "resume")]
     pub out: Option<PathBuf>,
     /// TOML file with any TrainConfig fields, e.g. an `[augmentation]` table as in
-    /// configs/augment-strong.toml (flags given here override it).
-    #[arg(long)]
+    /// configs/augment-strong.toml (flags given here override it). Not with --resume, whose run's
+    /// config.toml is the config.
+    #[arg(long, conflicts_with = "resume")]
     pub config: Option<PathBuf>,
     /// Maximum number of epochs [default: 100].
     #[arg(long)]
@@ -84,7 +85,10 @@ pub struct TrainFlags {
     pub init: Option<PathBuf>,
     /// Continue the run in this directory from its last.safetensors and saved optimizer/scheduler state
     /// (a run early stopping ended stays ended unless --early-stop is larger; give a larger --epochs or
-    /// --time-limit to extend one that ran out of them).
+    /// --time-limit to extend one that ran out of them). Flags given with it apply to the rest of the
+    /// run and are written to its config.toml: a new --lr restarts the rate at that value (the
+    /// plateau schedule's counters go on); --seed, --init and --encoder-weights, which the run's
+    /// first epochs were made with, cannot change.
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Start a new run even where --out holds a trained model (or an ensemble): its model, state,

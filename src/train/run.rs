@@ -50,6 +50,9 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let rt = setup::runtime(cfg)?;
     let mut cfg = cfg.clone().with_absolute_paths()?;
     cfg.out = Some(run_dir.clone());
+    let before = (cfg.resume.as_deref())
+        .map(|dir| resumable::earlier_config(dir, &cfg))
+        .transpose()?;
     let resumed = match &cfg.resume {
         Some(dir) => Some(checkpoint::load_state(dir)?),
         None => {
@@ -74,10 +77,9 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         }
     }
     let data = setup::data(&cfg)?;
-    if let Some(dir) = &cfg.resume {
+    if let (Some(dir), Some(before)) = (&cfg.resume, &before) {
         let read = (provenance::sessions(dir)?.pop()).map_or(vec![], |last| last.inputs);
-        let before = checkpoint::load_config(dir)?;
-        if let Some(note) = changed_data((&before, &read), (&cfg, &data.inputs)) {
+        if let Some(note) = changed_data((before, &read), (&cfg, &data.inputs)) {
             eprintln!("{note}");
         }
     }
@@ -108,24 +110,8 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let mut early = EarlyStop::new(cfg.early_stop);
     let mut records = vec![];
     let metrics_path = run_dir.join(checkpoint::METRICS);
-    if let Some(state) = &resumed {
-        let moments = checkpoint::read_tensors(&run_dir.join(checkpoint::OPTIMIZER))?;
-        st.optimizer.load(&state.optimizer, &moments)?;
-        if let Some(ema) = &mut st.ema {
-            if !ema.load(&moments)? {
-                eprintln!("note: the resumed run kept no weight average: --ema starts one now");
-            }
-        }
-        st.scaler.load_state(&state.scaler);
-        (plateau, early) = (state.plateau.clone(), state.early_stop.clone());
-        // Flags given on resume (e.g. a new --early-stop) win over the saved counters' settings.
-        (plateau.factor, plateau.patience, early.patience) =
-            (cfg.plateau_factor, cfg.plateau_patience, cfg.early_stop);
-        records = log::read(&metrics_path)?
-            .into_iter()
-            .filter(|r| r.epoch <= state.epoch)
-            .collect();
-        log::rewrite(&metrics_path, &records)?;
+    if let (Some(state), Some(before)) = (&resumed, &before) {
+        (plateau, early, records) = resumable::restore(&run_dir, (state, before), &cfg, &mut st)?;
     }
     interrupt::install();
     let first = resumed.as_ref().map_or(1, |s| s.epoch + 1);
