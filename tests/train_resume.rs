@@ -1,7 +1,9 @@
 //! What a resumed run takes from where it is resumed: its data from any directory, the flags given
-//! with `--resume` (applied and recorded, or refused). Tiny CLI runs at 32×32 on the CPU.
+//! with `--resume` (applied and recorded, or refused), and a SIGTERM that stops a session, saved as
+//! Ctrl-C saves it. Tiny CLI runs at 32×32 on the CPU.
 mod common;
 use common::training::{records, QUIET_CPU};
+use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
 use tumorseg::train::TrainConfig;
@@ -114,4 +116,43 @@ fn a_new_lr_on_resume_restarts_the_rate_and_flags_it_cannot_follow_are_refused()
     );
     assert_eq!(config(&run), recorded);
     assert_eq!(records(&run).len(), 2);
+}
+
+/// Before, SIGTERM (`timeout`, batch schedulers) ended the process with nothing saved: up to
+/// --save-every epochs were lost.
+#[test]
+fn sigterm_saves_inside_the_epoch_as_ctrl_c_does_and_exits_143() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = common::fixture();
+    let args = [fixture.to_str().unwrap(), "--out", "r", "--epochs", "50"];
+    let mut child = train_in(dir.path(), &args)
+        .args(["--save-every", "50"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // The handler is in place once the loop announces itself.
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("training on") {
+            break;
+        }
+    }
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert_eq!(child.wait().unwrap().code(), Some(143), "{rest:?}");
+    let saved = "interrupted: saved last.safetensors in epoch ";
+    assert!(rest.iter().any(|l| l.starts_with(saved)), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("--resume")), "{rest:?}");
+    let run = dir.path().join("r");
+    let state: Value = common::json(&run.join("train_state.json"));
+    assert_eq!(state["interrupted"], true);
+    assert!(
+        state["partial"]["batches"].as_u64().unwrap() >= 1,
+        "{state}"
+    );
+    assert!(run.join("last.safetensors").is_file());
 }

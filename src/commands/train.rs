@@ -126,7 +126,7 @@ pub struct TrainFlags {
     #[arg(long, value_name = "DECAY")]
     pub ema: Option<f64>,
     /// Write the resumable checkpoint (last.safetensors + optimizer state, ~0.3 GB) every N epochs
-    /// and after the final one; Ctrl-C always writes it [default: 1].
+    /// and after the final one; Ctrl-C and SIGTERM always write it [default: 1].
     #[arg(long, value_name = "N")]
     pub save_every: Option<usize>,
 }
@@ -226,7 +226,7 @@ pub fn run(args: Args) -> Result<()> {
             "`tumorseg train --resume {}` continues the run",
             summary.run_dir.display()
         );
-        return Err(train::interrupt::Interrupted(how).into());
+        return Err(train::interrupt::Interrupted::new(how).into());
     }
     match (summary.best_epoch, summary.best_valid_dice) {
         (Some(e), Some(d)) => println!(

@@ -1,6 +1,7 @@
-//! The epoch loop: train, validate, log, schedule, checkpoint, plot; Ctrl-C saves `last.safetensors` and
-//! returns cleanly. Host syncs: the fp16 skip decision per step, the loss shown by the progress bar every
-//! `SHOW_EVERY` steps, and the epoch's loss and Dice sums once per epoch.
+//! The epoch loop: train, validate, log, schedule, checkpoint, plot; Ctrl-C or SIGTERM saves
+//! `last.safetensors` and returns cleanly. Host syncs: the fp16 skip decision per step, the loss
+//! shown by the progress bar every `SHOW_EVERY` steps, and the epoch's loss and Dice sums once per
+//! epoch.
 use super::ema::Ema;
 use super::log::{self, EpochRecord};
 use super::prefetch::DeviceBatches;
@@ -113,7 +114,8 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     if let (Some(state), Some(before)) = (&resumed, &before) {
         (plateau, early, records) = resumable::restore(&run_dir, (state, before), &cfg, &mut st)?;
     }
-    interrupt::install();
+    // Ctrl-C and SIGTERM save the run (below) while this lives.
+    let _armed = interrupt::install();
     let first = resumed.as_ref().map_or(1, |s| s.epoch + 1);
     let earlier_seconds = resumed.as_ref().map_or(0.0, |s| s.seconds);
     eprintln!(
