@@ -33,6 +33,11 @@ pub struct TrainState {
     /// cosine schedule's clock count the whole run, not one session (0 in states written before).
     #[serde(default)]
     pub seconds: f64,
+    /// What the session that wrote this state expected the next epoch to cost (`EpochCost`): saved so
+    /// that a resumed run with the same `--time-limit` starts no epoch that session refused (0 before
+    /// any epoch, and in states written before).
+    #[serde(default)]
+    pub next_epoch_seconds: f64,
     /// What Ctrl-C left trained of epoch `epoch + 1`, which `--resume` continues from there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial: Option<PartialEpoch>,

@@ -76,7 +76,7 @@ fn main() {
     if let Err(e) = result {
         if let Some(stop) = e.downcast_ref::<tumorseg::train::interrupt::Interrupted>() {
             eprintln!("{stop}");
-            std::process::exit(130);
+            std::process::exit(stop.status);
         }
         eprintln!("error: {}", commands::error_chain(&e));
         std::process::exit(1);

@@ -15,5 +15,6 @@ pub mod setup;
 pub mod step;
 
 pub use config::TrainConfig;
-pub use run::{out_of_time, train, TrainSummary};
+pub use run::{train, TrainSummary};
+pub use schedule::out_of_time;
 pub use step::{dice_sum, step, StepState};

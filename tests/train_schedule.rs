@@ -42,24 +42,30 @@ fn time_limit_stops_before_an_epoch_that_would_not_fit() {
     let state = tumorseg::checkpoint::load_state(dir.path()).unwrap();
     assert_eq!((state.epoch, state.finished), (1, true));
     assert!(dir.path().join("last.safetensors").is_file());
-    assert!(state.seconds >= records(dir.path())[0]["seconds"].as_f64().unwrap());
+    let epoch_seconds = records(dir.path())[0]["seconds"].as_f64().unwrap();
+    assert!(state.seconds >= epoch_seconds);
+    // What the stop was judged by: the epoch and the checkpoint write after it.
+    assert!(state.next_epoch_seconds >= epoch_seconds, "{state:?}");
     // The budget is the run's: resumed, the inherited second is already spent; a larger one extends it.
-    let resumed = |limit: &str| {
+    let resumed = |limit: f64| {
         let out = train_cli()
-            .args([
-                "--resume",
-                dir.path().to_str().unwrap(),
-                "--time-limit",
-                limit,
-            ])
+            .arg("--resume")
+            .arg(dir.path())
+            .args(["--time-limit", &limit.to_string()])
             .args(QUIET_CPU)
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");
-        records(dir.path()).len()
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (records(dir.path()).len(), stderr)
     };
-    assert_eq!(resumed("1"), 1);
-    assert_eq!(resumed("1000"), 3);
+    let (epochs, said) = resumed(1.0);
+    assert_eq!(epochs, 1);
+    assert!(said.contains("its time limit of 1.0s is used up"), "{said}");
+    // A limit the clock has not reached, but the next epoch would pass: the first session stopped
+    // before that epoch, and so does the resumed one.
+    assert_eq!(resumed(state.seconds + state.next_epoch_seconds / 2.0).0, 1);
+    assert_eq!(resumed(1000.0).0, 3);
 }
 
 #[test]

@@ -231,7 +231,7 @@ fn train_members(cfg: &TrainConfig, n: u32, resume: bool) -> Result<Vec<TrainSum
         .collect()
 }
 
-/// A trained model to decide with; Ctrl-C ends the whole pipeline (checked first: it may have come
+/// A trained model to decide with; Ctrl-C or SIGTERM ends the whole pipeline (checked first: it may have come
 /// before the first epoch ended), with how to resume it.
 fn finished(summary: TrainSummary, cfg: &TrainConfig) -> Result<TrainSummary> {
     if summary.interrupted {
@@ -239,7 +239,7 @@ fn finished(summary: TrainSummary, cfg: &TrainConfig) -> Result<TrainSummary> {
             "`tumorseg pipeline ROOT --resume {}` continues the pipeline",
             cfg.run_dir().display()
         );
-        return Err(crate::train::interrupt::Interrupted(how).into());
+        return Err(crate::train::interrupt::Interrupted::new(how).into());
     }
     if summary.best_epoch.is_none() {
         bail!(

@@ -25,8 +25,9 @@ pub struct TrainFlags {
     #[arg(long, conflicts_with = "resume")]
     pub out: Option<PathBuf>,
     /// TOML file with any TrainConfig fields, e.g. an `[augmentation]` table as in
-    /// configs/augment-strong.toml (flags given here override it).
-    #[arg(long)]
+    /// configs/augment-strong.toml (flags given here override it). Not with --resume, whose run's
+    /// config.toml is the config.
+    #[arg(long, conflicts_with = "resume")]
     pub config: Option<PathBuf>,
     /// Maximum number of epochs [default: 100].
     #[arg(long)]
@@ -84,7 +85,10 @@ pub struct TrainFlags {
     pub init: Option<PathBuf>,
     /// Continue the run in this directory from its last.safetensors and saved optimizer/scheduler state
     /// (a run early stopping ended stays ended unless --early-stop is larger; give a larger --epochs or
-    /// --time-limit to extend one that ran out of them).
+    /// --time-limit to extend one that ran out of them). Flags given with it apply to the rest of the
+    /// run and are written to its config.toml: a new --lr restarts the rate at that value (the
+    /// plateau schedule's counters go on); --seed, --init and --encoder-weights, which the run's
+    /// first epochs were made with, cannot change.
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Start a new run even where --out holds a trained model (or an ensemble): its model, state,
@@ -106,10 +110,12 @@ pub struct TrainFlags {
     /// No progress bars (epoch summaries are still printed).
     #[arg(long)]
     pub no_progress: bool,
-    /// Wall-clock budget for the epoch loop in seconds: no epoch is started that would end past it
-    /// (judged by the slowest epoch so far; the first epoch's one-off warm-up counts only until a second
-    /// has run). It is the whole run's: --resume counts the earlier sessions' seconds, so give a larger
-    /// value to extend a run [default: none].
+    /// Wall-clock budget for the epoch loop in seconds (loading the data and the model is not counted):
+    /// no epoch is started that would end past it (judged by the slowest epoch so far; the first
+    /// epoch's one-off warm-up counts only until a second has run), but a run's first epoch always
+    /// runs, however long it takes. It is the whole run's: --resume counts the earlier sessions'
+    /// seconds and starts no epoch the last session judged would not fit, so give a larger value to
+    /// extend a run [default: none].
     #[arg(long, value_name = "SECONDS")]
     pub time_limit: Option<f64>,
     /// Memory layout: auto (channels-last, the faster on CUDA and on CPUs), nchw or channels-last [default: auto].
@@ -120,7 +126,7 @@ pub struct TrainFlags {
     #[arg(long, value_name = "DECAY")]
     pub ema: Option<f64>,
     /// Write the resumable checkpoint (last.safetensors + optimizer state, ~0.3 GB) every N epochs
-    /// and after the final one; Ctrl-C always writes it [default: 1].
+    /// and after the final one; Ctrl-C and SIGTERM always write it [default: 1].
     #[arg(long, value_name = "N")]
     pub save_every: Option<usize>,
 }
@@ -220,7 +226,7 @@ pub fn run(args: Args) -> Result<()> {
             "`tumorseg train --resume {}` continues the run",
             summary.run_dir.display()
         );
-        return Err(train::interrupt::Interrupted(how).into());
+        return Err(train::interrupt::Interrupted::new(how).into());
     }
     match (summary.best_epoch, summary.best_valid_dice) {
         (Some(e), Some(d)) => println!(

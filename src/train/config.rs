@@ -4,6 +4,7 @@ use super::schedule::LrSchedule;
 use crate::augment::AugmentConfig;
 use crate::device::{Layout, Precision};
 use crate::loss::DiceReduction;
+use crate::weights::EncoderWeights;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -217,6 +218,25 @@ impl TrainConfig {
             "augmentation.zoom.range [{lo}, {hi}] must satisfy 0 < low <= high"
         );
         Ok(())
+    }
+
+    /// The config with its input paths absolute (dataset, `init`, `annotations`, an `encoder_weights`
+    /// file), as a run's config.toml records them: resumed from another directory, the run still
+    /// finds its data.
+    pub fn with_absolute_paths(self) -> Result<TrainConfig> {
+        let absolute =
+            |p: &Path| std::path::absolute(p).with_context(|| format!("resolving {}", p.display()));
+        let encoder_weights = match self.encoder_weights.parse() {
+            Ok(EncoderWeights::Path(p)) => absolute(&p)?.to_string_lossy().into_owned(),
+            _ => self.encoder_weights.clone(),
+        };
+        Ok(TrainConfig {
+            dataset: absolute(&self.dataset)?,
+            init: self.init.as_deref().map(absolute).transpose()?,
+            annotations: self.annotations.as_deref().map(absolute).transpose()?,
+            encoder_weights,
+            ..self
+        })
     }
 
     /// The run directory: `out`, or `runs/<UTC timestamp>`.

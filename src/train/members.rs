@@ -63,7 +63,8 @@ pub fn plan(cfg: &TrainConfig, n: u32, resume: bool) -> Result<()> {
             continue;
         }
         std::fs::create_dir_all(&dir)?;
-        checkpoint::write_atomic(&dir.join(checkpoint::CONFIG), member.to_toml()?.as_bytes())?;
+        let toml = member.with_absolute_paths()?.to_toml()?;
+        checkpoint::write_atomic(&dir.join(checkpoint::CONFIG), toml.as_bytes())?;
     }
     Ok(())
 }

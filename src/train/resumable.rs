@@ -1,13 +1,88 @@
 //! What makes a run resumable: the state `save_last` writes after an epoch (or inside one, on
-//! Ctrl-C), and whether a resumed run has anything left to train.
-use super::schedule::{EarlyStop, Plateau};
+//! Ctrl-C), which flags a resumed run can follow, whether it has anything left to train, and
+//! putting its state back.
+use super::log::{self, EpochRecord};
+use super::schedule::{out_of_time, seconds, EarlyStop, Plateau};
 use super::step::StepState;
 use super::TrainConfig;
 use crate::checkpoint::{self, PartialEpoch, TrainState};
 use crate::provenance::Digest;
-use anyhow::Result;
-use std::path::Path;
+use anyhow::{ensure, Result};
+use std::path::{Path, PathBuf};
 use tch::nn::VarStore;
+
+/// The config of the run resumed in `dir` (input paths absolute, as `now`'s are), once the flags
+/// over it (`now`) are ones a resumed run follows; refused before anything is written: a new
+/// --seed, --init or --encoder-weights, which config.toml would record though the run could not
+/// have used them.
+pub(super) fn earlier_config(dir: &Path, now: &TrainConfig) -> Result<TrainConfig> {
+    let before = checkpoint::load_config(dir)?.with_absolute_paths()?;
+    let shown = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .map_or("none".into(), |p| p.display().to_string())
+    };
+    let weights = "it chose the first weights, and a resumed run goes on from its last.safetensors";
+    for (flag, was, given, why) in [
+        (
+            "--seed",
+            before.seed.to_string(),
+            now.seed.to_string(),
+            "it drew the order and augmentation of the epochs trained and draws those to come",
+        ),
+        ("--init", shown(&before.init), shown(&now.init), weights),
+        (
+            "--encoder-weights",
+            before.encoder_weights.clone(),
+            now.encoder_weights.clone(),
+            weights,
+        ),
+    ] {
+        ensure!(
+            was == given,
+            "{flag} {given} cannot change on --resume: the run has {was} ({why}); leave {flag} out"
+        );
+    }
+    Ok(before)
+}
+
+/// Puts the state the resumed run saved in `run_dir` back into `st` (optimizer, weight average,
+/// loss scaler); returns the plateau and early-stop counters with `cfg`'s settings (flags given on
+/// resume, e.g. a new --early-stop, win) and the epochs logged up to the state (the log is cut
+/// back to them).
+pub(super) fn restore(
+    run_dir: &Path,
+    (state, before): (&TrainState, &TrainConfig),
+    cfg: &TrainConfig,
+    st: &mut StepState,
+) -> Result<(Plateau, EarlyStop, Vec<EpochRecord>)> {
+    let moments = checkpoint::read_tensors(&run_dir.join(checkpoint::OPTIMIZER))?;
+    st.optimizer.load(&state.optimizer, &moments)?;
+    // A new --lr restarts the rate there (the plateau's counters go on): config.toml, which records
+    // it, then says what the run trains with.
+    if cfg.lr != before.lr {
+        eprintln!(
+            "note: --lr {:.1e} replaces {:.1e}, the rate the run had reached",
+            cfg.lr,
+            st.optimizer.lr()
+        );
+        st.optimizer.set_lr(cfg.lr);
+    }
+    if let Some(ema) = &mut st.ema {
+        if !ema.load(&moments)? {
+            eprintln!("note: the resumed run kept no weight average: --ema starts one now");
+        }
+    }
+    st.scaler.load_state(&state.scaler);
+    let (mut plateau, mut early) = (state.plateau.clone(), state.early_stop.clone());
+    (plateau.factor, plateau.patience, early.patience) =
+        (cfg.plateau_factor, cfg.plateau_patience, cfg.early_stop);
+    let metrics = run_dir.join(checkpoint::METRICS);
+    let records: Vec<EpochRecord> = (log::read(&metrics)?.into_iter())
+        .filter(|r| r.epoch <= state.epoch)
+        .collect();
+    log::rewrite(&metrics, &records)?;
+    Ok((plateau, early, records))
+}
 
 /// A note on what changed of the resumed run's data since its last session: the content of a
 /// split's annotations or images (wherever the dataset now lives: a run moved with its pipeline's
@@ -58,10 +133,35 @@ pub(super) fn ended(cfg: &TrainConfig, state: &TrainState) -> Option<String> {
             crate::report::count(state.early_stop.epochs_since_best, "epoch")
         ));
     }
-    let limit = cfg.time_limit.filter(|&l| state.seconds >= l)?;
+    // The test the session that saved `state` applied before each epoch, with its estimate: the same
+    // limit ends the run again. An epoch stopped inside was started within the limit: it finishes.
+    let next = match state.partial {
+        Some(_) => 0.0,
+        None => state.next_epoch_seconds,
+    };
+    let limit = cfg
+        .time_limit
+        .filter(|_| out_of_time(cfg, state.seconds, next))?;
     Some(format!(
-        "its time limit of {limit:.0} s is used up; a larger --time-limit continues the run"
+        "its time limit of {} is used up ({} used, and an epoch takes about {}); a larger \
+         --time-limit continues the run",
+        seconds(limit),
+        seconds(state.seconds),
+        seconds(next)
     ))
+}
+
+/// Marks the saved state of `run_dir` finished at `at` (the run's clock) with the next epoch's
+/// estimate: the time limit ended the run after the state of its last epoch was written, and a
+/// resume with the same limit must see the clock and estimate that ended it.
+pub(super) fn finish(run_dir: &Path, at: f64, next_epoch: f64) -> Result<()> {
+    let state = TrainState {
+        finished: true,
+        seconds: at,
+        next_epoch_seconds: next_epoch,
+        ..checkpoint::load_state(run_dir)?
+    };
+    checkpoint::save_state(run_dir, &state)
 }
 
 /// Where the run stands when `save_last` writes it.
@@ -72,6 +172,8 @@ pub(super) struct Mark {
     pub(super) finished: bool,
     /// The run's clock (all sessions).
     pub(super) seconds: f64,
+    /// What the next epoch is expected to cost.
+    pub(super) next_epoch: f64,
     /// What Ctrl-C left trained of the next epoch.
     pub(super) partial: Option<PartialEpoch>,
 }
@@ -98,6 +200,7 @@ pub(super) fn save_last(
         interrupted: at.interrupted,
         finished: at.finished,
         seconds: at.seconds,
+        next_epoch_seconds: at.next_epoch,
         partial: at.partial,
         optimizer: st.optimizer.state(),
         scaler: st.scaler.state(),

@@ -1,11 +1,12 @@
-//! The epoch loop: train, validate, log, schedule, checkpoint, plot; Ctrl-C saves `last.safetensors` and
-//! returns cleanly. Host syncs: the fp16 skip decision per step, the loss shown by the progress bar every
-//! `SHOW_EVERY` steps, and the epoch's loss and Dice sums once per epoch.
+//! The epoch loop: train, validate, log, schedule, checkpoint, plot; Ctrl-C or SIGTERM saves
+//! `last.safetensors` and returns cleanly. Host syncs: the fp16 skip decision per step, the loss
+//! shown by the progress bar every `SHOW_EVERY` steps, and the epoch's loss and Dice sums once per
+//! epoch.
 use super::ema::Ema;
 use super::log::{self, EpochRecord};
 use super::prefetch::DeviceBatches;
-use super::resumable::{changed_data, ended, save_last, Mark};
-use super::schedule::{self, EarlyStop, EpochCost, LrSchedule, Plateau};
+use super::resumable::{self, changed_data, ended, save_last, Mark};
+use super::schedule::{self, out_of_time, seconds, EarlyStop, EpochCost, LrSchedule, Plateau};
 use super::setup::{self, Data};
 use super::step::{dice_sum, step, StepState};
 use super::{curves, interrupt, TrainConfig};
@@ -48,8 +49,11 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     }
     let run_dir = cfg.resume.clone().unwrap_or_else(|| cfg.run_dir());
     let rt = setup::runtime(cfg)?;
-    let mut cfg = cfg.clone();
+    let mut cfg = cfg.clone().with_absolute_paths()?;
     cfg.out = Some(run_dir.clone());
+    let before = (cfg.resume.as_deref())
+        .map(|dir| resumable::earlier_config(dir, &cfg))
+        .transpose()?;
     let resumed = match &cfg.resume {
         Some(dir) => Some(checkpoint::load_state(dir)?),
         None => {
@@ -74,10 +78,9 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         }
     }
     let data = setup::data(&cfg)?;
-    if let Some(dir) = &cfg.resume {
+    if let (Some(dir), Some(before)) = (&cfg.resume, &before) {
         let read = (provenance::sessions(dir)?.pop()).map_or(vec![], |last| last.inputs);
-        let before = checkpoint::load_config(dir)?;
-        if let Some(note) = changed_data((&before, &read), (&cfg, &data.inputs)) {
+        if let Some(note) = changed_data((before, &read), (&cfg, &data.inputs)) {
             eprintln!("{note}");
         }
     }
@@ -108,26 +111,11 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let mut early = EarlyStop::new(cfg.early_stop);
     let mut records = vec![];
     let metrics_path = run_dir.join(checkpoint::METRICS);
-    if let Some(state) = &resumed {
-        let moments = checkpoint::read_tensors(&run_dir.join(checkpoint::OPTIMIZER))?;
-        st.optimizer.load(&state.optimizer, &moments)?;
-        if let Some(ema) = &mut st.ema {
-            if !ema.load(&moments)? {
-                eprintln!("note: the resumed run kept no weight average: --ema starts one now");
-            }
-        }
-        st.scaler.load_state(&state.scaler);
-        (plateau, early) = (state.plateau.clone(), state.early_stop.clone());
-        // Flags given on resume (e.g. a new --early-stop) win over the saved counters' settings.
-        (plateau.factor, plateau.patience, early.patience) =
-            (cfg.plateau_factor, cfg.plateau_patience, cfg.early_stop);
-        records = log::read(&metrics_path)?
-            .into_iter()
-            .filter(|r| r.epoch <= state.epoch)
-            .collect();
-        log::rewrite(&metrics_path, &records)?;
+    if let (Some(state), Some(before)) = (&resumed, &before) {
+        (plateau, early, records) = resumable::restore(&run_dir, (state, before), &cfg, &mut st)?;
     }
-    interrupt::install();
+    // Ctrl-C and SIGTERM save the run (below) while this lives.
+    let _armed = interrupt::install();
     let first = resumed.as_ref().map_or(1, |s| s.epoch + 1);
     let earlier_seconds = resumed.as_ref().map_or(0.0, |s| s.seconds);
     eprintln!(
@@ -153,16 +141,21 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         seconds: 0.0,
     };
     if let (Some(_), Some(limit)) = (&resumed, cfg.time_limit) {
-        eprintln!("time limit: {earlier_seconds:.0}s of {limit:.0}s used by the earlier sessions");
+        eprintln!(
+            "time limit: {} of {} used by the earlier sessions",
+            seconds(earlier_seconds),
+            seconds(limit)
+        );
     }
     let loop_start = Instant::now();
     // The run's clock: a resumed run continues from its earlier sessions' seconds.
     let clock = || earlier_seconds + loop_start.elapsed().as_secs_f64();
-    let mark = |epoch, interrupted, finished| Mark {
+    let mark = |epoch, interrupted, finished, next_epoch| Mark {
         epoch,
         interrupted,
         finished,
         seconds: clock(),
+        next_epoch,
         partial: None,
     };
     let save = |st: &StepState, plateau: &Plateau, early: &EarlyStop, at: Mark| {
@@ -181,14 +174,18 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let mut next_feed = None;
     let mut resumed_inside = resumed.as_ref().and_then(|s| s.partial);
     for epoch in first..=cfg.epochs {
-        if out_of_time(&cfg, clock(), cost.estimate()) {
-            if let Some(e) = unsaved {
-                save(&st, &plateau, &early, mark(e, false, true))?;
+        let (now, next) = (clock(), cost.estimate());
+        if out_of_time(&cfg, now, next) {
+            // The state says what ended the run, so that a resume with this limit stops here too.
+            match unsaved {
+                Some(e) => save(&st, &plateau, &early, mark(e, false, true, next))?,
+                None => resumable::finish(&run_dir, now, next)?,
             }
             eprintln!(
-                "time limit: {:.0}s of {:.0}s used, the next epoch would not fit",
-                clock(),
-                cfg.time_limit.unwrap_or_default()
+                "time limit: {} of {} used, the next epoch would not fit (about {})",
+                seconds(now),
+                seconds(cfg.time_limit.unwrap_or_default()),
+                seconds(next)
             );
             summary.out_of_time = true;
             break;
@@ -218,7 +215,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             // Everything as it stands inside the epoch, so that --resume finishes it exactly.
             let at = Mark {
                 partial: Some(done),
-                ..mark(epoch - 1, true, false)
+                ..mark(epoch - 1, true, false, cost.estimate())
             };
             save(&st, &plateau, &early, at)?;
             eprintln!(
@@ -260,16 +257,11 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         let stop = early.should_stop() && epoch < cfg.epochs;
         // Judged before this epoch's checkpoint write, which the estimate then leaves out: the time
         // limit's margin absorbs one write.
-        let last_epoch = stop
-            || epoch == cfg.epochs
-            || out_of_time(
-                &cfg,
-                clock(),
-                cost.estimate_with(t0.elapsed().as_secs_f64()),
-            );
+        let next = cost.estimate_with(t0.elapsed().as_secs_f64());
+        let last_epoch = stop || epoch == cfg.epochs || out_of_time(&cfg, clock(), next);
         unsaved = Some(epoch);
         if last_epoch || epoch.is_multiple_of(cfg.save_every) {
-            save(&st, &plateau, &early, mark(epoch, false, last_epoch))?;
+            save(&st, &plateau, &early, mark(epoch, false, last_epoch, next))?;
             unsaved = None;
         }
         records.push(record.clone());
@@ -304,12 +296,6 @@ fn swap_ema(st: &mut StepState) {
     if let Some(ema) = &mut st.ema {
         ema.swap();
     }
-}
-
-/// True when another epoch taking `next_epoch` seconds would end past the time limit.
-pub fn out_of_time(cfg: &TrainConfig, elapsed: f64, next_epoch: f64) -> bool {
-    cfg.time_limit
-        .is_some_and(|limit| elapsed + next_epoch > limit)
 }
 
 /// One pass over the train split, continuing `from` (the part a resumed epoch had trained); returns

@@ -1,6 +1,7 @@
 //! Epoch-level decisions: the learning rate (the seed's `ReduceLROnPlateau` on the valid Dice, mode max,
 //! relative threshold 1e-4, cooldown 0, min_lr 0; or a cosine decay over the run's epochs or time budget),
 //! early stopping after `patience` epochs without a new best, and whether another epoch fits the time limit.
+use super::TrainConfig;
 use serde::{Deserialize, Serialize};
 
 /// How the learning rate moves from epoch to epoch.
@@ -181,6 +182,21 @@ impl EpochCost {
     }
 }
 
+/// True when another epoch taking `next_epoch` seconds would end past the time limit.
+pub fn out_of_time(cfg: &TrainConfig, elapsed: f64, next_epoch: f64) -> bool {
+    cfg.time_limit
+        .is_some_and(|limit| elapsed + next_epoch > limit)
+}
+
+/// Seconds as the time-limit messages print them: tenths below 10 s, where whole seconds would
+/// read "2s of 0s" for a limit of 0.1.
+pub fn seconds(s: f64) -> String {
+    match s < 10.0 {
+        true => format!("{s:.1}s"),
+        false => format!("{s:.0}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +284,11 @@ mod tests {
         }
         assert_eq!(stopped_at, Some(8));
         assert_eq!(e.best_epoch, Some(1));
+    }
+
+    #[test]
+    fn time_limit_seconds_keep_a_decimal_below_ten() {
+        assert_eq!([0.1, 1.5, 12.4].map(seconds), ["0.1s", "1.5s", "12s"]);
     }
 
     #[test]

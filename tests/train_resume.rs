@@ -1,0 +1,158 @@
+//! What a resumed run takes from where it is resumed: its data from any directory, the flags given
+//! with `--resume` (applied and recorded, or refused), and a SIGTERM that stops a session, saved as
+//! Ctrl-C saves it. Tiny CLI runs at 32×32 on the CPU.
+mod common;
+use common::training::{records, QUIET_CPU};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+use tumorseg::train::TrainConfig;
+
+/// `tumorseg train` at 32², 4 images a batch, in `cwd`, with `args` to follow.
+fn train_in(cwd: &Path, args: &[&str]) -> Command {
+    let mut cmd = common::bin();
+    cmd.current_dir(cwd)
+        .arg("train")
+        .args(["--size", "32", "--batch", "4"])
+        .args(QUIET_CPU)
+        .args(args);
+    cmd
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn config(run: &Path) -> String {
+    std::fs::read_to_string(run.join("config.toml")).unwrap()
+}
+
+#[test]
+fn input_paths_are_recorded_absolute() {
+    let cwd = std::env::current_dir().unwrap();
+    let cfg = TrainConfig {
+        dataset: "d".into(),
+        init: Some("w/init.safetensors".into()),
+        annotations: Some("a.json".into()),
+        encoder_weights: "enc.pth".into(),
+        ..TrainConfig::default()
+    }
+    .with_absolute_paths()
+    .unwrap();
+    assert_eq!(cfg.dataset, cwd.join("d"));
+    assert_eq!(cfg.init, Some(cwd.join("w/init.safetensors")));
+    assert_eq!(cfg.annotations, Some(cwd.join("a.json")));
+    assert_eq!(cfg.encoder_weights, cwd.join("enc.pth").to_str().unwrap());
+    // The names that are not files stay; an absolute path stays as it is.
+    for named in ["imagenet", "none", "/w/enc.pth"] {
+        let cfg = TrainConfig {
+            dataset: "/data".into(),
+            encoder_weights: named.into(),
+            ..TrainConfig::default()
+        };
+        assert_eq!(cfg.clone().with_absolute_paths().unwrap(), cfg);
+    }
+}
+
+/// Before, config.toml kept `dataset = "d"` as typed, and a resume from elsewhere looked for `d`
+/// there: "loading the train split of d: d does not exist".
+#[test]
+fn a_run_started_on_a_relative_dataset_resumes_from_another_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(common::fixture(), dir.path().join("d")).unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    common::run_ok(&mut train_in(
+        dir.path(),
+        &["d", "--out", "r1", "--epochs", "1"],
+    ));
+    let run = dir.path().join("r1");
+    let written: toml::Table = toml::from_str(&config(&run)).unwrap();
+    let dataset = dir.path().join("d");
+    assert_eq!(written["dataset"].as_str(), dataset.to_str());
+    let sub = dir.path().join("sub");
+    common::run_ok(&mut train_in(&sub, &["--resume", "../r1", "--epochs", "2"]));
+    assert_eq!(records(&run).len(), 2);
+}
+
+/// Before, a new --lr went into config.toml while the optimizer went on at the saved rate, and a
+/// new --seed was recorded as if the whole run had used it.
+#[test]
+fn a_new_lr_on_resume_restarts_the_rate_and_flags_it_cannot_follow_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = common::fixture();
+    let dataset = fixture.to_str().unwrap();
+    common::run_ok(&mut train_in(
+        dir.path(),
+        &[dataset, "--out", "r", "--epochs", "1"],
+    ));
+    let run = dir.path().join("r");
+    let resume = |args: &[&str]| {
+        let mut cmd = train_in(dir.path(), &["--resume", "r"]);
+        cmd.args(args).output().unwrap()
+    };
+    let out = resume(&["--epochs", "2", "--lr", "5e-4"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let note = "note: --lr 5.0e-4 replaces 1.0e-4, the rate the run had reached";
+    assert!(stderr(&out).contains(note), "{}", stderr(&out));
+    let lrs: Vec<f64> = (records(&run).iter())
+        .map(|r| r["lr"].as_f64().unwrap())
+        .collect();
+    assert_eq!(lrs, [1e-4, 5e-4]);
+    assert!(config(&run).contains("lr = 0.0005"), "{}", config(&run));
+    // Refused before anything is written, naming the flag.
+    let recorded = config(&run);
+    for (flag, value) in [("--seed", "9"), ("--init", "r/best_model.safetensors")] {
+        let out = resume(&["--epochs", "3", flag, value]);
+        assert!(!out.status.success());
+        let said = stderr(&out);
+        assert!(said.contains(&format!("{flag} ")), "{said}");
+        assert!(said.contains("cannot change on --resume"), "{said}");
+    }
+    let out = resume(&["--config", "c.toml"]);
+    assert!(
+        stderr(&out).contains("cannot be used with"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(config(&run), recorded);
+    assert_eq!(records(&run).len(), 2);
+}
+
+/// Before, SIGTERM (`timeout`, batch schedulers) ended the process with nothing saved: up to
+/// --save-every epochs were lost.
+#[test]
+fn sigterm_saves_inside_the_epoch_as_ctrl_c_does_and_exits_143() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = common::fixture();
+    let args = [fixture.to_str().unwrap(), "--out", "r", "--epochs", "50"];
+    let mut child = train_in(dir.path(), &args)
+        .args(["--save-every", "50"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // The handler is in place once the loop announces itself.
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("training on") {
+            break;
+        }
+    }
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert_eq!(child.wait().unwrap().code(), Some(143), "{rest:?}");
+    let saved = "interrupted: saved last.safetensors in epoch ";
+    assert!(rest.iter().any(|l| l.starts_with(saved)), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("--resume")), "{rest:?}");
+    let run = dir.path().join("r");
+    let state: Value = common::json(&run.join("train_state.json"));
+    assert_eq!(state["interrupted"], true);
+    assert!(
+        state["partial"]["batches"].as_u64().unwrap() >= 1,
+        "{state}"
+    );
+    assert!(run.join("last.safetensors").is_file());
+}
