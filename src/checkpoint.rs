@@ -79,12 +79,16 @@ pub fn check_new_run(run_dir: &Path, overwrite: bool) -> Result<()> {
     let held = [BEST, STATE, crate::ensemble::FILE]
         .into_iter()
         .find(|f| run_dir.join(f).is_file());
+    // An ensemble was not trained there: there is nothing to resume.
+    let resume = match held {
+        Some(crate::ensemble::FILE) => String::new(),
+        _ => format!(", `--resume {}` to continue it", run_dir.display()),
+    };
     match held {
         Some(held) if !overwrite => anyhow::bail!(
-            "{} already holds a trained model ({held}): give another --out, `--resume {}` to \
-             continue it, or --overwrite to replace it",
+            "{} already holds a trained model ({held}): give another --out{resume}, or \
+             --overwrite to replace it",
             run_dir.display(),
-            run_dir.display()
         ),
         _ => Ok(()),
     }

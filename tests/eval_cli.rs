@@ -382,4 +382,9 @@ fn a_threshold_tuned_for_other_weights_is_ignored() {
         1,
         "{stderr}"
     );
+    // The file is there, only not used: not "has no threshold.json".
+    assert!(
+        stderr.contains("using the threshold 0.5 instead") && !stderr.contains("has no"),
+        "{stderr}"
+    );
 }

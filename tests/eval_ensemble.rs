@@ -156,7 +156,7 @@ fn what_cannot_make_an_ensemble_is_refused_and_nothing_is_written() {
 }
 
 #[test]
-fn a_member_changed_since_its_ensemble_was_made_is_noted() {
+fn a_member_changed_since_its_ensemble_was_made_is_noted_and_none_is_resumed() {
     let d = tempfile::tempdir().unwrap();
     let (_, _, ens) = two_and_their_ensemble(d.path());
     let c = common::fake_run_with(&d.path().join("c"), 9, 64);
@@ -169,6 +169,23 @@ fn a_member_changed_since_its_ensemble_was_made_is_noted() {
     assert!(o.status.success(), "{stderr}");
     let note = format!("note: {} changed since", first.display());
     assert!(stderr.contains(&note), "{stderr}");
+    // Nothing was trained in an ensemble's directory: neither way of training there offers a
+    // --resume of it.
+    let train = |how: &str| {
+        let mut cmd = common::training::train_cli();
+        let o = cmd.arg(how).arg(&ens).output().unwrap();
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let resumed = train("--resume");
+    assert!(
+        resumed.contains("ensemble.json lists their sources"),
+        "{resumed}"
+    );
+    let over = train("--out");
+    assert!(
+        over.contains("already holds a trained model") && !over.contains("--resume"),
+        "{over}"
+    );
 }
 
 /// `pipeline --members 2`: two seeds trained in the run's member folders, the run itself their
@@ -264,7 +281,13 @@ fn a_pipeline_of_two_members_decides_with_their_ensemble() {
     cmd.arg("--out")
         .arg(&run)
         .args(["--epochs", "1", "--size", "64", "--overwrite"]);
-    common::run_ok(cmd.args(common::training::QUIET_CPU));
+    let o = common::run_ok(cmd.args(common::training::QUIET_CPU));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let note = "3 members of an earlier pipeline stay in";
+    assert!(
+        stderr.contains(note) && stderr.contains("member-1 … member-3"),
+        "{stderr}"
+    );
     assert!(!run.join("ensemble.json").exists());
     assert_eq!(load_models(&run, Device::Cpu).unwrap().models.len(), 1);
     // New members are not started beside that run's files.

@@ -92,6 +92,11 @@ pub fn resolve_decision(
     let (threshold, source) = match (given.threshold, &file) {
         (Some(t), _) => (t, ThresholdSource::Given),
         (None, Some(f)) => (f.threshold, ThresholdSource::Tuned),
+        // A threshold.json that is there was ignored, with a warning of its own.
+        (None, None) if run_dir.join(crate::threshold::FILE).is_file() => {
+            eprintln!("note: using the threshold {DEFAULT} instead");
+            (DEFAULT, ThresholdSource::Default)
+        }
         (None, None) => {
             eprintln!(
                 "note: {} has no threshold.json: using {DEFAULT} (run `tumorseg tune-threshold` to tune it)",

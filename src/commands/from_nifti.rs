@@ -62,8 +62,8 @@ struct Kept {
 pub fn run(args: Args) -> Result<()> {
     if !args.pairs.len().is_multiple_of(2) {
         bail!(
-            "{} paths: give IMAGE LABEL pairs (each image volume followed by its label volume)",
-            args.pairs.len()
+            "{}: give IMAGE LABEL pairs (each image volume followed by its label volume)",
+            crate::report::count(args.pairs.len(), "path")
         );
     }
     refuse_background(args.labels.as_deref())?;

@@ -206,13 +206,20 @@ impl TrainFlags {
 /// be resumed instead.
 fn resumable_config(run: &Path) -> Result<TrainConfig> {
     if run.join(crate::ensemble::FILE).is_file() && !run.join(checkpoint::CONFIG).is_file() {
+        let instead = match crate::train::members::is_pipeline(run) {
+            true => format!(
+                "its members continue with `tumorseg pipeline ROOT --resume {}`",
+                run.display()
+            ),
+            false => "resume one of the runs its members came from (ensemble.json lists their \
+                      sources)"
+                .to_string(),
+        };
         bail!(
             "{} is an ensemble ({}): it was not trained there, so there is nothing to resume; \
-             resume one of its members' runs, or the members of a `pipeline --members` run with \
-             `tumorseg pipeline ROOT --resume {}`",
+             {instead}",
             run.display(),
             crate::ensemble::FILE,
-            run.display()
         );
     }
     checkpoint::load_config(run)

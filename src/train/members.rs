@@ -105,6 +105,26 @@ pub fn check_new(run: &Path, n: u32, overwrite: bool) -> Result<()> {
     (1..=n).try_for_each(|k| checkpoint::check_new_run(&dir(run, k), overwrite))
 }
 
+/// A single run trained into a pipeline's directory (`--overwrite`) is what inference opens there,
+/// but the earlier members stay (they are whole runs, and large): said, so that they are not
+/// forgotten.
+pub fn note_left_beside(run: &Path) {
+    let n = count(run);
+    if n > 0 {
+        eprintln!(
+            "note: {} of an earlier pipeline stay{} in {} ({}): this run's model is what is used \
+             there; remove them if they are not needed",
+            crate::report::count(n as usize, "member"),
+            if n == 1 { "s" } else { "" },
+            run.display(),
+            match n {
+                1 => "member-1".to_string(),
+                n => format!("member-1 … member-{n}"),
+            }
+        );
+    }
+}
+
 /// How many members a resumed pipeline of `run` trains: `asked`, else as many as it holds; fewer
 /// than it holds is refused.
 pub fn resumed_count(run: &Path, asked: Option<u32>) -> Result<u32> {

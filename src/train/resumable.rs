@@ -121,10 +121,11 @@ pub(super) fn changed_data(
 /// continue it; None when it has epochs left.
 pub(super) fn ended(cfg: &TrainConfig, state: &TrainState) -> Option<String> {
     if state.epoch >= cfg.epochs {
-        return Some(format!(
-            "all {} epochs are trained; a larger --epochs continues the run",
-            cfg.epochs
-        ));
+        let trained = match cfg.epochs {
+            1 => "its 1 epoch is trained".to_string(),
+            n => format!("all {n} epochs are trained"),
+        };
+        return Some(format!("{trained}; a larger --epochs continues the run"));
     }
     if state.early_stop.epochs_since_best >= cfg.early_stop {
         return Some(format!(

@@ -89,6 +89,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     // `--overwrite` with a mistyped dataset keeps the earlier run.
     if resumed.is_none() {
         checkpoint::clear_for_new_run(&run_dir, cfg.overwrite)?;
+        super::members::note_left_beside(&run_dir);
     }
     std::fs::create_dir_all(&run_dir)
         .with_context(|| format!("creating run directory {}", run_dir.display()))?;
