@@ -208,6 +208,12 @@ fn a_dicom_series_from_seg_is_one_volume_scored_in_3d() {
         stdout.contains("Per volume") && stdout.contains("1 volume compared"),
         "{stdout}"
     );
+    // One volume is no sample to draw an interval from.
+    let md = std::fs::read_to_string(d.join("out_truth/report.md")).unwrap();
+    assert!(
+        md.contains("Per volume (1 volume,") && !md.contains("interval over the volumes"),
+        "{md}"
+    );
     let volume = &common::json(&d.join("cmp.json"))["per_volume"];
     assert_eq!(
         (volume["n_images"].as_u64(), volume["b_better"].as_u64()),

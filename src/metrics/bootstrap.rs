@@ -127,8 +127,12 @@ pub fn paired_mean(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> Option<
 }
 
 /// 95 % intervals from `resamples` draws of as many images as there are, with replacement; each draw's
-/// mean and pooled metrics are computed as the report's are. None for no images.
+/// mean and pooled metrics are computed as the report's are. None for fewer than two images.
 pub fn intervals(per_image: &[Confusion], resamples: usize, seed: u64) -> Option<Intervals> {
+    // One case resampled is always itself: no interval to report (a single volume, say).
+    if per_image.len() < 2 {
+        return None;
+    }
     let values: Vec<[f64; 6]> = per_image.iter().map(|c| c.metrics().values()).collect();
     resampled(per_image.len(), resamples, seed, |idx| {
         statistics(per_image, &values, idx)
@@ -182,6 +186,11 @@ mod tests {
         assert_eq!((ci.mean_low.dice, ci.mean_high.dice), (0.0, 1.0));
         assert_eq!(intervals(&pair, 2000, 3), Some(ci));
         assert_eq!(intervals(&[], 2000, 3), None);
+        assert_eq!(
+            intervals(&pair[..1], 2000, 3),
+            None,
+            "one image is no sample"
+        );
     }
 
     #[test]
