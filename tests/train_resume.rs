@@ -2,7 +2,7 @@
 //! with `--resume` (applied and recorded, or refused), and a SIGTERM that stops a session, saved as
 //! Ctrl-C saves it. Tiny CLI runs at 32×32 on the CPU.
 mod common;
-use common::training::{records, QUIET_CPU};
+use common::training::{records, signalled, QUIET_CPU};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -122,28 +122,13 @@ fn a_new_lr_on_resume_restarts_the_rate_and_flags_it_cannot_follow_are_refused()
 /// --save-every epochs were lost.
 #[test]
 fn sigterm_saves_inside_the_epoch_as_ctrl_c_does_and_exits_143() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let fixture = common::fixture();
     let args = [fixture.to_str().unwrap(), "--out", "r", "--epochs", "50"];
-    let mut child = train_in(dir.path(), &args)
-        .args(["--save-every", "50"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut cmd = train_in(dir.path(), &args);
     // The handler is in place once the loop announces itself.
-    for line in lines.by_ref() {
-        if line.unwrap().starts_with("training on") {
-            break;
-        }
-    }
-    let pid = child.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(killed.success());
-    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
-    assert_eq!(child.wait().unwrap().code(), Some(143), "{rest:?}");
+    let (code, rest) = signalled(cmd.args(["--save-every", "50"]), "training on", "TERM");
+    assert_eq!(code, Some(143), "{rest:?}");
     let saved = "interrupted: saved last.safetensors in epoch ";
     assert!(rest.iter().any(|l| l.starts_with(saved)), "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("--resume")), "{rest:?}");

@@ -2,7 +2,7 @@
 //! shared machine): the CLI's run directory, seeded reproducibility, exact resume, Ctrl-C, refusals.
 //! The schedule around the epochs (time limit, EMA, cosine) is in train_schedule.rs.
 mod common;
-use common::training::{records, tiny, train_cli, untimed, QUIET_CPU};
+use common::training::{records, signalled, tiny, train_cli, untimed, QUIET_CPU};
 use serde_json::Value;
 use std::path::Path;
 use tumorseg::train::{self, TrainConfig};
@@ -165,7 +165,6 @@ fn seeded_cpu_runs_are_identical_and_resume_continues_exactly() {
 
 #[test]
 fn ctrl_c_saves_inside_the_epoch_exits_130_and_resume_finishes_it_exactly() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let (run, whole) = (dir.path().join("run"), dir.path().join("whole"));
     let cli = |out: &Path| {
@@ -178,27 +177,10 @@ fn ctrl_c_saves_inside_the_epoch_exits_130_and_resume_finishes_it_exactly() {
         .arg(out);
         cmd
     };
-    let mut child = cli(&run)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     // Once epoch 1 has ended, interrupt as a terminal would: the signal lands inside epoch 2 (or in
     // epoch 1's validation, and then after epoch 2's first step).
-    for line in lines.by_ref() {
-        if line.unwrap().starts_with("epoch 1/3") {
-            break;
-        }
-    }
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{rest:?}");
+    let (code, rest) = signalled(&mut cli(&run), "epoch 1/3", "INT");
+    assert_eq!(code, Some(130), "{rest:?}");
     assert!(
         rest.iter()
             .any(|l| l.starts_with("interrupted: saved last.safetensors in epoch 2, after")),

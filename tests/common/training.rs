@@ -55,3 +55,32 @@ pub fn tiny(out: &Path, epochs: usize, workers: usize) -> TrainConfig {
         ..TrainConfig::default()
     }
 }
+
+/// Runs `cmd` until a line of its stderr starts with `after`, sends it `signal` (as `kill -INT`
+/// would: "INT", "TERM"), and returns its exit code and the stderr lines that followed.
+pub fn signalled(
+    cmd: &mut std::process::Command,
+    after: &str,
+    signal: &str,
+) -> (Option<i32>, Vec<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with(after) {
+            break;
+        }
+    }
+    let killed = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    (child.wait().unwrap().code(), rest)
+}
