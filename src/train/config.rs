@@ -224,8 +224,11 @@ impl TrainConfig {
     /// file), as a run's config.toml records them: resumed from another directory, the run still
     /// finds its data.
     pub fn with_absolute_paths(self) -> Result<TrainConfig> {
-        let absolute =
-            |p: &Path| std::path::absolute(p).with_context(|| format!("resolving {}", p.display()));
+        // An empty path (no dataset yet: `validate` names it) stays empty.
+        let absolute = |p: &Path| match p.as_os_str().is_empty() {
+            true => Ok(PathBuf::new()),
+            false => std::path::absolute(p).with_context(|| format!("resolving {}", p.display())),
+        };
         let encoder_weights = match self.encoder_weights.parse() {
             Ok(EncoderWeights::Path(p)) => absolute(&p)?.to_string_lossy().into_owned(),
             _ => self.encoder_weights.clone(),
