@@ -40,6 +40,8 @@ pub struct CleanOptions {
     pub out_dir: Option<PathBuf>,
     /// Splits to clean, those that exist under the root.
     pub splits: Vec<String>,
+    /// The annotation file read in each split (a file name; default `_annotations.coco.json`).
+    pub input: std::path::PathBuf,
     /// Report images of different splits whose thumbnails correlate at least this much (None: skip).
     pub similar_above: Option<f32>,
 }
@@ -52,6 +54,7 @@ impl Default for CleanOptions {
             categories: None,
             out_dir: None,
             splits: crate::dataset::SPLITS.map(String::from).to_vec(),
+            input: ORIGINAL.into(),
             similar_above: Some(similar::DEFAULT_THRESHOLD),
         }
     }
@@ -61,7 +64,7 @@ impl Default for CleanOptions {
 pub fn clean_dataset(root: &Path, opts: &CleanOptions) -> Result<CleanReport> {
     let mut files = Vec::new();
     for name in &opts.splits {
-        let path = root.join(name).join(ORIGINAL);
+        let path = root.join(name).join(&opts.input);
         if path.is_file() {
             files.push((name.clone(), coco::load(&path)?));
         }
@@ -69,8 +72,9 @@ pub fn clean_dataset(root: &Path, opts: &CleanOptions) -> Result<CleanReport> {
     if files.is_empty() {
         crate::dataset::check_root(root)?;
         bail!(
-            "{}: no split with {ORIGINAL} (looked for {})",
+            "{}: no split with {} (looked for {})",
             root.display(),
+            opts.input.display(),
             opts.splits.join(", ")
         );
     }
@@ -103,7 +107,7 @@ pub fn clean_dataset(root: &Path, opts: &CleanOptions) -> Result<CleanReport> {
         let bytes = serde_json::to_vec_pretty(&cleaned)?;
         write_atomic(&dir.join(CLEANED), &bytes)?;
         stats.original_sha256 =
-            crate::provenance::file("", &root.join(&d.name).join(ORIGINAL))?.sha256;
+            crate::provenance::file("", &root.join(&d.name).join(&opts.input))?.sha256;
         stats.cleaned_sha256 = format!("{:x}", Sha256::digest(&bytes));
         report.splits.push((d.name.clone(), stats));
     }

@@ -327,6 +327,8 @@ pub struct LoadedRun {
     /// One, or an ensemble's members: the prediction is the mean of their probabilities.
     pub models: Vec<UnetPlusPlus>,
     pub inference: Inference,
+    /// The annotations and categories the run was trained on, which scoring it uses by default.
+    pub split: crate::dataset::SplitOptions,
 }
 
 /// Open `<run_dir>/best_model.safetensors` (an ensemble: its members) with the training size
@@ -364,5 +366,19 @@ pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<Loade
         stores: loaded.stores,
         models: loaded.models,
         inference,
+        split: trained_on(run_dir)?,
+    })
+}
+
+/// What a training run's config.toml says it was trained on (nothing for an ensemble, which has
+/// none): scored on other categories, a run would be graded on a task it was not taught.
+fn trained_on(run_dir: &std::path::Path) -> Result<crate::dataset::SplitOptions> {
+    if !run_dir.join(crate::checkpoint::CONFIG).is_file() {
+        return Ok(Default::default());
+    }
+    let cfg = crate::checkpoint::load_config(run_dir)?;
+    Ok(crate::dataset::SplitOptions {
+        annotations: cfg.annotations,
+        categories: cfg.categories,
     })
 }

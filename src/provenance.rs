@@ -213,14 +213,15 @@ pub fn split_inputs(
 }
 
 /// `scored` (the model or the masks), then the split they are scored against, as inference commands
-/// read it (the cleaned annotation file when there is one).
+/// read it with `opts` (the cleaned annotation file when there is one and no --annotations).
 pub fn scoring_inputs(
     mut scored: Vec<Digest>,
     root: &Path,
     split: &str,
+    opts: &crate::dataset::SplitOptions,
     samples: &[crate::dataset::Sample],
 ) -> Result<Vec<Digest>> {
-    scored.extend(split_inputs(root, split, &Default::default(), samples)?);
+    scored.extend(split_inputs(root, split, opts, samples)?);
     Ok(scored)
 }
 

@@ -27,6 +27,10 @@ pub struct Args {
     /// annotations from the dataset root).
     #[arg(long)]
     pub out_dir: Option<PathBuf>,
+    /// Clean this annotation file of each split instead of `_annotations.coco.json` (a file name,
+    /// read in each split folder); the result is `_annotations.coco.cleaned.json` all the same.
+    #[arg(long, value_name = "NAME", value_parser = crate::dataset::annotations_name)]
+    pub annotations: Option<PathBuf>,
     /// Comma-separated splits to clean (missing ones are skipped).
     #[arg(long, value_delimiter = ',', default_value = "train,valid,test")]
     pub splits: Vec<String>,
@@ -48,6 +52,7 @@ pub fn run(args: Args) -> Result<()> {
         categories: args.categories,
         out_dir: args.out_dir.clone(),
         splits: args.splits,
+        input: (args.annotations).unwrap_or_else(|| crate::dataset::ORIGINAL.into()),
         similar_above: (!args.no_similar).then_some(args.similar_above),
     };
     let report = clean_dataset(&args.root, &opts)?;

@@ -29,6 +29,8 @@ pub struct Args {
     pub split: String,
     #[command(flatten)]
     pub decision: DecisionArgs,
+    #[command(flatten)]
+    pub annotations: SplitArgs,
     /// Score this folder of 0/255 PNG masks named `<image stem>.png` instead of a run.
     #[arg(long, value_name = "DIR")]
     pub pred_masks: Option<PathBuf>,
@@ -45,11 +47,13 @@ pub fn run(args: Args) -> Result<()> {
     let report = match (&args.pred_masks, &args.second) {
         (Some(dir), None) => {
             let out = args.out.clone().unwrap_or_else(|| dir.clone());
-            evaluate_masks(dir, &args.first, &args.split, &out)?
+            let opts = args.annotations.over(SplitOptions::default());
+            evaluate_masks(dir, &args.first, &args.split, &opts, &out)?
         }
         (Some(_), Some(_)) => bail!("with --pred-masks give only DATASET_ROOT (got two paths)"),
         (None, Some(root)) => {
-            let run = open_run(&args.first, &args.inference)?;
+            let mut run = open_run(&args.first, &args.inference)?;
+            args.annotations.apply(&mut run);
             let out = args.out.clone().unwrap_or_else(|| args.first.clone());
             evaluate_run(&run, root, &args.split, args.decision, &out)?
         }
@@ -59,6 +63,42 @@ pub fn run(args: Args) -> Result<()> {
     };
     print!("{}", summary(&report));
     Ok(())
+}
+
+/// Which annotations of the split are the ground truth: a run is scored by default on what it was
+/// trained on (its config.toml's --annotations and --categories).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SplitArgs {
+    /// Only these COCO category ids are tumour, comma-separated [default: those the run was trained
+    /// on (its config.toml), else all].
+    #[arg(long, value_delimiter = ',')]
+    pub categories: Option<Vec<u64>>,
+    /// Annotation file instead of _annotations.coco(.cleaned).json: a file name is read in the split
+    /// folder, a path (./x.json) as is [default: the one the run was trained on, else the split's].
+    #[arg(long)]
+    pub annotations: Option<PathBuf>,
+}
+
+impl SplitArgs {
+    /// The given flags over `trained` (what the run was trained on).
+    pub fn over(&self, trained: SplitOptions) -> SplitOptions {
+        SplitOptions {
+            annotations: self.annotations.clone().or(trained.annotations),
+            categories: self.categories.clone().or(trained.categories),
+        }
+    }
+
+    /// Sets the run's ground truth, saying on stderr when it is not the split's own, all categories.
+    pub fn apply(&self, run: &mut LoadedRun) {
+        let trained = std::mem::take(&mut run.split);
+        if self.categories.is_none() && trained.categories.is_some()
+            || self.annotations.is_none() && trained.annotations.is_some()
+        {
+            let source = format!("as {} was trained", run.dir.display());
+            trained.describe(&source);
+        }
+        run.split = self.over(trained);
+    }
 }
 
 /// How probabilities become masks, for evaluate, visualize and predict.
@@ -137,13 +177,13 @@ pub fn evaluate_run(
             "warning: the threshold was tuned on `{split}`, the split being scored: the scores are optimistic"
         );
     }
-    let samples = load_split(root, split, &SplitOptions::default())?;
+    let samples = load_split(root, split, &run.split)?;
     if samples.is_empty() {
         bail!("split {split:?} under {} has no images", root.display());
     }
     let scores = score_model(&run.models, &samples, &run.inference, decision, true)?;
     let model = provenance::run_inputs(&run.dir, source == ThresholdSource::Tuned)?;
-    let inputs = provenance::scoring_inputs(model, root, split, &samples)?;
+    let inputs = provenance::scoring_inputs(model, root, split, &run.split, &samples)?;
     let ctx = ReportContext {
         split,
         threshold: decision.threshold,
@@ -162,16 +202,22 @@ pub fn evaluate_run(
 }
 
 /// Score a folder of predicted masks on `split`; writes the report files into `out`.
-pub fn evaluate_masks(dir: &Path, root: &Path, split: &str, out: &Path) -> Result<Report> {
+pub fn evaluate_masks(
+    dir: &Path,
+    root: &Path,
+    split: &str,
+    opts: &SplitOptions,
+    out: &Path,
+) -> Result<Report> {
     let start = Instant::now();
-    let samples = load_split(root, split, &SplitOptions::default())?;
+    let samples = load_split(root, split, opts)?;
     if samples.is_empty() {
         bail!("split {split:?} under {} has no images", root.display());
     }
     let scores = score_pred_dir(&samples, dir)?;
     let masks: Vec<PathBuf> = samples.iter().map(|s| pred_mask_path(dir, s)).collect();
     let scored = vec![provenance::files("predicted masks", dir, &masks)?];
-    let inputs = provenance::scoring_inputs(scored, root, split, &samples)?;
+    let inputs = provenance::scoring_inputs(scored, root, split, opts, &samples)?;
     let ctx = ReportContext {
         split,
         threshold: 0.5,

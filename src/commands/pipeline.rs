@@ -9,7 +9,7 @@ use crate::commands::evaluate::evaluate_run;
 use crate::commands::train::TrainFlags;
 use crate::commands::tune_threshold::tune;
 use crate::commands::visualize::{figures, Choice};
-use crate::dataset::ORIGINAL;
+use crate::dataset::{annotation_file, SplitOptions};
 use crate::postprocess::PostprocessChoice;
 use crate::predict::{open_run, InferenceArgs, Tta};
 use crate::threshold::{parse_grid, DEFAULT_GRID};
@@ -130,11 +130,15 @@ pub fn run(args: Args) -> Result<()> {
             mirror.display()
         ));
         mirror_dataset(&args.dataset_root, &mirror)?;
-        let opts = CleanOptions {
+        let mut opts = CleanOptions {
             categories: cfg.categories.clone(),
             keep_empty: args.keep_empty,
             ..CleanOptions::default()
         };
+        // The --annotations file is what gets cleaned; every stage then reads the cleaned file.
+        if let Some(name) = cfg.annotations.take() {
+            opts.input = name;
+        }
         print!("{}", format_table(&clean_dataset(&mirror, &opts)?));
         mirror
     };
@@ -167,13 +171,18 @@ pub fn run(args: Args) -> Result<()> {
         tta: Some(args.tta),
         layout: cfg.layout,
     };
-    let run = open_run(&decided, &inference)?;
+    let mut run = open_run(&decided, &inference)?;
+    // An ensemble's directory records no training options: tune and score on what was trained.
+    run.split = SplitOptions {
+        annotations: cfg.annotations.clone(),
+        categories: cfg.categories.clone(),
+    };
 
     stage("tune-threshold (valid)");
     let tuned = tune(&run, &data, "valid", grid, args.postprocess)?;
     print!("{}", tuned.table());
 
-    let split = if data.join("test").join(ORIGINAL).is_file() {
+    let split = if annotation_file(&data.join("test"), &run.split).is_file() {
         "test"
     } else {
         "valid"

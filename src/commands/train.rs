@@ -101,7 +101,8 @@ pub struct TrainFlags {
     /// Only these COCO category ids are tumour (comma-separated) [default: all categories].
     #[arg(long, value_delimiter = ',')]
     pub categories: Option<Vec<u64>>,
-    /// Annotation file to read in each split instead of _annotations.coco(.cleaned).json.
+    /// Annotation file to read in each split instead of _annotations.coco(.cleaned).json: a file
+    /// name, looked up in train/ and valid/ (and test/ in a pipeline, which cleans it first).
     #[arg(long)]
     pub annotations: Option<PathBuf>,
     /// libtorch CPU threads (0 = libtorch's default) [default: 0].

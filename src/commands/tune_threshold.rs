@@ -1,5 +1,5 @@
 //! `tumorseg tune-threshold`: predict a split once, score every grid threshold, keep the best mean Dice.
-use crate::dataset::{load_split, SplitOptions};
+use crate::dataset::load_split;
 use crate::evaluate::threshold_curves;
 use crate::postprocess::PostprocessChoice;
 use crate::predict::{open_run, InferenceArgs, LoadedRun};
@@ -28,6 +28,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "auto")]
     pub postprocess: PostprocessChoice,
     #[command(flatten)]
+    pub annotations: crate::commands::evaluate::SplitArgs,
+    #[command(flatten)]
     pub inference: InferenceArgs,
 }
 
@@ -39,7 +41,8 @@ pub fn run(args: Args) -> Result<()> {
              threshold was chosen on it (tune on valid for an honest test score)"
         );
     }
-    let run = open_run(&args.run_dir, &args.inference)?;
+    let mut run = open_run(&args.run_dir, &args.inference)?;
+    args.annotations.apply(&mut run);
     // Before the grid is computed (minutes on a large split), not after.
     crate::atomic::ensure_writable(&run.dir.join(crate::threshold::FILE))?;
     let file = tune(
@@ -69,7 +72,7 @@ pub fn tune(
     grid: Vec<f32>,
     postprocess: PostprocessChoice,
 ) -> Result<ThresholdFile> {
-    let samples = load_split(root, split, &SplitOptions::default())?;
+    let samples = load_split(root, split, &run.split)?;
     if samples.is_empty() {
         bail!(
             "split {split:?} under {} has no images to tune on",
@@ -86,7 +89,7 @@ pub fn tune(
         true,
     )?;
     let model = provenance::run_inputs(&run.dir, false)?;
-    let inputs = provenance::scoring_inputs(model, root, split, &samples)?;
+    let inputs = provenance::scoring_inputs(model, root, split, &run.split, &samples)?;
     let mut file = ThresholdFile::from_curves(&curves, split, run.inference.tta);
     file.provenance = Some(Provenance::now(run.inference.device, inputs));
     file.save(&run.dir)?;

@@ -1,6 +1,6 @@
 //! `tumorseg visualize`: MRI | ground truth | prediction | overlay rows for random or worst test samples.
 use crate::commands::evaluate::{resolve_decision, DecisionArgs};
-use crate::dataset::{load_split, Sample, SplitOptions};
+use crate::dataset::{load_split, Sample};
 use crate::evaluate::slices::Volumes;
 use crate::evaluate::{decide_each, score_model};
 use crate::metrics::surface::surface;
@@ -37,11 +37,14 @@ pub struct Args {
     #[arg(long, default_value_t = 256)]
     pub panel: u32,
     #[command(flatten)]
+    pub annotations: crate::commands::evaluate::SplitArgs,
+    #[command(flatten)]
     pub inference: InferenceArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let run = open_run(&args.run_dir, &args.inference)?;
+    let mut run = open_run(&args.run_dir, &args.inference)?;
+    args.annotations.apply(&mut run);
     let choice = match args.worst {
         Some(n) => Choice::Worst(n),
         None => Choice::Random {
@@ -89,7 +92,7 @@ pub fn figures(
         bail!("no sample to draw: --n and --worst must be at least 1");
     }
     let (decision, ..) = resolve_decision(decision, &run.dir)?;
-    let samples = load_split(root, split, &SplitOptions::default())?;
+    let samples = load_split(root, split, &run.split)?;
     if samples.is_empty() {
         bail!("split {split:?} under {} has no images", root.display());
     }

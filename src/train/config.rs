@@ -178,6 +178,10 @@ impl TrainConfig {
         );
         self.paths_are_utf8()?;
         self.out_apart_from_the_data()?;
+        if let Some(name) = &self.annotations {
+            crate::dataset::annotations_name(&name.to_string_lossy())
+                .map_err(|e| anyhow::anyhow!("--annotations (annotations): {e}"))?;
+        }
         anyhow::ensure!(
             self.size >= 32 && self.size.is_multiple_of(32),
             "--size {} must be a positive multiple of 32 (U-Net++ downsamples 5 times)",
@@ -220,9 +224,9 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// The config with its input paths absolute (dataset, `init`, `annotations`, an `encoder_weights`
-    /// file), as a run's config.toml records them: resumed from another directory, the run still
-    /// finds its data.
+    /// The config with its input paths absolute (dataset, `init`, an `encoder_weights` file; not
+    /// `annotations`, a file name read in each split), as a run's config.toml records them: resumed
+    /// from another directory, the run still finds its data.
     pub fn with_absolute_paths(self) -> Result<TrainConfig> {
         // An empty path (no dataset yet: `validate` names it) stays empty.
         let absolute = |p: &Path| match p.as_os_str().is_empty() {
@@ -236,7 +240,6 @@ impl TrainConfig {
         Ok(TrainConfig {
             dataset: absolute(&self.dataset)?,
             init: self.init.as_deref().map(absolute).transpose()?,
-            annotations: self.annotations.as_deref().map(absolute).transpose()?,
             encoder_weights,
             ..self
         })
