@@ -109,8 +109,10 @@ pub struct Comparison {
     pub b_mean: MetricSet,
     pub a_global: MetricSet,
     pub b_global: MetricSet,
-    /// 95 % paired-bootstrap intervals of B − A.
-    pub difference_ci95: Intervals,
+    /// 95 % paired-bootstrap intervals of B − A (none for a single shared image or volume: one
+    /// case resampled is always itself, and would turn any difference into a verdict).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub difference_ci95: Option<Intervals>,
     /// Images on which B's Dice is higher, lower, equal (within 1e-9).
     pub b_better: usize,
     pub b_worse: usize,
@@ -163,7 +165,8 @@ pub struct Hd95Difference {
     pub n_images: usize,
     pub a_mean: f64,
     pub b_mean: f64,
-    pub difference_ci95: (f64, f64),
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub difference_ci95: Option<(f64, f64)>,
 }
 
 impl Hd95Difference {
@@ -174,10 +177,13 @@ impl Hd95Difference {
             .filter(|(x, y)| x.unit == unit && y.unit == unit)
             .filter_map(|(x, y)| Some((x.hd95?, y.hd95?)))
             .unzip();
+        if a.is_empty() {
+            return None;
+        }
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         Some(Hd95Difference {
             unit,
-            difference_ci95: bootstrap::paired_mean(&a, &b, bootstrap::RESAMPLES, bootstrap::SEED)?,
+            difference_ci95: bootstrap::paired_mean(&a, &b, bootstrap::RESAMPLES, bootstrap::SEED),
             n_images: a.len(),
             a_mean: mean(&a),
             b_mean: mean(&b),
@@ -228,8 +234,7 @@ pub fn compare_as(a: &[Scored], b: &[Scored], scope: &'static str) -> Result<Com
         b_mean: ab.mean(),
         a_global: aa.global(),
         b_global: ab.global(),
-        difference_ci95: bootstrap::paired(&ca, &cb, bootstrap::RESAMPLES, bootstrap::SEED)
-            .expect("at least one image"),
+        difference_ci95: bootstrap::paired(&ca, &cb, bootstrap::RESAMPLES, bootstrap::SEED),
         b_better: counts[0],
         b_worse: counts[1],
         tied: counts[2],

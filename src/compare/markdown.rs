@@ -67,32 +67,33 @@ fn section(s: &mut String, c: &Comparison) {
     }
     *s += "| Metric | A mean | B mean | B − A | 95 % CI of B − A | A global | B global | B − A global | 95 % CI |\n";
     *s += "|---|---|---|---|---|---|---|---|---|\n";
-    let ci = &c.difference_ci95;
-    let cols = [
+    let ci = c.difference_ci95.as_ref();
+    let (am, bm, ag, bg) = (
         c.a_mean.values(),
         c.b_mean.values(),
-        ci.mean_low.values(),
-        ci.mean_high.values(),
         c.a_global.values(),
         c.b_global.values(),
-        ci.global_low.values(),
-        ci.global_high.values(),
-    ];
+    );
+    // No interval over a single case: a dash, not the difference itself as both bounds.
+    let range = |bounds: Option<([f64; 6], [f64; 6])>, k: usize| {
+        bounds.map_or("–".into(), |(lo, hi)| {
+            format!("{:+.4} … {:+.4}", lo[k], hi[k])
+        })
+    };
+    let mean_ci = ci.map(|i| (i.mean_low.values(), i.mean_high.values()));
+    let global_ci = ci.map(|i| (i.global_low.values(), i.global_high.values()));
     for (k, label) in LABELS.iter().enumerate() {
-        let v = |i: usize| cols[i][k];
         let _ = writeln!(
             s,
-            "| {label} | {:.4} | {:.4} | {:+.4} | {:+.4} … {:+.4} | {:.4} | {:.4} | {:+.4} | {:+.4} … {:+.4} |",
-            v(0),
-            v(1),
-            v(1) - v(0),
-            v(2),
-            v(3),
-            v(4),
-            v(5),
-            v(5) - v(4),
-            v(6),
-            v(7)
+            "| {label} | {:.4} | {:.4} | {:+.4} | {} | {:.4} | {:.4} | {:+.4} | {} |",
+            am[k],
+            bm[k],
+            bm[k] - am[k],
+            range(mean_ci, k),
+            ag[k],
+            bg[k],
+            bg[k] - ag[k],
+            range(global_ci, k),
         );
     }
     let _ = writeln!(
@@ -110,27 +111,38 @@ fn section(s: &mut String, c: &Comparison) {
 }
 
 fn describe(h: &Hd95Difference, scope: &str) -> String {
-    let (lo, hi) = h.difference_ci95;
+    let told = match h.difference_ci95 {
+        Some((lo, hi)) => format!(
+            "(95 % interval {lo:+.2} … {hi:+.2}): {}",
+            if hi < 0.0 {
+                "B's outlines lie closer to the truth's"
+            } else if lo > 0.0 {
+                "B's outlines lie farther from the truth's"
+            } else {
+                "no difference can be told"
+            }
+        ),
+        None => format!("(no interval over one {scope}): no difference can be told"),
+    };
     format!(
         "HD95 in {} (lower is better), over the {} where both have one: A {:.2}, B {:.2}, \
-         B − A {:+.2} (95 % interval {lo:+.2} … {hi:+.2}): {}.",
+         B − A {:+.2} {told}.",
         h.unit.words(),
         crate::report::count(h.n_images, scope),
         h.a_mean,
         h.b_mean,
         h.b_mean - h.a_mean,
-        if hi < 0.0 {
-            "B's outlines lie closer to the truth's"
-        } else if lo > 0.0 {
-            "B's outlines lie farther from the truth's"
-        } else {
-            "no difference can be told"
-        }
     )
 }
 
 /// What the mean-Dice interval of B − A over the `scope`s (images, volumes) says, in words.
-fn verdict(ci: &Intervals, scope: &str) -> String {
+fn verdict(ci: Option<&Intervals>, scope: &str) -> String {
+    let Some(ci) = ci else {
+        return format!(
+            "No difference in mean Dice can be told from a single {scope}: one case tells no \
+             difference from chance."
+        );
+    };
     let (lo, hi) = (ci.mean_low.dice, ci.mean_high.dice);
     if lo > 0.0 {
         format!("B's mean Dice is higher than A's: the 95 % interval of the difference, {lo:+.4} … {hi:+.4}, excludes 0.")

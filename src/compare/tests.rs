@@ -136,7 +136,7 @@ fn hd95_is_compared_on_the_images_both_sides_have_one() {
     let h = c.hd95.as_ref().expect("two images have both");
     // z has none on A's side; x and y differ by −6 and −14, so a resample's mean is −6, −10 or −14.
     assert_eq!((h.n_images, h.a_mean, h.b_mean), (2, 15.0, 5.0));
-    assert_eq!(h.difference_ci95, (-14.0, -6.0));
+    assert_eq!(h.difference_ci95, Some((-14.0, -6.0)));
     let text = markdown(&c, "A", "B");
     assert!(
         text.contains(
@@ -198,4 +198,25 @@ fn volumes_are_compared_in_their_own_section() {
     assert!(json["per_volume"].get("per_volume").is_none());
     let err = compare_as(&a, &rows("c.csv", 4)[..0], "volume").unwrap_err();
     assert!(err.to_string().contains("share no volume"), "{err}");
+}
+
+/// One case resampled is always itself: its interval was the difference twice, and the verdict
+/// called a single image's difference significant.
+#[test]
+fn a_single_shared_case_gets_no_interval_and_no_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.csv", &["1,x,4,4,4,4,2,2,2,10,0,0,0,0,0,0"]);
+    let b = write(dir.path(), "b.csv", &["1,x,4,4,4,4,4,0,0,12,0,0,0,0,0,0"]);
+    let c = compare(&read_per_image(&a).unwrap(), &read_per_image(&b).unwrap()).unwrap();
+    assert_eq!((c.n_images, c.b_better), (1, 1));
+    assert!(c.difference_ci95.is_none());
+    let text = markdown(&c, "A", "B");
+    assert!(
+        text.contains("| Dice | 0.5000 | 1.0000 | +0.5000 | – |"),
+        "{text}"
+    );
+    assert!(text.contains("can be told from a single image"), "{text}");
+    assert!(!text.contains("excludes 0"), "{text}");
+    let json = serde_json::to_value(&c).unwrap();
+    assert!(json.get("difference_ci95").is_none(), "{json}");
 }

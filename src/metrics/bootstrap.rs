@@ -114,12 +114,15 @@ fn resampled(
 }
 
 /// The 95 % interval of mean(b) − mean(a) over paired per-image values (`a[i]` and `b[i]` are one
-/// image), both resampled with the same draw. None for no images.
+/// image), both resampled with the same draw. None for fewer than two images.
 ///
 /// # Panics
 /// When `a` and `b` differ in length.
 pub fn paired_mean(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> Option<(f64, f64)> {
     assert_eq!(a.len(), b.len(), "paired values of the same images");
+    if a.len() < 2 {
+        return None;
+    }
     let (low, high) = bounds(a.len(), resamples, seed, |idx| {
         [idx.iter().map(|&i| b[i] - a[i]).sum::<f64>() / idx.len() as f64]
     })?;
@@ -140,12 +143,16 @@ pub fn intervals(per_image: &[Confusion], resamples: usize, seed: u64) -> Option
 }
 
 /// 95 % intervals of the difference `b − a` of two scorings of the same images (`a[i]` and `b[i]` are
-/// one image): both are resampled with the same draw, so what the images share cancels out.
+/// one image): both are resampled with the same draw, so what the images share cancels out. None
+/// for fewer than two images, as [`intervals`].
 ///
 /// # Panics
 /// When `a` and `b` differ in length.
 pub fn paired(a: &[Confusion], b: &[Confusion], resamples: usize, seed: u64) -> Option<Intervals> {
     assert_eq!(a.len(), b.len(), "paired scorings of the same images");
+    if a.len() < 2 {
+        return None;
+    }
     let values =
         |x: &[Confusion]| -> Vec<[f64; 6]> { x.iter().map(|c| c.metrics().values()).collect() };
     let (va, vb) = (values(a), values(b));

@@ -34,7 +34,7 @@ impl std::fmt::Display for BenchResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "bench {}: {} {:?} {}x{} batch {}{}{}{}: median {:.2} ms/step (min {:.2}), {:.1} img/s over {} steps",
+            "bench {}: {} {:?} {}x{} batch {}{}{}{}: median {:.2} ms/step (min {:.2}), {:.1} img/s over {}",
             self.mode,
             self.device,
             self.precision,
@@ -47,7 +47,7 @@ impl std::fmt::Display for BenchResult {
             self.median_ms,
             self.min_ms,
             self.images_per_s,
-            self.steps
+            crate::report::count(self.steps, "step")
         )
     }
 }
@@ -178,4 +178,34 @@ pub fn bench_infer(cfg: &BenchConfig) -> Result<BenchResult> {
     Ok(time_steps(cfg, precision, "infer", || {
         let _ = autocast(cfg.device, precision, || model.forward_t(&x, false));
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_line_names_the_setting_and_counts_steps_in_words() {
+        let mut r = BenchResult {
+            mode: "train",
+            device: "cpu".into(),
+            precision: Precision::Fp32,
+            size: 32,
+            batch: 2,
+            steps: 1,
+            channels_last: true,
+            ema: Some(0.99),
+            folded: None,
+            median_ms: 12.345,
+            min_ms: 10.0,
+            images_per_s: 162.04,
+        };
+        assert_eq!(
+            r.to_string(),
+            "bench train: cpu Fp32 32x32 batch 2 channels-last ema 0.99: median 12.35 ms/step \
+             (min 10.00), 162.0 img/s over 1 step"
+        );
+        r.steps = 20;
+        assert!(r.to_string().ends_with("over 20 steps"), "{r}");
+    }
 }
