@@ -186,6 +186,10 @@ fn clean_split(
                 s.corrupt += 1;
                 true
             }
+            FileState::WrongSize(..) => {
+                s.wrong_size += 1;
+                true
+            }
             FileState::Ok(h, _) => {
                 count_copies(&d.name, &img.file_name, &owners[h], &mut s);
                 false
@@ -200,6 +204,12 @@ fn clean_split(
         let reason = match st {
             FileState::Missing => "missing file".to_string(),
             FileState::Corrupt => "corrupt file".to_string(),
+            FileState::WrongSize(w, h) => {
+                format!(
+                    "file is {w}×{h}, annotations say {}×{}",
+                    img.width, img.height
+                )
+            }
             _ if n == 0 && !keep_empty && empty => "no annotation".to_string(),
             _ if n == 0 && !keep_empty => "no usable annotation".to_string(),
             _ if n > 1 && !opts.keep_multi => format!("{n} annotations"),

@@ -85,9 +85,23 @@ pub fn slice_of(stem: &str) -> Option<(&str, u32)> {
 }
 
 impl Sample {
-    /// The image as luma (see [`read_gray`]).
+    /// The image as luma (see [`read_gray`]); one of another size than its annotation entry says
+    /// is an error: its polygons would not fit it, and scoring would compare masks of two sizes.
     pub fn load_gray(&self) -> Result<GrayImage> {
-        read_gray(&self.path).with_context(|| format!("image id {}", self.id))
+        let img = read_gray(&self.path).with_context(|| format!("image id {}", self.id))?;
+        if img.dimensions() != (self.width, self.height) {
+            bail!(
+                "{} is {}×{} but its annotation entry (image id {}) says {}×{}: resized or cropped \
+                 after annotating? (`tumorseg clean` removes such images)",
+                self.path.display(),
+                img.width(),
+                img.height(),
+                self.id,
+                self.width,
+                self.height
+            );
+        }
+        Ok(img)
     }
 
     /// 0/1 mask at (width, height): the union of every annotation.

@@ -102,9 +102,9 @@ pub fn markdown_table(r: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Split `{}`, {} images, {}{}{}\n",
+        "Split `{}`, {}, {}{}{}\n",
         r.split,
-        r.n_images,
+        count(r.n_images, "image"),
         decided_by(r),
         match r.postprocess.as_str() {
             "largest" => ", largest region kept",

@@ -55,6 +55,30 @@ fn corrupt_image_file_gives_located_error_and_is_removed_by_clean() {
     assert_eq!((r.splits[0].1.corrupt, r.splits[0].1.kept), (2, 0));
 }
 
+/// An image resized after annotating: its polygons no longer fit, and scoring it compared masks of
+/// two sizes (a panic, exit 101, in evaluate, tune-threshold and visualize).
+#[test]
+fn an_image_of_another_size_than_its_entry_is_named_and_removed_by_clean() {
+    let root = root_with(&doc(&format!(
+        r#"[{{"id": 5, "image_id": 1, "category_id": 1, "segmentation": [[1,1,6,1,6,6]]}}, {GOOD_B}]"#
+    )));
+    GrayImage::new(4, 4)
+        .save(root.path().join("train/a.png"))
+        .unwrap();
+    let (samples, _) =
+        load_split_report(&root.path().join("train"), &SplitOptions::default()).unwrap();
+    let e = format!("{:#}", samples[0].load_gray().unwrap_err());
+    assert!(
+        e.contains("a.png is 4×4 but its annotation entry (image id 1) says 8×8"),
+        "{e}"
+    );
+    assert!(samples[1].load_gray().is_ok());
+    let r = clean_dataset(root.path(), &CleanOptions::default()).unwrap();
+    let stats = &r.splits[0].1;
+    assert_eq!((stats.wrong_size, stats.kept), (1, 1));
+    assert_eq!(stats.removed[0].reason, "file is 4×4, annotations say 8×8");
+}
+
 #[test]
 fn cli_clean_counts_a_truncated_jpeg_as_corrupt_and_drops_it() {
     // The fixture's test split, one slice cut to its first 3000 bytes (the decoder would fill the
@@ -78,9 +102,9 @@ fn cli_clean_counts_a_truncated_jpeg_as_corrupt_and_drops_it() {
         .unwrap()
         .split_whitespace()
         .collect();
-    // split, images, anns, no_ann, multi, missing, corrupt, …, kept, removed
+    // split, images, anns, no_ann, multi, missing, corrupt, size≠, …, kept, removed
     assert_eq!(
-        (row[1], row[6], row[11], row[12]),
+        (row[1], row[6], row[12], row[13]),
         ("8", "1", "7", "1"),
         "{stdout}"
     );
@@ -101,6 +125,7 @@ fn jpeg_and_png_grey_and_rgb_load_as_luma() {
     fs::copy(dir.join("g.png"), dir.join("png_named.jpg")).unwrap();
     let (samples, _) = load_split_report(&dir, &SplitOptions::default()).unwrap();
     let mut s = samples[0].clone();
+    (s.width, s.height) = (7, 5);
     for name in ["g.png", "c.png", "g.jpg", "c.jpg", "png_named.jpg"] {
         s.path = dir.join(name);
         let img = s.load_gray().unwrap_or_else(|e| panic!("{name}: {e:#}"));

@@ -12,6 +12,9 @@ use std::path::Path;
 pub(super) enum FileState {
     Missing,
     Corrupt,
+    /// Decoded at another size (width, height) than its annotation entry says: resized or cropped
+    /// after annotating, so its polygons no longer fit it.
+    WrongSize(u32, u32),
     /// SHA-256 of the bytes, and the thumbnail when similarity is checked.
     Ok([u8; 32], Option<Thumb>),
 }
@@ -31,7 +34,11 @@ pub(super) fn file_states(dir: &Path, file: &CocoFile, thumbnails: bool) -> Vec<
         .images
         .par_iter()
         .map(|img| {
-            let state = file_state(&dir.join(&img.file_name), thumbnails);
+            let state = file_state(
+                &dir.join(&img.file_name),
+                (img.width, img.height),
+                thumbnails,
+            );
             bar.inc(1);
             state
         })
@@ -40,12 +47,15 @@ pub(super) fn file_states(dir: &Path, file: &CocoFile, thumbnails: bool) -> Vec<
     states
 }
 
-/// Missing, corrupt, or its SHA-256 (and thumbnail).
-fn file_state(path: &Path, thumbnails: bool) -> FileState {
+/// Missing, corrupt, not of the `listed` size, or its SHA-256 (and thumbnail).
+fn file_state(path: &Path, listed: (u32, u32), thumbnails: bool) -> FileState {
     let Ok(bytes) = std::fs::read(path) else {
         return FileState::Missing;
     };
     match crate::dataset::decode(&bytes, path) {
+        Ok(img) if (img.width(), img.height()) != listed => {
+            FileState::WrongSize(img.width(), img.height())
+        }
         Ok(img) => FileState::Ok(
             Sha256::digest(&bytes).into(),
             thumbnails.then(|| Thumb::new(&img)).flatten(),

@@ -15,6 +15,8 @@ pub struct SplitStats {
     pub multi_annotation: usize,
     pub missing: usize,
     pub corrupt: usize,
+    /// Images decoded at another size than their annotation entry says.
+    pub wrong_size: usize,
     /// Annotations with at least one dropped ring/RLE.
     pub degenerate: usize,
     /// Extra copies of byte-identical images inside the split.
@@ -45,7 +47,8 @@ pub struct SplitStats {
 pub struct Removed {
     pub id: u64,
     pub file_name: String,
-    /// "missing file", "corrupt file", "no annotation", "no usable annotation" or "N annotations".
+    /// "missing file", "corrupt file", "file is W×H, annotations say W×H", "no annotation", "no
+    /// usable annotation" or "N annotations".
     pub reason: String,
 }
 

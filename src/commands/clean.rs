@@ -68,8 +68,8 @@ pub fn run(args: Args) -> Result<()> {
 /// The per-split table `tumorseg clean` prints.
 pub fn format_table(r: &CleanReport) -> String {
     let cols = [
-        "images", "anns", "no_ann", "multi", "missing", "corrupt", "degen", "dups", "leaked",
-        "similar", "kept", "removed",
+        "images", "anns", "no_ann", "multi", "missing", "corrupt", "size≠", "degen", "dups",
+        "leaked", "similar", "kept", "removed",
     ];
     let mut out = format!("{:<8}", "split");
     for c in cols {
@@ -85,6 +85,7 @@ pub fn format_table(r: &CleanReport) -> String {
             s.multi_annotation,
             s.missing,
             s.corrupt,
+            s.wrong_size,
             s.degenerate,
             s.duplicates,
             s.leaked,

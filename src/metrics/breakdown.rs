@@ -81,10 +81,10 @@ pub fn describe(b: &Breakdown) -> String {
             .zip(names)
             .map(|(g, name)| {
                 format!(
-                    "{name} ({:.2}–{:.2} % of the image, {} images, {} missed) {:.4}",
+                    "{name} ({:.2}–{:.2} % of the image, {}, {} missed) {:.4}",
                     100.0 * g.min_area,
                     100.0 * g.max_area,
-                    g.n_images,
+                    crate::report::count(g.n_images, "image"),
                     g.missed,
                     g.mean_dice
                 )
