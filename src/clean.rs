@@ -104,10 +104,16 @@ pub fn clean_dataset(root: &Path, opts: &CleanOptions) -> Result<CleanReport> {
         let dir = out_root.join(&d.name);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let bytes = serde_json::to_vec_pretty(&cleaned)?;
-        write_atomic(&dir.join(CLEANED), &bytes)?;
         stats.original_sha256 =
             crate::provenance::file("", &root.join(&d.name).join(&opts.input))?.sha256;
+        let mut cleaned = cleaned;
+        // Read back by every command, which refuses the cleaned file once its source has changed.
+        cleaned[crate::dataset::CLEANED_FROM] = serde_json::json!({
+            "file": opts.input,
+            "sha256": stats.original_sha256,
+        });
+        let bytes = serde_json::to_vec_pretty(&cleaned)?;
+        write_atomic(&dir.join(CLEANED), &bytes)?;
         stats.cleaned_sha256 = format!("{:x}", Sha256::digest(&bytes));
         report.splits.push((d.name.clone(), stats));
     }

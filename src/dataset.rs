@@ -9,7 +9,12 @@ use image::GrayImage;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+mod annotations;
 mod truncated;
+
+pub use annotations::{
+    annotation_file, annotations_name, is_file_name, SplitOptions, CLEANED_FROM,
+};
 
 pub const ORIGINAL: &str = "_annotations.coco.json";
 pub const CLEANED: &str = "_annotations.coco.cleaned.json";
@@ -122,15 +127,6 @@ impl Sample {
     }
 }
 
-#[derive(Clone, Debug, Default)]
-pub struct SplitOptions {
-    /// Use this annotation file instead of the split's own: a bare file name is read in the split
-    /// folder (so one name serves train, valid and test), a path is that one file.
-    pub annotations: Option<PathBuf>,
-    /// Only annotations of these category ids are foreground (default: every category).
-    pub categories: Option<Vec<u64>>,
-}
-
 /// What a split load skipped or repaired, on top of the COCO parser's issues.
 #[derive(Clone, Debug, Default)]
 pub struct SplitReport {
@@ -138,53 +134,6 @@ pub struct SplitReport {
     pub issues: Vec<Issue>,
     /// Images listed in the JSON whose file does not exist (skipped).
     pub missing_files: Vec<(u64, PathBuf)>,
-}
-
-/// The annotation file `load_split` would read for a split directory.
-pub fn annotation_file(split_dir: &Path, opts: &SplitOptions) -> PathBuf {
-    match &opts.annotations {
-        Some(p) if is_file_name(p) => return split_dir.join(p),
-        Some(p) => return p.clone(),
-        None => {}
-    }
-    let cleaned = split_dir.join(CLEANED);
-    if cleaned.is_file() {
-        cleaned
-    } else {
-        split_dir.join(ORIGINAL)
-    }
-}
-
-/// `x.json`, not `./x.json` or `dir/x.json`: what `--annotations` reads in each split folder.
-pub fn is_file_name(path: &Path) -> bool {
-    path.file_name().is_some() && path.parent() == Some(Path::new(""))
-}
-
-/// `--annotations` of a command that reads several splits: one name, looked up in each.
-pub fn annotations_name(value: &str) -> Result<PathBuf, String> {
-    match is_file_name(Path::new(value)) {
-        true => Ok(value.into()),
-        false => Err(format!(
-            "give a file name, read in each split folder (such as _annotations.mine.json), not a \
-             path: {value:?} has a folder part"
-        )),
-    }
-}
-
-impl SplitOptions {
-    /// Says on stderr what differs from the split's own annotations, all categories.
-    pub fn describe(&self, source: &str) {
-        if let Some(cats) = &self.categories {
-            let ids: Vec<String> = cats.iter().map(u64::to_string).collect();
-            eprintln!(
-                "note: only category ids {} are tumour ({source})",
-                ids.join(",")
-            );
-        }
-        if let Some(file) = &self.annotations {
-            eprintln!("note: annotations read from {} ({source})", file.display());
-        }
-    }
 }
 
 /// Load `<root>/<split>`; skipped or repaired entries are reported on stderr.
@@ -238,14 +187,9 @@ pub fn load_split_report(dir: &Path, opts: &SplitOptions) -> Result<(Vec<Sample>
         bail!("split directory {} does not exist", dir.display());
     }
     let ann_path = annotation_file(dir, opts);
-    if !ann_path.exists() && opts.annotations.as_deref().is_some_and(is_file_name) {
-        bail!(
-            "{} does not exist: --annotations NAME is read in each split folder (give ./NAME for a \
-             file in the current folder, read for a single split)",
-            ann_path.display()
-        );
-    }
+    annotations::check_named(&ann_path, opts)?;
     let file = coco::load(&ann_path)?;
+    annotations::check_fresh(&ann_path, &file.raw)?;
     if let Some(cats) = &opts.categories {
         check_categories(&file, cats, &ann_path)?;
     }

@@ -147,3 +147,28 @@ fn jpeg_and_png_grey_and_rgb_load_as_luma() {
         }
     }
 }
+
+/// Annotations corrected after cleaning: the stale cleaned file used to win silently (scores
+/// against, and training on, the old polygons).
+#[test]
+fn a_cleaned_file_whose_source_changed_since_is_refused() {
+    let root = root_with(&doc(&format!(
+        r#"[{{"id": 5, "image_id": 1, "category_id": 1, "segmentation": [[1,1,6,1,6,6]]}}, {GOOD_B}]"#
+    )));
+    let split = root.path().join("train");
+    clean_dataset(root.path(), &CleanOptions::default()).unwrap();
+    let load = || load_split_report(&split, &SplitOptions::default()).map(|(s, _)| s.len());
+    assert_eq!(load().unwrap(), 2);
+    let corrected = doc(&format!(
+        r#"[{{"id": 5, "image_id": 1, "category_id": 1, "segmentation": [[2,2,7,2,7,7]]}}, {GOOD_B}]"#
+    ));
+    fs::write(split.join("_annotations.coco.json"), corrected).unwrap();
+    let e = format!("{:#}", load().unwrap_err());
+    assert!(
+        e.contains("_annotations.coco.cleaned.json was cleaned from an earlier")
+            && e.contains("run `tumorseg clean` on the dataset again"),
+        "{e}"
+    );
+    clean_dataset(root.path(), &CleanOptions::default()).unwrap();
+    assert_eq!(load().unwrap(), 2);
+}

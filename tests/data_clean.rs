@@ -271,7 +271,7 @@ fn cli_prints_table_and_out_dir_leaves_dataset_alone() {
     let train_row = stdout.lines().find(|l| l.starts_with("train")).unwrap();
     let cols: Vec<&str> = train_row.split_whitespace().collect();
     assert_eq!(cols[1], "26");
-    assert_eq!(cols[11], "24", "{stdout}");
+    assert_eq!(cols[12], "24", "{stdout}");
     assert!(
         stdout.contains("train: removed id 1005 (176_jpg.rf.23ef40c30986ba54b865d55a934bfa72.jpg: 2 annotations), id 1380 (2369_jpg.rf.8b8afa9d79c61fa42ca128c940b9cbc0.jpg: no annotation)"),
         "{stdout}"
@@ -290,7 +290,7 @@ fn cli_prints_table_and_out_dir_leaves_dataset_alone() {
     ]));
     let stdout = String::from_utf8_lossy(&o.stdout);
     let train_row = stdout.lines().find(|l| l.starts_with("train")).unwrap();
-    assert_eq!(train_row.split_whitespace().nth(11), Some("25"), "{stdout}");
+    assert_eq!(train_row.split_whitespace().nth(12), Some("25"), "{stdout}");
     assert!(
         stdout.contains("train: 1 image without any annotation kept as tumour-free"),
         "{stdout}"
