@@ -253,3 +253,40 @@ fn onnx_weights_are_shared_by_the_tta_views() {
     let params: usize = vs.trainable_variables().iter().map(|t| t.numel()).sum();
     assert!(size(&plain) / 4 < params, "batch norms are folded away");
 }
+
+/// `export --out RUN/best_model.safetensors` destroyed the trained model, and any other file was
+/// replaced silently: now only an earlier export (its manifest beside it) is replaced, another file
+/// with --overwrite, the run's own files never; all before the model is traced.
+#[test]
+fn an_export_replaces_only_an_earlier_export_and_never_the_run() {
+    let d = tempfile::tempdir().unwrap();
+    let run = common::fake_run(&d.path().join("run"));
+    let best = run.join("best_model.safetensors");
+    let model = std::fs::read(&best).unwrap();
+    let notes = d.path().join("notes.pt");
+    std::fs::write(&notes, "mine").unwrap();
+    let export = |out: &std::path::Path, extra: &[&str]| {
+        let o = common::bin()
+            .args(["export", run.to_str().unwrap(), "--out"])
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    for extra in [&[][..], &["--overwrite"]] {
+        let e = export(&best, extra);
+        assert!(e.contains("is the run's own best_model.safetensors"), "{e}");
+    }
+    // Its manifest would be threshold.json.
+    let e = export(&run.join("threshold"), &["--overwrite"]);
+    assert!(e.contains("is the run's own threshold.json"), "{e}");
+    let e = export(&notes, &[]);
+    assert!(
+        e.contains("exists and is not an earlier export (no ") && e.contains("--overwrite"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&best).unwrap(), model);
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "mine");
+}

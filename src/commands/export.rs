@@ -1,13 +1,14 @@
 //! `tumorseg export`: a trained run as a TorchScript module or an ONNX model, for serving without
 //! tumorseg.
 use super::evaluate::{resolve_decision, DecisionArgs};
+use crate::checkpoint;
 use crate::device::{Layout, Precision};
 use crate::evaluate::ThresholdSource;
 use crate::export::{self, onnx, Format, Manifest};
 use crate::postprocess::Decision;
 use crate::predict::{open_run, Inference, InferenceArgs, LoadedRun, Tta};
 use crate::provenance::{self, Provenance};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
 /// Export a run as a TorchScript module or an ONNX model. In Python, without tumorseg:
@@ -42,6 +43,11 @@ pub struct Args {
     pub tta: Option<Tta>,
     #[command(flatten)]
     pub decision: DecisionArgs,
+    /// Replace an existing --out that is not an earlier export (one with its manifest beside it,
+    /// which is replaced anyway). The run's own files (checkpoints, config, threshold, records)
+    /// are never replaced.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -53,12 +59,12 @@ pub fn run(args: Args) -> Result<()> {
         tta: args.tta,
         layout: Layout::Auto,
     };
+    let format = Format::resolve(args.format, args.out.as_deref())?;
+    let out = (args.out.clone()).unwrap_or_else(|| args.run_dir.join(format.default_file_name()));
+    // Before the model is loaded and traced (a minute on a CPU), not after.
+    check_out(&out, &args.run_dir, args.overwrite)?;
     let run = open_run(&args.run_dir, &inference)?;
     let (decision, source, _) = resolve_decision(args.decision, &run.dir)?;
-    let format = Format::resolve(args.format, args.out.as_deref())?;
-    let out = args
-        .out
-        .unwrap_or_else(|| run.dir.join(format.default_file_name()));
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
     }
@@ -88,6 +94,58 @@ pub fn run(args: Args) -> Result<()> {
     };
     bar.finish_and_clear();
     print_summary(&out, &json, &manifest, &inf, decision);
+    Ok(())
+}
+
+/// The files a run directory is made of: an export over one of them would destroy the run.
+const RUN_FILES: [&str; 10] = [
+    checkpoint::BEST,
+    checkpoint::LAST,
+    checkpoint::OPTIMIZER,
+    checkpoint::STATE,
+    checkpoint::CONFIG,
+    checkpoint::METRICS,
+    crate::threshold::FILE,
+    crate::ensemble::FILE,
+    provenance::FILE,
+    crate::report::JSON,
+];
+
+/// An existing `out` is replaced when it is an earlier export (its manifest is beside it) or with
+/// `--overwrite`; neither it nor its manifest may be one of the run's own files.
+fn check_out(out: &Path, run_dir: &Path, overwrite: bool) -> Result<()> {
+    if out.is_dir() {
+        bail!("--out {} is a folder: give a file name", out.display());
+    }
+    let run_dir = run_dir.canonicalize().unwrap_or(run_dir.to_path_buf());
+    for file in [out.to_path_buf(), export::manifest_path(out)] {
+        let (Some(parent), Some(name)) = (file.parent(), file.file_name()) else {
+            continue;
+        };
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        let in_run = parent.canonicalize().is_ok_and(|p| p == run_dir);
+        if in_run && RUN_FILES.iter().any(|f| name == *f) {
+            bail!(
+                "--out {}: {} is the run's own {}, which the export would replace: give another \
+                 file name",
+                out.display(),
+                file.display(),
+                name.to_string_lossy()
+            );
+        }
+    }
+    if out.exists() && !overwrite && !export::manifest_path(out).is_file() {
+        bail!(
+            "{} exists and is not an earlier export (no {} beside it): give another --out, or \
+             --overwrite to replace it",
+            out.display(),
+            export::manifest_path(out).display()
+        );
+    }
     Ok(())
 }
 
