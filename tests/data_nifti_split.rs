@@ -257,7 +257,8 @@ fn from_nifti_refuses_what_it_cannot_make_a_true_split_of() {
     let d = dir.path();
     // Label volumes without tumour: no slice is kept (with --keep-empty, the image's are blank).
     corner_volume(d, "empty.nii.gz", &[], 0);
-    let cases: [(&[&str], &str); 7] = [
+    std::fs::copy(d.join("ras.nii.gz"), d.join("RAS.nii.gz")).unwrap();
+    let cases: [(&[&str], &str); 8] = [
         (
             &["series.nii.gz", "labels.nii.gz"],
             "series.nii.gz as NIfTI: 2 volumes in one file",
@@ -283,6 +284,11 @@ fn from_nifti_refuses_what_it_cannot_make_a_true_split_of() {
             &["empty.nii.gz", "empty.nii.gz", "--keep-empty"],
             "and every slice of the images is blank: nothing written",
         ),
+        // One file on macOS and Windows: the second's slices would replace the first's.
+        (
+            &["ras.nii.gz", "labels.nii.gz", "RAS.nii.gz", "labels.nii.gz"],
+            "ras.nii.gz and RAS.nii.gz have one stem, ras / RAS (one name where case is ignored",
+        ),
     ];
     for (args, why) in cases {
         // In a new folder of a new folder: neither may be left behind.
@@ -295,3 +301,4 @@ fn from_nifti_refuses_what_it_cannot_make_a_true_split_of() {
         assert!(!d.join("new").exists(), "{args:?}: nothing may be written");
     }
 }
+

@@ -7,7 +7,7 @@ use crate::split_writer::{new_file, summary, Entry, SplitWriter};
 use crate::window::Window;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -73,15 +73,7 @@ pub fn run(args: Args) -> Result<()> {
         .chunks(2)
         .map(|p| (p[0].as_path(), p[1].as_path()))
         .collect();
-    let mut stems = HashSet::new();
-    for (image, _) in &pairs {
-        if !stems.insert(nifti::stem(image)) {
-            bail!(
-                "two images are named {}: slices are named by the image's stem",
-                nifti::stem(image)
-            );
-        }
-    }
+    refuse_shared_stems(&pairs)?;
     check_pairs(&pairs, &args)?;
     let created = missing_folders(&args.out);
     std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
@@ -115,6 +107,21 @@ pub fn run(args: Args) -> Result<()> {
         "{}",
         summary(&split, &args.out, &left_out_note(left_out, args.keep_empty))
     );
+    Ok(())
+}
+
+/// Slices are named by their image's stem: two images of one stem, or of stems that differ only in
+/// case (one file on macOS and Windows), would write one's slices over the other's.
+fn refuse_shared_stems(pairs: &[(&Path, &Path)]) -> Result<()> {
+    if let Some(c) = crate::names::clash(pairs, |(image, _)| nifti::stem(image)) {
+        bail!(
+            "{} and {} have one stem, {}: their slices are named by it (<stem>_f001.png…); \
+             nothing written",
+            c.first.0.display(),
+            c.second.0.display(),
+            c.name
+        );
+    }
     Ok(())
 }
 
