@@ -258,7 +258,9 @@ fn from_nifti_refuses_what_it_cannot_make_a_true_split_of() {
     // Label volumes without tumour: no slice is kept (with --keep-empty, the image's are blank).
     corner_volume(d, "empty.nii.gz", &[], 0);
     std::fs::copy(d.join("ras.nii.gz"), d.join("RAS.nii.gz")).unwrap();
-    let cases: [(&[&str], &str); 8] = [
+    let swapped =
+        "the image labels.nii.gz only the values 0, 1, 2, 4: did you swap IMAGE and LABEL?";
+    let cases: [(&[&str], &str); 10] = [
         (
             &["series.nii.gz", "labels.nii.gz"],
             "series.nii.gz as NIfTI: 2 volumes in one file",
@@ -288,6 +290,11 @@ fn from_nifti_refuses_what_it_cannot_make_a_true_split_of() {
         (
             &["ras.nii.gz", "labels.nii.gz", "RAS.nii.gz", "labels.nii.gz"],
             "ras.nii.gz and RAS.nii.gz have one stem, ras / RAS (one name where case is ignored",
+        ),
+        (&["labels.nii.gz", "ras.nii.gz"], swapped),
+        (
+            &["pair.img", "labels.nii.gz"],
+            "(pair.img holds the voxels of an Analyze/NIfTI pair: give its header, pair.hdr)",
         ),
     ];
     for (args, why) in cases {

@@ -174,10 +174,9 @@ fn left_out_note(left_out: usize, keep_empty: bool) -> String {
     }
 }
 
-/// Before anything is written: every label volume on its image's grid, and every label asked for held
-/// by one of them.
+/// Before anything is written: every label volume on its image's grid and not an image, and every
+/// label asked for held by one of them.
 fn check_pairs(pairs: &[(&Path, &Path)], args: &Args) -> Result<()> {
-    let labels = args.labels.as_deref();
     let check = |(image, label): &(&Path, &Path)| -> Result<BTreeSet<i64>> {
         let grid = nifti::read_header(image, args.volume)?.1;
         if !grid.same_grid(&nifti::read_header(label, None)?.1) {
@@ -187,17 +186,16 @@ fn check_pairs(pairs: &[(&Path, &Path)], args: &Args) -> Result<()> {
                 image.display()
             );
         }
-        match labels {
-            Some(_) => nifti::label_values(label),
-            None => Ok(BTreeSet::new()),
-        }
+        let values = nifti::values(label, None)?;
+        refuse_swapped((image, label), &values, args)?;
+        Ok(values.distinct)
     };
     let checked: Vec<Result<BTreeSet<i64>>> = pairs.par_iter().map(check).collect();
     let mut found = BTreeSet::new();
     for values in checked {
         found.extend(values?);
     }
-    let missing: Vec<String> = labels
+    let missing: Vec<String> = (args.labels.as_deref())
         .unwrap_or_default()
         .iter()
         .filter(|l| !found.contains(l))
@@ -211,6 +209,35 @@ fn check_pairs(pairs: &[(&Path, &Path)], args: &Args) -> Result<()> {
             there.join(", ")
         );
     }
+    Ok(())
+}
+
+/// A label volume holds a handful of whole numbers: one with an image's many greys was likely given
+/// in its image's place. Refused when the image holds a label volume's classes (the two swapped);
+/// else said, since its values are still read as labels.
+fn refuse_swapped(
+    (image, label): (&Path, &Path),
+    values: &nifti::Values,
+    args: &Args,
+) -> Result<()> {
+    if !values.like_image() {
+        return Ok(());
+    }
+    let (image_values, why) = (nifti::values(image, args.volume)?, values.describe());
+    if image_values.like_labels() {
+        bail!(
+            "the label volume {} holds {why}, and the image {} {}: did you swap IMAGE and LABEL? \
+             Give each image volume first, then its label volume",
+            label.display(),
+            image.display(),
+            image_values.describe()
+        );
+    }
+    eprintln!(
+        "warning: the label volume {} holds {why}, as an image does (did you swap IMAGE and LABEL, \
+         or give another image?): its values are rounded to whole numbers and read as labels",
+        label.display()
+    );
     Ok(())
 }
 
