@@ -87,7 +87,7 @@ pub fn run(args: Args) -> Result<()> {
 /// print.
 fn write_split(args: &Args, pairs: &[(&Path, &Path)], written: &Written) -> Result<String> {
     // Volumes are decoded and their slices written in parallel; the split numbers them in order.
-    let bar = crate::progress::items(pairs.len() as u64, "volumes");
+    let bar = crate::progress::items(pairs.len() as u64, "volumes", "vol");
     let kept: Vec<Result<Kept>> = pairs
         .par_iter()
         .map(|(image, label)| {
