@@ -9,6 +9,8 @@ use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+mod trained_on;
+
 /// The file that makes a directory an ensemble.
 pub const FILE: &str = "ensemble.json";
 /// Where the members' checkpoints are kept, inside the ensemble's directory.
@@ -231,6 +233,7 @@ fn accepted(runs: &[PathBuf]) -> Result<Vec<Candidate>> {
     let candidates = candidates(runs)?;
     refuse(&candidates)?;
     candidates.iter().try_for_each(loads)?;
+    trained_on::warn_if_mixed(&candidates);
     Ok(candidates)
 }
 

@@ -20,6 +20,7 @@ pub mod loss;
 pub mod mask;
 pub mod metrics;
 pub mod model;
+pub mod names;
 pub mod nifti;
 pub mod pack;
 pub mod postprocess;

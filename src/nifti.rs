@@ -11,7 +11,6 @@ use anyhow::{bail, ensure, Context, Result};
 use image::GrayImage;
 pub use orientation::Orientation;
 use rayon::prelude::*;
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -37,17 +36,37 @@ pub fn is_nifti_path(path: &Path) -> bool {
 /// The voxels of a pair (`.img`, `.img.gz`) whose `.hdr` lies beside them: read through the header,
 /// not on their own.
 pub fn is_pair_data(path: &Path) -> bool {
+    header_beside(path).flatten().is_some()
+}
+
+/// For the voxels of a pair (`.img`, `.img.gz`), the `.hdr` beside them, when there is one; None for
+/// another file.
+fn header_beside(path: &Path) -> Option<Option<PathBuf>> {
     let name = file_name(path);
     let lower = name.to_lowercase();
-    PAIR_DATA
+    let suffix = PAIR_DATA.iter().find(|s| lower.ends_with(*s))?;
+    let stem = &name[..name.len() - suffix.len()];
+    let beside = ["hdr", "HDR"]
         .iter()
-        .filter(|s| lower.ends_with(*s))
-        .map(|s| &name[..name.len() - s.len()])
-        .any(|stem| {
-            ["hdr", "HDR"]
-                .iter()
-                .any(|e| path.with_file_name(format!("{stem}.{e}")).is_file())
-        })
+        .map(|e| path.with_file_name(format!("{stem}.{e}")))
+        .find(|h| h.is_file());
+    Some(beside)
+}
+
+/// What to give instead of a pair's voxels, which hold no header.
+fn pair_hint(path: &Path) -> Option<String> {
+    Some(match header_beside(path)? {
+        Some(header) => format!(
+            "{} holds the voxels of an Analyze/NIfTI pair: give its header, {}",
+            path.display(),
+            header.display()
+        ),
+        None => format!(
+            "{} looks like the voxels of an Analyze/NIfTI pair: give the pair's .hdr file, which \
+             is not beside it",
+            path.display()
+        ),
+    })
 }
 
 /// The file's name without `.nii`, `.nii.gz` or `.hdr`: `sub-01_T1w.nii.gz` → `sub-01_T1w`.
@@ -94,6 +113,10 @@ fn header_of(path: &Path) -> Result<(NiftiHeader, Option<u64>)> {
         },
     }
     .with_context(|| format!("cannot read {} as NIfTI", path.display()))
+    .map_err(|e| match pair_hint(path) {
+        Some(hint) => anyhow::anyhow!("{e:#} ({hint})"),
+        None => e,
+    })
 }
 
 /// A header's orientation and the index of the volume to read, when its voxels are grey values
@@ -278,18 +301,16 @@ pub fn read_masks(path: &Path, labels: Option<&[i64]>) -> Result<Vec<GrayImage>>
         .collect())
 }
 
-/// The values (rounded) a label volume holds.
-pub fn label_values(path: &Path) -> Result<BTreeSet<i64>> {
-    Ok(volume(path, None)?
-        .values
-        .iter()
-        .map(|x| x.round() as i64)
-        .collect())
+/// How the values of a file's `volume` (as [`read_header`]) look: a label volume's, an image's.
+pub fn values(path: &Path, volume: Option<usize>) -> Result<Values> {
+    Ok(Values::of(&self::volume(path, volume)?.values))
 }
 
 mod nifti2;
 mod orientation;
+mod values;
 mod write;
+pub use values::Values;
 pub use write::{write_mask, write_probabilities, MaskVolume};
 #[cfg(test)]
 mod tests;

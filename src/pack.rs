@@ -46,6 +46,9 @@ pub fn pack_dataset(root: &Path, out: &Path, opts: &PackOptions) -> Result<Vec<P
         .iter()
         .map(|split| Ok(crate::coco::load(&root.join(split).join(ORIGINAL))?.raw))
         .collect::<Result<Vec<_>>>()?;
+    for (split, doc) in splits.iter().zip(&docs) {
+        refuse_shared_stems(split, doc)?;
+    }
     let done = splits
         .into_iter()
         .zip(docs)
@@ -124,6 +127,31 @@ fn pack_split(
     })
 }
 
+/// An image's name in the packed split: `<stem>.jpg`.
+fn packed_name(name: &str) -> String {
+    let stem = Path::new(name)
+        .file_stem()
+        .map_or(name.into(), |s| s.to_string_lossy());
+    format!("{stem}.jpg")
+}
+
+/// Two images of one stem (`a.png`, `a.jpg`), or of stems that differ only in case (one file on
+/// macOS and Windows), would be packed into one file, the second written over the first.
+fn refuse_shared_stems(split: &str, coco: &Value) -> Result<()> {
+    let images = coco["images"].as_array().map_or(&[][..], Vec::as_slice);
+    let name = |im: &Value| im["file_name"].as_str().unwrap_or_default().to_string();
+    if let Some(c) = crate::names::clash(images, |im| packed_name(&name(im))) {
+        bail!(
+            "{split}: images {} and {} would both be packed as {}: pack names each image \
+             <stem>.jpg; nothing written (rename one, and its file_name in the annotation file)",
+            name(c.first),
+            name(c.second),
+            c.name
+        );
+    }
+    Ok(())
+}
+
 fn pack_image(
     src: &Path,
     dst: &Path,
@@ -151,10 +179,7 @@ fn pack_image(
     } else {
         image::imageops::resize(&grey, nw, nh, FilterType::Triangle)
     };
-    let stem = Path::new(&name)
-        .file_stem()
-        .map_or(name.clone(), |s| s.to_string_lossy().into_owned());
-    let new_name = format!("{stem}.jpg");
+    let new_name = packed_name(&name);
     let file = fs::File::create(dst.join(&new_name))?;
     JpegEncoder::new_with_quality(std::io::BufWriter::new(file), opts.quality)
         .encode_image(&resized)

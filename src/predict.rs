@@ -290,7 +290,7 @@ pub fn progress_bar(len: u64, visible: bool) -> ProgressBar {
     if !visible {
         return ProgressBar::hidden();
     }
-    crate::progress::items(len, "predict")
+    crate::progress::items(len, "predict", "img")
 }
 
 /// Inference flags shared by tune-threshold, evaluate, visualize and predict.

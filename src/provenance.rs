@@ -155,7 +155,7 @@ fn home(path: &Path, paths: &[PathBuf]) -> String {
 /// whole folder), so it depends on the files' names and contents, not on the order they were read in.
 pub fn files(role: &str, path: &Path, paths: &[PathBuf]) -> Result<Digest> {
     // A large image set takes a while to read (100k slices, ~10 GB: tens of seconds).
-    let bar = crate::progress::items(paths.len() as u64, "hash");
+    let bar = crate::progress::items(paths.len() as u64, "hash", "file");
     let each: Vec<(String, u64)> = paths
         .par_iter()
         .map(|p| hash_file(p).inspect(|_| bar.inc(1)))

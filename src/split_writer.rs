@@ -5,6 +5,7 @@ use anyhow::{ensure, Context, Result};
 use image::GrayImage;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 #[derive(Default)]
 pub struct SplitWriter {
@@ -106,16 +107,16 @@ impl SplitWriter {
         }
     }
 
-    /// `_annotations.coco.json` in `out`: written last, so that a split with one is complete.
-    pub fn write_annotations(&self, out: &Path, description: &str) -> Result<()> {
+    /// The split's annotation file, `path` (its `_annotations.coco.json`, from [`new_file`] or
+    /// [`Written::file`]): written last, so that a split with one is complete.
+    pub fn write_annotations(&self, path: &Path, description: &str) -> Result<()> {
         let doc = json!({
             "info": {"description": description, "version": env!("CARGO_PKG_VERSION")},
             "images": self.images,
             "annotations": self.annotations,
             "categories": [{"id": 1, "name": "tumour", "supercategory": "none"}],
         });
-        let path = new_file(out, ORIGINAL)?;
-        std::fs::write(&path, serde_json::to_string_pretty(&doc)?)
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("write {}", path.display()))
     }
 }
@@ -145,4 +146,67 @@ pub fn new_file(out: &Path, name: &str) -> Result<PathBuf> {
         to.display()
     );
     Ok(to)
+}
+
+/// What a command has written into a split folder, so that a run that fails part way removes it and
+/// leaves no half-made split (slices without an annotation file, or with one that misses some).
+/// Only what the run made is removed: the folders it created, and files that [`new_file`] found
+/// free; whatever the folder held before stays.
+pub struct Written {
+    out: PathBuf,
+    /// Folders created for `out`, deepest first.
+    created: Vec<PathBuf>,
+    files: Mutex<Vec<PathBuf>>,
+}
+
+impl Written {
+    /// Creates `out` and the folders above it that are missing.
+    pub fn create(out: &Path) -> Result<Written> {
+        let created = out
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
+        Ok(Written {
+            out: out.to_path_buf(),
+            created,
+            files: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// `out/name` to write ([`new_file`]), counted as this run's before it is written, so that one
+    /// cut short is removed too.
+    pub fn file(&self, name: &str) -> Result<PathBuf> {
+        let to = new_file(&self.out, name)?;
+        self.lock().push(to.clone());
+        Ok(to)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `e`, once every file and folder this run made is removed, saying so when there were files.
+    pub fn undo(self, e: anyhow::Error) -> anyhow::Error {
+        let files = std::mem::take(&mut *self.lock());
+        let removed = files
+            .iter()
+            .filter(|f| std::fs::remove_file(f).is_ok())
+            .count();
+        for d in &self.created {
+            // Only while empty: a folder someone filled meanwhile stays.
+            std::fs::remove_dir(d).ok();
+        }
+        match removed {
+            0 => e,
+            n => anyhow::anyhow!(
+                "{}; nothing is left of this run: the {} it had written to {} {} removed",
+                crate::commands::error_chain(&e),
+                crate::report::count(n, "file"),
+                self.out.display(),
+                if n == 1 { "was" } else { "were" }
+            ),
+        }
+    }
 }

@@ -181,3 +181,23 @@ fn from_seg_reads_label_map_and_compressed_segs() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("SEG2 (a DICOM SEG"), "{stderr}");
 }
+
+#[test]
+fn slices_whose_names_differ_only_in_case_are_refused_before_any_is_written() {
+    let dir = common::dicom::reference_segs();
+    let d = dir.path();
+    // One file on macOS and Windows: one split could not hold both.
+    let upper = folder(d, "upper", &[("in/s1.dcm", "S1.dcm")]);
+    let lower = folder(d, "lower", &[("in/s2.dcm", "s1.dcm")]);
+    let split = d.join("split");
+    let o = from_seg(&[&upper, &lower], &split, &[]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{stderr}");
+    let both = format!(
+        "{} and {} both give S1.dcm / s1.dcm (one name where case is ignored",
+        upper.join("S1.dcm").display(),
+        lower.join("s1.dcm").display()
+    );
+    assert!(stderr.contains(&both), "{stderr}");
+    assert!(!split.exists());
+}

@@ -1,5 +1,5 @@
 //! `tumorseg masks` and its output folder: masks never overwrite one another (two images of one
-//! stem are refused), never mix with an earlier run's (a folder in use is refused unless
+//! stem, case aside, are refused), never mix with an earlier run's (a folder in use is refused unless
 //! --overwrite, which removes masks and nothing else), and a split none of whose images is there is
 //! an error, not "wrote 0 masks".
 mod common;
@@ -39,42 +39,26 @@ fn fixture_masks(split: &str) -> Vec<String> {
 }
 
 #[test]
-fn two_images_of_one_stem_are_refused_naming_both_with_nothing_written() {
+fn two_images_of_one_stem_even_in_another_case_are_refused_naming_both_with_nothing_written() {
     let dir = tempfile::tempdir().unwrap();
-    let split = dir.path().join("stem");
-    std::fs::create_dir_all(&split).unwrap();
-    for name in ["a.jpg", "a.png", "b.png"] {
-        common::gradient(8, 8).save(split.join(name)).unwrap();
+    // `A.jpg` and `a.png` give `A.png` and `a.png`: one file on macOS and Windows.
+    for (first, second, png) in common::tiny_coco::clashing("jpg", "png", "png") {
+        let split = dir.path().join(format!("stem-{first}"));
+        common::tiny_coco::split_named(&split, &[&first, &second, "b.png"]);
+        let out = dir.path().join(format!("ms-{first}"));
+        let o = masks(&split, &out, &[]);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{err}");
+        assert!(
+            err.contains(&format!(
+                "image id 1 ({}) and image id 2 ({}) would both be masked as {png}",
+                split.join(&first).display(),
+                split.join(&second).display()
+            )),
+            "{err}"
+        );
+        assert!(!out.exists(), "nothing may be written");
     }
-    let image = |id: u32, name: &str| {
-        format!(r#"{{"id": {id}, "file_name": "{name}", "width": 8, "height": 8}}"#)
-    };
-    let annotation = |id: u32, square: &str| {
-        format!(
-            r#"{{"id": {id}, "image_id": {id}, "category_id": 1, "segmentation": [[{square}]]}}"#
-        )
-    };
-    let doc = format!(
-        r#"{{"images": [{}, {}, {}], "categories": [{{"id": 1, "name": "tumour"}}],
-            "annotations": [{}, {}]}}"#,
-        image(1, "a.jpg"),
-        image(2, "a.png"),
-        image(3, "b.png"),
-        annotation(1, "1,1,3,1,3,3,1,3"),
-        annotation(2, "4,4,7,4,7,7,4,7"),
-    );
-    std::fs::write(split.join("_annotations.coco.json"), doc).unwrap();
-    let out = dir.path().join("ms");
-    let o = masks(&split, &out, &[]);
-    let err = stderr(&o);
-    assert!(!o.status.success(), "{err}");
-    assert!(
-        err.contains("image id 1 (")
-            && err.contains("a.jpg) and image id 2 (")
-            && err.contains("a.png) would both be masked as a.png"),
-        "{err}"
-    );
-    assert!(!out.exists(), "nothing may be written");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! axis order, a 4-D image, a big-endian .hdr/.img pair) become a COCO split of the labelled slices in
 //! predict's grey, with their voxel size, volume and slice number; evaluate and tune-threshold score
 //! such a split as predict decides its volume; what cannot make a true split is refused, with nothing
-//! written.
+//! written (or, found once slices are written, with them removed).
 mod common;
 
 use common::dicom::png;
@@ -257,7 +257,10 @@ fn from_nifti_refuses_what_it_cannot_make_a_true_split_of() {
     let d = dir.path();
     // Label volumes without tumour: no slice is kept (with --keep-empty, the image's are blank).
     corner_volume(d, "empty.nii.gz", &[], 0);
-    let cases: [(&[&str], &str); 7] = [
+    std::fs::copy(d.join("ras.nii.gz"), d.join("RAS.nii.gz")).unwrap();
+    let swapped =
+        "the image labels.nii.gz only the values 0, 1, 2, 4: did you swap IMAGE and LABEL?";
+    let cases: [(&[&str], &str); 10] = [
         (
             &["series.nii.gz", "labels.nii.gz"],
             "series.nii.gz as NIfTI: 2 volumes in one file",
@@ -283,6 +286,16 @@ fn from_nifti_refuses_what_it_cannot_make_a_true_split_of() {
             &["empty.nii.gz", "empty.nii.gz", "--keep-empty"],
             "and every slice of the images is blank: nothing written",
         ),
+        // One file on macOS and Windows: the second's slices would replace the first's.
+        (
+            &["ras.nii.gz", "labels.nii.gz", "RAS.nii.gz", "labels.nii.gz"],
+            "ras.nii.gz and RAS.nii.gz have one stem, ras / RAS (one name where case is ignored",
+        ),
+        (&["labels.nii.gz", "ras.nii.gz"], swapped),
+        (
+            &["pair.img", "labels.nii.gz"],
+            "(pair.img holds the voxels of an Analyze/NIfTI pair: give its header, pair.hdr)",
+        ),
     ];
     for (args, why) in cases {
         // In a new folder of a new folder: neither may be left behind.
@@ -294,4 +307,36 @@ fn from_nifti_refuses_what_it_cannot_make_a_true_split_of() {
         );
         assert!(!d.join("new").exists(), "{args:?}: nothing may be written");
     }
+}
+
+/// A pair that fails once others have written their slices takes them with it: no half-made split,
+/// and nothing of the user's removed.
+#[test]
+fn a_pair_that_fails_leaves_nothing_of_the_run() {
+    let dir = volumes();
+    let d = dir.path();
+    // Its voxels cut short: its header reads, its slices do not.
+    let whole = std::fs::read(d.join("ras.nii.gz")).unwrap();
+    std::fs::write(d.join("cut.nii.gz"), &whole[..whole.len() / 2]).unwrap();
+    std::fs::create_dir_all(d.join("mine")).unwrap();
+    std::fs::write(d.join("mine/notes.txt"), "mine").unwrap();
+    for out in ["mine", "new/split"] {
+        let pairs = ["ras.nii.gz", "labels.nii.gz", "cut.nii.gz", "labels.nii.gz"];
+        let o = from_nifti(d, &[&pairs[..], &["--out", out]].concat());
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{stderr}");
+        let removed =
+            format!("nothing is left of this run: the 2 files it had written to {out} were");
+        assert!(
+            stderr.contains("cut.nii.gz") && stderr.contains(&removed),
+            "{stderr}"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(d.join("mine")).unwrap().collect();
+    assert_eq!(left.len(), 1, "only the user's file stays: {left:?}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("mine/notes.txt")).unwrap(),
+        "mine"
+    );
+    assert!(!d.join("new").exists());
 }

@@ -1,5 +1,5 @@
 //! `tumorseg ensemble`: several runs as one model whose probability is the mean of theirs, which every
-//! inference command opens as it opens a run.
+//! inference command opens as it opens a run; members trained on other data are named in a warning.
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -153,6 +153,35 @@ fn what_cannot_make_an_ensemble_is_refused_and_nothing_is_written() {
     let o = ensemble(&[&a, &b], &out);
     assert!(String::from_utf8_lossy(&o.stderr).contains("exists and is not empty"));
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+}
+
+#[test]
+fn members_trained_on_other_data_are_named_in_a_warning() {
+    let d = tempfile::tempdir().unwrap();
+    let at = |name: &str| d.path().join(name);
+    let a = common::fake_run_with(&at("a"), 7, 64);
+    let b = common::fake_run_with(&at("b"), 8, 64);
+    let other = at("other-data");
+    let c = common::fake_run_on(&at("c"), 9, 64, &other);
+    let warning = "warning: the members were trained on different data";
+    let o = ensemble(&[&a, &b], &at("same"));
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success() && !stderr.contains(warning), "{stderr}");
+    let o = ensemble(&[&a, &b, &c], &at("mixed"));
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{stderr}");
+    let group = |runs: &[&Path], data: &Path| {
+        let runs: Vec<String> = (runs.iter())
+            .map(|r| r.canonicalize().unwrap().display().to_string())
+            .collect();
+        format!("  {}: {}\n", runs.join(", "), data.display())
+    };
+    assert!(
+        stderr.contains(warning)
+            && stderr.contains(&group(&[&a, &b], &common::fixture()))
+            && stderr.contains(&group(&[&c], &other)),
+        "{stderr}"
+    );
 }
 
 #[test]

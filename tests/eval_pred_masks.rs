@@ -1,17 +1,22 @@
 //! `tumorseg evaluate --pred-masks`: ground-truth masks score 1.0, an all-empty folder scores the
 //! documented convention values, masks cut in half score the hand-computed Dice (and `compare` tells
-//! them from the truth), a missing or truncated file is a clear error naming it, and the scores
-//! without near-identical images follow clean_report.json. Boundary distances are tested in
-//! eval_pred_masks_surface.rs.
+//! them from the truth), a missing or truncated file is a clear error naming it, as are two images
+//! of one stem (case aside), and the scores without near-identical images follow clean_report.json.
+//! Boundary distances are tested in eval_pred_masks_surface.rs.
 mod common;
 
-use common::pred_masks::{evaluate_in, samples, truth_255, write_masks};
+use common::pred_masks::{evaluate_in, refused_in, samples, truth_255, write_masks};
 use image::{GrayImage, Luma};
 use std::path::Path;
-use tumorseg::dataset::Sample;
+use tumorseg::dataset::{load_split, Sample, SplitOptions};
 
 fn evaluate(pred: &Path, split: &str, out: &Path) -> serde_json::Value {
     evaluate_in(&common::fixture(), pred, split, out).0
+}
+
+/// The stderr of `evaluate --pred-masks` on the fixture's test split, which must fail.
+fn refused(pred: &Path, out: &Path) -> String {
+    refused_in(&common::fixture(), pred, "test", out)
 }
 
 fn metric(r: &serde_json::Value, agg: &str, name: &str) -> f64 {
@@ -264,20 +269,34 @@ fn missing_prediction_is_a_clear_error() {
     write_masks(&tmp.path().join("pred"), &test[1..], |s| {
         GrayImage::new(s.width, s.height)
     });
-    let o = common::bin()
-        .args(["evaluate", "--pred-masks"])
-        .arg(tmp.path().join("pred"))
-        .arg(common::fixture())
-        .args(["--split", "test", "--out"])
-        .arg(tmp.path().join("out"))
-        .output()
-        .unwrap();
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = refused(&tmp.path().join("pred"), &tmp.path().join("out"));
     assert!(
         err.contains(&format!("{}.png", test[0].stem)) && err.contains("missing prediction"),
         "{err}"
     );
+}
+
+#[test]
+fn two_images_of_one_stem_even_in_another_case_are_refused_naming_both() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (first, second, png) in common::tiny_coco::clashing("jpg", "png", "png") {
+        let root = tmp.path().join(format!("root-{first}"));
+        let split = root.join("test");
+        common::tiny_coco::split_named(&split, &[&first, &second, "b.png"]);
+        // Every image has its prediction: which one `a.png` is for cannot be told.
+        let pred = root.join("pred");
+        let samples = load_split(&root, "test", &SplitOptions::default()).unwrap();
+        write_masks(&pred, &samples, truth_255);
+        let out = root.join("out");
+        let err = refused_in(&root, &pred, "test", &out);
+        let both = format!(
+            "image id 1 ({}) and image id 2 ({}) would both be scored against {png}",
+            split.join(&first).display(),
+            split.join(&second).display()
+        );
+        assert!(err.contains(&both), "{err}");
+        assert!(!out.join("report.json").exists(), "nothing scored");
+    }
 }
 
 #[test]
@@ -290,16 +309,7 @@ fn a_truncated_prediction_is_refused_as_a_truncated_image_is() {
     let cut = pred.join(format!("{}.png", test[0].stem));
     let bytes = std::fs::read(&cut).unwrap();
     std::fs::write(&cut, &bytes[..bytes.len() - 1]).unwrap();
-    let o = common::bin()
-        .args(["evaluate", "--pred-masks"])
-        .arg(&pred)
-        .arg(common::fixture())
-        .args(["--split", "test", "--out"])
-        .arg(tmp.path().join("out"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "{err}");
+    let err = refused(&pred, &tmp.path().join("out"));
     let why = format!(
         "{} is truncated: the PNG data ends before its IEND chunk",
         cut.display()

@@ -1,4 +1,5 @@
-//! `tumorseg pack`: smaller images, polygons scaled with them, same COCO otherwise, the source untouched.
+//! `tumorseg pack`: smaller images, polygons scaled with them, same COCO otherwise, the source
+//! untouched; two images that would be packed into one file are refused.
 mod common;
 use tumorseg::dataset::{load_split, SplitOptions};
 
@@ -126,4 +127,21 @@ fn pack_reads_annotation_files_as_every_command_does_before_writing() {
     assert!(stderr.contains(&why), "{stderr}");
     // train, which reads, was not packed alone.
     assert!(!packed.exists(), "{}", packed.display());
+}
+
+#[test]
+fn pack_refuses_two_images_that_would_be_one_jpeg_even_in_another_case() {
+    let dir = tempfile::tempdir().unwrap();
+    // `a.png` and `a.jpg` are both packed as `a.jpg`; `A.png` as `A.jpg`, one file on macOS.
+    for (first, second, jpg) in common::tiny_coco::clashing("png", "jpg", "jpg") {
+        let root = dir.path().join(format!("data-{first}"));
+        common::tiny_coco::split_named(&root.join("test"), &["b.png", &first, &second]);
+        let packed = dir.path().join(format!("packed-{first}"));
+        let o = common::into("pack", &root, &packed).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{stderr}");
+        let why = format!("test: images {first} and {second} would both be packed as {jpg}");
+        assert!(stderr.contains(&why), "{stderr}");
+        assert!(!packed.exists(), "{}", packed.display());
+    }
 }

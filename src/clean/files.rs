@@ -29,7 +29,7 @@ pub(super) struct SplitData {
 /// thousand slices.
 pub(super) fn file_states(dir: &Path, file: &CocoFile, thumbnails: bool) -> Vec<FileState> {
     let name = dir.file_name().unwrap_or_default().to_string_lossy();
-    let bar = crate::progress::items(file.images.len() as u64, &format!("check {name}"));
+    let bar = crate::progress::items(file.images.len() as u64, &format!("check {name}"), "img");
     let states = file
         .images
         .par_iter()

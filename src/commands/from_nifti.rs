@@ -3,11 +3,11 @@
 //! volumes segmented in research pipelines can be trained on and scored like a Roboflow export.
 use crate::dataset::ORIGINAL;
 use crate::nifti;
-use crate::split_writer::{new_file, summary, Entry, SplitWriter};
+use crate::split_writer::{new_file, summary, Entry, SplitWriter, Written};
 use crate::window::Window;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -21,9 +21,10 @@ pub struct Args {
     /// Split folder to create: each kept axial slice as `<image stem>_f001.png`… (lowest first, in
     /// the grey and orientation `predict` reads the volume in) and `_annotations.coco.json`, one RLE
     /// annotation per slice with tumour, each image entry with its `volume`, `slice_number`, and
-    /// pixel and slice spacings, for evaluate's per-volume scores. Nothing is overwritten. Give each split (train, valid, test)
-    /// its own volumes: neighbouring slices of one volume in two splits make the scores optimistic
-    /// (`clean` reports such pairs as `similar`).
+    /// pixel and slice spacings, for evaluate's per-volume scores. Nothing is overwritten, and a run
+    /// that fails part way removes what it wrote. Give each split (train, valid, test) its own
+    /// volumes: neighbouring slices of one volume in two splits make the scores optimistic (`clean`
+    /// reports such pairs as `similar`).
     #[arg(long)]
     pub out: PathBuf,
     /// Label values that count as tumour, comma-separated (default: every nonzero value; BraTS: 1
@@ -73,24 +74,24 @@ pub fn run(args: Args) -> Result<()> {
         .chunks(2)
         .map(|p| (p[0].as_path(), p[1].as_path()))
         .collect();
-    let mut stems = HashSet::new();
-    for (image, _) in &pairs {
-        if !stems.insert(nifti::stem(image)) {
-            bail!(
-                "two images are named {}: slices are named by the image's stem",
-                nifti::stem(image)
-            );
-        }
-    }
+    refuse_shared_stems(&pairs)?;
     check_pairs(&pairs, &args)?;
-    let created = missing_folders(&args.out);
-    std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
+    // All or nothing: a pair that fails (voxels cut short, say) takes the others' slices with it.
+    let written = Written::create(&args.out)?;
+    let split = write_split(&args, &pairs, &written).map_err(|e| written.undo(e))?;
+    println!("{split}");
+    Ok(())
+}
+
+/// Every pair's kept slices written through `written`, then the annotation file; the summary to
+/// print.
+fn write_split(args: &Args, pairs: &[(&Path, &Path)], written: &Written) -> Result<String> {
     // Volumes are decoded and their slices written in parallel; the split numbers them in order.
-    let bar = crate::progress::items(pairs.len() as u64, "volumes");
+    let bar = crate::progress::items(pairs.len() as u64, "volumes", "vol");
     let kept: Vec<Result<Kept>> = pairs
         .par_iter()
         .map(|(image, label)| {
-            let kept = add_pair(&args, image, label);
+            let kept = add_pair(args, image, label, written);
             bar.inc(1);
             kept
         })
@@ -104,17 +105,29 @@ pub fn run(args: Args) -> Result<()> {
         kept.entries.into_iter().for_each(|e| split.push(e));
     }
     if split.images.is_empty() {
-        // No slice was written: the folders made for them go too, so nothing is left behind.
-        for d in &created {
-            std::fs::remove_dir(d).ok();
-        }
-        bail!("{}: nothing written", no_slice(&args));
+        bail!("{}: nothing written", no_slice(args));
     }
-    split.write_annotations(&args.out, "from NIfTI label volumes by tumorseg")?;
-    println!(
-        "{}",
-        summary(&split, &args.out, &left_out_note(left_out, args.keep_empty))
-    );
+    let annotations = written.file(ORIGINAL)?;
+    split.write_annotations(&annotations, "from NIfTI label volumes by tumorseg")?;
+    Ok(summary(
+        &split,
+        &args.out,
+        &left_out_note(left_out, args.keep_empty),
+    ))
+}
+
+/// Slices are named by their image's stem: two images of one stem, or of stems that differ only in
+/// case (one file on macOS and Windows), would write one's slices over the other's.
+fn refuse_shared_stems(pairs: &[(&Path, &Path)]) -> Result<()> {
+    if let Some(c) = crate::names::clash(pairs, |(image, _)| nifti::stem(image)) {
+        bail!(
+            "{} and {} have one stem, {}: their slices are named by it (<stem>_f001.png…); \
+             nothing written",
+            c.first.0.display(),
+            c.second.0.display(),
+            c.name
+        );
+    }
     Ok(())
 }
 
@@ -127,14 +140,6 @@ fn refuse_background(labels: Option<&[i64]>) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The folders `create_dir_all(dir)` will make, deepest first, to remove again if none is filled.
-fn missing_folders(dir: &Path) -> Vec<PathBuf> {
-    dir.ancestors()
-        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
-        .map(Path::to_path_buf)
-        .collect()
 }
 
 /// Why a run kept no slice: an empty split would be a mistake (label volumes of another study,
@@ -169,10 +174,9 @@ fn left_out_note(left_out: usize, keep_empty: bool) -> String {
     }
 }
 
-/// Before anything is written: every label volume on its image's grid, and every label asked for held
-/// by one of them.
+/// Before anything is written: every label volume on its image's grid and not an image, and every
+/// label asked for held by one of them.
 fn check_pairs(pairs: &[(&Path, &Path)], args: &Args) -> Result<()> {
-    let labels = args.labels.as_deref();
     let check = |(image, label): &(&Path, &Path)| -> Result<BTreeSet<i64>> {
         let grid = nifti::read_header(image, args.volume)?.1;
         if !grid.same_grid(&nifti::read_header(label, None)?.1) {
@@ -182,17 +186,16 @@ fn check_pairs(pairs: &[(&Path, &Path)], args: &Args) -> Result<()> {
                 image.display()
             );
         }
-        match labels {
-            Some(_) => nifti::label_values(label),
-            None => Ok(BTreeSet::new()),
-        }
+        let values = nifti::values(label, None)?;
+        refuse_swapped((image, label), &values, args)?;
+        Ok(values.distinct)
     };
     let checked: Vec<Result<BTreeSet<i64>>> = pairs.par_iter().map(check).collect();
     let mut found = BTreeSet::new();
     for values in checked {
         found.extend(values?);
     }
-    let missing: Vec<String> = labels
+    let missing: Vec<String> = (args.labels.as_deref())
         .unwrap_or_default()
         .iter()
         .filter(|l| !found.contains(l))
@@ -209,9 +212,38 @@ fn check_pairs(pairs: &[(&Path, &Path)], args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// A label volume holds a handful of whole numbers: one with an image's many greys was likely given
+/// in its image's place. Refused when the image holds a label volume's classes (the two swapped);
+/// else said, since its values are still read as labels.
+fn refuse_swapped(
+    (image, label): (&Path, &Path),
+    values: &nifti::Values,
+    args: &Args,
+) -> Result<()> {
+    if !values.like_image() {
+        return Ok(());
+    }
+    let (image_values, why) = (nifti::values(image, args.volume)?, values.describe());
+    if image_values.like_labels() {
+        bail!(
+            "the label volume {} holds {why}, and the image {} {}: did you swap IMAGE and LABEL? \
+             Give each image volume first, then its label volume",
+            label.display(),
+            image.display(),
+            image_values.describe()
+        );
+    }
+    eprintln!(
+        "warning: the label volume {} holds {why}, as an image does (did you swap IMAGE and LABEL, \
+         or give another image?): its values are rounded to whole numbers and read as labels",
+        label.display()
+    );
+    Ok(())
+}
+
 /// One image volume's kept slices written into the split folder, and their entries with their masks
 /// from `label`.
-fn add_pair(args: &Args, image: &Path, label: &Path) -> Result<Kept> {
+fn add_pair(args: &Args, image: &Path, label: &Path, written: &Written) -> Result<Kept> {
     let grid = nifti::read_header(image, args.volume)?.1;
     let masks = nifti::read_masks(label, args.labels.as_deref())?;
     let tumour = |k: usize| masks[k].iter().any(|&m| m != 0);
@@ -233,7 +265,7 @@ fn add_pair(args: &Args, image: &Path, label: &Path) -> Result<Kept> {
         }
         let frame = (grid.slices() > 1).then_some((k, grid.slices()));
         let name = format!("{}.png", crate::dicom::numbered(stem.clone(), frame));
-        let to = new_file(&args.out, &name)?;
+        let to = written.file(&name)?;
         img.save(&to)
             .with_context(|| format!("write {}", to.display()))?;
         let entry = Entry::new(&name, &masks[k as usize], Some(grid.spacing()))

@@ -2,7 +2,6 @@
 use crate::dataset::{load_split_report, print_report, Sample, SplitOptions, SplitReport};
 use anyhow::{bail, ensure, Context, Result};
 use rayon::prelude::*;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -95,23 +94,15 @@ fn refuse_the_split_itself(split_dir: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Two images of one stem (`a.jpg`, `a.png`) would write one mask over the other. As `predict`
-/// does for its inputs, they are refused rather than renamed: evaluate finds a mask by its image's
-/// stem, so any other name would not be found.
+/// Two images of one stem (`a.jpg`, `a.png`; or `A.jpg`, `a.png`, one file on macOS and Windows)
+/// would write one mask over the other. As `predict` does for its inputs, they are refused rather
+/// than renamed: evaluate finds a mask by its image's stem, so any other name would not be found.
 fn refuse_shared_stems(samples: &[Sample]) -> Result<()> {
-    let mut seen: HashMap<&str, &Sample> = HashMap::new();
-    for s in samples {
-        if let Some(other) = seen.insert(&s.stem, s) {
-            bail!(
-                "image id {} ({}) and image id {} ({}) would both be masked as {}.png: masks are \
-                 named by the image's stem; nothing written",
-                other.id,
-                other.path.display(),
-                s.id,
-                s.path.display(),
-                s.stem
-            );
-        }
+    if let Some((images, png)) = crate::names::shared_png(samples) {
+        bail!(
+            "{images} would both be masked as {png}: masks are named by the image's stem; nothing \
+             written"
+        );
     }
     Ok(())
 }

@@ -38,11 +38,12 @@ pub fn load_pred_mask(dir: &Path, sample: &Sample) -> Result<GrayImage> {
     ))
 }
 
-/// Score a folder of predicted masks; every sample must have one.
+/// Score a folder of predicted masks; every sample must have one, and one of its own.
 pub fn score_pred_dir(samples: &[Sample], dir: &Path) -> Result<Scores> {
     if !dir.is_dir() {
         bail!("--pred-masks {}: not a directory", dir.display());
     }
+    refuse_shared_stems(samples, dir)?;
     let unit = distance_unit(samples);
     let rows: Vec<_> = samples
         .par_iter()
@@ -59,4 +60,18 @@ pub fn score_pred_dir(samples: &[Sample], dir: &Path) -> Result<Scores> {
         volumes: volumes.map_or(Vec::new(), |v| v.finish(&rows)),
         rows,
     })
+}
+
+/// Two images of one stem (`a.jpg`, `a.png`, or `A.jpg`, `a.png` on macOS and Windows) would both be
+/// scored against one prediction, made for one of them at most.
+fn refuse_shared_stems(samples: &[Sample], dir: &Path) -> Result<()> {
+    if let Some((images, png)) = crate::names::shared_png(samples) {
+        bail!(
+            "{images} would both be scored against {png} in {}: predictions are found by the \
+             image's stem, so it cannot tell which image it is for; nothing scored (rename one of \
+             the images, and its file_name in the annotation file)",
+            dir.display()
+        );
+    }
+    Ok(())
 }

@@ -97,10 +97,10 @@ pub fn check_new(run: &Path, n: u32, overwrite: bool) -> Result<()> {
     let found = count(run);
     ensure!(
         found <= n,
-        "{} holds {found} members of an earlier pipeline: --members {n} would leave member-{} beside \
-         the new ensemble; give --members {found}, another --out, or remove them",
+        "{} holds {found} members of an earlier pipeline: --members {n} would leave {} beside the \
+         new ensemble; give --members {found}, another --out, or remove them",
         run.display(),
-        n + 1
+        named(n + 1, found)
     );
     (1..=n).try_for_each(|k| checkpoint::check_new_run(&dir(run, k), overwrite))
 }
@@ -117,10 +117,7 @@ pub fn note_left_beside(run: &Path) {
             crate::report::count(n as usize, "member"),
             if n == 1 { "s" } else { "" },
             run.display(),
-            match n {
-                1 => "member-1".to_string(),
-                n => format!("member-1 … member-{n}"),
-            }
+            named(1, n)
         );
     }
 }
@@ -132,11 +129,21 @@ pub fn resumed_count(run: &Path, asked: Option<u32>) -> Result<u32> {
     let n = asked.unwrap_or(found);
     ensure!(
         n >= found,
-        "{} holds {found} members: --members {n} would leave member-{} out of the ensemble",
+        "{} holds {found} members: --members {n} would leave {} out of the ensemble",
         run.display(),
-        n + 1
+        named(n + 1, found)
     );
     Ok(n)
+}
+
+/// Members `first` to `last` (from 1) as messages name them, every one of them: `member-2`,
+/// `member-2 and member-3`, `member-2 … member-5`.
+fn named(first: u32, last: u32) -> String {
+    match last - first {
+        0 => format!("member-{first}"),
+        1 => format!("member-{first} and member-{last}"),
+        _ => format!("member-{first} … member-{last}"),
+    }
 }
 
 #[cfg(test)]
@@ -184,7 +191,21 @@ mod tests {
         plan(&cfg, 3, false).unwrap();
         assert!(check_new(d.path(), 3, false).is_ok());
         let err = check_new(d.path(), 2, false).unwrap_err().to_string();
-        assert!(err.contains("member-3"), "{err}");
+        assert!(err.contains("would leave member-3 beside"), "{err}");
+        // Every member left over is named, not only the first.
+        let err = check_new(d.path(), 1, false).unwrap_err().to_string();
+        assert!(
+            err.contains("--members 1 would leave member-2 and member-3 beside"),
+            "{err}"
+        );
+        let err = resumed_count(d.path(), Some(1)).unwrap_err().to_string();
+        assert!(
+            err.contains("--members 1 would leave member-2 and member-3 out"),
+            "{err}"
+        );
+        plan(&cfg, 5, false).unwrap();
+        let err = check_new(d.path(), 2, false).unwrap_err().to_string();
+        assert!(err.contains("leave member-3 … member-5 beside"), "{err}");
         std::fs::write(d.path().join(checkpoint::CONFIG), "").unwrap();
         assert!(
             !is_pipeline(d.path()),

@@ -168,6 +168,16 @@ pub fn fake_run(dir: &std::path::Path) -> PathBuf {
 
 /// [`fake_run`] of another model (`seed`) or size.
 pub fn fake_run_with(dir: &std::path::Path, seed: i64, size: u32) -> PathBuf {
+    fake_run_on(dir, seed, size, &fixture())
+}
+
+/// [`fake_run_with`], its config.toml saying it was trained on `dataset`.
+pub fn fake_run_on(
+    dir: &std::path::Path,
+    seed: i64,
+    size: u32,
+    dataset: &std::path::Path,
+) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let _turn = seeded_turn();
     tch::manual_seed(seed);
@@ -176,7 +186,7 @@ pub fn fake_run_with(dir: &std::path::Path, seed: i64, size: u32) -> PathBuf {
     tumorseg::checkpoint::save_model(&vs, &dir.join(tumorseg::checkpoint::BEST)).unwrap();
     let cfg = tumorseg::train::TrainConfig {
         size,
-        dataset: fixture(),
+        dataset: dataset.to_path_buf(),
         ..tumorseg::train::TrainConfig::default()
     };
     std::fs::write(

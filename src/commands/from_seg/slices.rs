@@ -7,7 +7,6 @@ use crate::dicom::{self, seg::read as seg};
 use anyhow::{bail, Context, Result};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// A slice that can be a dataset image: a single-frame file, or one frame of a multi-frame file.
@@ -75,7 +74,6 @@ pub fn list(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 pub fn classify(files: &[PathBuf]) -> Result<(Vec<Slice>, Vec<PathBuf>)> {
     let (mut slices, mut segs) = (Vec::new(), Vec::new());
     let (mut sources, mut source_of): (Vec<Source>, Vec<Option<usize>>) = (Vec::new(), Vec::new());
-    let mut names: HashMap<String, PathBuf> = HashMap::new();
     for f in files {
         let header = dicom::header(f);
         if header.as_ref().is_ok_and(|h| seg::is_segmentation(h)) {
@@ -90,23 +88,28 @@ pub fn classify(files: &[PathBuf]) -> Result<(Vec<Slice>, Vec<PathBuf>)> {
                     sources.len() - 1
                 });
                 source_of.extend(std::iter::repeat_n(index, found.len()));
-                for s in found {
-                    if let Some(other) = names.insert(s.name.clone(), f.clone()) {
-                        bail!(
-                            "{} and {} both give {}, and one split holds both",
-                            other.display(),
-                            f.display(),
-                            s.name
-                        );
-                    }
-                    slices.push(s);
-                }
+                slices.extend(found);
             }
             Err(e) => eprintln!("note: {} is not used: {e:#}", f.display()),
         }
     }
+    refuse_shared_names(&slices)?;
     super::volumes::assign(&mut slices, &sources, &source_of);
     Ok((slices, segs))
+}
+
+/// One split holds every slice under its name: two of one name, or of names that differ only in
+/// case (one file on macOS and Windows), would be one image.
+fn refuse_shared_names(slices: &[Slice]) -> Result<()> {
+    if let Some(c) = crate::names::clash(slices, |s| s.name.clone()) {
+        bail!(
+            "{} and {} both give {}, and one split holds both",
+            c.first.label(),
+            c.second.label(),
+            c.name
+        );
+    }
+    Ok(())
 }
 
 fn slices_of(path: &Path, header: &InMemDicomObject) -> Result<Vec<Slice>> {

@@ -1,6 +1,7 @@
 //! The split `from-seg` writes: a COCO document (one image per covered slice, one RLE annotation per
 //! slice with tumour), the single-frame slices copied and the frames of multi-frame files as PNG.
 use super::slices::Slice;
+use crate::dataset::ORIGINAL;
 use crate::dicom::{self, plane, Window};
 use crate::split_writer::{new_file, Entry, SplitWriter};
 use anyhow::{Context, Result};
@@ -113,5 +114,5 @@ pub fn write(out: &Path, coco: &Coco) -> Result<()> {
         }
     }
     coco.split
-        .write_annotations(out, "from DICOM SEG by tumorseg")
+        .write_annotations(&target(ORIGINAL)?, "from DICOM SEG by tumorseg")
 }

@@ -7,7 +7,6 @@ use crate::nifti;
 use anyhow::{bail, Context, Result};
 use image::GrayImage;
 use rayon::prelude::*;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The image files a folder's listing keeps (case-insensitive), besides DICOM files under any name; a
@@ -77,7 +76,7 @@ fn is_image_file(f: &Path) -> bool {
 }
 
 /// Expand folders (their image files, sorted; not their subfolders) and multi-frame DICOM files (their
-/// frames), and check every stem is unique (outputs are named by stem). Other files in a folder are
+/// frames), and check every stem is unique, case aside (outputs are named by stem). Other files in a folder are
 /// named on stderr, so none is left out unseen.
 pub fn collect_inputs(inputs: &[PathBuf], volume: Option<usize>) -> Result<Vec<Input>> {
     let mut files = Vec::new();
@@ -107,15 +106,14 @@ pub fn collect_inputs(inputs: &[PathBuf], volume: Option<usize>) -> Result<Vec<I
             if not_images.len() > 3 { "; …" } else { "" }
         );
     }
-    let mut seen: HashMap<String, &Input> = HashMap::new();
-    for input in &expanded {
-        if let Some(other) = seen.insert(input.stem(), input) {
-            bail!(
-                "{} and {} have the same name: outputs are named by stem",
-                other.label(),
-                input.label()
-            );
-        }
+    // Case counts too: outputs of names that differ only in case are one file on macOS and Windows.
+    if let Some(c) = crate::names::clash(&expanded, Input::stem) {
+        bail!(
+            "{} and {} would both be named {}: outputs are named by the input's stem",
+            c.first.label(),
+            c.second.label(),
+            c.name
+        );
     }
     Ok(expanded)
 }
@@ -256,5 +254,24 @@ mod tests {
             ..input(Some((2, 155)))
         };
         assert_eq!(slice.stem(), "sub-01.T1w_f003");
+    }
+
+    #[test]
+    fn inputs_whose_stems_differ_only_in_case_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let (upper, lower) = (d.path().join("Scan.png"), d.path().join("sub/scan.jpg"));
+        std::fs::create_dir_all(d.path().join("sub")).unwrap();
+        for path in [&upper, &lower] {
+            image::GrayImage::new(4, 4).save(path).unwrap();
+        }
+        let err = collect_inputs(&[upper.clone(), lower.clone()], None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("{} and {}", upper.display(), lower.display()))
+                && err.contains("would both be named Scan / scan (one name where case is ignored"),
+            "{err}"
+        );
+        assert!(collect_inputs(&[upper], None).is_ok());
     }
 }
