@@ -204,12 +204,14 @@ pub fn summary(r: &Report) -> String {
     s
 }
 
-/// The scores without the images that have a near-identical image in another split, as a sentence.
+/// The scores without the images that have an identical or near-identical image in another split,
+/// as a sentence.
 fn independent_line(r: &Report) -> Option<String> {
     let sub = r.independent.as_ref().filter(|s| s.n_images < r.n_images)?;
     Some(format!(
-        "Without the {} that {} a near-identical image (a neighbouring slice) in another split \
-         (`tumorseg clean`'s `similar`): {}, mean Dice {:.4}{}, global Dice {:.4}.",
+        "Without the {} that {} an identical or near-identical image (a copy, or a neighbouring \
+         slice) in another split (`tumorseg clean`'s `leaked` and `similar`): {}, mean Dice \
+         {:.4}{}, global Dice {:.4}.",
         count(r.n_images - sub.n_images, "image"),
         if r.n_images - sub.n_images == 1 {
             "has"

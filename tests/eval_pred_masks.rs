@@ -318,7 +318,7 @@ fn a_truncated_prediction_is_refused_as_a_truncated_image_is() {
 }
 
 #[test]
-fn scores_without_near_identical_images_follow_clean_report() {
+fn scores_without_identical_or_near_identical_images_follow_clean_report() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
     std::fs::create_dir_all(root.join("test")).unwrap();
@@ -326,19 +326,23 @@ fn scores_without_near_identical_images_follow_clean_report() {
         let e = e.unwrap();
         std::fs::copy(e.path(), root.join("test").join(e.file_name())).unwrap();
     }
-    // Every mask right but one, left empty; clean found that image near-identical to a train image.
+    // Every mask right but two, left empty: clean found one near-identical to a train image, the
+    // other a byte-identical copy of one (leaked).
     let test = samples("test");
-    let odd = &test[2];
+    let (odd, copy) = (&test[2], &test[4]);
     write_masks(&tmp.path().join("pred"), &test, |s| {
-        if s.stem == odd.stem {
+        if s.stem == odd.stem || s.stem == copy.stem {
             GrayImage::new(s.width, s.height)
         } else {
             truth_255(s)
         }
     });
-    let file = odd.path.file_name().unwrap().to_str().unwrap();
-    let clean_report =
-        serde_json::json!({"test": {"similar": 1, "similar_files": [[file, "train/x.jpg", 0.98]]}});
+    let name =
+        |s: &tumorseg::dataset::Sample| s.path.file_name().unwrap().to_str().unwrap().to_string();
+    let clean_report = serde_json::json!({"test": {
+        "similar": 1, "similar_files": [[name(odd), "train/x.jpg", 0.98]],
+        "leaked": 1, "leaked_files": [[name(copy), "train/y.jpg"]],
+    }});
     std::fs::write(root.join("clean_report.json"), clean_report.to_string()).unwrap();
     let (r, stdout) = evaluate_in(
         &root,
@@ -348,16 +352,16 @@ fn scores_without_near_identical_images_follow_clean_report() {
     );
     let n = test.len() as f64;
     assert!(
-        (metric(&r, "mean", "dice") - (n - 1.0) / n).abs() < 1e-9,
+        (metric(&r, "mean", "dice") - (n - 2.0) / n).abs() < 1e-9,
         "{r}"
     );
-    assert_eq!(r["independent"]["n_images"], test.len() - 1);
+    assert_eq!(r["independent"]["n_images"], test.len() - 2);
     assert_eq!(r["independent"]["mean"]["dice"], 1.0);
     assert_eq!(r["independent"]["global"]["dice"], 1.0);
-    // The missed image widens the split's interval; the rest's is a point.
+    // The missed images widen the split's interval; the rest's is a point.
     assert!(r["ci95"]["mean_low"]["dice"].as_f64().unwrap() < 0.875);
     assert_eq!(r["independent"]["ci95"]["mean_low"]["dice"], 1.0);
-    let line = format!("Without the 1 image that has a near-identical image (a neighbouring slice) in another split (`tumorseg clean`'s `similar`): {} images, mean Dice 1.0000 (95 % interval 1.0000–1.0000), global Dice 1.0000.", test.len() - 1);
+    let line = format!("Without the 2 images that have an identical or near-identical image (a copy, or a neighbouring slice) in another split (`tumorseg clean`'s `leaked` and `similar`): {} images, mean Dice 1.0000 (95 % interval 1.0000–1.0000), global Dice 1.0000.", test.len() - 2);
     assert!(stdout.contains(&line), "{stdout}");
     let md = std::fs::read_to_string(tmp.path().join("out/report.md")).unwrap();
     assert!(md.contains(&line), "{md}");

@@ -172,10 +172,12 @@ pub fn similar_stems(
 ) -> Option<std::collections::HashSet<String>> {
     let text = std::fs::read_to_string(root.join(super::REPORT)).ok()?;
     let report: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let files = report.get(split)?.get("similar_files")?.as_array()?;
+    let split = report.get(split)?;
+    // Byte-identical copies (leaked) are no more independent than near-identical ones.
+    let files = split.get("similar_files")?.as_array()?;
+    let leaked = split.get("leaked_files").and_then(|l| l.as_array());
     Some(
-        files
-            .iter()
+        (files.iter().chain(leaked.into_iter().flatten()))
             .filter_map(|f| f.get(0)?.as_str())
             .map(|name| {
                 std::path::Path::new(name)
