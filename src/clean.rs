@@ -117,7 +117,8 @@ pub fn clean_dataset(root: &Path, opts: &CleanOptions) -> Result<CleanReport> {
         stats.cleaned_sha256 = format!("{:x}", Sha256::digest(&bytes));
         report.splits.push((d.name.clone(), stats));
     }
-    let json = serde_json::to_vec_pretty(&report)?;
+    let earlier = std::fs::read(out_root.join(REPORT)).ok();
+    let json = report.merged_json(earlier.as_deref(), |split| root.join(split).is_dir())?;
     write_atomic(&out_root.join(REPORT), &json)?;
     Ok(report)
 }

@@ -172,3 +172,43 @@ fn a_cleaned_file_whose_source_changed_since_is_refused() {
     clean_dataset(root.path(), &CleanOptions::default()).unwrap();
     assert_eq!(load().unwrap(), 2);
 }
+
+/// `clean --splits train` replaced the whole clean_report.json: valid's and test's entries (and
+/// with them evaluate's independent score) were lost. A mistyped split was skipped silently.
+#[test]
+fn cleaning_some_splits_keeps_the_report_of_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    for split in ["train", "test"] {
+        common::copy_fixture_split(dir.path(), split);
+    }
+    let clean = |splits: &str| {
+        common::run_ok(common::bin().arg("clean").arg(dir.path()).args([
+            "--no-similar",
+            "--splits",
+            splits,
+        ]))
+    };
+    clean("train,test");
+    let report = dir.path().join("clean_report.json");
+    let before = common::json(&report);
+    std::fs::remove_dir_all(dir.path().join("test")).unwrap();
+    common::copy_fixture_split(dir.path(), "test");
+    let o = clean("train,tets");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("--splits tets: ") && stderr.contains("no such split folder"),
+        "{stderr}"
+    );
+    let after = common::json(&report);
+    assert_eq!(after["test"], before["test"]);
+    assert_eq!(after["train"]["kept"], before["train"]["kept"]);
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        text.find("\"train\"").unwrap() < text.find("\"test\"").unwrap(),
+        "split order"
+    );
+    // A split the dataset no longer has keeps no report.
+    std::fs::remove_dir_all(dir.path().join("test")).unwrap();
+    clean("train");
+    assert!(common::json(&report).get("test").is_none());
+}

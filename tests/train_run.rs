@@ -358,10 +358,21 @@ fn bad_values_are_refused_by_their_flag_names() {
     let mut train = train_cli();
     train.args(["--lr=-1"]).arg("--out").arg(&run);
     assert!(refused(&mut train).contains("--lr -1 must be positive"));
+    let mut train = train_cli();
+    train.args(["--early-stop", "0"]).arg("--out").arg(&run);
+    assert!(refused(&mut train).contains("--early-stop (early_stop) must be at least 1 epoch"));
     assert!(!run.exists());
     let mut evaluate = common::bin();
     evaluate.arg("evaluate").arg(&run).arg(common::fixture());
     assert!(refused(evaluate.args(["--batch", "0"])).contains("'--batch <BATCH>'"));
+    let run = common::fake_run(&dir.path().join("fake"));
+    let mut visualize = common::bin();
+    visualize.arg("visualize").arg(&run).arg(common::fixture());
+    let e = refused(visualize.args(["--device", "cpu", "--panel", "60000"]));
+    assert!(
+        e.contains("--panel must be 16 to 4096 pixels (got 60000)"),
+        "{e}"
+    );
     let mut clean = common::bin();
     clean
         .arg("clean")

@@ -73,3 +73,43 @@ impl Serialize for CleanReport {
         m.end()
     }
 }
+
+impl CleanReport {
+    /// clean_report.json: this clean's splits, and the entries of the splits it did not clean kept
+    /// from `earlier` (the report there before) when `exists` (a split gone from the dataset has no
+    /// report), in split order. A `--splits train` clean used to drop valid's and test's entries,
+    /// and with them evaluate's independent score.
+    pub fn merged_json(
+        &self,
+        earlier: Option<&[u8]>,
+        exists: impl Fn(&str) -> bool,
+    ) -> serde_json::Result<Vec<u8>> {
+        let mut entries = (self.splits.iter())
+            .map(|(name, stats)| Ok((name.clone(), serde_json::to_value(stats)?)))
+            .collect::<serde_json::Result<Vec<_>>>()?;
+        let old = earlier.and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok());
+        if let Some(serde_json::Value::Object(old)) = old {
+            for (name, value) in old {
+                if exists(&name) && !entries.iter().any(|(n, _)| *n == name) {
+                    entries.push((name, value));
+                }
+            }
+        }
+        let rank = |n: &str| crate::dataset::SPLITS.iter().position(|s| *s == n);
+        entries.sort_by_key(|(n, _)| rank(n).unwrap_or(usize::MAX));
+        serde_json::to_vec_pretty(&Ordered(&entries))
+    }
+}
+
+/// A JSON object whose keys keep the order given (serde_json's own map sorts them).
+struct Ordered<'a>(&'a [(String, serde_json::Value)]);
+
+impl Serialize for Ordered<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (name, value) in self.0 {
+            m.serialize_entry(name, value)?;
+        }
+        m.end()
+    }
+}

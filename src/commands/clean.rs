@@ -46,6 +46,15 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    for split in &args.splits {
+        // A mistyped name (`vaild`) was skipped as silently as a split the dataset lacks.
+        if !crate::dataset::SPLITS.contains(&split.as_str()) && !args.root.join(split).is_dir() {
+            eprintln!(
+                "warning: --splits {split}: {} has no such split folder (skipped)",
+                args.root.display()
+            );
+        }
+    }
     let opts = CleanOptions {
         keep_multi: args.keep_multi,
         keep_empty: args.keep_empty,

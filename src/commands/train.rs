@@ -47,7 +47,8 @@ pub struct TrainFlags {
     /// fp16 (autocast + loss scaling; CUDA only), bf16 (autocast) or fp32; auto = fp16 on CUDA, fp32 on CPU.
     #[arg(long, value_enum)]
     pub precision: Option<Precision>,
-    /// Seed of weights init, shuffling and augmentation; a CPU run with a given seed is bit-reproducible [default: 42].
+    /// Seed of weights init, shuffling and augmentation; a CPU run with a given seed and --threads is
+    /// bit-reproducible [default: 42].
     #[arg(long)]
     pub seed: Option<u64>,
     /// Adam learning rate [default: 1e-4].
@@ -105,7 +106,8 @@ pub struct TrainFlags {
     /// name, looked up in train/ and valid/ (and test/ in a pipeline, which cleans it first).
     #[arg(long)]
     pub annotations: Option<PathBuf>,
-    /// libtorch CPU threads (0 = libtorch's default) [default: 0].
+    /// libtorch CPU threads (0 = libtorch's default: the machine's cores; a seeded CPU run repeats
+    /// bit for bit only at the same number) [default: 0].
     #[arg(long)]
     pub threads: Option<usize>,
     /// No progress bars (epoch summaries are still printed).

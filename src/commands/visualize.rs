@@ -84,8 +84,9 @@ pub fn figures(
     decision: DecisionArgs,
     panel: u32,
 ) -> Result<Vec<PathBuf>> {
-    if panel < 16 {
-        bail!("--panel must be at least 16 pixels");
+    // Four panels a row, eight rows: 4096 px panels already make a 16384 × 32768 figure.
+    if !(16..=4096).contains(&panel) {
+        bail!("--panel must be 16 to 4096 pixels (got {panel})");
     }
     let (Choice::Random { n, .. } | Choice::Worst(n)) = choice;
     if n == 0 {

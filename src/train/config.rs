@@ -53,7 +53,8 @@ pub struct TrainConfig {
     pub categories: Option<Vec<u64>>,
     /// Annotation file name to use in each split instead of the cleaned/original default.
     pub annotations: Option<PathBuf>,
-    /// libtorch intra-op threads (0 = libtorch's default); a seeded CPU run is bit-reproducible either way.
+    /// libtorch intra-op threads (0 = libtorch's default, the machine's cores); a seeded CPU run is
+    /// bit-reproducible at a given number (another number sums in another order).
     pub threads: usize,
     /// Progress bars on stderr.
     pub progress: bool,
@@ -189,6 +190,11 @@ impl TrainConfig {
         );
         anyhow::ensure!(self.batch >= 1, "--batch must be at least 1");
         anyhow::ensure!(self.epochs >= 1, "--epochs must be at least 1");
+        anyhow::ensure!(
+            self.early_stop >= 1,
+            "--early-stop (early_stop) must be at least 1 epoch (give --early-stop larger than \
+             --epochs to train every epoch)"
+        );
         anyhow::ensure!(
             self.save_every > 0,
             "--save-every (save_every) must be at least 1"
