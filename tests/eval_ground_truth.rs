@@ -190,3 +190,41 @@ fn training_takes_a_file_name_for_annotations_and_a_pipeline_cleans_that_file() 
     let cleaned_test = truth_pixels(&run.join("data"), &SplitOptions::default());
     assert_eq!(scored, cleaned_test);
 }
+
+/// `evaluate RUN ROOT --split valid` wrote over the run's test report (report.json, per_image.csv);
+/// an --out that is a file failed with a bare "File exists".
+#[test]
+fn another_split_is_reported_beside_the_test_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = common::fake_run(&tmp.path().join("run"));
+    let fixture = common::fixture();
+    evaluate(&run, &fixture, &run, &[]);
+    let test_report = std::fs::read(run.join("per_image.csv")).unwrap();
+    let o = common::run_ok(common::bin().arg("evaluate").args([&run, &fixture]).args([
+        "--split",
+        "valid",
+        "--device",
+        "cpu",
+        "--threshold",
+        "0.5",
+    ]));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("the valid report goes to "), "{stderr}");
+    assert_eq!(
+        std::fs::read(run.join("per_image.csv")).unwrap(),
+        test_report
+    );
+    let valid = common::json(&run.join("evaluate-valid/report.json"));
+    assert_eq!(valid["split"], "valid");
+    let file = tmp.path().join("notes.txt");
+    std::fs::write(&file, "mine").unwrap();
+    let o = common::bin()
+        .arg("evaluate")
+        .args([&run, &fixture])
+        .arg("--out")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("is a file, not a folder"), "{stderr}");
+}

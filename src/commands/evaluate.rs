@@ -36,7 +36,8 @@ pub struct Args {
     pub pred_masks: Option<PathBuf>,
     /// Where report.json, report.md and per_image.csv go, and per_volume.csv when the images are
     /// slices of volumes (`<volume>_f001`…, or `volume` and `slice_number` in the annotation file, as
-    /// from-seg writes for a DICOM series; default: the run directory, or the --pred-masks folder).
+    /// from-seg writes for a DICOM series; default: the run directory for the test split,
+    /// RUN/evaluate-<split>/ for another, or the --pred-masks folder).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
@@ -44,6 +45,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if let Some(out) = &args.out {
+        crate::atomic::ensure_folder_or_new(out, "--out")?;
+    }
     let report = match (&args.pred_masks, &args.second) {
         (Some(dir), None) => {
             let out = args.out.clone().unwrap_or_else(|| dir.clone());
@@ -54,7 +58,13 @@ pub fn run(args: Args) -> Result<()> {
         (None, Some(root)) => {
             let mut run = open_run(&args.first, &args.inference)?;
             args.annotations.apply(&mut run);
-            let out = args.out.clone().unwrap_or_else(|| args.first.clone());
+            let out = args.out.clone().unwrap_or_else(|| {
+                let out = default_out(&args.first, &args.split);
+                if out != args.first {
+                    eprintln!("note: the {} report goes to {}", args.split, out.display());
+                }
+                out
+            });
             evaluate_run(&run, root, &args.split, args.decision, &out)?
         }
         (None, None) => {
@@ -63,6 +73,15 @@ pub fn run(args: Args) -> Result<()> {
     };
     print!("{}", summary(&report));
     Ok(())
+}
+
+/// A run's test report lives in the run (where `compare` and the pipeline read it); another split's
+/// goes into `RUN/evaluate-<split>/`, so that it does not replace the test report.
+fn default_out(run: &Path, split: &str) -> PathBuf {
+    match split {
+        "test" => run.to_path_buf(),
+        other => run.join(format!("evaluate-{other}")),
+    }
 }
 
 /// Which annotations of the split are the ground truth: a run is scored by default on what it was
