@@ -246,3 +246,49 @@ fn rerun_into_the_same_folder(run: &Path, single: &Path, out: &Path) {
     assert_eq!(masks, ["single.png"]);
     assert!(out.join("mine.txt").is_file());
 }
+
+/// Given --threshold and --postprocess, predict takes nothing of threshold.json's decision: one
+/// tuned for other weights was still warned of ("it is ignored"), which then meant nothing.
+#[test]
+fn a_stale_threshold_file_is_not_warned_of_when_the_decision_is_given() {
+    use tumorseg::provenance::{Digest, Provenance};
+    let tmp = tempfile::tempdir().unwrap();
+    let run = fake_run(tmp.path());
+    let other = Digest {
+        role: "model".into(),
+        path: "another model".into(),
+        files: 1,
+        bytes: 1,
+        sha256: "0".repeat(64),
+    };
+    tumorseg::threshold::ThresholdFile {
+        threshold: 0.4,
+        postprocess: tumorseg::postprocess::Postprocess::None,
+        mean_dice: 0.5,
+        split: "valid".into(),
+        n_images: 1,
+        tta: tumorseg::predict::Tta::None,
+        curve: Vec::new(),
+        candidates: Vec::new(),
+        provenance: Some(Provenance::now(tch::Device::Cpu, vec![other])),
+    }
+    .save(&run)
+    .unwrap();
+    let image = tmp.path().join("a.png");
+    gradient(40, 40).save(&image).unwrap();
+    let stderr = |out: &str, decision: &[&str]| {
+        let mut cmd = common::bin();
+        cmd.arg("predict")
+            .arg(&run)
+            .arg(&image)
+            .arg("--out")
+            .arg(tmp.path().join(out));
+        let o = common::run_ok(cmd.args(["--device", "cpu"]).args(decision));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let stale = "was tuned for other weights";
+    let threshold = stderr("threshold", &["--threshold", "0.5"]);
+    assert!(threshold.contains(stale), "{threshold}");
+    let both = stderr("both", &["--threshold", "0.5", "--postprocess", "none"]);
+    assert!(!both.contains(stale), "{both}");
+}
