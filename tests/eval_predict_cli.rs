@@ -247,6 +247,38 @@ fn rerun_into_the_same_folder(run: &Path, single: &Path, out: &Path) {
     assert!(out.join("mine.txt").is_file());
 }
 
+/// results.json held polygons, holes filled (a region's area was its pixels', its polygon up to 24 %
+/// larger), counted 4-connected where --postprocess largest keeps one 8-connected region, under
+/// category 0: now each 8-connected region's exact pixels, which pycocotools decodes back to it.
+#[test]
+fn results_are_each_regions_exact_pixels_as_pycocotools_decodes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = fake_run(tmp.path());
+    let out = tmp.path().join("out");
+    let mut cmd = common::bin();
+    cmd.arg("predict")
+        .arg(&run)
+        .arg(common::fixture().join("test"));
+    cmd.arg("--out")
+        .arg(&out)
+        .args(["--device", "cpu", "--threshold", "0.5"]);
+    common::run_ok(&mut cmd);
+    let said = common::run_py("predict_coco_check.py", &[out.to_str().unwrap()]);
+    let checked: serde_json::Value = serde_json::from_str(said.lines().last().unwrap()).unwrap();
+    let rows = common::predictions(&out);
+    let regions: u64 = rows
+        .iter()
+        .map(|r| r["regions"].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(checked["images"], rows.len());
+    assert_eq!(checked["regions"], regions);
+    // Not vacuous: images with several regions, regions with holes that a polygon would fill.
+    assert!(
+        regions > rows.len() as u64 && checked["holed"].as_u64() > Some(0),
+        "{checked}"
+    );
+}
+
 /// Given --threshold and --postprocess, predict takes nothing of threshold.json's decision: one
 /// tuned for other weights was still warned of ("it is ignored"), which then meant nothing.
 #[test]

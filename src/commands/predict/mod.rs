@@ -1,24 +1,24 @@
-//! `tumorseg predict`: masks, overlays and COCO results (polygons traced from the masks) for new images.
+//! `tumorseg predict`: masks, overlays and COCO results (each region's exact pixels) for new images.
 use crate::commands::evaluate::{resolve_decision, DecisionArgs};
-use crate::dicom::seg::{Bits, Pixels, SegType};
+use crate::dicom::seg::SegType;
 use crate::dicom::Window;
 use crate::evaluate::ThresholdSource;
-use crate::predict::{open_run, progress_bar, InferenceArgs, ProbMap};
+use crate::predict::{open_run, progress_bar, InferenceArgs};
 use crate::provenance::{self, Provenance};
-use crate::trace::{regions, DEFAULT_EPSILON};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use groups::{groups, Group, Reading};
-use image::{GrayImage, Rgb, RgbImage};
 use inputs::{collect_inputs, known_names, Input, Kind};
 use rayon::prelude::*;
-use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use written::{write_outputs, write_summaries, Written};
 
 mod groups;
 mod inputs;
 mod out;
+mod results;
 mod seg;
 mod volumes;
+mod written;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -33,14 +33,16 @@ pub struct Args {
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Output folder: masks/<stem>.png (0/255), overlays/<stem>.png, predictions.csv (per image: tumour
-    /// found, its pixels, share of the image and, for DICOM with a Pixel Spacing and NIfTI, area in mm²; regions;
-    /// highest probability), results.json (COCO
-    /// results), provenance.json (model, threshold, SHA-256 of the images); for NIfTI volumes also
-    /// nifti/<stem>.nii.gz (the mask, 0/1, on the volume's grid and affine) and volumes.csv (tumour
-    /// slices, voxels and volume in ml per volume); unreadable
-    /// inputs are skipped and listed in skipped.txt (the command then exits with status 1; when
-    /// none can be read, nothing is written). A folder that is not empty is refused (see
-    /// --overwrite), so earlier masks never mix with these.
+    /// found, its pixels, share of the image and, for DICOM with a Pixel Spacing and NIfTI, area in
+    /// mm²; regions, 8-connected as --postprocess largest counts them; highest probability),
+    /// results.json (COCO results: one per region, its exact pixels as compressed RLE, category 1,
+    /// image_id the input's place from 1, with its file_name), images.json (those images' ids, file
+    /// names and sizes, to join the results with a dataset's), provenance.json (model, threshold,
+    /// SHA-256 of the images); for NIfTI volumes also nifti/<stem>.nii.gz (the mask, 0/1, on the
+    /// volume's grid and affine) and volumes.csv (tumour slices, voxels and volume in ml per
+    /// volume); unreadable inputs are skipped and listed in skipped.txt (the command then exits with
+    /// status 1; when none can be read, nothing is written). A folder that is not empty is refused
+    /// (see --overwrite), so earlier masks never mix with these.
     #[arg(long)]
     pub out: PathBuf,
     /// Predict into an --out that is not empty: what an earlier predict wrote there (masks/,
@@ -50,9 +52,10 @@ pub struct Args {
     pub overwrite: bool,
     #[command(flatten)]
     pub decision: DecisionArgs,
-    /// Douglas–Peucker tolerance in pixels for the traced polygons (0 = exact pixel outlines).
-    #[arg(long, default_value_t = DEFAULT_EPSILON)]
-    pub simplify: f64,
+    /// No longer used (results.json held traced polygons, simplified by this tolerance; it now holds
+    /// each region's exact pixels): accepted, with a note, so that scripts still run.
+    #[arg(long, hide = true)]
+    pub simplify: Option<f64>,
     /// Also write the DICOM inputs' masks as DICOM Segmentation objects, for viewers and PACS
     /// (3D Slicer, OHIF…): seg/<Series Instance UID>.dcm, one per series (slices of one size,
     /// orientation and spacing; a multi-frame file's frames), one segment "Tumour" whose frames
@@ -100,6 +103,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if args.simplify.is_some() {
+        eprintln!(
+            "note: --simplify does nothing any more: results.json holds each region's exact pixels \
+             (COCO RLE), not a traced polygon"
+        );
+    }
     let files = collect_inputs(&args.inputs, args.volume)?;
     if files.is_empty() {
         bail!("no images ({}) in the inputs", known_names());
@@ -144,7 +153,7 @@ pub fn run(args: Args) -> Result<()> {
             .map(|(((&(i, f), img), prob), mask)| {
                 // COCO image ids follow the input order, skipped files included, so they do not
                 // shift.
-                write_outputs(&args, i as u64 + 1, f, img, prob, mask)
+                write_outputs(&args, &args.out, i as u64 + 1, f, img, prob, mask)
             })
             .collect::<Result<_>>()?;
         written.extend(ok.into_iter().zip(these).map(|((i, f), w)| (i, f, w)));
@@ -155,9 +164,10 @@ pub fn run(args: Args) -> Result<()> {
     }
     // Series are decided in stack order; everything is reported in input order.
     written.sort_by_key(|w| w.0);
-    let (mut results, mut summaries) = (Vec::new(), Vec::new());
+    let (mut results, mut images, mut summaries) = (Vec::new(), Vec::new(), Vec::new());
     for (_, f, w) in written {
         results.extend(w.entries);
+        images.push(w.image);
         summaries.push(w.summary);
         if let Some(segs) = segs.as_mut() {
             segs.add(f, w.seg);
@@ -189,9 +199,8 @@ pub fn run(args: Args) -> Result<()> {
     let record = Provenance::now(run.inference.device, inputs);
     provenance::record(&args.out, record, false)?;
     write_summaries(&args.out, &summaries)?;
+    results::write(&args.out, &results, images)?;
     let path = args.out.join("results.json");
-    std::fs::write(&path, serde_json::to_string(&results)?)
-        .with_context(|| format!("write {}", path.display()))?;
     let written_volumes = volumes.finish(&args.out)?;
     let segs = segs.map(|s| s.finish());
     let seg_note = match &segs {
@@ -234,137 +243,4 @@ fn warn_one_per_slice(files: &[Input], groups: &[Group], decision: crate::postpr
              tumour; for them, --postprocess largest or none"
         );
     }
-}
-
-/// One line of predictions.csv: what someone triaging scans wants to see of each image.
-#[derive(serde::Serialize)]
-struct Summary {
-    file: String,
-    width: u32,
-    height: u32,
-    tumour: bool,
-    tumour_pixels: u64,
-    /// Share of the image, in percent.
-    tumour_percent: f64,
-    regions: usize,
-    /// The highest tumour probability anywhere in the image, thresholded or not.
-    max_probability: f32,
-    /// The tumour's area in mm², for DICOM slices that give their Pixel Spacing and NIfTI slices
-    /// (empty otherwise).
-    /// New columns come last, so that the earlier ones keep their places.
-    tumour_mm2: Option<f64>,
-    /// The frame's number from 1 in a multi-frame DICOM file, or the axial slice's in a NIfTI volume
-    /// (empty for single images).
-    frame: Option<u32>,
-}
-
-/// What [`write_outputs`] gives back of one image for the outputs made of all of them.
-struct Written {
-    /// COCO result entries, one per connected component.
-    entries: Vec<Value>,
-    summary: Summary,
-    /// With `--dicom-seg`, a DICOM input's frame for its SEG.
-    seg: Option<Pixels>,
-    /// A NIfTI slice's prediction, for its volume's.
-    volume: Option<volumes::Slice>,
-}
-
-/// Mask and overlay PNGs of one image, and what it adds to the outputs made of all of them.
-fn write_outputs(
-    args: &Args,
-    image_id: u64,
-    input: &Input,
-    img: &GrayImage,
-    prob: &ProbMap,
-    mask: GrayImage,
-) -> Result<Written> {
-    let (name, file) = (input.stem(), input.path.as_path());
-    let png = GrayImage::from_fn(mask.width(), mask.height(), |x, y| {
-        image::Luma([mask.get_pixel(x, y)[0] * 255])
-    });
-    let path = args.out.join("masks").join(format!("{name}.png"));
-    png.save(&path)
-        .with_context(|| format!("write {}", path.display()))?;
-    let path = args.out.join("overlays").join(format!("{name}.png"));
-    overlay(img, &mask)
-        .save(&path)
-        .with_context(|| format!("write {}", path.display()))?;
-    let file_name = file
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let entries: Vec<Value> = regions(&mask, Some(&prob.data), args.simplify)
-        .into_iter()
-        .map(|r| {
-            let mut entry = json!({
-                "image_id": image_id,
-                "file_name": file_name,
-                "category_id": 0,
-                "segmentation": [r.polygon],
-                "score": r.score,
-                "area": r.area,
-                "bbox": r.bbox,
-            });
-            if let Some(frame) = input.frame_number() {
-                entry["frame"] = json!(frame);
-            }
-            entry
-        })
-        .collect();
-    let pixels = mask.iter().filter(|&&v| v != 0).count() as u64;
-    let summary = Summary {
-        file: file.display().to_string(),
-        width: mask.width(),
-        height: mask.height(),
-        tumour: pixels > 0,
-        tumour_pixels: pixels,
-        tumour_percent: (1e6 * pixels as f64 / mask.len().max(1) as f64).round() / 1e4,
-        regions: entries.len(),
-        max_probability: prob.data.iter().copied().fold(0.0, f32::max),
-        tumour_mm2: input
-            .spacing
-            .map(|(row, column)| (100.0 * pixels as f64 * row * column).round() / 100.0),
-        frame: input.frame_number(),
-    };
-    let seg = (args.dicom_seg && input.kind == Kind::Dicom).then(|| match args.dicom_seg_type {
-        SegType::Binary => Pixels::Binary(Bits::from_mask(&mask)),
-        SegType::Fractional => Pixels::fractional(&prob.data),
-    });
-    Ok(Written {
-        entries,
-        summary,
-        seg,
-        volume: (input.kind == Kind::Nifti).then(|| volumes::Slice {
-            mask: Bits::from_mask(&mask),
-            probabilities: args
-                .nifti_probabilities
-                .then(|| crate::dicom::seg::in_255ths(&prob.data)),
-        }),
-    })
-}
-
-/// predictions.csv: one line per image written, in input order.
-fn write_summaries(out: &Path, rows: &[Summary]) -> Result<()> {
-    let path = out.join("predictions.csv");
-    let mut w =
-        csv::Writer::from_path(&path).with_context(|| format!("write {}", path.display()))?;
-    for r in rows {
-        w.serialize(r)
-            .with_context(|| format!("write {}", path.display()))?;
-    }
-    w.flush()
-        .with_context(|| format!("write {}", path.display()))?;
-    Ok(())
-}
-
-/// The MRI in grey with the predicted tumour tinted red.
-fn overlay(img: &GrayImage, mask: &GrayImage) -> RgbImage {
-    RgbImage::from_fn(img.width(), img.height(), |x, y| {
-        let v = img.get_pixel(x, y)[0];
-        if mask.get_pixel(x, y)[0] != 0 {
-            Rgb([v / 2 + 127, v / 2, v / 2])
-        } else {
-            Rgb([v, v, v])
-        }
-    })
 }

@@ -5,13 +5,14 @@ use anyhow::{bail, Context, Result};
 use std::path::Path;
 
 /// Everything predict writes into `--out`.
-const OUTPUTS: [&str; 9] = [
+const OUTPUTS: [&str; 10] = [
     "masks",
     "overlays",
     "seg",
     "nifti",
     "predictions.csv",
     "results.json",
+    "images.json",
     "volumes.csv",
     "skipped.txt",
     provenance::FILE,
