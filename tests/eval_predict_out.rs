@@ -1,7 +1,9 @@
-//! `predict`'s inputs: a file named twice is read once.
+//! `predict`'s output folder: all or nothing (an interrupted predict leaves the earlier outputs as
+//! they were), and a file named twice is read once.
 mod common;
 
 use common::{fake_run, gradient};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// `tumorseg predict RUN INPUTS… --out OUT` on the CPU; callers add their options.
@@ -16,6 +18,36 @@ fn predict(run: &Path, inputs: &[&Path], out: &Path) -> std::process::Command {
     cmd
 }
 
+/// Every file under `dir` with its bytes, by path below it.
+fn contents(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut found = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            let below = contents(&path).into_iter();
+            found.extend(below.map(|(p, b)| (Path::new(path.file_name().unwrap()).join(p), b)));
+        } else {
+            let name = PathBuf::from(path.file_name().unwrap());
+            found.insert(name, std::fs::read(&path).unwrap());
+        }
+    }
+    found
+}
+
+/// A folder of `n` small images, and an unreadable one read first, whose note tells that reading
+/// has begun.
+fn many_images(dir: &Path, n: u32) -> PathBuf {
+    let folder = dir.join("many");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("000_broken.png"), b"not a PNG").unwrap();
+    for k in 0..n {
+        gradient(64 + k, 64)
+            .save(folder.join(format!("{k:03}.png")))
+            .unwrap();
+    }
+    folder
+}
+
 /// A fake run in a new temporary folder, and beside it an image `single.png` of `w`×`h`.
 fn run_and_image(w: u32, h: u32) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
@@ -23,6 +55,50 @@ fn run_and_image(w: u32, h: u32) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let single = tmp.path().join("single.png");
     gradient(w, h).save(&single).unwrap();
     (tmp, run, single)
+}
+
+/// Before, SIGTERM mid-way exited 143 without a word, leaving the masks of the images done so far
+/// and no tables, the earlier complete predictions gone.
+#[test]
+fn a_signal_leaves_the_earlier_outputs_as_they_were_and_no_partial_folder() {
+    let (tmp, run, single) = run_and_image(77, 77);
+    let out = tmp.path().join("pw");
+    common::run_ok(&mut predict(&run, &[&single], &out));
+    let before = contents(&out);
+    assert!(
+        before.contains_key(Path::new("masks/single.png")),
+        "{before:?}"
+    );
+    let many = many_images(tmp.path(), 40);
+    for (signal, status) in [("TERM", 143), ("HUP", 129)] {
+        let mut cmd = predict(&run, &[&many], &out);
+        cmd.args(["--overwrite", "--batch", "1"]);
+        let (code, rest) = common::training::signalled(&mut cmd, "skipped:", signal);
+        assert_eq!(code, Some(status), "{rest:?}");
+        let said = format!(
+            "interrupted: the earlier outputs in {} are unchanged",
+            out.display()
+        );
+        assert!(rest.iter().any(|l| l == &said), "{rest:?}");
+        assert_eq!(contents(&out), before, "after SIG{signal}");
+        let beside: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(beside.is_empty(), "{beside:?}");
+    }
+    // Into a new folder, an interrupted predict leaves none.
+    let new = tmp.path().join("new");
+    let (code, rest) = common::training::signalled(
+        predict(&run, &[&many], &new).args(["--batch", "1"]),
+        "skipped:",
+        "INT",
+    );
+    assert_eq!(code, Some(130), "{rest:?}");
+    let said = format!("interrupted: nothing was written to {}", new.display());
+    assert!(rest.iter().any(|l| l == &said), "{rest:?}");
+    assert!(!new.exists());
 }
 
 /// Before, the same file given twice was refused as two files of one name.

@@ -1,11 +1,12 @@
-//! `predict`'s output folder: new, or emptied of an earlier predict's outputs before the first is
-//! written, so masks of two runs never mix; and the list of the inputs that could not be read.
+//! `predict`'s output folder: new, or (with --overwrite) one where an earlier predict wrote, whose
+//! outputs are replaced, so masks of two runs never mix; and the list of the inputs that could not
+//! be read.
 use crate::provenance;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
 /// Everything predict writes into `--out`.
-const OUTPUTS: [&str; 10] = [
+pub const OUTPUTS: [&str; 10] = [
     "masks",
     "overlays",
     "seg",
@@ -18,60 +19,45 @@ const OUTPUTS: [&str; 10] = [
     provenance::FILE,
 ];
 
-/// Refuses an `out` that holds anything, unless `overwrite`: earlier masks never mix with new ones.
-pub(super) fn check(out: &Path, overwrite: bool) -> Result<()> {
+/// The earlier outputs in `out` that the new ones replace (their names, of [`OUTPUTS`]). Refuses an
+/// `out` that holds anything, unless `overwrite`: earlier masks never mix with new ones.
+pub fn earlier(out: &Path, overwrite: bool) -> Result<Vec<&'static str>> {
     crate::atomic::ensure_folder_or_new(out, "--out")?;
-    if overwrite {
-        return Ok(());
+    if !overwrite {
+        crate::atomic::ensure_new_dir(out)
+            .map_err(|e| anyhow::anyhow!("{e}, or --overwrite to replace the predictions there"))?;
     }
-    crate::atomic::ensure_new_dir(out)
-        .map_err(|e| anyhow::anyhow!("{e}, or --overwrite to replace the predictions there"))
+    Ok((OUTPUTS.into_iter())
+        .filter(|name| out.join(name).symlink_metadata().is_ok())
+        .collect())
 }
 
-/// Readies `out` for the first outputs: cleared of an earlier predict's (files of the user's
-/// stay), with the folders the masks, overlays and (with `seg`) DICOM SEGs go to. Called once the
-/// first image has been read, so a run that reads none replaces nothing.
-pub(super) fn prepare(out: &Path, seg: bool) -> Result<()> {
-    for name in OUTPUTS {
-        let path = out.join(name);
-        let removed = if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else if path.is_file() {
-            std::fs::remove_file(&path)
-        } else {
-            Ok(())
-        };
-        removed.with_context(|| format!("remove {}", path.display()))?;
-    }
-    let folders = ["masks", "overlays"]
-        .into_iter()
-        .chain(seg.then_some("seg"));
-    for sub in folders {
-        let d = out.join(sub);
-        std::fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
-    }
-    Ok(())
-}
-
-/// Unreadable inputs go to `skipped.txt` (path, tab, reason) and make the command fail after the others
-/// were written, so that scripts notice.
-pub(super) fn report_skipped(out: &Path, skipped: &[String], total: usize) -> Result<()> {
-    let path = out.join("skipped.txt");
+/// Unreadable inputs go to `skipped.txt` (path, tab, reason) in `dir`.
+pub fn write_skipped(dir: &Path, skipped: &[String]) -> Result<()> {
     if skipped.is_empty() {
         return Ok(());
     }
+    let path = dir.join("skipped.txt");
     std::fs::write(&path, skipped.join("\n") + "\n")
-        .with_context(|| format!("write {}", path.display()))?;
+        .with_context(|| format!("write {}", path.display()))
+}
+
+/// Unreadable inputs make the command fail once the others' outputs are in `out`, so that scripts
+/// notice.
+pub fn report_skipped(out: &Path, skipped: &[String], total: usize) -> Result<()> {
+    if skipped.is_empty() {
+        return Ok(());
+    }
     bail!(
         "{} of {total} images could not be read and were skipped (listed in {}); the others' outputs are written",
         skipped.len(),
-        path.display()
+        out.join("skipped.txt").display()
     )
 }
 
 /// Every input failed (each said why as it was skipped): nothing is written, and an earlier
 /// prediction in `out` stays as it was.
-pub(super) fn none_read(out: &Path, total: usize) -> anyhow::Error {
+pub fn none_read(out: &Path, total: usize) -> anyhow::Error {
     anyhow::anyhow!(
         "{}: nothing was written to {}",
         match total {
