@@ -1,5 +1,6 @@
 //! `predict`'s output folder: all or nothing (an interrupted predict leaves the earlier outputs as
-//! they were), and a file named twice is read once.
+//! they were), --overwrite removes only what an earlier predict wrote, and a file named twice is
+//! read once.
 mod common;
 
 use common::{fake_run, gradient};
@@ -99,6 +100,56 @@ fn a_signal_leaves_the_earlier_outputs_as_they_were_and_no_partial_folder() {
     let said = format!("interrupted: nothing was written to {}", new.display());
     assert!(rest.iter().any(|l| l == &said), "{rest:?}");
     assert!(!new.exists());
+}
+
+/// Before, --overwrite removed masks/ and overlays/ whole, whoever's files were in them.
+#[test]
+fn overwrite_removes_only_what_an_earlier_predict_wrote() {
+    let (tmp, run, single) = run_and_image(50, 40);
+    // Never a predict's output: refused, nothing removed.
+    let out = tmp.path().join("po");
+    std::fs::create_dir_all(out.join("masks")).unwrap();
+    std::fs::write(out.join("masks/notes.txt"), "mine").unwrap();
+    gradient(50, 40)
+        .save(out.join("masks/my_manual_gt.png"))
+        .unwrap();
+    let refused = |out: &Path, name: &str| {
+        let o = predict(&run, &[&single], out)
+            .arg("--overwrite")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(name) && stderr.contains("nothing removed"),
+            "{stderr}"
+        );
+    };
+    let before = contents(&out);
+    refused(&out, "masks/my_manual_gt.png");
+    assert_eq!(contents(&out), before);
+    // An earlier predict's output with a file of the user's among its masks: refused too.
+    let out = tmp.path().join("pw");
+    common::run_ok(&mut predict(&run, &[&single], &out));
+    std::fs::write(out.join("masks/corrected.png"), "mine").unwrap();
+    std::fs::write(out.join("mine.txt"), "mine").unwrap();
+    let before = contents(&out);
+    refused(&out, &out.join("masks/corrected.png").display().to_string());
+    assert_eq!(contents(&out), before);
+    // Without it, the earlier outputs are replaced and the file beside them stays.
+    std::fs::remove_file(out.join("masks/corrected.png")).unwrap();
+    let other = tmp.path().join("other.png");
+    gradient(30, 30).save(&other).unwrap();
+    common::run_ok(predict(&run, &[&other], &out).arg("--overwrite"));
+    let masks: Vec<_> = std::fs::read_dir(out.join("masks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(masks, ["other.png"]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("mine.txt")).unwrap(),
+        "mine"
+    );
 }
 
 /// Before, the same file given twice was refused as two files of one name.

@@ -42,7 +42,7 @@ pub struct Args {
     /// results.json (COCO results: one per region, its exact pixels as compressed RLE, category 1,
     /// image_id the input's place from 1, with its file_name), images.json (those images' ids, file
     /// names and sizes, to join the results with a dataset's), provenance.json (model, threshold,
-    /// SHA-256 of the images); for NIfTI volumes also nifti/<stem>.nii.gz (the
+    /// SHA-256 of the images, the outputs written); for NIfTI volumes also nifti/<stem>.nii.gz (the
     /// mask, 0/1, on the volume's grid and affine) and volumes.csv (tumour slices, voxels and volume
     /// in ml per volume); unreadable inputs are skipped and listed in skipped.txt (the command then
     /// exits with status 1; when none can be read, nothing is written). The outputs are written
@@ -51,9 +51,11 @@ pub struct Args {
     /// is not empty is refused (see --overwrite), so earlier masks never mix with these.
     #[arg(long)]
     pub out: PathBuf,
-    /// Predict into an --out that is not empty: what an earlier predict wrote there (masks/,
-    /// overlays/, seg/, nifti/ and its tables) is replaced once the new ones are all written (a
-    /// mistyped run or unreadable inputs replace nothing); other files are left alone.
+    /// Predict into an --out where an earlier predict wrote: its outputs (masks/, overlays/, seg/,
+    /// nifti/ and its tables, as its provenance.json lists them) are replaced once the new ones are
+    /// all written (a mistyped run or unreadable inputs replace nothing); other files beside them are
+    /// left alone. A folder no predict wrote, or whose masks/, overlays/… hold a file that predict
+    /// did not write, is refused with nothing removed.
     #[arg(long)]
     pub overwrite: bool,
     #[command(flatten)]
@@ -285,7 +287,8 @@ fn write_tables(
     })
 }
 
-/// provenance.json: the model, the threshold when threshold.json decided it, the images read.
+/// provenance.json: the model, the threshold when threshold.json decided it, the images read, and
+/// every output written (what a later --overwrite may remove).
 fn record(
     args: &Args,
     run: &LoadedRun,
@@ -304,7 +307,8 @@ fn record(
         Path::new(&listed.join(" ")),
         done,
     )?);
-    let record = Provenance::now(run.inference.device, inputs);
+    let mut record = Provenance::now(run.inference.device, inputs);
+    record.outputs = Some(out::listing(staging.dir())?);
     provenance::record(staging.dir(), record, false)
 }
 
