@@ -97,7 +97,7 @@ pub fn check_new_run(run_dir: &Path, overwrite: bool) -> Result<()> {
 /// Readies `run_dir` for a new run: one holding a trained model (or an ensemble) is refused, so that
 /// a second `train --out` never replaces a model by mistake, unless `overwrite`, which removes the
 /// earlier run's outputs first, its figures too (nothing of it is left to be mistaken for the new
-/// one's).
+/// one's), but nothing tumorseg did not write: a note of the user's in figures/ stays.
 pub fn clear_for_new_run(run_dir: &Path, overwrite: bool) -> Result<()> {
     check_new_run(run_dir, overwrite)?;
     for name in RUN_OUTPUTS {
@@ -106,12 +106,7 @@ pub fn clear_for_new_run(run_dir: &Path, overwrite: bool) -> Result<()> {
             std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?;
         }
     }
-    let figures = run_dir.join(crate::visualize::DIR);
-    if figures.is_dir() {
-        std::fs::remove_dir_all(&figures)
-            .with_context(|| format!("remove {}", figures.display()))?;
-    }
-    Ok(())
+    crate::visualize::remove_figures(&run_dir.join(crate::visualize::DIR))
 }
 
 use crate::atomic::temp_sibling;
@@ -243,4 +238,36 @@ fn load_frozen(
     vs.freeze();
     model.fold_batch_norms();
     Ok((vs, model))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overwrite_removes_the_earlier_runs_figures_but_not_a_note_beside_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (run, figures) = (tmp.path(), tmp.path().join(crate::visualize::DIR));
+        std::fs::create_dir(&figures).unwrap();
+        for name in [
+            BEST,
+            "figures/worst_test.png",
+            "figures/random_test_00_a.png",
+        ] {
+            std::fs::write(run.join(name), "earlier").unwrap();
+        }
+        std::fs::write(figures.join("my_notes.txt"), "mine").unwrap();
+        clear_for_new_run(run, true).unwrap();
+        let left: Vec<_> = std::fs::read_dir(&figures)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["my_notes.txt"]);
+        assert!(!run.join(BEST).exists());
+        // Figures alone: the folder goes with them.
+        std::fs::remove_file(figures.join("my_notes.txt")).unwrap();
+        std::fs::write(figures.join("worst_valid.png"), "earlier").unwrap();
+        clear_for_new_run(run, true).unwrap();
+        assert!(!figures.exists());
+    }
 }

@@ -27,6 +27,7 @@ pub mod postprocess;
 pub mod predict;
 pub mod progress;
 pub mod provenance;
+pub mod regions;
 pub mod report;
 pub mod scaler;
 pub mod split_writer;

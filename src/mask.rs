@@ -304,21 +304,44 @@ pub fn rle_to_string(counts: &[u32]) -> String {
 /// Column-major RLE of a 0/1 image (inverse of `rle_to_mask`).
 pub fn mask_to_rle(mask: &GrayImage) -> Vec<u32> {
     let (w, h) = mask.dimensions();
-    let mut counts = Vec::new();
-    let (mut cur, mut run) = (0u8, 0u32);
+    let mut runs = Runs::default();
     for x in 0..w {
         for y in 0..h {
-            let v = (mask.get_pixel(x, y)[0] != 0) as u8;
-            if v != cur {
-                counts.push(run);
-                run = 0;
-                cur = v;
+            if mask.get_pixel(x, y)[0] != 0 {
+                runs.on((x * h + y) as usize);
             }
-            run += 1;
         }
     }
-    counts.push(run);
-    counts
+    runs.finish((w * h) as usize)
+}
+
+/// A column-major RLE built from the indices of its foreground pixels, given rising: one pass over
+/// a labelled mask gives every region its own RLE.
+#[derive(Debug, Default)]
+pub struct Runs {
+    counts: Vec<u32>,
+    /// The index after the last foreground pixel.
+    end: usize,
+}
+
+impl Runs {
+    /// Pixel `i` (column-major, above every earlier one) is foreground.
+    pub fn on(&mut self, i: usize) {
+        match self.counts.last_mut() {
+            Some(run) if self.end == i => *run += 1,
+            _ => self.counts.extend([(i - self.end) as u32, 1]),
+        }
+        self.end = i + 1;
+    }
+
+    /// The counts of an image of `total` pixels: COCO's, starting with a run of background (0 when
+    /// the first pixel is foreground), the last run ending at the last pixel.
+    pub fn finish(mut self, total: usize) -> Vec<u32> {
+        if total > self.end || self.counts.is_empty() {
+            self.counts.push((total - self.end) as u32);
+        }
+        self.counts
+    }
 }
 
 #[cfg(test)]
@@ -346,5 +369,16 @@ mod tests {
         let counts = vec![5, 3, 100, 7, 0, 2, 4000, 1];
         assert_eq!(rle_from_string(&rle_to_string(&counts)).unwrap(), counts);
         assert!(rle_from_string("a~").is_err());
+    }
+
+    #[test]
+    fn rle_starts_with_background_and_ends_at_the_last_pixel() {
+        let rle = |w, h, px: &[u8]| mask_to_rle(&GrayImage::from_raw(w, h, px.to_vec()).unwrap());
+        // Column-major: (0,0), (0,1), (1,0), (1,1).
+        assert_eq!(rle(2, 2, &[1, 0, 1, 0]), [0, 2, 2]);
+        assert_eq!(rle(2, 2, &[0, 1, 0, 1]), [2, 2]);
+        assert_eq!(rle(2, 2, &[0, 0, 0, 0]), [4]);
+        assert_eq!(rle(2, 2, &[1, 0, 0, 1]), [0, 1, 2, 1]);
+        assert_eq!(rle(0, 0, &[]), [0]);
     }
 }

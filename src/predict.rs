@@ -338,10 +338,14 @@ pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<Loade
     let precision = args.precision.resolve(device)?;
     let loaded = crate::checkpoint::load_models(run_dir, device)?;
     let size = args.size.unwrap_or(loaded.size);
-    // The tuned threshold belongs to the probabilities of one TTA: keep using that one.
+    // The tuned threshold belongs to the probabilities of one TTA: keep using that one. A stale
+    // threshold.json is ignored here without a word: the command warns when it would have used
+    // its threshold or post-processing (resolve_decision), not when it was given both.
     let tta = match args.tta {
         Some(t) => t,
-        None => crate::threshold::ThresholdFile::load(run_dir)?.map_or(Tta::None, |f| f.tta),
+        None => {
+            crate::threshold::ThresholdFile::load_quietly(run_dir)?.map_or(Tta::None, |f| f.tta)
+        }
     };
     let passes = tta.views().len();
     if args.tta.is_none() && passes > 1 && device == tch::Device::Cpu {

@@ -35,6 +35,10 @@ pub struct Provenance {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cudnn: Option<i64>,
     pub inputs: Vec<Digest>,
+    /// What the command wrote into its output folder (paths below it), where it replaces its
+    /// earlier outputs (predict): only what is listed here is ever removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Vec<String>>,
 }
 
 /// A file, or a set of files (a split's images), and its SHA-256.
@@ -68,6 +72,7 @@ impl Provenance {
             libtorch: crate::device::LIBTORCH.to_string(),
             cudnn: (cuda && tch::Cuda::cudnn_is_available()).then(tch::utils::version_cudnn),
             inputs,
+            outputs: None,
         }
     }
 }

@@ -267,28 +267,32 @@ impl ThresholdFile {
     /// ensemble retrained): a threshold belongs to one model's probabilities, so that one is ignored,
     /// with a warning.
     pub fn load(run_dir: &Path) -> Result<Option<ThresholdFile>> {
+        let (file, stale) = Self::load_current(run_dir)?;
+        if stale {
+            warn_stale(run_dir);
+        }
+        Ok(file)
+    }
+
+    /// [`ThresholdFile::load`] without the warning, for what only defaults to the file (the TTA):
+    /// a command given its own threshold and post-processing does not use the file at all, so
+    /// that one that is stale is no news to it.
+    pub fn load_quietly(run_dir: &Path) -> Result<Option<ThresholdFile>> {
+        Ok(Self::load_current(run_dir)?.0)
+    }
+
+    /// The file when it belongs to the run's weights, and whether it was there but did not.
+    fn load_current(run_dir: &Path) -> Result<(Option<ThresholdFile>, bool)> {
         let file: Option<ThresholdFile> =
             crate::checkpoint::read_json_if_present(&run_dir.join(FILE))?;
         let Some(tuned_for) = file.as_ref().and_then(|f| f.provenance.as_ref()) else {
-            return Ok(file);
+            return Ok((file, false));
         };
         let now = crate::provenance::run_inputs(run_dir, false)?;
-        if models(&tuned_for.inputs) == models(&now) {
-            return Ok(file);
+        match models(&tuned_for.inputs) == models(&now) {
+            true => Ok((file, false)),
+            false => Ok((None, true)),
         }
-        static WARNED: std::sync::Mutex<Vec<std::path::PathBuf>> =
-            std::sync::Mutex::new(Vec::new());
-        let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
-        if !warned.iter().any(|d| d == run_dir) {
-            warned.push(run_dir.to_path_buf());
-            eprintln!(
-                "warning: {} was tuned for other weights than {} holds now (trained again since?): \
-                 it is ignored; run `tumorseg tune-threshold` again",
-                run_dir.join(FILE).display(),
-                run_dir.display()
-            );
-        }
-        Ok(None)
     }
 
     /// The curve as a text table, best row marked.
@@ -317,5 +321,20 @@ impl ThresholdFile {
             }
         }
         s
+    }
+}
+
+/// Says once per run directory that its threshold.json is ignored.
+fn warn_stale(run_dir: &Path) {
+    static WARNED: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if !warned.iter().any(|d| d == run_dir) {
+        warned.push(run_dir.to_path_buf());
+        eprintln!(
+            "warning: {} was tuned for other weights than {} holds now (trained again since?): \
+             it is ignored; run `tumorseg tune-threshold` again",
+            run_dir.join(FILE).display(),
+            run_dir.display()
+        );
     }
 }

@@ -1,12 +1,51 @@
 //! Figures: rows of four square panels, MRI | ground truth | prediction | overlay, the overlay showing
 //! the truth outline in green, the prediction outline in red (yellow where they coincide) and the
 //! image's scores (Dice, and HD95 when both masks have tumour). Text uses a built-in 5×7 bitmap font so figures never depend on installed fonts.
+use anyhow::{Context, Result};
 use image::{imageops, GrayImage, Rgb, RgbImage};
 use rand::seq::index::sample;
 use rand::SeedableRng;
+use std::path::Path;
 
 /// The folder of a run that holds its figures.
 pub const DIR: &str = "figures";
+
+/// How the samples of a figure were chosen, which every figure's name starts with
+/// (`<mode>_<split>.png`, and its rows `<mode>_<split>_<rank>_<stem>.png`).
+pub const MODES: [&str; 2] = [RANDOM, WORST];
+pub const RANDOM: &str = "random";
+pub const WORST: &str = "worst";
+
+/// Whether `name` is a figure tumorseg writes into [`DIR`].
+pub fn is_figure(name: &str) -> bool {
+    let mode = |m: &&str| {
+        name.strip_prefix(m)
+            .is_some_and(|rest| rest.starts_with('_'))
+    };
+    name.ends_with(".png") && MODES.iter().any(mode)
+}
+
+/// Removes the figures in `dir` (a run's [`DIR`]), and the folder when nothing else is left in it:
+/// a file of the user's there stays, with its folder.
+pub fn remove_figures(dir: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("read {}", dir.display()))?
+            .path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if path.is_file() && name.is_some_and(|n| is_figure(&n)) {
+            std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?;
+        }
+    }
+    let empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
+    if empty {
+        std::fs::remove_dir(dir).with_context(|| format!("remove {}", dir.display()))?;
+    }
+    Ok(())
+}
 
 pub const TRUTH: Rgb<u8> = Rgb([0, 230, 0]);
 pub const PRED: Rgb<u8> = Rgb([255, 40, 40]);

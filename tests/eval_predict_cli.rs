@@ -246,3 +246,81 @@ fn rerun_into_the_same_folder(run: &Path, single: &Path, out: &Path) {
     assert_eq!(masks, ["single.png"]);
     assert!(out.join("mine.txt").is_file());
 }
+
+/// results.json held polygons, holes filled (a region's area was its pixels', its polygon up to 24 %
+/// larger), counted 4-connected where --postprocess largest keeps one 8-connected region, under
+/// category 0: now each 8-connected region's exact pixels, which pycocotools decodes back to it.
+#[test]
+fn results_are_each_regions_exact_pixels_as_pycocotools_decodes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = fake_run(tmp.path());
+    let out = tmp.path().join("out");
+    let mut cmd = common::bin();
+    cmd.arg("predict")
+        .arg(&run)
+        .arg(common::fixture().join("test"));
+    cmd.arg("--out")
+        .arg(&out)
+        .args(["--device", "cpu", "--threshold", "0.5"]);
+    common::run_ok(&mut cmd);
+    let said = common::run_py("predict_coco_check.py", &[out.to_str().unwrap()]);
+    let checked: serde_json::Value = serde_json::from_str(said.lines().last().unwrap()).unwrap();
+    let rows = common::predictions(&out);
+    let regions: u64 = rows
+        .iter()
+        .map(|r| r["regions"].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(checked["images"], rows.len());
+    assert_eq!(checked["regions"], regions);
+    // Not vacuous: images with several regions, regions with holes that a polygon would fill.
+    assert!(
+        regions > rows.len() as u64 && checked["holed"].as_u64() > Some(0),
+        "{checked}"
+    );
+}
+
+/// Given --threshold and --postprocess, predict takes nothing of threshold.json's decision: one
+/// tuned for other weights was still warned of ("it is ignored"), which then meant nothing.
+#[test]
+fn a_stale_threshold_file_is_not_warned_of_when_the_decision_is_given() {
+    use tumorseg::provenance::{Digest, Provenance};
+    let tmp = tempfile::tempdir().unwrap();
+    let run = fake_run(tmp.path());
+    let other = Digest {
+        role: "model".into(),
+        path: "another model".into(),
+        files: 1,
+        bytes: 1,
+        sha256: "0".repeat(64),
+    };
+    tumorseg::threshold::ThresholdFile {
+        threshold: 0.4,
+        postprocess: tumorseg::postprocess::Postprocess::None,
+        mean_dice: 0.5,
+        split: "valid".into(),
+        n_images: 1,
+        tta: tumorseg::predict::Tta::None,
+        curve: Vec::new(),
+        candidates: Vec::new(),
+        provenance: Some(Provenance::now(tch::Device::Cpu, vec![other])),
+    }
+    .save(&run)
+    .unwrap();
+    let image = tmp.path().join("a.png");
+    gradient(40, 40).save(&image).unwrap();
+    let stderr = |out: &str, decision: &[&str]| {
+        let mut cmd = common::bin();
+        cmd.arg("predict")
+            .arg(&run)
+            .arg(&image)
+            .arg("--out")
+            .arg(tmp.path().join(out));
+        let o = common::run_ok(cmd.args(["--device", "cpu"]).args(decision));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let stale = "was tuned for other weights";
+    let threshold = stderr("threshold", &["--threshold", "0.5"]);
+    assert!(threshold.contains(stale), "{threshold}");
+    let both = stderr("both", &["--threshold", "0.5", "--postprocess", "none"]);
+    assert!(!both.contains(stale), "{both}");
+}

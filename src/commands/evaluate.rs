@@ -147,7 +147,11 @@ pub fn resolve_decision(
     if given.threshold.is_some_and(|t| !(0.0..1.0).contains(&t)) {
         bail!("--threshold must be in [0, 1)");
     }
-    let file = ThresholdFile::load(run_dir)?;
+    // Given both, the run's threshold.json decides nothing: it is not read (nor said to be stale).
+    let file = match (given.threshold, given.postprocess) {
+        (Some(_), Some(_)) => None,
+        _ => ThresholdFile::load(run_dir)?,
+    };
     let (threshold, source) = match (given.threshold, &file) {
         (Some(t), _) => (t, ThresholdSource::Given),
         (None, Some(f)) => (f.threshold, ThresholdSource::Tuned),

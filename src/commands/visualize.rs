@@ -7,7 +7,7 @@ use crate::metrics::surface::surface;
 use crate::metrics::Confusion;
 use crate::postprocess::Decision;
 use crate::predict::{load_images, open_run, probabilities_gray, InferenceArgs, LoadedRun};
-use crate::visualize::{pick_random, pick_worst, row, stack};
+use crate::visualize::{pick_random, pick_worst, row, stack, RANDOM, WORST};
 use anyhow::{bail, Context, Result};
 use image::GrayImage;
 use std::collections::{HashMap, HashSet};
@@ -104,11 +104,11 @@ pub fn figures(
         );
     }
     let (mode, picked) = match choice {
-        Choice::Random { n, seed } => ("random", pick_random(samples.len(), n, seed)),
+        Choice::Random { n, seed } => (RANDOM, pick_random(samples.len(), n, seed)),
         Choice::Worst(n) => {
             let rows = score_model(&run.models, &samples, &run.inference, decision, true)?.rows;
             let dice: Vec<f64> = rows.iter().map(|r| r.confusion.dice()).collect();
-            ("worst", pick_worst(&dice, n))
+            (WORST, pick_worst(&dice, n))
         }
     };
     let chosen: Vec<Sample> = picked.iter().map(|&i| samples[i].clone()).collect();

@@ -1,29 +1,52 @@
-//! Ctrl-C (SIGINT) and SIGTERM during training: the first asks the loop to save `last.safetensors`
-//! and stop after the current step; a second exits at once (checkpoints are written atomically, so
-//! nothing is torn). SIGTERM is how `timeout`, batch schedulers and container runtimes end a job
-//! before they kill it: without this, a run with `--save-every N` lost up to N epochs to it.
-use std::sync::atomic::{AtomicI32, Ordering};
+//! Ctrl-C (SIGINT), SIGTERM and, for some commands, SIGHUP: the first asks the running command to
+//! stop at its next safe point (training: save `last.safetensors` after the current step;
+//! predict: leave the earlier outputs as they were); a second exits at once. SIGTERM is how
+//! `timeout`, batch schedulers and container runtimes end a job before they kill it: without this, a
+//! run with `--save-every N` lost up to N epochs to it.
+use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 
 /// The signal that asked the loop to stop (0: none yet).
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
-const HANDLED: [(libc::c_int, &str); 2] = [(libc::SIGINT, "Ctrl-C"), (libc::SIGTERM, "SIGTERM")];
+/// What the handler says: the handling armed last (it is read inside the signal, so it must be
+/// `'static` and is only ever swapped whole).
+static SAYS: AtomicPtr<Handling> = AtomicPtr::new(&TRAINING as *const Handling as *mut Handling);
 
-/// The handlers stay while this lives (the training loop): afterwards Ctrl-C and SIGTERM end the
-/// process as before, instead of asking a loop that is no longer running to stop.
+/// Which signals a command handles, and what it tells the user it does at the first and at a second.
+pub struct Handling {
+    /// Each signal with the name messages give it.
+    pub signals: &'static [(libc::c_int, &'static str)],
+    /// What the command does at the first signal, after its name ("saving the last checkpoint").
+    pub first: &'static str,
+    /// What a second signal does ("exiting without saving").
+    pub second: &'static str,
+}
+
+/// Training: Ctrl-C and SIGTERM save the run (a closed terminal still ends it, as before).
+pub static TRAINING: Handling = Handling {
+    signals: &[(libc::SIGINT, "Ctrl-C"), (libc::SIGTERM, "SIGTERM")],
+    first: "saving the last checkpoint",
+    second: "exiting without saving",
+};
+
+/// The handlers stay while this lives (the command's loop): afterwards the signals end the process
+/// as before, instead of asking a loop that is no longer running to stop.
 pub struct Armed {
     previous: Vec<(libc::c_int, libc::sigaction)>,
 }
 
-/// Handles Ctrl-C and SIGTERM until the returned guard drops, and clears an earlier request (a
-/// library caller may train several times).
-pub fn install() -> Armed {
+/// Handles `how.signals` until the returned guard drops, and clears an earlier request (a library
+/// caller may train several times).
+pub fn install(how: &'static Handling) -> Armed {
     SIGNAL.store(0, Ordering::SeqCst);
+    SAYS.store((how as *const Handling).cast_mut(), Ordering::SeqCst);
     let mut previous = vec![];
-    for (signal, name) in HANDLED {
+    for &(signal, name) in how.signals {
         match handle(signal) {
             Ok(old) => previous.push((signal, old)),
-            Err(e) => eprintln!("warning: {name} will not save a checkpoint ({e})"),
+            Err(e) => {
+                eprintln!("warning: {name} cannot be handled ({e}): it ends the command at once")
+            }
         }
     }
     Armed { previous }
@@ -55,17 +78,25 @@ fn handle(signal: libc::c_int) -> std::io::Result<libc::sigaction> {
     }
 }
 
-/// Runs inside the signal: only an atomic, write(2) and _exit(2), which are async-signal-safe.
+/// Runs inside the signal: only atomics, reads of `'static` text, write(2) and _exit(2), which are
+/// async-signal-safe.
 extern "C" fn on_signal(signal: libc::c_int) {
     let first = (SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)).is_ok();
-    let text: &[u8] = match (first, signal) {
-        (true, libc::SIGINT) => b"\nCtrl-C: saving the last checkpoint (press again to abort)\n",
-        (true, _) => b"\nSIGTERM: saving the last checkpoint (a second signal aborts)\n",
-        (false, _) => b"\nsecond signal: exiting without saving\n",
+    // SAFETY: SAYS always points to a `'static` Handling.
+    let how = unsafe { &*SAYS.load(Ordering::SeqCst) };
+    let name = (how.signals.iter())
+        .find(|(s, _)| *s == signal)
+        .map_or("signal", |(_, name)| name);
+    let parts: [&str; 5] = match (first, signal) {
+        (true, libc::SIGINT) => ["\n", name, ": ", how.first, " (press again to abort)\n"],
+        (true, _) => ["\n", name, ": ", how.first, " (a second signal aborts)\n"],
+        (false, _) => ["\nsecond signal: ", how.second, "\n", "", ""],
     };
-    // SAFETY: writes a static buffer to stderr; _exit skips the exit handlers no signal may run.
+    // SAFETY: writes `'static` text to stderr; _exit skips the exit handlers no signal may run.
     unsafe {
-        libc::write(libc::STDERR_FILENO, text.as_ptr().cast(), text.len());
+        for part in parts {
+            libc::write(libc::STDERR_FILENO, part.as_ptr().cast(), part.len());
+        }
         if !first {
             libc::_exit(128 + signal);
         }
@@ -112,7 +143,7 @@ mod tests {
 
     #[test]
     fn a_request_stops_as_ctrl_c_and_a_sigterm_exits_143() {
-        let _armed = install();
+        let _armed = install(&TRAINING);
         assert!(!requested());
         assert_eq!(Interrupted::new(String::new()).status, 130);
         on_signal(libc::SIGTERM);
@@ -120,7 +151,7 @@ mod tests {
         // A request after the signal keeps the signal's status.
         request();
         assert_eq!(Interrupted::new("x".into()).status, 143);
-        install();
+        install(&TRAINING);
         assert!(!requested());
     }
 }

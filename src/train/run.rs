@@ -116,7 +116,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         (plateau, early, records) = resumable::restore(&run_dir, (state, before), &cfg, &mut st)?;
     }
     // Ctrl-C and SIGTERM save the run (below) while this lives.
-    let _armed = interrupt::install();
+    let _armed = interrupt::install(&interrupt::TRAINING);
     let first = resumed.as_ref().map_or(1, |s| s.epoch + 1);
     let earlier_seconds = resumed.as_ref().map_or(0.0, |s| s.seconds);
     eprintln!(

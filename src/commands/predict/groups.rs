@@ -2,6 +2,7 @@
 //! slices, a DICOM series', other images a few batches at a time), each read and run through the
 //! model, the unreadable ones set aside with why, and decided.
 use super::inputs::{self, Input, Kind};
+use super::staging::Staging;
 use super::Args;
 use crate::commands::error_chain;
 use crate::dicom::seg;
@@ -175,6 +176,8 @@ fn dicom_series(
 pub struct Reading<'a> {
     pub args: &'a Args,
     pub bar: &'a ProgressBar,
+    /// Where the outputs go; a signal stops the reading there, between two batches.
+    pub staging: &'a Staging,
     /// Each unreadable input (its index), with why.
     pub skipped: Vec<(usize, String)>,
     /// The files read, with their inputs' indices.
@@ -195,6 +198,7 @@ impl Reading<'_> {
     ) -> Result<(Vec<(usize, &'f Input)>, Vec<GrayImage>, Vec<ProbMap>)> {
         let (mut ok, mut images, mut probs) = (Vec::new(), Vec::new(), Vec::new());
         for members in group.members.chunks(run.inference.batch * 4) {
+            self.staging.stop_if_asked()?;
             let part: Vec<Input> = members.iter().map(|&i| files[i].clone()).collect();
             let read = inputs::read(&part, self.args.window, self.args.volume);
             let mut these = Vec::new();
@@ -210,7 +214,11 @@ impl Reading<'_> {
                     Err(e) => self.skip(i, &files[i], &e),
                 }
             }
-            probs.extend(probabilities_gray(&run.models, &these, &run.inference)?);
+            // Batch by batch, so that a signal stops predict within one.
+            for batch in these.chunks(run.inference.batch) {
+                self.staging.stop_if_asked()?;
+                probs.extend(probabilities_gray(&run.models, batch, &run.inference)?);
+            }
             images.extend(these);
             self.bar.inc(members.len() as u64);
         }

@@ -7,6 +7,7 @@ use crate::nifti;
 use anyhow::{bail, Context, Result};
 use image::GrayImage;
 use rayon::prelude::*;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// The image files a folder's listing keeps (case-insensitive), besides DICOM files under any name; a
@@ -89,6 +90,7 @@ pub fn collect_inputs(inputs: &[PathBuf], volume: Option<usize>) -> Result<Vec<I
             bail!("input {} does not exist", p.display());
         }
     }
+    let files = read_once(files);
     let found: Vec<Result<Vec<Input>, String>> =
         files.par_iter().map(|f| frames(f, volume)).collect();
     let (mut expanded, mut not_images) = (Vec::new(), Vec::new());
@@ -116,6 +118,29 @@ pub fn collect_inputs(inputs: &[PathBuf], volume: Option<usize>) -> Result<Vec<I
         );
     }
     Ok(expanded)
+}
+
+/// Each file once, where it was first given: one named twice (`a.png ./a.png`, or a folder and a
+/// file in it) is one file, whose outputs must not be refused as those of two files of one name.
+fn read_once(files: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut seen = HashSet::new();
+    let (once, again): (Vec<PathBuf>, Vec<PathBuf>) = files
+        .into_iter()
+        .partition(|f| seen.insert(f.canonicalize().unwrap_or_else(|_| f.clone())));
+    if !again.is_empty() {
+        let names: Vec<String> = again
+            .iter()
+            .take(3)
+            .map(|f| f.display().to_string())
+            .collect();
+        eprintln!(
+            "note: {} given more than once, read once: {}{}",
+            crate::report::count(again.len(), "file"),
+            names.join(", "),
+            if again.len() > 3 { ", …" } else { "" }
+        );
+    }
+    once
 }
 
 /// A file as inputs: one, or one per frame of a multi-frame DICOM file or per axial slice of a NIfTI

@@ -1,24 +1,28 @@
-//! `tumorseg predict`: masks, overlays and COCO results (polygons traced from the masks) for new images.
+//! `tumorseg predict`: masks, overlays and COCO results (each region's exact pixels) for new images.
 use crate::commands::evaluate::{resolve_decision, DecisionArgs};
-use crate::dicom::seg::{Bits, Pixels, SegType};
+use crate::dicom::seg::SegType;
 use crate::dicom::Window;
 use crate::evaluate::ThresholdSource;
-use crate::predict::{open_run, progress_bar, InferenceArgs, ProbMap};
+use crate::postprocess::Decision;
+use crate::predict::{open_run, progress_bar, InferenceArgs, LoadedRun};
 use crate::provenance::{self, Provenance};
-use crate::trace::{regions, DEFAULT_EPSILON};
+use crate::train::interrupt;
 use anyhow::{bail, Context, Result};
 use groups::{groups, Group, Reading};
-use image::{GrayImage, Rgb, RgbImage};
 use inputs::{collect_inputs, known_names, Input, Kind};
 use rayon::prelude::*;
-use serde_json::{json, Value};
+use staging::Staging;
 use std::path::{Path, PathBuf};
+use written::{write_outputs, write_summaries, Written};
 
 mod groups;
 mod inputs;
 mod out;
+mod results;
 mod seg;
+mod staging;
 mod volumes;
+mod written;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -33,26 +37,33 @@ pub struct Args {
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Output folder: masks/<stem>.png (0/255), overlays/<stem>.png, predictions.csv (per image: tumour
-    /// found, its pixels, share of the image and, for DICOM with a Pixel Spacing and NIfTI, area in mm²; regions;
-    /// highest probability), results.json (COCO
-    /// results), provenance.json (model, threshold, SHA-256 of the images); for NIfTI volumes also
-    /// nifti/<stem>.nii.gz (the mask, 0/1, on the volume's grid and affine) and volumes.csv (tumour
-    /// slices, voxels and volume in ml per volume); unreadable
-    /// inputs are skipped and listed in skipped.txt (the command then exits with status 1; when
-    /// none can be read, nothing is written). A folder that is not empty is refused (see
-    /// --overwrite), so earlier masks never mix with these.
+    /// found, its pixels, share of the image and, for DICOM with a Pixel Spacing and NIfTI, area in
+    /// mm²; regions, 8-connected as --postprocess largest counts them; highest probability),
+    /// results.json (COCO results: one per region, its exact pixels as compressed RLE, category 1,
+    /// image_id the input's place from 1, with its file_name), images.json (those images' ids, file
+    /// names and sizes, to join the results with a dataset's), provenance.json (model, threshold,
+    /// SHA-256 of the images, the outputs written); for NIfTI volumes also nifti/<stem>.nii.gz (the
+    /// mask, 0/1, on the volume's grid and affine) and volumes.csv (tumour slices, voxels and volume
+    /// in ml per volume); unreadable inputs are skipped and listed in skipped.txt (the command then
+    /// exits with status 1; when none can be read, nothing is written). The outputs are written
+    /// beside it first (a hidden .<name>.<pid>.tmp folder) and moved in at the end: a predict that
+    /// fails or is interrupted (Ctrl-C, SIGTERM, SIGHUP) leaves the folder as it was. A folder that
+    /// is not empty is refused (see --overwrite), so earlier masks never mix with these.
     #[arg(long)]
     pub out: PathBuf,
-    /// Predict into an --out that is not empty: what an earlier predict wrote there (masks/,
-    /// overlays/, seg/, nifti/ and its tables) is removed once the first input has been read (a
-    /// mistyped run or unreadable inputs replace nothing); other files are left alone.
+    /// Predict into an --out where an earlier predict wrote: its outputs (masks/, overlays/, seg/,
+    /// nifti/ and its tables, as its provenance.json lists them) are replaced once the new ones are
+    /// all written (a mistyped run or unreadable inputs replace nothing); other files beside them are
+    /// left alone. A folder no predict wrote, or whose masks/, overlays/… hold a file that predict
+    /// did not write, is refused with nothing removed.
     #[arg(long)]
     pub overwrite: bool,
     #[command(flatten)]
     pub decision: DecisionArgs,
-    /// Douglas–Peucker tolerance in pixels for the traced polygons (0 = exact pixel outlines).
-    #[arg(long, default_value_t = DEFAULT_EPSILON)]
-    pub simplify: f64,
+    /// No longer used (results.json held traced polygons, simplified by this tolerance; it now holds
+    /// each region's exact pixels): accepted, with a note, so that scripts still run.
+    #[arg(long, hide = true)]
+    pub simplify: Option<f64>,
     /// Also write the DICOM inputs' masks as DICOM Segmentation objects, for viewers and PACS
     /// (3D Slicer, OHIF…): seg/<Series Instance UID>.dcm, one per series (slices of one size,
     /// orientation and spacing; a multi-frame file's frames), one segment "Tumour" whose frames
@@ -100,41 +111,85 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if args.simplify.is_some() {
+        eprintln!(
+            "note: --simplify does nothing any more: results.json holds each region's exact pixels \
+             (COCO RLE), not a traced polygon"
+        );
+    }
     let files = collect_inputs(&args.inputs, args.volume)?;
     if files.is_empty() {
         bail!("no images ({}) in the inputs", known_names());
     }
-    out::check(&args.out, args.overwrite)?;
+    let earlier = out::earlier(&args.out, args.overwrite)?;
     let run = open_run(&args.run_dir, &args.inference)?;
     let (decision, source, _) = resolve_decision(args.decision, &run.dir)?;
+    // Armed first, so that no signal ends the process while the staging folder is there.
+    let armed = interrupt::install(&staging::PREDICTING);
+    // Dropped on any error or interruption, with what it holds: the earlier outputs stay.
+    let staging = Staging::new(&args.out, &earlier)?;
+    let done = predict_all(&args, &files, &run, decision, &staging)?;
+    if done.written.is_empty() {
+        return Err(out::none_read(&args.out, files.len()));
+    }
+    let tally = write_tables(&args, &staging, done.written, done.sources)?;
+    let skipped = in_input_order(done.skipped);
+    out::write_skipped(staging.dir(), &skipped)?;
+    let mut read = in_input_order(done.read);
+    // A multi-frame file's frames follow each other; it is one file to hash.
+    read.dedup();
+    let tuned = source == ThresholdSource::Tuned;
+    record(&args, &run, tuned, &read, &staging)?;
+    staging.stop_if_asked()?;
+    staging.commit(&earlier)?;
+    drop(armed);
+    println!(
+        "{}, {}: masks, overlays{}{} and {} in {}",
+        crate::report::count(files.len() - skipped.len(), "image"),
+        crate::report::count(tally.regions, "region"),
+        tally.seg_note(),
+        tally.volume_note(),
+        args.out.join("results.json").display(),
+        args.out.display()
+    );
+    out::report_skipped(&args.out, &skipped, files.len())?;
+    tally.segs.transpose().map(|_| ())
+}
 
-    let mut volumes = volumes::Volumes::new(&args.out, args.volume);
+/// What [`predict_all`] did with the inputs, by their index.
+struct Done<'f> {
+    written: Vec<(usize, &'f Input, Written)>,
+    /// The unreadable inputs, with why.
+    skipped: Vec<(usize, String)>,
+    /// The files read.
+    read: Vec<(usize, PathBuf)>,
+    sources: groups::Sources,
+}
+
+/// Every input read, decided in its group, and its own outputs written into the staging folder.
+fn predict_all<'f>(
+    args: &Args,
+    files: &'f [Input],
+    run: &LoadedRun,
+    decision: Decision,
+    staging: &Staging,
+) -> Result<Done<'f>> {
     let bar = progress_bar(files.len() as u64, true);
     let mut read = Reading {
-        args: &args,
+        args,
         bar: &bar,
+        staging,
         skipped: Vec::new(),
         done: Vec::new(),
         last_why: None,
     };
     let chunk = run.inference.batch * 4;
-    let whole_volumes = decision.postprocess.spans_slices();
-    let (groups, sources) = groups(&files, chunk, whole_volumes);
-    let mut segs = (args.dicom_seg).then(|| {
-        let dir = args.out.join("seg");
-        seg::SegOutputs::new(dir, args.dicom_seg_empty_frames, sources)
-    });
-    warn_one_per_slice(&files, &groups, decision);
-    let mut written: Vec<(usize, &Input, Written)> = Vec::new();
-    // The earlier outputs go only once an image has been read: a mistyped run, or inputs none of
-    // which read, replace nothing.
-    let mut prepared = false;
+    let (groups, sources) = groups(files, chunk, decision.postprocess.spans_slices());
+    warn_one_per_slice(files, &groups, decision);
+    make_folders(staging.dir(), args.dicom_seg)?;
+    let mut written = Vec::new();
     for group in &groups {
-        let (ok, images, probs) = read.predict(&files, group, &run)?;
-        if !ok.is_empty() && !prepared {
-            out::prepare(&args.out, args.dicom_seg)?;
-            prepared = true;
-        }
+        let (ok, images, probs) = read.predict(files, group, run)?;
         let (masks, probs) = group.decide(decision, &ok, probs);
         let these: Vec<Written> = ok
             .par_iter()
@@ -144,38 +199,104 @@ pub fn run(args: Args) -> Result<()> {
             .map(|(((&(i, f), img), prob), mask)| {
                 // COCO image ids follow the input order, skipped files included, so they do not
                 // shift.
-                write_outputs(&args, i as u64 + 1, f, img, prob, mask)
+                write_outputs(args, staging.dir(), i as u64 + 1, f, img, prob, mask)
             })
             .collect::<Result<_>>()?;
         written.extend(ok.into_iter().zip(these).map(|((i, f), w)| (i, f, w)));
     }
     bar.finish_and_clear();
-    if !prepared {
-        return Err(out::none_read(&args.out, files.len()));
+    Ok(Done {
+        written,
+        skipped: read.skipped,
+        read: read.done,
+        sources,
+    })
+}
+
+/// The folders every image writes into, and with `seg` the one of the DICOM SEGs.
+fn make_folders(dir: &Path, seg: bool) -> Result<()> {
+    let folders = ["masks", "overlays"]
+        .into_iter()
+        .chain(seg.then_some("seg"));
+    for sub in folders {
+        let d = dir.join(sub);
+        std::fs::create_dir(&d).with_context(|| format!("create {}", d.display()))?;
     }
-    // Series are decided in stack order; everything is reported in input order.
+    Ok(())
+}
+
+/// What the outputs made of all the images hold, for the line that ends the command.
+struct Tally {
+    regions: usize,
+    volumes: usize,
+    /// With --dicom-seg, the SEGs written, or why some could not be.
+    segs: Option<Result<seg::Written>>,
+}
+
+impl Tally {
+    fn seg_note(&self) -> String {
+        match &self.segs {
+            Some(Ok(w)) => format!(
+                ", {} ({} of {} slices)",
+                crate::report::count(w.segs, "DICOM SEG"),
+                crate::report::count(w.frames, "frame"),
+                w.slices
+            ),
+            _ => String::new(),
+        }
+    }
+
+    fn volume_note(&self) -> String {
+        match self.volumes {
+            0 => String::new(),
+            n => format!(", {}", crate::report::count(n, "NIfTI mask volume")),
+        }
+    }
+}
+
+/// The outputs made of all the images, in input order (series are decided in stack order):
+/// predictions.csv, results.json and images.json, the NIfTI mask volumes, the DICOM SEGs.
+fn write_tables(
+    args: &Args,
+    staging: &Staging,
+    mut written: Vec<(usize, &Input, Written)>,
+    sources: groups::Sources,
+) -> Result<Tally> {
     written.sort_by_key(|w| w.0);
-    let (mut results, mut summaries) = (Vec::new(), Vec::new());
+    let mut segs = (args.dicom_seg).then(|| {
+        let (dir, shown) = (staging.dir().join("seg"), args.out.join("seg"));
+        seg::SegOutputs::new(dir, shown, args.dicom_seg_empty_frames, sources)
+    });
+    let mut volumes = volumes::Volumes::new(staging.dir(), args.volume);
+    let (mut detections, mut images, mut summaries) = (Vec::new(), Vec::new(), Vec::new());
     for (_, f, w) in written {
-        results.extend(w.entries);
+        detections.extend(w.entries);
+        images.push(w.image);
         summaries.push(w.summary);
         if let Some(segs) = segs.as_mut() {
             segs.add(f, w.seg);
         }
         volumes.add(f, w.volume);
     }
-    let Reading {
-        mut done,
-        mut skipped,
-        ..
-    } = read;
-    done.sort_by_key(|d| d.0);
-    skipped.sort_by_key(|s| s.0);
-    let skipped: Vec<String> = skipped.into_iter().map(|s| s.1).collect();
-    // A multi-frame file's frames follow each other; it is one file to hash.
-    let mut done: Vec<PathBuf> = done.into_iter().map(|d| d.1).collect();
-    done.dedup();
-    let mut inputs = provenance::run_inputs(&run.dir, source == ThresholdSource::Tuned)?;
+    write_summaries(staging.dir(), &summaries)?;
+    results::write(staging.dir(), &detections, images)?;
+    Ok(Tally {
+        regions: detections.len(),
+        volumes: volumes.finish(staging)?,
+        segs: segs.map(|s| s.finish()),
+    })
+}
+
+/// provenance.json: the model, the threshold when threshold.json decided it, the images read, and
+/// every output written (what a later --overwrite may remove).
+fn record(
+    args: &Args,
+    run: &LoadedRun,
+    tuned: bool,
+    done: &[PathBuf],
+    staging: &Staging,
+) -> Result<()> {
+    let mut inputs = provenance::run_inputs(&run.dir, tuned)?;
     let listed: Vec<String> = args
         .inputs
         .iter()
@@ -184,43 +305,22 @@ pub fn run(args: Args) -> Result<()> {
     inputs.push(provenance::files(
         "images",
         Path::new(&listed.join(" ")),
-        &done,
+        done,
     )?);
-    let record = Provenance::now(run.inference.device, inputs);
-    provenance::record(&args.out, record, false)?;
-    write_summaries(&args.out, &summaries)?;
-    let path = args.out.join("results.json");
-    std::fs::write(&path, serde_json::to_string(&results)?)
-        .with_context(|| format!("write {}", path.display()))?;
-    let written_volumes = volumes.finish(&args.out)?;
-    let segs = segs.map(|s| s.finish());
-    let seg_note = match &segs {
-        Some(Ok(w)) => format!(
-            ", {} ({} of {} slices)",
-            crate::report::count(w.segs, "DICOM SEG"),
-            crate::report::count(w.frames, "frame"),
-            w.slices
-        ),
-        _ => String::new(),
-    };
-    let volume_note = match written_volumes {
-        0 => String::new(),
-        n => format!(", {}", crate::report::count(n, "NIfTI mask volume")),
-    };
-    println!(
-        "{}, {}: masks, overlays{seg_note}{volume_note} and {} in {}",
-        crate::report::count(files.len() - skipped.len(), "image"),
-        crate::report::count(results.len(), "region"),
-        path.display(),
-        args.out.display()
-    );
-    out::report_skipped(&args.out, &skipped, files.len())?;
-    segs.transpose().map(|_| ())
+    let mut record = Provenance::now(run.inference.device, inputs);
+    record.outputs = Some(out::listing(staging.dir())?);
+    provenance::record(staging.dir(), record, false)
+}
+
+/// The second of each pair, in the order of the first (the input's index).
+fn in_input_order<T>(mut items: Vec<(usize, T)>) -> Vec<T> {
+    items.sort_by_key(|item| item.0);
+    items.into_iter().map(|item| item.1).collect()
 }
 
 /// `one` fills every empty mask: on DICOM slices decided one by one (those that cannot be placed in
 /// a series) it gives the tumour-free slices a region each, which the user should know.
-fn warn_one_per_slice(files: &[Input], groups: &[Group], decision: crate::postprocess::Decision) {
+fn warn_one_per_slice(files: &[Input], groups: &[Group], decision: Decision) {
     let loose = groups
         .iter()
         .filter(|g| g.numbers.is_none())
@@ -234,137 +334,4 @@ fn warn_one_per_slice(files: &[Input], groups: &[Group], decision: crate::postpr
              tumour; for them, --postprocess largest or none"
         );
     }
-}
-
-/// One line of predictions.csv: what someone triaging scans wants to see of each image.
-#[derive(serde::Serialize)]
-struct Summary {
-    file: String,
-    width: u32,
-    height: u32,
-    tumour: bool,
-    tumour_pixels: u64,
-    /// Share of the image, in percent.
-    tumour_percent: f64,
-    regions: usize,
-    /// The highest tumour probability anywhere in the image, thresholded or not.
-    max_probability: f32,
-    /// The tumour's area in mm², for DICOM slices that give their Pixel Spacing and NIfTI slices
-    /// (empty otherwise).
-    /// New columns come last, so that the earlier ones keep their places.
-    tumour_mm2: Option<f64>,
-    /// The frame's number from 1 in a multi-frame DICOM file, or the axial slice's in a NIfTI volume
-    /// (empty for single images).
-    frame: Option<u32>,
-}
-
-/// What [`write_outputs`] gives back of one image for the outputs made of all of them.
-struct Written {
-    /// COCO result entries, one per connected component.
-    entries: Vec<Value>,
-    summary: Summary,
-    /// With `--dicom-seg`, a DICOM input's frame for its SEG.
-    seg: Option<Pixels>,
-    /// A NIfTI slice's prediction, for its volume's.
-    volume: Option<volumes::Slice>,
-}
-
-/// Mask and overlay PNGs of one image, and what it adds to the outputs made of all of them.
-fn write_outputs(
-    args: &Args,
-    image_id: u64,
-    input: &Input,
-    img: &GrayImage,
-    prob: &ProbMap,
-    mask: GrayImage,
-) -> Result<Written> {
-    let (name, file) = (input.stem(), input.path.as_path());
-    let png = GrayImage::from_fn(mask.width(), mask.height(), |x, y| {
-        image::Luma([mask.get_pixel(x, y)[0] * 255])
-    });
-    let path = args.out.join("masks").join(format!("{name}.png"));
-    png.save(&path)
-        .with_context(|| format!("write {}", path.display()))?;
-    let path = args.out.join("overlays").join(format!("{name}.png"));
-    overlay(img, &mask)
-        .save(&path)
-        .with_context(|| format!("write {}", path.display()))?;
-    let file_name = file
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let entries: Vec<Value> = regions(&mask, Some(&prob.data), args.simplify)
-        .into_iter()
-        .map(|r| {
-            let mut entry = json!({
-                "image_id": image_id,
-                "file_name": file_name,
-                "category_id": 0,
-                "segmentation": [r.polygon],
-                "score": r.score,
-                "area": r.area,
-                "bbox": r.bbox,
-            });
-            if let Some(frame) = input.frame_number() {
-                entry["frame"] = json!(frame);
-            }
-            entry
-        })
-        .collect();
-    let pixels = mask.iter().filter(|&&v| v != 0).count() as u64;
-    let summary = Summary {
-        file: file.display().to_string(),
-        width: mask.width(),
-        height: mask.height(),
-        tumour: pixels > 0,
-        tumour_pixels: pixels,
-        tumour_percent: (1e6 * pixels as f64 / mask.len().max(1) as f64).round() / 1e4,
-        regions: entries.len(),
-        max_probability: prob.data.iter().copied().fold(0.0, f32::max),
-        tumour_mm2: input
-            .spacing
-            .map(|(row, column)| (100.0 * pixels as f64 * row * column).round() / 100.0),
-        frame: input.frame_number(),
-    };
-    let seg = (args.dicom_seg && input.kind == Kind::Dicom).then(|| match args.dicom_seg_type {
-        SegType::Binary => Pixels::Binary(Bits::from_mask(&mask)),
-        SegType::Fractional => Pixels::fractional(&prob.data),
-    });
-    Ok(Written {
-        entries,
-        summary,
-        seg,
-        volume: (input.kind == Kind::Nifti).then(|| volumes::Slice {
-            mask: Bits::from_mask(&mask),
-            probabilities: args
-                .nifti_probabilities
-                .then(|| crate::dicom::seg::in_255ths(&prob.data)),
-        }),
-    })
-}
-
-/// predictions.csv: one line per image written, in input order.
-fn write_summaries(out: &Path, rows: &[Summary]) -> Result<()> {
-    let path = out.join("predictions.csv");
-    let mut w =
-        csv::Writer::from_path(&path).with_context(|| format!("write {}", path.display()))?;
-    for r in rows {
-        w.serialize(r)
-            .with_context(|| format!("write {}", path.display()))?;
-    }
-    w.flush()
-        .with_context(|| format!("write {}", path.display()))?;
-    Ok(())
-}
-
-/// The MRI in grey with the predicted tumour tinted red.
-fn overlay(img: &GrayImage, mask: &GrayImage) -> RgbImage {
-    RgbImage::from_fn(img.width(), img.height(), |x, y| {
-        let v = img.get_pixel(x, y)[0];
-        if mask.get_pixel(x, y)[0] != 0 {
-            Rgb([v / 2 + 127, v / 2, v / 2])
-        } else {
-            Rgb([v, v, v])
-        }
-    })
 }

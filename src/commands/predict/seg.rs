@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 pub struct SegOutputs {
     dir: PathBuf,
+    /// Where `dir` will be, for messages.
+    shown: PathBuf,
     /// Each DICOM file read, with its source or why it can have no SEG, in input order.
     sources: Vec<(PathBuf, Result<Source, String>)>,
     known: HashMap<PathBuf, usize>,
@@ -31,11 +33,12 @@ pub struct Written {
 }
 
 impl SegOutputs {
-    /// SEGs in `dir`; frames without tumour are left out of them unless `keep_empty`; `read`: the
-    /// sources already read.
-    pub fn new(dir: PathBuf, keep_empty: bool, read: Sources) -> SegOutputs {
+    /// SEGs in `dir` (to be `shown`); frames without tumour are left out of them unless
+    /// `keep_empty`; `read`: the sources already read.
+    pub fn new(dir: PathBuf, shown: PathBuf, keep_empty: bool, read: Sources) -> SegOutputs {
         SegOutputs {
             dir,
+            shown,
             sources: Vec::new(),
             known: HashMap::new(),
             masks: Vec::new(),
@@ -117,7 +120,7 @@ impl SegOutputs {
                 Err(e) => failed.push(format!("series {series}: {e:#}")),
             }
         }
-        report_failed(&self.dir, &failed)?;
+        report_failed(&self.shown, &failed)?;
         Ok(written)
     }
 

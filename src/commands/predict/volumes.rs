@@ -1,6 +1,7 @@
 //! `predict`'s NIfTI outputs: each input volume's masks gathered slice by slice, then written as one
 //! mask volume on the source's grid (`nifti/<stem>.nii.gz`), with its tumour volume in `volumes.csv`.
 use super::inputs::Input;
+use super::staging::Staging;
 use crate::dicom::seg::Bits;
 use crate::nifti;
 use anyhow::{Context, Result};
@@ -35,9 +36,10 @@ struct Row {
 }
 
 impl Volumes {
-    pub fn new(out: &Path, pick: Option<usize>) -> Volumes {
+    /// Volumes written into `dir`'s nifti/.
+    pub fn new(dir: &Path, pick: Option<usize>) -> Volumes {
         Volumes {
-            dir: out.join("nifti"),
+            dir: dir.join("nifti"),
             pick,
             volumes: Vec::new(),
         }
@@ -56,9 +58,9 @@ impl Volumes {
         self.volumes.last_mut().expect("pushed").1.push((k, slice));
     }
 
-    /// Write each volume's mask and volumes.csv (none without NIfTI inputs); print a line per
-    /// volume.
-    pub fn finish(self, out: &Path) -> Result<usize> {
+    /// Write each volume's mask and volumes.csv (none without NIfTI inputs) into the staging
+    /// folder; print a line per volume, naming the mask where it will be.
+    pub fn finish(self, staging: &Staging) -> Result<usize> {
         if self.volumes.is_empty() {
             return Ok(0);
         }
@@ -81,6 +83,7 @@ impl Volumes {
                 nifti::write_probabilities(&to, (source, self.pick), probabilities, &what)?;
             }
             let ml = (m.mm3 / 10.0).round() / 100.0;
+            let path = staging.shown(&path);
             println!(
                 "{}: tumour in {} of {} slices, {ml} ml → {}",
                 source.display(),
@@ -98,7 +101,7 @@ impl Volumes {
                 tumour_ml: ml,
             });
         }
-        let path = out.join("volumes.csv");
+        let path = staging.dir().join("volumes.csv");
         let mut w =
             csv::Writer::from_path(&path).with_context(|| format!("write {}", path.display()))?;
         for r in &rows {
