@@ -83,7 +83,7 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     check_pairs(&pairs, &args)?;
-    let created = missing_folders(&args.out);
+    let created = crate::atomic::missing_folders(&args.out);
     std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
     // Volumes are decoded and their slices written in parallel; the split numbers them in order.
     let bar = crate::progress::items(pairs.len() as u64, "volumes");
@@ -127,14 +127,6 @@ fn refuse_background(labels: Option<&[i64]>) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The folders `create_dir_all(dir)` will make, deepest first, to remove again if none is filled.
-fn missing_folders(dir: &Path) -> Vec<PathBuf> {
-    dir.ancestors()
-        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
-        .map(Path::to_path_buf)
-        .collect()
 }
 
 /// Why a run kept no slice: an empty split would be a mistake (label volumes of another study,
