@@ -1,5 +1,8 @@
 //! `tumorseg pack`: smaller images, polygons scaled with them, same COCO otherwise, the source untouched.
 mod common;
+use image::imageops::FilterType;
+use serde_json::json;
+use std::path::{Path, PathBuf};
 use tumorseg::dataset::{load_split, SplitOptions};
 
 #[test]
@@ -126,4 +129,93 @@ fn pack_reads_annotation_files_as_every_command_does_before_writing() {
     assert!(stderr.contains(&why), "{stderr}");
     // train, which reads, was not packed alone.
     assert!(!packed.exists(), "{}", packed.display());
+}
+
+/// A dataset root `dir/data` with a `train` split of 64×64 grey images named `names` (each in the
+/// format its extension says), each with one polygon annotation and neither a box nor a spacing.
+fn train_split(dir: &Path, names: &[&str]) -> PathBuf {
+    let root = dir.join("data");
+    let split = root.join("train");
+    std::fs::create_dir_all(&split).unwrap();
+    let (mut images, mut annotations) = (vec![], vec![]);
+    for (id, name) in names.iter().enumerate() {
+        let format = image::ImageFormat::from_path(name).unwrap_or(image::ImageFormat::Png);
+        let path = split.join(name);
+        common::gradient(64, 64)
+            .save_with_format(path, format)
+            .unwrap();
+        images.push(json!({"id": id, "file_name": name, "width": 64, "height": 64}));
+        let ring = [8, 8, 40 + id, 8, 40 + id, 40, 8, 40];
+        annotations
+            .push(json!({"id": id, "image_id": id, "category_id": 1, "segmentation": [ring]}));
+    }
+    let coco = json!({"images": images, "annotations": annotations, "categories": [{"id": 1}]});
+    std::fs::write(split.join("_annotations.coco.json"), coco.to_string()).unwrap();
+    root
+}
+
+/// from-nifti's slices and their RLE masks (compressed strings), packed to half their size: each mask
+/// is the slice's mask resized nearest-neighbour, as the images are resized, still compressed, its
+/// pixel spacing doubled.
+#[test]
+fn pack_resizes_rle_masks_with_their_images() {
+    let dir = common::nifti::volumes();
+    let d = dir.path();
+    let from_nifti = [
+        "from-nifti",
+        "ras.nii.gz",
+        "labels.nii.gz",
+        "--out",
+        "nr/test",
+    ];
+    common::run_ok(common::bin().current_dir(d).args(from_nifti));
+    let (root, packed) = (d.join("nr"), d.join("np"));
+    common::run_ok(common::into("pack", &root, &packed).args(["--size", "48"]));
+    let opts = SplitOptions::default();
+    let before = load_split(&root, "test", &opts).unwrap();
+    let after = load_split(&packed, "test", &opts).unwrap();
+    assert_eq!(after.len(), before.len());
+    assert!(!before.is_empty());
+    for (a, b) in before.iter().zip(&after) {
+        assert_eq!(
+            ((a.width, a.height), (b.width, b.height)),
+            ((96, 80), (48, 40))
+        );
+        let resized = image::imageops::resize(&a.mask(), 48, 40, FilterType::Nearest);
+        assert_eq!(b.mask(), resized, "{}", b.stem);
+        assert!(resized.iter().any(|&v| v != 0), "{}", b.stem);
+        let (rows, columns) = a.spacing.unwrap();
+        assert_eq!(b.spacing, Some((2.0 * rows, 2.0 * columns)));
+    }
+    let coco = common::json(&packed.join("test/_annotations.coco.json"));
+    for ann in coco["annotations"].as_array().unwrap() {
+        assert_eq!(ann["segmentation"]["size"], json!([40, 48]));
+        assert!(ann["segmentation"]["counts"].is_string(), "{ann}");
+    }
+}
+
+/// A pack that fails while writing (an image whose JPEG name is one byte too long for the file
+/// system) removes what it wrote, so the same --out can be given again; an --out that was there
+/// stays.
+#[test]
+fn a_pack_failing_half_way_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = format!("{}.p", "a".repeat(252));
+    let root = train_split(dir.path(), &["x.png", "y.jpg", &long]);
+    for existed in [false, true] {
+        let packed = dir.path().join(format!("packed-{existed}"));
+        if existed {
+            std::fs::create_dir(&packed).unwrap();
+        }
+        let stderr = common::run_err(&mut common::into("pack", &root, &packed));
+        let why = format!(
+            "pack failed: what it wrote to {} was removed",
+            packed.display()
+        );
+        assert!(stderr.contains(&why), "{stderr}");
+        assert_eq!(packed.exists(), existed);
+        if existed {
+            assert_eq!(std::fs::read_dir(&packed).unwrap().count(), 0);
+        }
+    }
 }
