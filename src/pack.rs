@@ -13,6 +13,7 @@ use image::imageops::FilterType;
 use rayon::prelude::*;
 use scale::{rescale_annotations, Resized};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
@@ -33,8 +34,8 @@ pub struct PackedSplit {
 }
 
 /// Pack every split present under `root` into `out` (created, or empty; must not be `root`).
-/// Nothing is written when an option, `out` or an annotation file is refused, and a run failing
-/// while writing removes what it wrote, so `out` can be given again.
+/// Nothing is written when an option, `out`, an annotation file or an image name is refused, and a
+/// run failing while writing removes what it wrote, so `out` can be given again.
 pub fn pack_dataset(root: &Path, out: &Path, opts: &PackOptions) -> Result<Vec<PackedSplit>> {
     ensure!(
         opts.size >= MIN_SIZE,
@@ -46,12 +47,17 @@ pub fn pack_dataset(root: &Path, out: &Path, opts: &PackOptions) -> Result<Vec<P
         bail!("--out must differ from the dataset root: pack never overwrites the original");
     }
     crate::atomic::ensure_new_dir(out)?;
-    // Every split's annotation file is read before the first is packed: one refused later would
-    // leave the others packed in `out`. Read as every command reads them, with the same refusals
-    // (an empty file, a bad image entry) and tolerances (a BOM, NaN tokens).
+    // Every split's annotation file is read, and its image names checked, before the first is
+    // packed: one refused later would leave the others packed in `out`. Read as every command reads
+    // them, with the same refusals (an empty file, a bad image entry) and tolerances (a BOM, NaN
+    // tokens).
     let docs = splits
         .iter()
-        .map(|split| crate::coco::load(&root.join(split).join(ORIGINAL)))
+        .map(|split| {
+            let coco = crate::coco::load(&root.join(split).join(ORIGINAL))?;
+            check_names(&root.join(split), &coco)?;
+            Ok(coco)
+        })
         .collect::<Result<Vec<_>>>()?;
     let created = Created::default();
     let packed = pack_splits(root, out, splits, docs, opts, &created);
@@ -104,6 +110,30 @@ fn packed_name(file_name: &str) -> String {
         .file_stem()
         .map_or(file_name.into(), |s| s.to_string_lossy());
     format!("{stem}.jpg")
+}
+
+/// Refuses two images of `coco` that would be packed under one name (`a.png` and `a.tif`): the
+/// second JPEG would replace the first, and the first's entry and annotations would describe the
+/// second's pixels. Names differing only in letter case count as one: they are one file on a
+/// case-insensitive file system (macOS's, Windows').
+fn check_names(src: &Path, coco: &CocoFile) -> Result<()> {
+    let mut seen: HashMap<String, &str> = HashMap::new();
+    for image in &coco.images {
+        let packed = packed_name(&image.file_name);
+        let first = *seen
+            .entry(packed.to_lowercase())
+            .or_insert(&image.file_name);
+        if first != image.file_name {
+            bail!(
+                "{} and {} would both be packed as {packed} (pack names each JPEG by its image's \
+                 stem, letter case aside): rename one, and its `file_name` in {}",
+                src.join(first).display(),
+                src.join(&image.file_name).display(),
+                coco.path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The splits under `root` with an annotation file; none is an error that says what is wrong.

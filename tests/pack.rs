@@ -154,6 +154,25 @@ fn train_split(dir: &Path, names: &[&str]) -> PathBuf {
     root
 }
 
+#[test]
+fn pack_refuses_two_images_of_one_stem_before_writing() {
+    for (a, b) in [("x.png", "x.tif"), ("x.png", "X.bmp")] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = train_split(dir.path(), &[a, b, "y.jpg"]);
+        let packed = dir.path().join("packed");
+        let stderr = common::run_err(&mut common::into("pack", &root, &packed));
+        let split = root.join("train");
+        let why = format!(
+            "{} and {} would both be packed as {}.jpg",
+            split.join(a).display(),
+            split.join(b).display(),
+            &b[..1]
+        );
+        assert!(stderr.contains(&why), "{stderr}");
+        assert!(!packed.exists(), "{}", packed.display());
+    }
+}
+
 /// from-nifti's slices and their RLE masks (compressed strings), packed to half their size: each mask
 /// is the slice's mask resized nearest-neighbour, as the images are resized, still compressed, its
 /// pixel spacing doubled.
