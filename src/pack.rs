@@ -43,6 +43,7 @@ pub fn pack_dataset(root: &Path, out: &Path, opts: &PackOptions) -> Result<Vec<P
         opts.size
     );
     let splits = splits_of(root)?;
+    crate::atomic::ensure_folder_or_new(out, "--out")?;
     if out.exists() && fs::canonicalize(out)? == fs::canonicalize(root)? {
         bail!("--out must differ from the dataset root: pack never overwrites the original");
     }

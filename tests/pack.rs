@@ -173,6 +173,29 @@ fn pack_refuses_two_images_of_one_stem_before_writing() {
     }
 }
 
+#[test]
+fn pack_names_an_out_that_is_a_file_and_writes_no_null_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = train_split(dir.path(), &["x.png", "y.jpg"]);
+    let file = dir.path().join("file");
+    std::fs::write(&file, "kept").unwrap();
+    let stderr = common::run_err(&mut common::into("pack", &root, &file));
+    let why = format!("--out {} is a file, not a folder", file.display());
+    assert!(stderr.contains(&why), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "kept");
+    // Neither the images nor the annotations had a spacing or a box: none is added.
+    let packed = dir.path().join("packed");
+    common::run_ok(common::into("pack", &root, &packed).args(["--size", "32"]));
+    let coco = common::json(&packed.join("train/_annotations.coco.json"));
+    for entry in [&coco["images"], &coco["annotations"]] {
+        for e in entry.as_array().unwrap() {
+            let absent = ["pixel_spacing", "bbox"].map(|k| e.get(k).is_none());
+            assert_eq!(absent, [true, true], "{e}");
+        }
+    }
+    assert_eq!(coco["annotations"][0]["segmentation"][0][2], json!(20.0));
+}
+
 /// from-nifti's slices and their RLE masks (compressed strings), packed to half their size: each mask
 /// is the slice's mask resized nearest-neighbour, as the images are resized, still compressed, its
 /// pixel spacing doubled.
