@@ -31,7 +31,9 @@ pub struct Args {
     pub decision: DecisionArgs,
     #[command(flatten)]
     pub annotations: SplitArgs,
-    /// Score this folder of 0/255 PNG masks named `<image stem>.png` instead of a run.
+    /// Score this folder of 0/255 PNG masks named `<image stem>.png` instead of a run, each at its
+    /// image's size, or at its shape scaled (a model's own resolution: resized nearest-neighbour to
+    /// the image's size, with a note); a mask of another shape is refused.
     #[arg(long, value_name = "DIR")]
     pub pred_masks: Option<PathBuf>,
     /// Where report.json, report.md and per_image.csv go, and per_volume.csv when the images are
