@@ -54,7 +54,7 @@ pub fn run(args: Args) -> Result<()> {
         layout: Layout::Auto,
     };
     let run = open_run(&args.run_dir, &inference)?;
-    let (decision, source, _) = resolve_decision(args.decision, &run.dir)?;
+    let (decision, source, _) = resolve_decision(args.decision, &run)?;
     let format = Format::resolve(args.format, args.out.as_deref())?;
     let out = args
         .out
@@ -126,7 +126,7 @@ fn print_summary(
         .map(|c| format!("{}² {:.1e}", c.size, c.max_difference))
         .collect();
     println!(
-        "{} ({}, TTA {}, trained at {}², threshold {}, postprocess {}), manifest {}; \
+        "{} ({}, TTA {}, input {}², threshold {}, postprocess {}), manifest {}; \
          largest difference from tumorseg's probabilities: {}",
         out.display(),
         manifest.device,

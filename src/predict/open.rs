@@ -17,7 +17,8 @@ pub struct InferenceArgs {
     #[arg(long = "batch", default_value_t = 8, value_parser = clap::builder::TypedValueParser::map(
         clap::value_parser!(u32).range(1..), |b| b as usize))]
     pub batch: usize,
-    /// Model input side in pixels, a multiple of 32 (default: the run's training size).
+    /// Model input side in pixels, a multiple of 32 [default: the one threshold.json was tuned at,
+    /// else the run's training size].
     #[arg(long)]
     pub size: Option<u32>,
     /// Test-time augmentation: none; flips (mean of the original, h-flipped and v-flipped
@@ -38,22 +39,27 @@ pub struct LoadedRun {
     /// One, or an ensemble's members: the prediction is the mean of their probabilities.
     pub models: Vec<UnetPlusPlus>,
     pub inference: Inference,
+    /// The model input side it was trained at.
+    pub trained_size: u32,
     /// The annotations and categories the run was trained on, which scoring it uses by default.
     pub split: crate::dataset::SplitOptions,
 }
 
-/// Open `<run_dir>/best_model.safetensors` (an ensemble: its members) with the training size
-/// (unless `--size`).
+/// Open `<run_dir>/best_model.safetensors` (an ensemble: its members) at `--size`, else the size
+/// threshold.json was tuned at, else the training size.
 pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<LoadedRun> {
     let device = crate::device::parse_device(&args.device)?;
     let precision = args.precision.resolve(device)?;
     let loaded = crate::checkpoint::load_models(run_dir, device)?;
-    let size = args.size.unwrap_or(loaded.size);
-    // The tuned threshold belongs to the probabilities of one TTA: keep using that one.
-    let tta = match args.tta {
-        Some(t) => t,
-        None => crate::threshold::ThresholdFile::load(run_dir)?.map_or(Tta::None, |f| f.tta),
+    // The tuned threshold belongs to the probabilities of one TTA and one size: keep using those.
+    let tuned = match (args.tta, args.size) {
+        (Some(_), Some(_)) => None,
+        _ => crate::threshold::ThresholdFile::load(run_dir)?,
     };
+    let size = inference_size(args.size, loaded.size, tuned.as_ref());
+    let tta = args
+        .tta
+        .unwrap_or_else(|| tuned.as_ref().map_or(Tta::None, |f| f.tta));
     let passes = tta.views().len();
     if args.tta.is_none() && passes > 1 && device == tch::Device::Cpu {
         // Chosen for a GPU run, it can turn minutes of CPU inference into most of an hour.
@@ -77,8 +83,27 @@ pub fn open_run(run_dir: &std::path::Path, args: &InferenceArgs) -> Result<Loade
         stores: loaded.stores,
         models: loaded.models,
         inference,
+        trained_size: loaded.size,
         split: trained_on(run_dir)?,
     })
+}
+
+/// The model input side: `--size`, else the one threshold.json was tuned at, else the training size.
+fn inference_size(
+    given: Option<u32>,
+    trained: u32,
+    tuned: Option<&crate::threshold::ThresholdFile>,
+) -> u32 {
+    let Some(at) = given.or(tuned.map(|f| f.tuned_size(trained))) else {
+        return trained;
+    };
+    if given.is_none() && at != trained {
+        eprintln!(
+            "note: predicting at {at} px, the size threshold.json was tuned at, not at the training \
+             size {trained} (--size {trained} predicts at that one)"
+        );
+    }
+    at
 }
 
 /// What a training run's config.toml says it was trained on (nothing for an ensemble, which has

@@ -106,7 +106,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     out::check(&args.out, args.overwrite)?;
     let run = open_run(&args.run_dir, &args.inference)?;
-    let (decision, source, _) = resolve_decision(args.decision, &run.dir)?;
+    let (decision, source, _) = resolve_decision(args.decision, &run)?;
 
     let mut volumes = volumes::Volumes::new(&args.out, args.volume);
     let bar = progress_bar(files.len() as u64, true);
