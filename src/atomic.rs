@@ -101,6 +101,64 @@ pub fn ensure_writable(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The folders `create_dir_all(dir)` will make, deepest first, to remove again if none is filled.
+pub fn missing_folders(dir: &Path) -> Vec<PathBuf> {
+    dir.ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect()
+}
+
+/// The folders and files one run created, so that a run failing half-way removes exactly those and
+/// leaves a half-filled output nowhere: a rerun would refuse the folder as not empty. Files are only
+/// ever created new, so nothing that was there before is overwritten or removed.
+#[derive(Default)]
+pub struct Created(std::sync::Mutex<Vec<PathBuf>>);
+
+impl Created {
+    /// `create_dir_all(dir)`, the folders it made remembered.
+    pub fn folder(&self, dir: &Path) -> Result<()> {
+        let missing = missing_folders(dir);
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        self.lock().extend(missing.into_iter().rev());
+        Ok(())
+    }
+
+    /// A new file at `path` (refused when one is there), remembered as soon as it exists.
+    pub fn file(&self, path: &Path) -> Result<std::fs::File> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        self.lock().push(path.to_path_buf());
+        Ok(file)
+    }
+
+    /// A new file at `path` holding `bytes`.
+    pub fn write(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        self.file(path)?
+            .write_all(bytes)
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// Removes what was created, newest first; a folder something else was put in stays.
+    pub fn remove(self) {
+        let paths = self.0.into_inner().unwrap_or_else(|e| e.into_inner());
+        for path in paths.iter().rev() {
+            let _ = if path.is_dir() {
+                std::fs::remove_dir(path)
+            } else {
+                std::fs::remove_file(path)
+            };
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{ensure_writable, resolved};

@@ -138,7 +138,8 @@ pub struct Manifest {
     pub usage: &'static str,
     pub input: &'static str,
     pub output: &'static str,
-    /// The input side the model was trained at (and tuned and evaluated at).
+    /// The input side the model predicts at: the one its threshold was tuned at, else its training
+    /// size.
     pub size: u32,
     /// TorchScript: the only device the module runs on (its weights are constants of the traced
     /// graph). ONNX: "any", the runtime's choice.

@@ -1,12 +1,19 @@
-//! A compact copy of a COCO dataset: images resized and re-encoded as grey JPEG, polygons scaled to
-//! match, every other COCO field kept. It exists to move the real dataset (~95 MB) to a GPU machine
-//! that accepts at most 64 MiB, and doubles as a way to pre-shrink data for fast experiments.
+//! A compact copy of a COCO dataset: images resized and re-encoded as grey JPEG, boxes and polygons
+//! scaled and RLE masks resized to match, every other COCO field kept. It exists to move the real
+//! dataset (~95 MB) to a GPU machine that accepts at most 64 MiB, and doubles as a way to pre-shrink
+//! data for fast experiments.
+mod scale;
+
+use crate::atomic::Created;
+use crate::coco::CocoFile;
 use crate::dataset::{ORIGINAL, SPLITS};
 use anyhow::{bail, ensure, Context, Result};
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
 use rayon::prelude::*;
+use scale::{rescale_annotations, Resized};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
@@ -27,7 +34,8 @@ pub struct PackedSplit {
 }
 
 /// Pack every split present under `root` into `out` (created, or empty; must not be `root`).
-/// Nothing is written when an option, `out` or an annotation file is refused.
+/// Nothing is written when an option, `out`, an annotation file or an image name is refused, and a
+/// run failing while writing removes what it wrote, so `out` can be given again.
 pub fn pack_dataset(root: &Path, out: &Path, opts: &PackOptions) -> Result<Vec<PackedSplit>> {
     ensure!(
         opts.size >= MIN_SIZE,
@@ -35,24 +43,51 @@ pub fn pack_dataset(root: &Path, out: &Path, opts: &PackOptions) -> Result<Vec<P
         opts.size
     );
     let splits = splits_of(root)?;
+    crate::atomic::ensure_folder_or_new(out, "--out")?;
     if out.exists() && fs::canonicalize(out)? == fs::canonicalize(root)? {
         bail!("--out must differ from the dataset root: pack never overwrites the original");
     }
     crate::atomic::ensure_new_dir(out)?;
-    // Every split's annotation file is read before the first is packed: one refused later would
-    // leave the others packed in `out`. Read as every command reads them, with the same refusals
-    // (an empty file, a bad image entry) and tolerances (a BOM, NaN tokens).
+    // Every split's annotation file is read, and its image names checked, before the first is
+    // packed: one refused later would leave the others packed in `out`. Read as every command reads
+    // them, with the same refusals (an empty file, a bad image entry) and tolerances (a BOM, NaN
+    // tokens).
     let docs = splits
         .iter()
-        .map(|split| Ok(crate::coco::load(&root.join(split).join(ORIGINAL))?.raw))
+        .map(|split| {
+            let coco = crate::coco::load(&root.join(split).join(ORIGINAL))?;
+            check_names(&root.join(split), &coco)?;
+            Ok(coco)
+        })
         .collect::<Result<Vec<_>>>()?;
-    for (split, doc) in splits.iter().zip(&docs) {
-        refuse_shared_stems(split, doc)?;
+    let created = Created::default();
+    let packed = pack_splits(root, out, splits, docs, opts, &created);
+    if packed.is_err() {
+        created.remove();
     }
+    packed.with_context(|| {
+        format!(
+            "pack failed: what it wrote to {} was removed",
+            out.display()
+        )
+    })
+}
+
+fn pack_splits(
+    root: &Path,
+    out: &Path,
+    splits: Vec<&'static str>,
+    docs: Vec<CocoFile>,
+    opts: &PackOptions,
+    created: &Created,
+) -> Result<Vec<PackedSplit>> {
     let done = splits
         .into_iter()
         .zip(docs)
-        .map(|(split, doc)| pack_split(&root.join(split), &out.join(split), split, doc, opts))
+        .map(|(split, doc)| {
+            let (src, dst) = (root.join(split), out.join(split));
+            pack_split(&src, &dst, split, doc, opts, created)
+        })
         .collect::<Result<Vec<_>>>()?;
     for extra in [
         "README.txt",
@@ -60,11 +95,46 @@ pub fn pack_dataset(root: &Path, out: &Path, opts: &PackOptions) -> Result<Vec<P
         "README.dataset.txt",
         "README.roboflow.txt",
     ] {
-        if root.join(extra).exists() {
-            fs::copy(root.join(extra), out.join(extra))?;
+        let from = root.join(extra);
+        if from.exists() {
+            let bytes =
+                fs::read(&from).with_context(|| format!("cannot read {}", from.display()))?;
+            created.write(&out.join(extra), &bytes)?;
         }
     }
     Ok(done)
+}
+
+/// The name an image is packed under: its stem, as a JPEG.
+fn packed_name(file_name: &str) -> String {
+    let stem = Path::new(file_name)
+        .file_stem()
+        .map_or(file_name.into(), |s| s.to_string_lossy());
+    format!("{stem}.jpg")
+}
+
+/// Refuses two images of `coco` that would be packed under one name (`a.png` and `a.tif`): the
+/// second JPEG would replace the first, and the first's entry and annotations would describe the
+/// second's pixels. Names differing only in letter case count as one: they are one file on a
+/// case-insensitive file system (macOS's, Windows').
+fn check_names(src: &Path, coco: &CocoFile) -> Result<()> {
+    let mut seen: HashMap<String, &str> = HashMap::new();
+    for image in &coco.images {
+        let packed = packed_name(&image.file_name);
+        let first = *seen
+            .entry(packed.to_lowercase())
+            .or_insert(&image.file_name);
+        if first != image.file_name {
+            bail!(
+                "{} and {} would both be packed as {packed} (pack names each JPEG by its image's \
+                 stem, letter case aside): rename one, and its `file_name` in {}",
+                src.join(first).display(),
+                src.join(&image.file_name).display(),
+                coco.path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The splits under `root` with an annotation file; none is an error that says what is wrong.
@@ -83,90 +153,60 @@ fn splits_of(root: &Path) -> Result<Vec<&'static str>> {
     Ok(splits)
 }
 
-/// Packs the split at `src`, whose annotation file is `coco`, into `dst`; every field of `coco` is
+/// Packs the split at `src`, whose annotation file is `coco`, into `dst`; every field of the file is
 /// kept, only the images' names and sizes and the annotations' coordinates change.
 fn pack_split(
     src: &Path,
     dst: &Path,
     split: &str,
-    mut coco: Value,
+    coco: CocoFile,
     opts: &PackOptions,
+    created: &Created,
 ) -> Result<PackedSplit> {
-    fs::create_dir_all(dst)?;
-    let images = coco["images"]
+    created.folder(dst)?;
+    let CocoFile {
+        mut raw,
+        annotations,
+        ..
+    } = coco;
+    let images = raw["images"]
         .as_array_mut()
         .context("unreachable: coco::load refuses a file without an `images` array")?;
     // Each image gets its own scale; annotations are rescaled with the factor of their image.
-    let scales: Vec<(u64, f64, f64)> = images
+    let sizes: Vec<Resized> = images
         .par_iter_mut()
-        .map(|im| pack_image(src, dst, im, opts))
+        .map(|im| pack_image(src, dst, im, opts, created))
         .collect::<Result<_>>()?;
-    let n_images = scales.len();
-    let by_id: std::collections::HashMap<u64, (f64, f64)> = scales
-        .into_iter()
-        .map(|(id, sx, sy)| (id, (sx, sy)))
-        .collect();
-    if let Some(anns) = coco["annotations"].as_array_mut() {
-        for ann in anns {
-            let id = ann["image_id"].as_u64().unwrap_or(u64::MAX);
-            if let Some(&(sx, sy)) = by_id.get(&id) {
-                scale_annotation(ann, sx, sy)?;
-            }
-        }
-    }
-    let out_json = dst.join(ORIGINAL);
-    crate::atomic::write_atomic(&out_json, &serde_json::to_vec(&coco)?)?;
+    rescale_annotations(&mut raw, &annotations, &sizes);
+    created.write(&dst.join(ORIGINAL), &serde_json::to_vec(&raw)?)?;
     let bytes = fs::read_dir(dst)?
         .filter_map(|e| e.ok()?.metadata().ok())
         .map(|m| m.len())
         .sum();
     Ok(PackedSplit {
         split: split.to_string(),
-        images: n_images,
+        images: sizes.len(),
         bytes,
     })
 }
 
 /// An image's name in the packed split: `<stem>.jpg`.
-fn packed_name(name: &str) -> String {
-    let stem = Path::new(name)
-        .file_stem()
-        .map_or(name.into(), |s| s.to_string_lossy());
-    format!("{stem}.jpg")
-}
-
-/// Two images of one stem (`a.png`, `a.jpg`), or of stems that differ only in case (one file on
-/// macOS and Windows), would be packed into one file, the second written over the first.
-fn refuse_shared_stems(split: &str, coco: &Value) -> Result<()> {
-    let images = coco["images"].as_array().map_or(&[][..], Vec::as_slice);
-    let name = |im: &Value| im["file_name"].as_str().unwrap_or_default().to_string();
-    if let Some(c) = crate::names::clash(images, |im| packed_name(&name(im))) {
-        bail!(
-            "{split}: images {} and {} would both be packed as {}: pack names each image \
-             <stem>.jpg; nothing written (rename one, and its file_name in the annotation file)",
-            name(c.first),
-            name(c.second),
-            c.name
-        );
-    }
-    Ok(())
-}
-
 fn pack_image(
     src: &Path,
     dst: &Path,
     im: &mut Value,
     opts: &PackOptions,
-) -> Result<(u64, f64, f64)> {
+    created: &Created,
+) -> Result<Resized> {
     let id = im["id"].as_u64().context("image without integer `id`")?;
     let name = im["file_name"]
         .as_str()
         .with_context(|| format!("image {id}: no `file_name`"))?
         .to_string();
-    let path = src.join(&name);
-    let Ok(grey) = crate::dataset::read_gray(&path) else {
-        // Missing or corrupt files are the cleaner's business: keep the entry so `clean` still reports it.
-        return Ok((id, 1.0, 1.0));
+    let Ok(grey) = crate::dataset::read_gray(&src.join(&name)) else {
+        // Missing or corrupt files are the cleaner's business: keep the entry so `clean` still
+        // reports it, with its annotations as they are.
+        return Ok(Resized::unchanged(id));
     };
     let (w, h) = grey.dimensions();
     let scale = (opts.size as f64 / w.max(h) as f64).min(1.0);
@@ -180,7 +220,7 @@ fn pack_image(
         image::imageops::resize(&grey, nw, nh, FilterType::Triangle)
     };
     let new_name = packed_name(&name);
-    let file = fs::File::create(dst.join(&new_name))?;
+    let file = created.file(&dst.join(&new_name))?;
     JpegEncoder::new_with_quality(std::io::BufWriter::new(file), opts.quality)
         .encode_image(&resized)
         .with_context(|| format!("encoding {new_name}"))?;
@@ -188,39 +228,17 @@ fn pack_image(
     im["width"] = Value::from(nw);
     im["height"] = Value::from(nh);
     let (sx, sy) = (nw as f64 / w as f64, nh as f64 / h as f64);
-    // Fewer pixels over the same anatomy: each is wider in mm.
-    if let Some([rows, columns]) = im["pixel_spacing"].as_array_mut().map(|v| v.as_mut_slice()) {
+    // Fewer pixels over the same anatomy: each is wider in mm. `get_mut`, as `im["pixel_spacing"]`
+    // would add a null to an image without one.
+    let spacing = im.get_mut("pixel_spacing").and_then(Value::as_array_mut);
+    if let Some([rows, columns]) = spacing.map(|v| v.as_mut_slice()) {
         if let (Some(r), Some(c)) = (rows.as_f64(), columns.as_f64()) {
             (*rows, *columns) = (Value::from(r / sy), Value::from(c / sx));
         }
     }
-    Ok((id, sx, sy))
-}
-
-fn scale_annotation(ann: &mut Value, sx: f64, sy: f64) -> Result<()> {
-    if let Some(bbox) = ann["bbox"].as_array_mut() {
-        for (i, v) in bbox.iter_mut().enumerate() {
-            if let Some(x) = v.as_f64() {
-                *v = Value::from(x * if i % 2 == 0 { sx } else { sy });
-            }
-        }
-    }
-    if let Some(a) = ann["area"].as_f64() {
-        ann["area"] = Value::from(a * sx * sy);
-    }
-    match &mut ann["segmentation"] {
-        Value::Array(rings) => {
-            for ring in rings.iter_mut().filter_map(|r| r.as_array_mut()) {
-                for (i, v) in ring.iter_mut().enumerate() {
-                    if let Some(x) = v.as_f64() {
-                        *v = Value::from(x * if i % 2 == 0 { sx } else { sy });
-                    }
-                }
-            }
-            Ok(())
-        }
-        Value::Null => Ok(()),
-        _ if sx == 1.0 && sy == 1.0 => Ok(()),
-        _ => bail!("annotation {}: RLE segmentations cannot be rescaled by pack (use --size at least the image size)", ann["id"]),
-    }
+    Ok(Resized {
+        id,
+        from: (w, h),
+        to: (nw, nh),
+    })
 }

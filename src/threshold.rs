@@ -167,6 +167,11 @@ pub struct ThresholdFile {
     pub n_images: usize,
     /// Files from before `d4` existed hold a bool (true = flips).
     pub tta: crate::predict::Tta,
+    /// The model input side it was tuned at: a threshold suits the probabilities of one size. Files
+    /// from before it was recorded have none, which [`ThresholdFile::tuned_size`] reads as the
+    /// training size, the only size inference then defaulted to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u32>,
     /// The curve of the chosen post-processing.
     pub curve: Vec<CurvePoint>,
     /// The best threshold of every post-processing that was tried.
@@ -250,10 +255,16 @@ impl ThresholdFile {
             split: split.into(),
             n_images: curves.per_image.len(),
             tta,
+            size: None,
             curve,
             candidates,
             provenance: None,
         }
+    }
+
+    /// The model input side the threshold was tuned at, given the run's training size.
+    pub fn tuned_size(&self, trained: u32) -> u32 {
+        self.size.unwrap_or(trained)
     }
 
     pub fn save(&self, run_dir: &Path) -> Result<()> {

@@ -1,9 +1,11 @@
 //! `tumorseg evaluate --pred-masks`'s boundary distances: HD95 and ASSD image by image and their
 //! mean are MONAI's (tests/py/surface_ref.py), in pixels, or in mm where the split gives every
-//! image's pixel spacing.
+//! image's pixel spacing. And the masks' sizes: one of its image's shape at another size is resized,
+//! one of another shape refused.
 mod common;
 
 use common::pred_masks::{evaluate_in, samples, truth_255, write_masks};
+use image::imageops::FilterType::Nearest;
 use image::{GrayImage, Luma};
 use std::path::Path;
 use tumorseg::dataset::Sample;
@@ -123,4 +125,50 @@ fn check_against_monai(root: &Path, pred: &Path, truth: &Path, spacing: Option<(
             && stdout.contains(&format!("HD95 mean {ours:.2}")),
         "{stdout}"
     );
+}
+
+/// A mask of its image's shape at another size (a model's own resolution) is resized to be scored, with
+/// a note naming it; one of another shape (640×100 for a 640×640 image) cannot be the image's
+/// prediction: refused, naming the file and both sizes.
+#[test]
+fn only_a_mask_of_its_images_shape_is_resized() {
+    let tmp = tempfile::tempdir().unwrap();
+    let test = samples("test");
+    let (first, pred) = (&test[0], tmp.path().join("pred"));
+    let (w, h) = (first.width, first.height);
+    let at = |mw: u32, mh: u32| {
+        let first = first.stem.clone();
+        move |s: &Sample| match s.stem == first {
+            true => image::imageops::resize(&truth_255(s), mw, mh, Nearest),
+            false => truth_255(s),
+        }
+    };
+    write_masks(&pred, &test, at(w / 2, h / 2));
+    let path = pred.join(format!("{}.png", first.stem));
+    let evaluate = |out: &str| {
+        let mut cmd = common::bin();
+        cmd.args(["evaluate", "--pred-masks"])
+            .args([&pred, &common::fixture()])
+            .args(["--split", "test", "--out"])
+            .arg(tmp.path().join(out));
+        cmd
+    };
+    let o = common::run_ok(&mut evaluate("half"));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let note = format!(
+        "note: 1 of the {} masks in {} are not at their image's size (the first, {}, is not {w}×{h}): \
+         resized nearest-neighbour to it to be scored",
+        test.len(),
+        pred.display(),
+        path.display()
+    );
+    assert!(stderr.contains(&note), "{stderr}");
+    write_masks(&pred, &test, at(w, 100));
+    let stderr = common::run_err(&mut evaluate("flat"));
+    let why = format!(
+        "{}: the mask is {w}×100 but its image (id {}) is {w}×{h}, another shape",
+        path.display(),
+        first.id
+    );
+    assert!(stderr.contains(&why), "{stderr}");
 }

@@ -302,6 +302,7 @@ fn a_stale_threshold_file_is_not_warned_of_when_the_decision_is_given() {
         tta: tumorseg::predict::Tta::None,
         curve: Vec::new(),
         candidates: Vec::new(),
+        size: None,
         provenance: Some(Provenance::now(tch::Device::Cpu, vec![other])),
     }
     .save(&run)
@@ -323,4 +324,62 @@ fn a_stale_threshold_file_is_not_warned_of_when_the_decision_is_given() {
     assert!(threshold.contains(stale), "{threshold}");
     let both = stderr("both", &["--threshold", "0.5", "--postprocess", "none"]);
     assert!(!both.contains(stale), "{both}");
+}
+
+/// `tune-threshold --size 96` records the size in threshold.json; without --size, inference then
+/// runs at it, as at its TTA, with a note that it is not the training size (64), and a --size other
+/// than it gets a note that the threshold was tuned at another. A file from before the size was
+/// recorded was tuned at the training size.
+#[test]
+fn inference_runs_at_the_size_the_threshold_was_tuned_at() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = fake_run(&tmp.path().join("run"));
+    common::run_ok(
+        common::bin()
+            .arg("tune-threshold")
+            .args([&run, &common::fixture()])
+            .args(["--size", "96", "--threshold-grid", "0.5"])
+            .args(["--postprocess", "none", "--device", "cpu"]),
+    );
+    let file = run.join("threshold.json");
+    assert_eq!(json(&file)["size"], 96);
+    let size = |size: Option<u32>| {
+        let args = tumorseg::predict::InferenceArgs {
+            device: "cpu".into(),
+            precision: tumorseg::device::Precision::Auto,
+            batch: 1,
+            size,
+            tta: None,
+            layout: tumorseg::device::Layout::Auto,
+        };
+        let run = tumorseg::predict::open_run(&run, &args).unwrap();
+        run.inference.size
+    };
+    assert_eq!((size(None), size(Some(64))), (96, 64));
+    let png = tmp.path().join("slice.png");
+    gradient(80, 80).save(&png).unwrap();
+    let predict = |out: &str, extra: &[&str]| {
+        let o = common::run_ok(
+            common::bin()
+                .arg("predict")
+                .args([&run, &png])
+                .arg("--out")
+                .arg(tmp.path().join(out))
+                .args(["--device", "cpu"])
+                .args(extra),
+        );
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let stderr = predict("tuned", &[]);
+    let note = "note: predicting at 96 px, the size threshold.json was tuned at, not at the \
+                training size 64 (--size 64 predicts at that one)";
+    assert!(stderr.contains(note), "{stderr}");
+    let stderr = predict("other", &["--size", "64"]);
+    let note = "note: threshold.json was tuned at 96 px, not at --size 64: its threshold 0.50 may \
+                not suit this size's probabilities (`tune-threshold --size 64` tunes one that does)";
+    assert!(stderr.contains(note), "{stderr}");
+    let mut old = json(&file);
+    old.as_object_mut().unwrap().remove("size");
+    std::fs::write(&file, old.to_string()).unwrap();
+    assert_eq!(size(None), 64);
 }

@@ -109,7 +109,7 @@ fn exported_beside_predict(
     );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
-        stdout.contains(&format!("TTA {tta}, trained at 64², threshold 0.5")),
+        stdout.contains(&format!("TTA {tta}, input 64², threshold 0.5")),
         "{stdout}"
     );
     let manifest_path = tumorseg::export::manifest_path(&module);

@@ -31,7 +31,9 @@ pub struct Args {
     pub decision: DecisionArgs,
     #[command(flatten)]
     pub annotations: SplitArgs,
-    /// Score this folder of 0/255 PNG masks named `<image stem>.png` instead of a run.
+    /// Score this folder of 0/255 PNG masks named `<image stem>.png` instead of a run, each at its
+    /// image's size, or at its shape scaled (a model's own resolution: resized nearest-neighbour to
+    /// the image's size, with a note); a mask of another shape is refused.
     #[arg(long, value_name = "DIR")]
     pub pred_masks: Option<PathBuf>,
     /// Where report.json, report.md and per_image.csv go, and per_volume.csv when the images are
@@ -142,11 +144,12 @@ pub struct DecisionArgs {
 /// when that file decides; says so when falling back to 0.5.
 pub fn resolve_decision(
     given: DecisionArgs,
-    run_dir: &Path,
+    run: &LoadedRun,
 ) -> Result<(Decision, ThresholdSource, Option<String>)> {
     if given.threshold.is_some_and(|t| !(0.0..1.0).contains(&t)) {
         bail!("--threshold must be in [0, 1)");
     }
+    let run_dir = &run.dir;
     // Given both, the run's threshold.json decides nothing: it is not read (nor said to be stale).
     let file = match (given.threshold, given.postprocess) {
         (Some(_), Some(_)) => None,
@@ -172,6 +175,9 @@ pub fn resolve_decision(
         .postprocess
         .or(file.as_ref().map(|f| f.postprocess))
         .unwrap_or_default();
+    if let Some(f) = file.as_ref().filter(|_| source == ThresholdSource::Tuned) {
+        note_other_size(f, run);
+    }
     let tuned_on = file
         .filter(|_| source == ThresholdSource::Tuned)
         .map(|f| f.split);
@@ -185,6 +191,21 @@ pub fn resolve_decision(
     ))
 }
 
+/// A threshold suits the probabilities of the size it was tuned at: says so when `--size` asks for
+/// another (without it, inference runs at the tuned size).
+fn note_other_size(file: &ThresholdFile, run: &LoadedRun) {
+    let at = file.tuned_size(run.trained_size);
+    let size = run.inference.size;
+    if at != size {
+        eprintln!(
+            "note: threshold.json was tuned at {at} px, not at --size {size}: its threshold {:.2} \
+             may not suit this size's probabilities (`tune-threshold --size {size}` tunes one that \
+             does)",
+            file.threshold
+        );
+    }
+}
+
 /// Score a run on `split`; writes the report files into `out`.
 pub fn evaluate_run(
     run: &LoadedRun,
@@ -194,7 +215,7 @@ pub fn evaluate_run(
     out: &Path,
 ) -> Result<Report> {
     let start = Instant::now();
-    let (decision, source, tuned_on) = resolve_decision(decision, &run.dir)?;
+    let (decision, source, tuned_on) = resolve_decision(decision, run)?;
     if tuned_on.as_deref() == Some(split) {
         eprintln!(
             "warning: the threshold was tuned on `{split}`, the split being scored: the scores are optimistic"

@@ -64,7 +64,7 @@ pub fn run(args: Args) -> Result<()> {
     // Before the model is loaded and traced (a minute on a CPU), not after.
     check_out(&out, &args.run_dir, args.overwrite)?;
     let run = open_run(&args.run_dir, &inference)?;
-    let (decision, source, _) = resolve_decision(args.decision, &run.dir)?;
+    let (decision, source, _) = resolve_decision(args.decision, &run)?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
     }
@@ -184,7 +184,7 @@ fn print_summary(
         .map(|c| format!("{}² {:.1e}", c.size, c.max_difference))
         .collect();
     println!(
-        "{} ({}, TTA {}, trained at {}², threshold {}, postprocess {}), manifest {}; \
+        "{} ({}, TTA {}, input {}², threshold {}, postprocess {}), manifest {}; \
          largest difference from tumorseg's probabilities: {}",
         out.display(),
         manifest.device,

@@ -91,6 +91,7 @@ pub fn tune(
     let model = provenance::run_inputs(&run.dir, false)?;
     let inputs = provenance::scoring_inputs(model, root, split, &run.split, &samples)?;
     let mut file = ThresholdFile::from_curves(&curves, split, run.inference.tta);
+    file.size = Some(run.inference.size);
     file.provenance = Some(Provenance::now(run.inference.device, inputs));
     file.save(&run.dir)?;
     plot_threshold(&file, &run.dir.join(crate::report::THRESHOLD_PLOT))?;

@@ -92,7 +92,7 @@ pub fn figures(
     if n == 0 {
         bail!("no sample to draw: --n and --worst must be at least 1");
     }
-    let (decision, ..) = resolve_decision(decision, &run.dir)?;
+    let (decision, ..) = resolve_decision(decision, run)?;
     let samples = load_split(root, split, &run.split)?;
     if samples.is_empty() {
         bail!("split {split:?} under {} has no images", root.display());

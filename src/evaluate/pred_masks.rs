@@ -1,7 +1,7 @@
 //! Scoring a folder of predicted masks (`evaluate --pred-masks`): another model's, the notebook's.
 use super::{distance_unit, row, PerVolume, Scores};
 use crate::dataset::Sample;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use image::GrayImage;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -11,9 +11,12 @@ pub fn pred_mask_path(dir: &Path, sample: &Sample) -> PathBuf {
     dir.join(format!("{}.png", sample.stem))
 }
 
-/// A predicted mask (any non-zero value = tumour) at the sample's size. A mask of another size is
-/// resized (nearest) so models that predict at their own resolution can still be scored.
-pub fn load_pred_mask(dir: &Path, sample: &Sample) -> Result<GrayImage> {
+/// A predicted mask (any non-zero value = tumour) at the sample's size, and whether it was resized
+/// to it. A mask of the image's shape at another size (a model's own input size, 256×256 for a
+/// 640×640 image, say) is resized nearest-neighbour, so that models predicting at their own
+/// resolution can be scored; one of another shape is refused: it cannot be the image's prediction,
+/// and stretched it would be scored as one (a 640×100 mask for a 640×640 image scored Dice 0.99).
+pub fn load_pred_mask(dir: &Path, sample: &Sample) -> Result<(GrayImage, bool)> {
     let path = pred_mask_path(dir, sample);
     if !path.exists() {
         bail!(
@@ -27,15 +30,44 @@ pub fn load_pred_mask(dir: &Path, sample: &Sample) -> Result<GrayImage> {
     let bytes =
         std::fs::read(&path).with_context(|| format!("read prediction {}", path.display()))?;
     let img = crate::dataset::decode(&bytes, &path)?.to_luma8();
-    if img.dimensions() == (sample.width, sample.height) {
-        return Ok(img);
+    let (w, h) = (sample.width, sample.height);
+    if img.dimensions() == (w, h) {
+        return Ok((img, false));
     }
-    Ok(image::imageops::resize(
-        &img,
-        sample.width,
-        sample.height,
-        image::imageops::FilterType::Nearest,
-    ))
+    let (mw, mh) = img.dimensions();
+    ensure!(
+        same_shape((mw, mh), (w, h)),
+        "{}: the mask is {mw}×{mh} but its image (id {}) is {w}×{h}, another shape: give each \
+         image's mask at its size",
+        path.display(),
+        sample.id
+    );
+    let resized = image::imageops::resize(&img, w, h, image::imageops::FilterType::Nearest);
+    Ok((resized, true))
+}
+
+/// Whether `mask` is `image` scaled, each side rounded to whole pixels.
+fn same_shape((mw, mh): (u32, u32), (w, h): (u32, u32)) -> bool {
+    let scaled = |side: u32, by: u32, of: u32| (side as f64 * by as f64 / of as f64).round() as u32;
+    scaled(h, mw, w) == mh || scaled(w, mh, h) == mw
+}
+
+/// Says how many masks were resized to their image's size, naming the first.
+fn note_resized(dir: &Path, samples: &[Sample], resized: &[bool]) {
+    let n = resized.iter().filter(|&&r| r).count();
+    let Some(first) = resized.iter().position(|&r| r) else {
+        return;
+    };
+    let s = &samples[first];
+    eprintln!(
+        "note: {n} of the {} masks in {} are not at their image's size (the first, {}, is not \
+         {}×{}): resized nearest-neighbour to it to be scored",
+        samples.len(),
+        dir.display(),
+        pred_mask_path(dir, s).display(),
+        s.width,
+        s.height
+    );
 }
 
 /// Score a folder of predicted masks; every sample must have one, and one of its own.
@@ -45,15 +77,21 @@ pub fn score_pred_dir(samples: &[Sample], dir: &Path) -> Result<Scores> {
     }
     refuse_shared_stems(samples, dir)?;
     let unit = distance_unit(samples);
-    let rows: Vec<_> = samples
+    let (rows, resized): (Vec<_>, Vec<_>) = samples
         .par_iter()
-        .map(|s| Ok(row(s, &load_pred_mask(dir, s)?, unit)))
-        .collect::<Result<_>>()?;
+        .map(|s| {
+            let (mask, resized) = load_pred_mask(dir, s)?;
+            Ok((row(s, &mask, unit), resized))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    note_resized(dir, samples, &resized);
     // The masks are read again for the volumes, one volume at a time, rather than all held.
     let mut volumes = PerVolume::of(samples, unit);
     if let Some(v) = volumes.as_mut().filter(|v| v.measures()) {
         for (i, s) in samples.iter().enumerate() {
-            v.add(samples, i, load_pred_mask(dir, s)?);
+            v.add(samples, i, load_pred_mask(dir, s)?.0);
         }
     }
     Ok(Scores {

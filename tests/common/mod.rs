@@ -113,6 +113,14 @@ pub fn run_ok(cmd: &mut Command) -> std::process::Output {
     out
 }
 
+/// Run a command that must fail; returns its stderr (the panic shows it, should it succeed).
+pub fn run_err(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("start the command");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{cmd:?} succeeded:\n{stderr}");
+    stderr
+}
+
 /// The built CLI (cargo builds it for integration tests).
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tumorseg"))

@@ -123,7 +123,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let earlier = out::earlier(&args.out, args.overwrite)?;
     let run = open_run(&args.run_dir, &args.inference)?;
-    let (decision, source, _) = resolve_decision(args.decision, &run.dir)?;
+    let (decision, source, _) = resolve_decision(args.decision, &run)?;
     // Armed first, so that no signal ends the process while the staging folder is there.
     let armed = interrupt::install(&staging::PREDICTING);
     // Dropped on any error or interruption, with what it holds: the earlier outputs stay.
