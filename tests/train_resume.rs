@@ -1,23 +1,10 @@
 //! What a resumed run takes from where it is resumed: its data from any directory, the flags given
-//! with `--resume` (applied and recorded, or refused), and a SIGTERM that stops a session, saved as
-//! Ctrl-C saves it. Tiny CLI runs at 32×32 on the CPU.
+//! with `--resume` (applied and recorded, or refused). Tiny CLI runs at 32×32 on the CPU.
 mod common;
-use common::training::{records, signalled, QUIET_CPU};
-use serde_json::Value;
+use common::training::{records, train_in};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use tumorseg::train::TrainConfig;
-
-/// `tumorseg train` at 32², 4 images a batch, in `cwd`, with `args` to follow.
-fn train_in(cwd: &Path, args: &[&str]) -> Command {
-    let mut cmd = common::bin();
-    cmd.current_dir(cwd)
-        .arg("train")
-        .args(["--size", "32", "--batch", "4"])
-        .args(QUIET_CPU)
-        .args(args);
-    cmd
-}
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -116,28 +103,4 @@ fn a_new_lr_on_resume_restarts_the_rate_and_flags_it_cannot_follow_are_refused()
     );
     assert_eq!(config(&run), recorded);
     assert_eq!(records(&run).len(), 2);
-}
-
-/// Before, SIGTERM (`timeout`, batch schedulers) ended the process with nothing saved: up to
-/// --save-every epochs were lost.
-#[test]
-fn sigterm_saves_inside_the_epoch_as_ctrl_c_does_and_exits_143() {
-    let dir = tempfile::tempdir().unwrap();
-    let fixture = common::fixture();
-    let args = [fixture.to_str().unwrap(), "--out", "r", "--epochs", "50"];
-    let mut cmd = train_in(dir.path(), &args);
-    // The handler is in place once the loop announces itself.
-    let (code, rest) = signalled(cmd.args(["--save-every", "50"]), "training on", "TERM");
-    assert_eq!(code, Some(143), "{rest:?}");
-    let saved = "interrupted: saved last.safetensors in epoch ";
-    assert!(rest.iter().any(|l| l.starts_with(saved)), "{rest:?}");
-    assert!(rest.iter().any(|l| l.contains("--resume")), "{rest:?}");
-    let run = dir.path().join("r");
-    let state: Value = common::json(&run.join("train_state.json"));
-    assert_eq!(state["interrupted"], true);
-    assert!(
-        state["partial"]["batches"].as_u64().unwrap() >= 1,
-        "{state}"
-    );
-    assert!(run.join("last.safetensors").is_file());
 }

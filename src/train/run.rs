@@ -3,13 +3,14 @@
 //! shown by the progress bar every `SHOW_EVERY` steps, and the epoch's loss and Dice sums once per
 //! epoch.
 use super::ema::Ema;
+use super::interrupt::{self, say};
 use super::log::{self, EpochRecord};
 use super::prefetch::DeviceBatches;
 use super::resumable::{self, changed_data, ended, save_last, Mark};
 use super::schedule::{self, out_of_time, seconds, EarlyStop, EpochCost, LrSchedule, Plateau};
 use super::setup::{self, Data};
 use super::step::{dice_sum, step, StepState};
-use super::{curves, interrupt, TrainConfig};
+use super::{curves, TrainConfig};
 use crate::batches;
 use crate::checkpoint::{self, PartialEpoch};
 use crate::model::unetpp::UnetPlusPlus;
@@ -115,11 +116,11 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     if let (Some(state), Some(before)) = (&resumed, &before) {
         (plateau, early, records) = resumable::restore(&run_dir, (state, before), &cfg, &mut st)?;
     }
-    // Ctrl-C and SIGTERM save the run (below) while this lives.
+    // Ctrl-C, SIGTERM and SIGHUP save the run (below) while this lives.
     let _armed = interrupt::install();
     let first = resumed.as_ref().map_or(1, |s| s.epoch + 1);
     let earlier_seconds = resumed.as_ref().map_or(0.0, |s| s.seconds);
-    eprintln!(
+    say!(
         "training on {} ({:?}{}): {} train / {} valid images at {}², batch {}, epochs {first}..={}, run {}",
         crate::device::device_name(rt.device),
         rt.precision,
@@ -142,7 +143,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         seconds: 0.0,
     };
     if let (Some(_), Some(limit)) = (&resumed, cfg.time_limit) {
-        eprintln!(
+        say!(
             "time limit: {} of {} used by the earlier sessions",
             seconds(earlier_seconds),
             seconds(limit)
@@ -182,7 +183,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
                 Some(e) => save(&st, &plateau, &early, mark(e, false, true, next))?,
                 None => resumable::finish(&run_dir, now, next)?,
             }
-            eprintln!(
+            say!(
                 "time limit: {} of {} used, the next epoch would not fit (about {})",
                 seconds(now),
                 seconds(cfg.time_limit.unwrap_or_default()),
@@ -219,7 +220,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
                 ..mark(epoch - 1, true, false, cost.estimate())
             };
             save(&st, &plateau, &early, at)?;
-            eprintln!(
+            say!(
                 "interrupted: saved {} in epoch {epoch}, after {} of {n_batches} batches",
                 checkpoint::LAST,
                 done.batches
@@ -267,7 +268,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         }
         records.push(record.clone());
         curves::draw(&records, &run_dir.join(checkpoint::CURVES))?;
-        eprintln!(
+        say!(
             "epoch {epoch}/{}: loss {train_loss:.4} valid Dice {valid_dice:.4}{} lr {lr:.1e} {:.1}s (data wait {:.0}%{})",
             cfg.epochs,
             if best { " (best)" } else { "" },
@@ -279,7 +280,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         // Validation and checkpoint writes count too: they are part of what the next epoch costs.
         cost.observe(t0.elapsed().as_secs_f64());
         if stop {
-            eprintln!(
+            say!(
                 "early stop: no better valid Dice for {}",
                 crate::report::count(cfg.early_stop, "epoch")
             );
