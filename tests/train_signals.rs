@@ -1,6 +1,7 @@
 //! Signals that end a training session: Ctrl-C, SIGTERM (`timeout`, batch schedulers) and SIGHUP (a
-//! closed terminal or ssh session) save the run inside its epoch and exit with 128 + the signal.
-//! Tiny CLI runs at 32×32 on the CPU.
+//! closed terminal or ssh session) save the run inside its epoch and exit with 128 + the signal; one
+//! that comes once the last epoch has trained is said, not swallowed. Tiny CLI runs at 32×32 on the
+//! CPU.
 mod common;
 use common::training::{signalled, terminal, train_in, Watched};
 use serde_json::Value;
@@ -91,4 +92,28 @@ fn under_nohup_sighup_is_left_ignored() {
     watched.until("epoch 2/50").send(libc::SIGTERM);
     let (code, rest) = watched.finish();
     assert_eq!(code, Some(143), "{rest:?}");
+}
+
+/// Before, a signal that came once the last epoch had trained (its validation, its checkpoint
+/// write) was swallowed: the run ended with status 0 and said nothing of it.
+#[test]
+fn a_signal_after_the_last_epoch_trained_is_said_and_the_run_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = common::fixture();
+    let args = [fixture.to_str().unwrap(), "--out", "r", "--epochs", "1"];
+    let run = dir.path().join("r");
+    let mut watched = Watched::spawn(&mut train_in(dir.path(), &args));
+    // The best checkpoint of the only epoch is written once it is validated; the last checkpoint
+    // (model and optimizer, about 300 MB) is written after it.
+    let best = run.join("best_model.safetensors");
+    watched.when(|| best.is_file()).send(libc::SIGTERM);
+    let (code, rest) = watched.finish();
+    assert_eq!(code, Some(0), "{rest:?}");
+    let said = "interrupted after the last epoch finished; the run is complete";
+    assert!(rest.iter().any(|l| l == said), "{rest:?}");
+    let state: Value = common::json(&run.join("train_state.json"));
+    assert_eq!(
+        (&state["epoch"], &state["finished"], &state["interrupted"]),
+        (&1.into(), &true.into(), &false.into())
+    );
 }

@@ -231,10 +231,11 @@ fn train_members(cfg: &TrainConfig, n: u32, resume: bool) -> Result<Vec<TrainSum
         .collect()
 }
 
-/// A trained model to decide with; Ctrl-C or SIGTERM ends the whole pipeline (checked first: it may have come
-/// before the first epoch ended), with how to resume it.
+/// A trained model to decide with; a signal ends the whole pipeline, with how to resume it (checked
+/// first: it may have come before the first epoch ended), also when it came once the training was
+/// complete: it asked to stop, not to go on with the next member or stage.
 fn finished(summary: TrainSummary, cfg: &TrainConfig) -> Result<TrainSummary> {
-    if summary.interrupted {
+    if summary.stop_requested {
         let how = format!(
             "`tumorseg pipeline ROOT --resume {}` continues the pipeline",
             cfg.run_dir().display()
@@ -248,4 +249,37 @@ fn finished(summary: TrainSummary, cfg: &TrainConfig) -> Result<TrainSummary> {
         );
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::interrupt::Interrupted;
+
+    #[test]
+    fn a_stop_asked_once_training_was_complete_ends_the_pipeline_there() {
+        let cfg = TrainConfig {
+            out: Some("runs/p".into()),
+            ..TrainConfig::default()
+        };
+        let complete = TrainSummary {
+            run_dir: "runs/p".into(),
+            epochs: 1,
+            best_epoch: Some(1),
+            best_valid_dice: Some(0.5),
+            stopped_early: false,
+            interrupted: false,
+            stop_requested: false,
+            out_of_time: false,
+            seconds: 1.0,
+        };
+        assert!(finished(complete.clone(), &cfg).is_ok());
+        let asked = TrainSummary {
+            stop_requested: true,
+            ..complete
+        };
+        let err = finished(asked, &cfg).unwrap_err();
+        let stop = err.downcast_ref::<Interrupted>().unwrap();
+        assert!(stop.how.contains("--resume runs/p"), "{}", stop.how);
+    }
 }

@@ -32,7 +32,12 @@ pub struct TrainSummary {
     pub best_epoch: Option<usize>,
     pub best_valid_dice: Option<f64>,
     pub stopped_early: bool,
+    /// A signal stopped the run inside an epoch, saved to be resumed there.
     pub interrupted: bool,
+    /// A signal asked the process to stop: inside an epoch (`interrupted`), or once the last epoch
+    /// had trained (its validation, its checkpoint write), the run then complete and saved. Either
+    /// way a caller goes no further (a pipeline's next member or stage).
+    pub stop_requested: bool,
     /// Ended by `time_limit`.
     pub out_of_time: bool,
     /// Wall time of this session.
@@ -73,6 +78,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
                 best_valid_dice: state.early_stop.best,
                 stopped_early: done.starts_with("early"),
                 interrupted: false,
+                stop_requested: false,
                 out_of_time: done.starts_with("its time"),
                 seconds: started.elapsed().as_secs_f64(),
             });
@@ -117,7 +123,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         (plateau, early, records) = resumable::restore(&run_dir, (state, before), &cfg, &mut st)?;
     }
     // Ctrl-C, SIGTERM and SIGHUP save the run (below) while this lives.
-    let _armed = interrupt::install();
+    let armed = interrupt::install();
     let first = resumed.as_ref().map_or(1, |s| s.epoch + 1);
     let earlier_seconds = resumed.as_ref().map_or(0.0, |s| s.seconds);
     say!(
@@ -139,6 +145,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         best_valid_dice: early.best,
         stopped_early: false,
         interrupted: false,
+        stop_requested: false,
         out_of_time: false,
         seconds: 0.0,
     };
@@ -287,6 +294,12 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             summary.stopped_early = true;
             break;
         }
+    }
+    // Handled signals end the process again from here, so none can come unseen after the test.
+    drop(armed);
+    summary.stop_requested = interrupt::requested();
+    if summary.stop_requested && !summary.interrupted {
+        say!("interrupted after the last epoch finished; the run is complete");
     }
     summary.best_epoch = early.best_epoch;
     summary.best_valid_dice = early.best;
