@@ -170,7 +170,9 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let save = |st: &StepState, plateau: &Plateau, early: &EarlyStop, at: Mark| {
         save_last(&run_dir, &vs, st, plateau, early, at)
     };
-    let mut cost = EpochCost::default();
+    let mut cost = (resumed.as_ref()).map_or_else(EpochCost::default, |s| {
+        EpochCost::resumed(s.next_epoch_seconds)
+    });
     // An epoch whose checkpoint `--save-every` skipped.
     let mut unsaved: Option<usize> = None;
     // The next epoch's batches start preparing while this epoch validates and checkpoints, so the
@@ -184,7 +186,8 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let mut resumed_inside = resumed.as_ref().and_then(|s| s.partial);
     for epoch in first..=cfg.epochs {
         let (now, next) = (clock(), cost.estimate());
-        if out_of_time(&cfg, now, next) {
+        // An epoch stopped inside was started within the limit: it finishes (as `ended` judged).
+        if resumed_inside.is_none() && out_of_time(&cfg, now, next) {
             // The state says what ended the run, so that a resume with this limit stops here too.
             match unsaved {
                 Some(e) => save(&st, &plateau, &early, mark(e, false, true, next))?,
