@@ -1,7 +1,8 @@
 //! What a resumed run takes from where it is resumed: its data from any directory, the flags given
-//! with `--resume` (applied and recorded, or refused). Tiny CLI runs at 32×32 on the CPU.
+//! with `--resume` (applied and recorded, or refused), the place inside an epoch it was stopped at.
+//! Tiny CLI runs at 32×32 on the CPU.
 mod common;
-use common::training::{records, train_in};
+use common::training::{records, signalled, train_in, QUIET_CPU};
 use std::path::Path;
 use std::process::Output;
 use tumorseg::train::TrainConfig;
@@ -103,4 +104,42 @@ fn a_new_lr_on_resume_restarts_the_rate_and_flags_it_cannot_follow_are_refused()
     );
     assert_eq!(config(&run), recorded);
     assert_eq!(records(&run).len(), 2);
+}
+
+/// Before, a run stopped inside an epoch kept its place there in batches: resumed with another
+/// --batch, it went on from that batch of the new size, skipping images or training some twice.
+#[test]
+fn an_epoch_stopped_inside_goes_on_from_its_image_at_another_batch_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = common::fixture();
+    let args = [fixture.to_str().unwrap(), "--out", "r", "--epochs", "50"];
+    let mut cmd = train_in(dir.path(), &args);
+    let (code, rest) = signalled(
+        cmd.args(["--save-every", "50"]),
+        "training on",
+        libc::SIGINT,
+    );
+    assert_eq!(code, Some(130), "{rest:?}");
+    let run = dir.path().join("r");
+    let state = common::json(&run.join("train_state.json"));
+    let epoch = state["epoch"].as_u64().unwrap();
+    let at = |key: &str| state["partial"][key].as_u64().unwrap();
+    assert_eq!(at("images"), 4 * at("batches"), "{state}");
+    // Finished in batches of 8, from the image after the last one trained.
+    let out = common::bin()
+        .current_dir(dir.path())
+        .args(["train", "--resume", "r", "--batch", "8"])
+        .args(["--epochs", &(epoch + 1).to_string()])
+        .args(QUIET_CPU)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let note = format!(
+        "note: epoch {} goes on from image {} of its order in batches of 8 ({} images trained",
+        epoch + 1,
+        at("images") + 1,
+        at("images")
+    );
+    assert!(stderr(&out).contains(&note), "{}", stderr(&out));
+    assert_eq!(records(&run).len() as u64, epoch + 1);
 }

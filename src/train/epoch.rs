@@ -34,12 +34,13 @@ pub(super) fn train_epoch(
     from: PartialEpoch,
 ) -> Result<(PartialEpoch, f64)> {
     let t0 = Instant::now();
-    let bar = progress_bar(cfg, feed.n_batches(), epoch);
+    let bar = progress_bar(cfg, from.batches + feed.n_batches(), epoch);
     bar.set_position(from.batches as u64);
     // Continues the f32 sum exactly as an uninterrupted epoch would have accumulated it.
     let mut loss_sum = Tensor::from_slice(&[from.loss_sum as f32]).to_device(st.device);
-    let mut steps = from.batches;
+    let (mut steps, mut trained) = (from.batches, from.images);
     for (images, masks) in feed.by_ref() {
+        trained += images.size()[0] as usize;
         let loss = step(model, st, &images, &masks);
         loss_sum += loss;
         steps += 1;
@@ -63,6 +64,7 @@ pub(super) fn train_epoch(
     let wait = feed.wait_seconds() / t0.elapsed().as_secs_f64().max(1e-9);
     let done = PartialEpoch {
         batches: steps,
+        images: trained,
         loss_sum: loss_sum.double_value(&[0]),
         ..from
     };

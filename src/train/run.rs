@@ -177,7 +177,10 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         DeviceBatches::new(loader, st_device)
     };
     let mut next_feed = None;
-    let mut resumed_inside = resumed.as_ref().and_then(|s| s.partial);
+    let mut resumed_inside = match (&resumed, &before) {
+        (Some(state), Some(before)) => resumable::stopped_inside(state, before, &cfg),
+        _ => None,
+    };
     for epoch in first..=cfg.epochs {
         let (now, next) = (clock(), cost.estimate());
         // An epoch stopped inside was started within the limit: it finishes (as `ended` judged).
@@ -211,8 +214,8 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         });
         let feed = next_feed
             .take()
-            .unwrap_or_else(|| train_feed(epoch, from.batches));
-        let n_batches = feed.n_batches();
+            .unwrap_or_else(|| train_feed(epoch, from.images));
+        let n_batches = from.batches + feed.n_batches();
         let (done, wait_fraction) = train_epoch(&cfg, feed, &model, &mut st, epoch, from)?;
         if epoch < cfg.epochs && !interrupt::requested() {
             next_feed = Some(train_feed(epoch + 1, 0));
