@@ -196,15 +196,20 @@ fn early_stop_waits_while_the_cosine_holds_its_rate() {
     assert_eq!((ended.epochs, ended.stopped_early), (2, false));
 }
 
+/// A run of one epoch in `dir`, and the state it saved (for a test to change).
+fn trained_one_epoch(dir: &Path) -> tumorseg::checkpoint::TrainState {
+    train::train(&tiny(dir, 1, 1)).unwrap();
+    tumorseg::checkpoint::load_state(dir).unwrap()
+}
+
 /// A run that early stopping ended is left as it was by `--resume` (before, it ran one more epoch and
 /// stopped again), unless a larger `--early-stop` gives it more patience.
 #[test]
 fn a_resumed_run_that_had_stopped_early_stays_stopped_unless_patience_grows() {
     let _turn = common::seeded_turn();
     let dir = tempfile::tempdir().unwrap();
-    train::train(&tiny(dir.path(), 1, 1)).unwrap();
     // Its state as early stopping leaves it: patience 2 spent.
-    let mut state = tumorseg::checkpoint::load_state(dir.path()).unwrap();
+    let mut state = trained_one_epoch(dir.path());
     state.early_stop.patience = 2;
     state.early_stop.epochs_since_best = 2;
     tumorseg::checkpoint::save_state(dir.path(), &state).unwrap();
@@ -267,9 +272,8 @@ fn a_resumed_cosine_run_sets_its_first_rate_by_the_saved_estimate() {
 fn an_epoch_resumed_inside_finishes_whatever_the_saved_estimate() {
     let _turn = common::seeded_turn();
     let dir = tempfile::tempdir().unwrap();
-    train::train(&tiny(dir.path(), 1, 1)).unwrap();
     // As Ctrl-C leaves a run one batch into epoch 2, one whole epoch being far too long to fit.
-    let mut state = tumorseg::checkpoint::load_state(dir.path()).unwrap();
+    let mut state = trained_one_epoch(dir.path());
     state.interrupted = true;
     state.finished = false;
     state.next_epoch_seconds = 1e6;
