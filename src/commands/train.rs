@@ -208,7 +208,7 @@ fn resumable_config(run: &Path) -> Result<TrainConfig> {
     if run.join(crate::ensemble::FILE).is_file() && !run.join(checkpoint::CONFIG).is_file() {
         let instead = match crate::train::members::is_pipeline(run) {
             true => format!(
-                "its members continue with `tumorseg pipeline ROOT --resume {}`",
+                "its members continue with `tumorseg pipeline --resume {}`",
                 run.display()
             ),
             false => "resume one of the runs its members came from (ensemble.json lists their \
