@@ -126,7 +126,7 @@ pub struct TrainFlags {
     #[arg(long, value_name = "DECAY")]
     pub ema: Option<f64>,
     /// Write the resumable checkpoint (last.safetensors + optimizer state, ~0.3 GB) every N epochs
-    /// and after the final one; Ctrl-C and SIGTERM always write it [default: 1].
+    /// and after the final one; Ctrl-C, SIGTERM and SIGHUP always write it [default: 1].
     #[arg(long, value_name = "N")]
     pub save_every: Option<usize>,
 }
