@@ -227,8 +227,8 @@ pub fn epoch(split: Arc<PreparedSplit>, cfg: &LoaderConfig, epoch: u64) -> Loade
     epoch_from(split, cfg, epoch, 0)
 }
 
-/// The epoch's batches from batch `first` on: the same batches `epoch` gives from there (order and
-/// augmentation are drawn per epoch and per sample), for a run resumed inside an epoch.
+/// The epoch's batches from image `first` of its order on (a run resumed inside an epoch, at any
+/// batch size): order and augmentation are drawn per epoch and per sample, not per batch.
 pub fn epoch_from(
     split: Arc<PreparedSplit>,
     cfg: &LoaderConfig,
@@ -237,11 +237,13 @@ pub fn epoch_from(
 ) -> Loader {
     let n = split.len();
     let b = cfg.batch.max(1);
-    let n_batches = if cfg.drop_last { n / b } else { n.div_ceil(b) };
     let mut order: Vec<usize> = (0..n).collect();
     if cfg.shuffle {
         order.shuffle(&mut epoch_rng(cfg.seed, epoch));
     }
+    order.drain(..first.min(n));
+    let n = order.len();
+    let n_batches = if cfg.drop_last { n / b } else { n.div_ceil(b) };
     let order = Arc::new(order);
     let n_workers = cfg.workers.max(1);
     let in_flight = 2 * n_workers;
@@ -267,8 +269,8 @@ pub fn epoch_from(
         results: res_rx,
         workers,
         pending: BTreeMap::new(),
-        next: first.min(n_batches),
-        next_job: first.min(n_batches),
+        next: 0,
+        next_job: 0,
         n_batches,
         wait: Duration::ZERO,
     };

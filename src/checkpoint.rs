@@ -43,11 +43,15 @@ pub struct TrainState {
     pub partial: Option<PartialEpoch>,
 }
 
-/// An epoch trained up to some batch: enough to finish it as if it had never stopped.
+/// An epoch trained up to some image: enough to finish it as if it had never stopped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PartialEpoch {
-    /// Batches trained (the next is this one, from 0).
+    /// Batches trained (optimisation steps taken).
     pub batches: usize,
+    /// Images they held: the epoch goes on from this one of its order, in batches of whatever
+    /// size it is resumed with (0 in states written before, which had `batches` of the run's size).
+    #[serde(default)]
+    pub images: usize,
     /// Their summed loss, as the epoch's f32 accumulator held it.
     pub loss_sum: f64,
     /// The loss scaler's skipped steps when the epoch began.

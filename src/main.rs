@@ -75,7 +75,9 @@ fn main() {
     };
     if let Err(e) = result {
         if let Some(stop) = e.downcast_ref::<tumorseg::train::interrupt::Interrupted>() {
-            eprintln!("{stop}");
+            // Not eprintln!: after SIGHUP the terminal may be gone, and the status must still come.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "{stop}");
             std::process::exit(stop.status);
         }
         eprintln!("error: {}", commands::error_chain(&e));

@@ -3,6 +3,7 @@ pub mod adam;
 pub mod config;
 pub mod curves;
 pub mod ema;
+mod epoch;
 pub mod flat;
 pub mod interrupt;
 pub mod log;

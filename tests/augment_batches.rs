@@ -145,6 +145,33 @@ fn epochs_reshuffle_and_drop_last_drops_the_remainder() {
     assert_eq!(idx(&ordered, 5).concat(), (0..10).collect::<Vec<_>>());
 }
 
+/// Before, a stopped epoch went on from a batch index: resumed with another batch size, it skipped
+/// images (or trained some twice).
+#[test]
+fn an_epoch_goes_on_from_an_image_at_any_batch_size() {
+    let sp = split(10, 16);
+    let idx = |c: &LoaderConfig, first| {
+        batches::epoch_from(sp.clone(), c, 4, first)
+            .map(|b| b.indices)
+            .collect::<Vec<_>>()
+    };
+    let whole = idx(&cfg(2), 0);
+    let order = whole.concat();
+    // Two batches of 3 trained, the rest in batches of 4: the 4 images left, once each.
+    let rest = idx(&LoaderConfig { batch: 4, ..cfg(2) }, 6);
+    assert_eq!(rest, [order[6..].to_vec()]);
+    // The same size from a batch boundary: the epoch's own batches.
+    assert_eq!(idx(&cfg(2), 6), whole[2..]);
+    // drop_last drops what does not fill a batch of the new size.
+    let dropping = LoaderConfig {
+        batch: 4,
+        drop_last: true,
+        ..cfg(2)
+    };
+    assert_eq!(idx(&dropping, 1).concat(), order[1..9]);
+    assert!(idx(&cfg(2), 10).is_empty());
+}
+
 #[test]
 fn loader_reports_wait_time_and_can_be_dropped_early() {
     let sp = split(30, 16);

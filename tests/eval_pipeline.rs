@@ -3,6 +3,7 @@
 //! the wrong place, or of the wrong kind, are refused with what is wrong.
 mod common;
 
+use common::training::signalled;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -237,4 +238,60 @@ fn a_file_given_for_a_folder_or_a_folder_for_a_file_is_named_as_such() {
         }
     }
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+}
+
+/// Before, `pipeline --resume RUN` still required DATASET_ROOT, though the run records its dataset
+/// (and the advice after a stop named ROOT too).
+#[test]
+fn a_pipeline_resumes_without_its_dataset_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("dataset");
+    for split in ["train", "valid", "test"] {
+        common::copy_fixture_split(&root, split);
+    }
+    let run = tmp.path().join("run");
+    let later = ["--no-progress", "--threshold-grid", "0.5", "--figures", "1"];
+    let mut cmd = common::bin();
+    cmd.arg("pipeline")
+        .arg(&root)
+        .arg("--out")
+        .arg(&run)
+        .args([
+            "--size", "32", "--epochs", "1", "--batch", "4", "--device", "cpu",
+        ])
+        .args(["--encoder-weights", "none", "--threads", "1"])
+        .args(later);
+    let (code, rest) = signalled(&mut cmd, "training on", libc::SIGTERM);
+    assert_eq!(code, Some(143), "{rest:?}");
+    let advice = format!("`tumorseg pipeline --resume {}`", run.display());
+    assert!(rest.iter().any(|l| l.contains(&advice)), "{rest:?}");
+    let o = common::run_ok(
+        common::bin()
+            .arg("pipeline")
+            .arg("--resume")
+            .arg(&run)
+            .args(later),
+    );
+    let said = String::from_utf8_lossy(&o.stderr);
+    let real = root.canonicalize().unwrap();
+    assert!(
+        said.contains(&format!(
+            "note: resuming on {}, the run's dataset",
+            real.display()
+        )),
+        "{said}"
+    );
+    assert!(run.join("report.json").is_file());
+    // Without either, clap's own error names the argument; --help says when it may be left out.
+    let o = common::bin().arg("pipeline").output().unwrap();
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("required arguments were not provided"),
+        "{said}"
+    );
+    assert!(said.contains("<DATASET_ROOT>"), "{said}");
+    let help = common::run_ok(common::bin().args(["pipeline", "--help"]));
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("Optional with --resume"), "{help}");
 }

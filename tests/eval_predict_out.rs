@@ -71,7 +71,7 @@ fn a_signal_leaves_the_earlier_outputs_as_they_were_and_no_partial_folder() {
         "{before:?}"
     );
     let many = many_images(tmp.path(), 40);
-    for (signal, status) in [("TERM", 143), ("HUP", 129)] {
+    for (signal, name, status) in [(libc::SIGTERM, "TERM", 143), (libc::SIGHUP, "HUP", 129)] {
         let mut cmd = predict(&run, &[&many], &out);
         cmd.args(["--overwrite", "--batch", "1"]);
         let (code, rest) = common::training::signalled(&mut cmd, "skipped:", signal);
@@ -81,7 +81,7 @@ fn a_signal_leaves_the_earlier_outputs_as_they_were_and_no_partial_folder() {
             out.display()
         );
         assert!(rest.iter().any(|l| l == &said), "{rest:?}");
-        assert_eq!(contents(&out), before, "after SIG{signal}");
+        assert_eq!(contents(&out), before, "after SIG{name}");
         let beside: Vec<_> = std::fs::read_dir(tmp.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -94,7 +94,7 @@ fn a_signal_leaves_the_earlier_outputs_as_they_were_and_no_partial_folder() {
     let (code, rest) = common::training::signalled(
         predict(&run, &[&many], &new).args(["--batch", "1"]),
         "skipped:",
-        "INT",
+        libc::SIGINT,
     );
     assert_eq!(code, Some(130), "{rest:?}");
     let said = format!("interrupted: nothing was written to {}", new.display());

@@ -1,23 +1,11 @@
 //! What a resumed run takes from where it is resumed: its data from any directory, the flags given
-//! with `--resume` (applied and recorded, or refused), and a SIGTERM that stops a session, saved as
-//! Ctrl-C saves it. Tiny CLI runs at 32×32 on the CPU.
+//! with `--resume` (applied and recorded, or refused), the place inside an epoch it was stopped at.
+//! Tiny CLI runs at 32×32 on the CPU.
 mod common;
-use common::training::{records, signalled, QUIET_CPU};
-use serde_json::Value;
+use common::training::{records, signalled, train_in, QUIET_CPU};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use tumorseg::train::TrainConfig;
-
-/// `tumorseg train` at 32², 4 images a batch, in `cwd`, with `args` to follow.
-fn train_in(cwd: &Path, args: &[&str]) -> Command {
-    let mut cmd = common::bin();
-    cmd.current_dir(cwd)
-        .arg("train")
-        .args(["--size", "32", "--batch", "4"])
-        .args(QUIET_CPU)
-        .args(args);
-    cmd
-}
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -119,26 +107,40 @@ fn a_new_lr_on_resume_restarts_the_rate_and_flags_it_cannot_follow_are_refused()
     assert_eq!(records(&run).len(), 2);
 }
 
-/// Before, SIGTERM (`timeout`, batch schedulers) ended the process with nothing saved: up to
-/// --save-every epochs were lost.
+/// Before, a run stopped inside an epoch kept its place there in batches: resumed with another
+/// --batch, it went on from that batch of the new size, skipping images or training some twice.
 #[test]
-fn sigterm_saves_inside_the_epoch_as_ctrl_c_does_and_exits_143() {
+fn an_epoch_stopped_inside_goes_on_from_its_image_at_another_batch_size() {
     let dir = tempfile::tempdir().unwrap();
     let fixture = common::fixture();
     let args = [fixture.to_str().unwrap(), "--out", "r", "--epochs", "50"];
     let mut cmd = train_in(dir.path(), &args);
-    // The handler is in place once the loop announces itself.
-    let (code, rest) = signalled(cmd.args(["--save-every", "50"]), "training on", "TERM");
-    assert_eq!(code, Some(143), "{rest:?}");
-    let saved = "interrupted: saved last.safetensors in epoch ";
-    assert!(rest.iter().any(|l| l.starts_with(saved)), "{rest:?}");
-    assert!(rest.iter().any(|l| l.contains("--resume")), "{rest:?}");
-    let run = dir.path().join("r");
-    let state: Value = common::json(&run.join("train_state.json"));
-    assert_eq!(state["interrupted"], true);
-    assert!(
-        state["partial"]["batches"].as_u64().unwrap() >= 1,
-        "{state}"
+    let (code, rest) = signalled(
+        cmd.args(["--save-every", "50"]),
+        "training on",
+        libc::SIGINT,
     );
-    assert!(run.join("last.safetensors").is_file());
+    assert_eq!(code, Some(130), "{rest:?}");
+    let run = dir.path().join("r");
+    let state = common::json(&run.join("train_state.json"));
+    let epoch = state["epoch"].as_u64().unwrap();
+    let at = |key: &str| state["partial"][key].as_u64().unwrap();
+    assert_eq!(at("images"), 4 * at("batches"), "{state}");
+    // Finished in batches of 8, from the image after the last one trained.
+    let out = common::bin()
+        .current_dir(dir.path())
+        .args(["train", "--resume", "r", "--batch", "8"])
+        .args(["--epochs", &(epoch + 1).to_string()])
+        .args(QUIET_CPU)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let note = format!(
+        "note: epoch {} goes on from image {} of its order in batches of 8 ({} images trained",
+        epoch + 1,
+        at("images") + 1,
+        at("images")
+    );
+    assert!(stderr(&out).contains(&note), "{}", stderr(&out));
+    assert_eq!(records(&run).len() as u64, epoch + 1);
 }

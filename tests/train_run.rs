@@ -179,7 +179,7 @@ fn ctrl_c_saves_inside_the_epoch_exits_130_and_resume_finishes_it_exactly() {
     };
     // Once epoch 1 has ended, interrupt as a terminal would: the signal lands inside epoch 2 (or in
     // epoch 1's validation, and then after epoch 2's first step).
-    let (code, rest) = signalled(&mut cli(&run), "epoch 1/3", "INT");
+    let (code, rest) = signalled(&mut cli(&run), "epoch 1/3", libc::SIGINT);
     assert_eq!(code, Some(130), "{rest:?}");
     assert!(
         rest.iter()

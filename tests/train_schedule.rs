@@ -196,15 +196,20 @@ fn early_stop_waits_while_the_cosine_holds_its_rate() {
     assert_eq!((ended.epochs, ended.stopped_early), (2, false));
 }
 
+/// A run of one epoch in `dir`, and the state it saved (for a test to change).
+fn trained_one_epoch(dir: &Path) -> tumorseg::checkpoint::TrainState {
+    train::train(&tiny(dir, 1, 1)).unwrap();
+    tumorseg::checkpoint::load_state(dir).unwrap()
+}
+
 /// A run that early stopping ended is left as it was by `--resume` (before, it ran one more epoch and
 /// stopped again), unless a larger `--early-stop` gives it more patience.
 #[test]
 fn a_resumed_run_that_had_stopped_early_stays_stopped_unless_patience_grows() {
     let _turn = common::seeded_turn();
     let dir = tempfile::tempdir().unwrap();
-    train::train(&tiny(dir.path(), 1, 1)).unwrap();
     // Its state as early stopping leaves it: patience 2 spent.
-    let mut state = tumorseg::checkpoint::load_state(dir.path()).unwrap();
+    let mut state = trained_one_epoch(dir.path());
     state.early_stop.patience = 2;
     state.early_stop.epochs_since_best = 2;
     tumorseg::checkpoint::save_state(dir.path(), &state).unwrap();
@@ -225,4 +230,64 @@ fn a_resumed_run_that_had_stopped_early_stays_stopped_unless_patience_grows() {
     // Patience 4: epochs 2 and 3 run (the count goes on from 2, so no early stop within 3 epochs).
     let summary = resumed(4);
     assert_eq!((summary.epochs, records(dir.path()).len()), (3, 3));
+}
+
+/// Before, the first epoch of a resumed session set its cosine rate with no cost estimate (the
+/// session had timed no epoch yet), so a time limit's clock put that epoch's midpoint too early.
+#[test]
+fn a_resumed_cosine_run_sets_its_first_rate_by_the_saved_estimate() {
+    let _turn = common::seeded_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let cosine = |epochs: usize| TrainConfig {
+        schedule: train::schedule::LrSchedule::Cosine,
+        lr: 2e-4,
+        ..tiny(dir.path(), epochs, 1)
+    };
+    train::train(&cosine(1)).unwrap();
+    let state = tumorseg::checkpoint::load_state(dir.path()).unwrap();
+    let (clock, estimate) = (state.seconds, state.next_epoch_seconds);
+    assert!(estimate > 0.0, "{state:?}");
+    // A budget by which the clock leads the epoch count, with room for epoch 2.
+    let limit = 2.0 * (clock + estimate);
+    train::train(&TrainConfig {
+        resume: Some(dir.path().to_path_buf()),
+        time_limit: Some(limit),
+        ..cosine(10)
+    })
+    .unwrap();
+    let lr = records(dir.path())[1]["lr"].as_f64().unwrap();
+    // The midpoint the rate was set at, from lr = 2e-4·(1 + cos(π·p))/2: the session's clock starts
+    // at the saved one, and half the saved estimate takes it to the epoch's middle.
+    let at = (lr / 1e-4 - 1.0).acos() / std::f64::consts::PI;
+    let want = train::schedule::progress(2, 10, clock, estimate, Some(limit));
+    assert!(
+        (at - want).abs() < 0.02,
+        "set at {at}, the midpoint is {want}"
+    );
+}
+
+/// An epoch stopped inside was started within the time limit: resumed, it finishes even when the
+/// saved estimate of a whole epoch would not fit what is left (as `--resume` judged it before).
+#[test]
+fn an_epoch_resumed_inside_finishes_whatever_the_saved_estimate() {
+    let _turn = common::seeded_turn();
+    let dir = tempfile::tempdir().unwrap();
+    // As Ctrl-C leaves a run one batch into epoch 2, one whole epoch being far too long to fit.
+    let mut state = trained_one_epoch(dir.path());
+    state.interrupted = true;
+    state.finished = false;
+    state.next_epoch_seconds = 1e6;
+    state.partial = Some(tumorseg::checkpoint::PartialEpoch {
+        batches: 1,
+        loss_sum: 0.5,
+        ..Default::default()
+    });
+    tumorseg::checkpoint::save_state(dir.path(), &state).unwrap();
+    let summary = train::train(&TrainConfig {
+        resume: Some(dir.path().to_path_buf()),
+        time_limit: Some(state.seconds + 1000.0),
+        ..tiny(dir.path(), 2, 1)
+    })
+    .unwrap();
+    assert_eq!((summary.epochs, records(dir.path()).len()), (2, 2));
 }

@@ -15,16 +15,23 @@ use crate::predict::{open_run, InferenceArgs, Tta};
 use crate::threshold::{parse_grid, DEFAULT_GRID};
 use crate::train::{members, TrainConfig, TrainSummary};
 use anyhow::{bail, ensure, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 mod mirror;
 use mirror::mirror_dataset;
 
+/// The pipeline's mirror of the dataset, in its run directory.
+const MIRROR: &str = "data";
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Dataset root with train/ valid/ test/ COCO splits (read only: cleaning happens in <run>/data/).
-    pub dataset_root: PathBuf,
+    /// Optional with --resume, which goes on with the run's own dataset (the one its config.toml
+    /// records, or that its data/ mirror links to); given there, it replaces it, and the run says
+    /// which splits' content changed.
+    #[arg(required_unless_present = "resume")]
+    pub dataset_root: Option<PathBuf>,
     #[command(flatten)]
     pub train: TrainFlags,
     /// Test-time augmentation for threshold tuning, evaluation and figures: none, flips (3 passes)
@@ -70,7 +77,7 @@ struct Plan {
 
 /// The recipe and members from the flags, or, resumed, from the run directory and the flags over it.
 fn plan(args: &Args) -> Result<Plan> {
-    let root = Some(args.dataset_root.clone());
+    let root = args.dataset_root.clone();
     let flags = &args.train;
     let resumed_members = flags.resume.as_deref().filter(|r| members::is_pipeline(r));
     if let Some(run) = resumed_members {
@@ -121,15 +128,19 @@ pub fn run(args: Args) -> Result<()> {
         resume,
     } = plan(&args)?;
     let run_dir = cfg.run_dir();
+    let root = match &args.dataset_root {
+        Some(root) => root.clone(),
+        None => resumed_root(&cfg.dataset, &run_dir)?,
+    };
     let data = if args.no_clean {
-        args.dataset_root.clone()
+        root
     } else {
-        let mirror = run_dir.join("data");
+        let mirror = run_dir.join(MIRROR);
         stage(&format!(
             "clean (into {}, the dataset root is not modified)",
             mirror.display()
         ));
-        mirror_dataset(&args.dataset_root, &mirror)?;
+        mirror_dataset(&root, &mirror)?;
         let mut opts = CleanOptions {
             categories: cfg.categories.clone(),
             keep_empty: args.keep_empty,
@@ -219,6 +230,30 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// The dataset a pipeline resumed without DATASET_ROOT goes on with: the one its config.toml
+/// records, unless that is the run's own mirror of it in <run>/data (or is gone, as when the run
+/// was moved with its mirror): then the dataset the mirror's links lead to.
+fn resumed_root(recorded: &Path, run_dir: &Path) -> Result<PathBuf> {
+    let mirror = run_dir.join(MIRROR);
+    let is_mirror =
+        (recorded.canonicalize().ok()).is_some_and(|r| mirror.canonicalize().ok() == Some(r));
+    let root = match recorded.is_dir() && !is_mirror {
+        true => Some(recorded.to_path_buf()),
+        false => mirror::source(&mirror),
+    };
+    let Some(root) = root else {
+        bail!(
+            "{} was trained on {}, and {} holds no link to the dataset it was made from: give \
+             DATASET_ROOT",
+            run_dir.display(),
+            recorded.display(),
+            mirror.display()
+        );
+    };
+    eprintln!("note: resuming on {}, the run's dataset", root.display());
+    Ok(root)
+}
+
 /// `cfg` trained once; or `n` times, as `train::members` says, continuing saved members when
 /// `resume`.
 fn train_members(cfg: &TrainConfig, n: u32, resume: bool) -> Result<Vec<TrainSummary>> {
@@ -240,12 +275,13 @@ fn train_members(cfg: &TrainConfig, n: u32, resume: bool) -> Result<Vec<TrainSum
         .collect()
 }
 
-/// A trained model to decide with; Ctrl-C or SIGTERM ends the whole pipeline (checked first: it may have come
-/// before the first epoch ended), with how to resume it.
+/// A trained model to decide with; a signal ends the whole pipeline, with how to resume it (checked
+/// first: it may have come before the first epoch ended), also when it came once the training was
+/// complete: it asked to stop, not to go on with the next member or stage.
 fn finished(summary: TrainSummary, cfg: &TrainConfig) -> Result<TrainSummary> {
-    if summary.interrupted {
+    if summary.stop_requested {
         let how = format!(
-            "`tumorseg pipeline ROOT --resume {}` continues the pipeline",
+            "`tumorseg pipeline --resume {}` continues the pipeline",
             cfg.run_dir().display()
         );
         return Err(crate::train::interrupt::Interrupted::new(how).into());
@@ -257,4 +293,56 @@ fn finished(summary: TrainSummary, cfg: &TrainConfig) -> Result<TrainSummary> {
         );
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::interrupt::Interrupted;
+
+    #[test]
+    fn a_resume_without_a_root_takes_the_recorded_dataset_or_the_one_the_mirror_links_to() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (root, run) = (tmp.path().join("d"), tmp.path().join("run"));
+        std::fs::create_dir_all(root.join("train")).unwrap();
+        std::fs::write(root.join("train/a.jpg"), "a").unwrap();
+        // Trained as it was (--no-clean): that dataset.
+        assert_eq!(resumed_root(&root, &run).unwrap(), root);
+        // On the run's mirror, here or where the run was before it moved: what the mirror links to.
+        mirror_dataset(&root, &run.join(MIRROR)).unwrap();
+        let real = root.canonicalize().unwrap();
+        assert_eq!(resumed_root(&run.join(MIRROR), &run).unwrap(), real);
+        let moved = tmp.path().join("old/run").join(MIRROR);
+        assert_eq!(resumed_root(&moved, &run).unwrap(), real);
+        // Neither: the argument to give.
+        let err = resumed_root(&moved, &tmp.path().join("other")).unwrap_err();
+        assert!(err.to_string().contains("give DATASET_ROOT"), "{err}");
+    }
+
+    #[test]
+    fn a_stop_asked_once_training_was_complete_ends_the_pipeline_there() {
+        let cfg = TrainConfig {
+            out: Some("runs/p".into()),
+            ..TrainConfig::default()
+        };
+        let complete = TrainSummary {
+            run_dir: "runs/p".into(),
+            epochs: 1,
+            best_epoch: Some(1),
+            best_valid_dice: Some(0.5),
+            stopped_early: false,
+            interrupted: false,
+            stop_requested: false,
+            out_of_time: false,
+            seconds: 1.0,
+        };
+        assert!(finished(complete.clone(), &cfg).is_ok());
+        let asked = TrainSummary {
+            stop_requested: true,
+            ..complete
+        };
+        let err = finished(asked, &cfg).unwrap_err();
+        let stop = err.downcast_ref::<Interrupted>().unwrap();
+        assert!(stop.how.contains("--resume runs/p"), "{}", stop.how);
+    }
 }

@@ -129,7 +129,7 @@ pub struct TrainFlags {
     #[arg(long, value_name = "DECAY")]
     pub ema: Option<f64>,
     /// Write the resumable checkpoint (last.safetensors + optimizer state, ~0.3 GB) every N epochs
-    /// and after the final one; Ctrl-C and SIGTERM always write it [default: 1].
+    /// and after the final one; Ctrl-C, SIGTERM and SIGHUP always write it [default: 1].
     #[arg(long, value_name = "N")]
     pub save_every: Option<usize>,
 }
@@ -211,7 +211,7 @@ fn resumable_config(run: &Path) -> Result<TrainConfig> {
     if run.join(crate::ensemble::FILE).is_file() && !run.join(checkpoint::CONFIG).is_file() {
         let instead = match crate::train::members::is_pipeline(run) {
             true => format!(
-                "its members continue with `tumorseg pipeline ROOT --resume {}`",
+                "its members continue with `tumorseg pipeline --resume {}`",
                 run.display()
             ),
             false => "resume one of the runs its members came from (ensemble.json lists their \

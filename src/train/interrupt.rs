@@ -1,8 +1,8 @@
-//! Ctrl-C (SIGINT), SIGTERM and, for some commands, SIGHUP: the first asks the running command to
-//! stop at its next safe point (training: save `last.safetensors` after the current step;
-//! predict: leave the earlier outputs as they were); a second exits at once. SIGTERM is how
-//! `timeout`, batch schedulers and container runtimes end a job before they kill it: without this, a
-//! run with `--save-every N` lost up to N epochs to it.
+//! Ctrl-C (SIGINT), SIGTERM and SIGHUP: the first asks the running command to stop at its next
+//! safe point (training: save `last.safetensors` after the current step; predict: leave the earlier
+//! outputs as they were); a second exits at once. SIGTERM is how `timeout`, batch schedulers and
+//! container runtimes end a job before they kill it, SIGHUP what a closed terminal or ssh session
+//! sends: without this, a run with `--save-every N` lost up to N epochs to either.
 use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 
 /// The signal that asked the loop to stop (0: none yet).
@@ -22,12 +22,26 @@ pub struct Handling {
     pub second: &'static str,
 }
 
-/// Training: Ctrl-C and SIGTERM save the run (a closed terminal still ends it, as before).
+/// Training: Ctrl-C, SIGTERM and SIGHUP save the run.
 pub static TRAINING: Handling = Handling {
-    signals: &[(libc::SIGINT, "Ctrl-C"), (libc::SIGTERM, "SIGTERM")],
+    signals: &[
+        (libc::SIGINT, "Ctrl-C"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGHUP, "SIGHUP"),
+    ],
     first: "saving the last checkpoint",
     second: "exiting without saving",
 };
+
+/// `eprintln!` that never panics: once a terminal has hung up, writing to it fails (EIO), and a
+/// panic on a message would end the run before it is saved, or with 101 instead of 129.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use say;
 
 /// The handlers stay while this lives (the command's loop): afterwards the signals end the process
 /// as before, instead of asking a loop that is no longer running to stop.
@@ -43,7 +57,8 @@ pub fn install(how: &'static Handling) -> Armed {
     let mut previous = vec![];
     for &(signal, name) in how.signals {
         match handle(signal) {
-            Ok(old) => previous.push((signal, old)),
+            Ok(Some(old)) => previous.push((signal, old)),
+            Ok(None) => {}
             Err(e) => {
                 eprintln!("warning: {name} cannot be handled ({e}): it ends the command at once")
             }
@@ -61,20 +76,27 @@ impl Drop for Armed {
     }
 }
 
-/// Sets `on_signal` for `signal`; returns the action it replaces.
-fn handle(signal: libc::c_int) -> std::io::Result<libc::sigaction> {
+/// Sets `on_signal` for `signal`; returns the action it replaces. None for a SIGHUP the process
+/// was started ignoring: `nohup` asks for a run that outlives its terminal, and gets it.
+fn handle(signal: libc::c_int) -> std::io::Result<Option<libc::sigaction>> {
+    let failed = |status: libc::c_int| match status {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    };
     // SAFETY: a zeroed sigaction is a valid one (empty mask, no flags) before the handler is set,
     // and `on_signal` makes only async-signal-safe calls.
     unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        failed(libc::sigaction(signal, std::ptr::null(), &mut old))?;
+        if signal == libc::SIGHUP && old.sa_sigaction == libc::SIG_IGN {
+            return Ok(None);
+        }
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
         // Interrupted reads and writes (loader threads, checkpoint files) go on instead of failing.
         action.sa_flags = libc::SA_RESTART;
-        let mut old: libc::sigaction = std::mem::zeroed();
-        match libc::sigaction(signal, &action, &mut old) {
-            0 => Ok(old),
-            _ => Err(std::io::Error::last_os_error()),
-        }
+        failed(libc::sigaction(signal, &action, std::ptr::null_mut()))?;
+        Ok(Some(old))
     }
 }
 
@@ -113,9 +135,9 @@ pub fn request() {
 }
 
 /// The error a command ends with when a signal stopped its training after saving it, with how to
-/// continue: `main` exits with `status`, 128 + the signal (130 for Ctrl-C, 143 for SIGTERM), as
-/// shells report a process that signal ended, so that `tumorseg train … && tumorseg evaluate …`
-/// does not go on with a half-trained model.
+/// continue: `main` exits with `status`, 128 + the signal (130 for Ctrl-C, 143 for SIGTERM, 129 for
+/// SIGHUP), as shells report a process that signal ended, so that `tumorseg train … && tumorseg
+/// evaluate …` does not go on with a half-trained model.
 #[derive(Debug, thiserror::Error)]
 #[error("interrupted: {how}")]
 pub struct Interrupted {
@@ -142,7 +164,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_request_stops_as_ctrl_c_and_a_sigterm_exits_143() {
+    fn a_request_stops_as_ctrl_c_a_sigterm_exits_143_and_a_sighup_129() {
         let _armed = install(&TRAINING);
         assert!(!requested());
         assert_eq!(Interrupted::new(String::new()).status, 130);
@@ -153,5 +175,7 @@ mod tests {
         assert_eq!(Interrupted::new("x".into()).status, 143);
         install(&TRAINING);
         assert!(!requested());
+        on_signal(libc::SIGHUP);
+        assert_eq!(Interrupted::new(String::new()).status, 129);
     }
 }

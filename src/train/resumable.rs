@@ -152,6 +152,32 @@ pub(super) fn ended(cfg: &TrainConfig, state: &TrainState) -> Option<String> {
     ))
 }
 
+/// Where the resumed run `state` stopped inside an epoch, as an image of the epoch's order (a state
+/// written before counted batches only, of the size `before` trained with), with a note when `now`
+/// cuts the rest of the epoch into batches of another size.
+pub(super) fn stopped_inside(
+    state: &TrainState,
+    before: &TrainConfig,
+    now: &TrainConfig,
+) -> Option<PartialEpoch> {
+    let mut partial = state.partial?;
+    if partial.images == 0 {
+        partial.images = partial.batches * before.batch;
+    }
+    if now.batch != before.batch {
+        eprintln!(
+            "note: epoch {} goes on from image {} of its order in batches of {} ({} trained before \
+             it stopped, in batches of {})",
+            state.epoch + 1,
+            partial.images + 1,
+            now.batch,
+            crate::report::count(partial.images, "image"),
+            before.batch
+        );
+    }
+    Some(partial)
+}
+
 /// Marks the saved state of `run_dir` finished at `at` (the run's clock) with the next epoch's
 /// estimate: the time limit ended the run after the state of its last epoch was written, and a
 /// resume with the same limit must see the clock and estimate that ended it.

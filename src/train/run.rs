@@ -1,27 +1,22 @@
-//! The epoch loop: train, validate, log, schedule, checkpoint, plot; Ctrl-C or SIGTERM saves
-//! `last.safetensors` and returns cleanly. Host syncs: the fp16 skip decision per step, the loss
-//! shown by the progress bar every `SHOW_EVERY` steps, and the epoch's loss and Dice sums once per
-//! epoch.
+//! The epoch loop: train, validate, log, schedule, checkpoint, plot; Ctrl-C, SIGTERM or SIGHUP
+//! saves `last.safetensors` and returns cleanly.
 use super::ema::Ema;
+use super::epoch::{swap_ema, train_epoch, validate};
+use super::interrupt::{self, say};
 use super::log::{self, EpochRecord};
 use super::prefetch::DeviceBatches;
 use super::resumable::{self, changed_data, ended, save_last, Mark};
 use super::schedule::{self, out_of_time, seconds, EarlyStop, EpochCost, LrSchedule, Plateau};
-use super::setup::{self, Data};
-use super::step::{dice_sum, step, StepState};
-use super::{curves, interrupt, TrainConfig};
+use super::setup;
+use super::step::StepState;
+use super::{curves, TrainConfig};
 use crate::batches;
 use crate::checkpoint::{self, PartialEpoch};
-use crate::model::unetpp::UnetPlusPlus;
 use crate::provenance::{self, Provenance};
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
-use tch::{Kind, Tensor};
-
-const SHOW_EVERY: usize = 20;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainSummary {
@@ -31,7 +26,12 @@ pub struct TrainSummary {
     pub best_epoch: Option<usize>,
     pub best_valid_dice: Option<f64>,
     pub stopped_early: bool,
+    /// A signal stopped the run inside an epoch, saved to be resumed there.
     pub interrupted: bool,
+    /// A signal asked the process to stop: inside an epoch (`interrupted`), or once the last epoch
+    /// had trained (its validation, its checkpoint write), the run then complete and saved. Either
+    /// way a caller goes no further (a pipeline's next member or stage).
+    pub stop_requested: bool,
     /// Ended by `time_limit`.
     pub out_of_time: bool,
     /// Wall time of this session.
@@ -72,6 +72,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
                 best_valid_dice: state.early_stop.best,
                 stopped_early: done.starts_with("early"),
                 interrupted: false,
+                stop_requested: false,
                 out_of_time: done.starts_with("its time"),
                 seconds: started.elapsed().as_secs_f64(),
             });
@@ -115,11 +116,11 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     if let (Some(state), Some(before)) = (&resumed, &before) {
         (plateau, early, records) = resumable::restore(&run_dir, (state, before), &cfg, &mut st)?;
     }
-    // Ctrl-C and SIGTERM save the run (below) while this lives.
-    let _armed = interrupt::install(&interrupt::TRAINING);
+    // Ctrl-C, SIGTERM and SIGHUP save the run (below) while this lives.
+    let armed = interrupt::install(&interrupt::TRAINING);
     let first = resumed.as_ref().map_or(1, |s| s.epoch + 1);
     let earlier_seconds = resumed.as_ref().map_or(0.0, |s| s.seconds);
-    eprintln!(
+    say!(
         "training on {} ({:?}{}): {} train / {} valid images at {}², batch {}, epochs {first}..={}, run {}",
         crate::device::device_name(rt.device),
         rt.precision,
@@ -138,11 +139,12 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         best_valid_dice: early.best,
         stopped_early: false,
         interrupted: false,
+        stop_requested: false,
         out_of_time: false,
         seconds: 0.0,
     };
     if let (Some(_), Some(limit)) = (&resumed, cfg.time_limit) {
-        eprintln!(
+        say!(
             "time limit: {} of {} used by the earlier sessions",
             seconds(earlier_seconds),
             seconds(limit)
@@ -162,7 +164,9 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let save = |st: &StepState, plateau: &Plateau, early: &EarlyStop, at: Mark| {
         save_last(&run_dir, &vs, st, plateau, early, at)
     };
-    let mut cost = EpochCost::default();
+    let mut cost = (resumed.as_ref()).map_or_else(EpochCost::default, |s| {
+        EpochCost::resumed(s.next_epoch_seconds)
+    });
     // An epoch whose checkpoint `--save-every` skipped.
     let mut unsaved: Option<usize> = None;
     // The next epoch's batches start preparing while this epoch validates and checkpoints, so the
@@ -173,16 +177,20 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         DeviceBatches::new(loader, st_device)
     };
     let mut next_feed = None;
-    let mut resumed_inside = resumed.as_ref().and_then(|s| s.partial);
+    let mut resumed_inside = match (&resumed, &before) {
+        (Some(state), Some(before)) => resumable::stopped_inside(state, before, &cfg),
+        _ => None,
+    };
     for epoch in first..=cfg.epochs {
         let (now, next) = (clock(), cost.estimate());
-        if out_of_time(&cfg, now, next) {
+        // An epoch stopped inside was started within the limit: it finishes (as `ended` judged).
+        if resumed_inside.is_none() && out_of_time(&cfg, now, next) {
             // The state says what ended the run, so that a resume with this limit stops here too.
             match unsaved {
                 Some(e) => save(&st, &plateau, &early, mark(e, false, true, next))?,
                 None => resumable::finish(&run_dir, now, next)?,
             }
-            eprintln!(
+            say!(
                 "time limit: {} of {} used, the next epoch would not fit (about {})",
                 seconds(now),
                 seconds(cfg.time_limit.unwrap_or_default()),
@@ -206,8 +214,8 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         });
         let feed = next_feed
             .take()
-            .unwrap_or_else(|| train_feed(epoch, from.batches));
-        let n_batches = feed.n_batches();
+            .unwrap_or_else(|| train_feed(epoch, from.images));
+        let n_batches = from.batches + feed.n_batches();
         let (done, wait_fraction) = train_epoch(&cfg, feed, &model, &mut st, epoch, from)?;
         if epoch < cfg.epochs && !interrupt::requested() {
             next_feed = Some(train_feed(epoch + 1, 0));
@@ -219,7 +227,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
                 ..mark(epoch - 1, true, false, cost.estimate())
             };
             save(&st, &plateau, &early, at)?;
-            eprintln!(
+            say!(
                 "interrupted: saved {} in epoch {epoch}, after {} of {n_batches} batches",
                 checkpoint::LAST,
                 done.batches
@@ -267,7 +275,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         }
         records.push(record.clone());
         curves::draw(&records, &run_dir.join(checkpoint::CURVES))?;
-        eprintln!(
+        say!(
             "epoch {epoch}/{}: loss {train_loss:.4} valid Dice {valid_dice:.4}{} lr {lr:.1e} {:.1}s (data wait {:.0}%{})",
             cfg.epochs,
             if best { " (best)" } else { "" },
@@ -279,7 +287,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         // Validation and checkpoint writes count too: they are part of what the next epoch costs.
         cost.observe(t0.elapsed().as_secs_f64());
         if stop {
-            eprintln!(
+            say!(
                 "early stop: no better valid Dice for {}",
                 crate::report::count(cfg.early_stop, "epoch")
             );
@@ -287,84 +295,14 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             break;
         }
     }
+    // Handled signals end the process again from here, so none can come unseen after the test.
+    drop(armed);
+    summary.stop_requested = interrupt::requested();
+    if summary.stop_requested && !summary.interrupted {
+        say!("interrupted after the last epoch finished; the run is complete");
+    }
     summary.best_epoch = early.best_epoch;
     summary.best_valid_dice = early.best;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
-}
-
-fn swap_ema(st: &mut StepState) {
-    if let Some(ema) = &mut st.ema {
-        ema.swap();
-    }
-}
-
-/// One pass over the train split, continuing `from` (the part a resumed epoch had trained); returns
-/// how far it got (the whole epoch, unless Ctrl-C) and the share of the time spent waiting for data.
-fn train_epoch(
-    cfg: &TrainConfig,
-    mut feed: DeviceBatches,
-    model: &UnetPlusPlus,
-    st: &mut StepState,
-    epoch: usize,
-    from: PartialEpoch,
-) -> Result<(PartialEpoch, f64)> {
-    let t0 = Instant::now();
-    let bar = progress_bar(cfg, feed.n_batches(), epoch);
-    bar.set_position(from.batches as u64);
-    // Continues the f32 sum exactly as an uninterrupted epoch would have accumulated it.
-    let mut loss_sum = Tensor::from_slice(&[from.loss_sum as f32]).to_device(st.device);
-    let mut steps = from.batches;
-    for (images, masks) in feed.by_ref() {
-        let loss = step(model, st, &images, &masks);
-        loss_sum += loss;
-        steps += 1;
-        bar.inc(1);
-        if steps.is_multiple_of(SHOW_EVERY) && !bar.is_hidden() {
-            bar.set_message(format!(
-                "loss {:.4} lr {:.1e}",
-                loss_sum.double_value(&[0]) / steps as f64,
-                st.optimizer.lr()
-            ));
-        }
-        if interrupt::requested() {
-            break;
-        }
-    }
-    bar.finish_and_clear();
-    anyhow::ensure!(
-        steps > 0 || interrupt::requested(),
-        "epoch {epoch} ran no training step (empty train split?)"
-    );
-    let wait = feed.wait_seconds() / t0.elapsed().as_secs_f64().max(1e-9);
-    let done = PartialEpoch {
-        batches: steps,
-        loss_sum: loss_sum.double_value(&[0]),
-        ..from
-    };
-    Ok((done, wait))
-}
-
-/// Mean per-image Dice at threshold 0.5 over the valid split.
-fn validate(data: &Data, model: &UnetPlusPlus, st: &StepState) -> f64 {
-    let mut sum = Tensor::zeros([1], (Kind::Double, st.device));
-    let loader = batches::epoch(data.valid.clone(), &data.valid_loader, 0);
-    for (images, masks) in DeviceBatches::new(loader, st.device) {
-        sum += dice_sum(model, st.device, st.precision, &st.input(&images), &masks);
-    }
-    sum.double_value(&[0]) / data.valid.len() as f64
-}
-
-fn progress_bar(cfg: &TrainConfig, n: usize, epoch: usize) -> ProgressBar {
-    if !cfg.progress {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(n as u64);
-    if let Ok(style) =
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed}<{eta} {msg}")
-    {
-        bar.set_style(style);
-    }
-    bar.set_prefix(format!("epoch {epoch}/{}", cfg.epochs));
-    bar
 }

@@ -156,9 +156,21 @@ impl EarlyStop {
 pub struct EpochCost {
     first: Option<f64>,
     slowest_after_first: Option<f64>,
+    /// The estimate a resumed run's last session saved: the next epoch's cost until this session
+    /// has timed one (0 in a new run).
+    carried: f64,
 }
 
 impl EpochCost {
+    /// A resumed run's: its first epoch is judged, and its cosine rate set, by the estimate the last
+    /// session saved, as that session would have judged it.
+    pub fn resumed(estimate: f64) -> Self {
+        EpochCost {
+            carried: estimate,
+            ..EpochCost::default()
+        }
+    }
+
     /// Record one finished epoch's seconds.
     pub fn observe(&mut self, seconds: f64) {
         if self.first.is_none() {
@@ -169,9 +181,11 @@ impl EpochCost {
         }
     }
 
-    /// Seconds to expect for the next epoch (0 before any).
+    /// Seconds to expect for the next epoch (before any, the carried estimate).
     pub fn estimate(&self) -> f64 {
-        self.slowest_after_first.or(self.first).unwrap_or(0.0)
+        self.slowest_after_first
+            .or(self.first)
+            .unwrap_or(self.carried)
     }
 
     /// The estimate if an epoch running now took `seconds`.
@@ -306,5 +320,10 @@ mod tests {
         assert_eq!(c.estimate(), 7.0);
         assert_eq!(c.estimate_with(8.0), 8.0);
         assert_eq!(c.estimate(), 7.0);
+        // Resumed: the saved estimate until this session has timed an epoch.
+        let mut r = EpochCost::resumed(7.0);
+        assert_eq!(r.estimate(), 7.0);
+        r.observe(9.0);
+        assert_eq!(r.estimate(), 9.0);
     }
 }

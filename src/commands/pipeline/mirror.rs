@@ -4,7 +4,7 @@ use crate::dataset::{CLEANED, SPLITS};
 use anyhow::{bail, Context, Result};
 use std::collections::HashSet;
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Mirror every split folder of `root` into `dest`, one link per file; an earlier cleaned file is
 /// left behind so cleaning always starts from the original annotations. A mirror already there (a
@@ -41,6 +41,18 @@ pub fn mirror_dataset(root: &Path, dest: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The dataset root `dest` mirrors: where its links lead (None where it holds none: copies, or no
+/// mirror at all).
+pub fn source(dest: &Path) -> Option<PathBuf> {
+    SPLITS.into_iter().find_map(|split| {
+        let entries = std::fs::read_dir(dest.join(split)).ok()?;
+        entries.flatten().find_map(|entry| {
+            let target = std::fs::read_link(entry.path()).ok()?;
+            Some(target.parent()?.parent()?.to_path_buf())
+        })
+    })
 }
 
 fn mirror_split(src: &Path, dst: &Path) -> Result<()> {
@@ -147,6 +159,8 @@ mod tests {
         std::fs::write(dest.join("test").join(CLEANED), "cleaned from old").unwrap();
         std::fs::write(dest.join("train").join(CLEANED), "cleaned from old").unwrap();
         mirror_dataset(&new, &dest).unwrap();
+        assert_eq!(source(&dest), Some(new.canonicalize().unwrap()));
+        assert_eq!(source(&new), None, "no links: no mirror");
         assert_eq!(listing(&dest.join("train")), [CLEANED, ORIGINAL, "b.jpg"]);
         let read = |p: &str| std::fs::read_to_string(dest.join(p)).unwrap();
         assert!(read(&format!("train/{ORIGINAL}")).starts_with(&new.display().to_string()));
