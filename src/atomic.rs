@@ -135,6 +135,12 @@ impl Created {
         Ok(file)
     }
 
+    /// `path`, which the caller is about to create, remembered before it exists (so that one cut
+    /// short is removed too).
+    pub fn remember(&self, path: &Path) {
+        self.lock().push(path.to_path_buf());
+    }
+
     /// A new file at `path` holding `bytes`.
     pub fn write(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         self.file(path)?
@@ -142,16 +148,19 @@ impl Created {
             .with_context(|| format!("cannot write {}", path.display()))
     }
 
-    /// Removes what was created, newest first; a folder something else was put in stays.
-    pub fn remove(self) {
+    /// Removes what was created, newest first; a folder something else was put in stays. Returns
+    /// how many files were removed.
+    pub fn remove(self) -> usize {
         let paths = self.0.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut files = 0;
         for path in paths.iter().rev() {
-            let _ = if path.is_dir() {
-                std::fs::remove_dir(path)
+            if path.is_dir() {
+                let _ = std::fs::remove_dir(path);
             } else {
-                std::fs::remove_file(path)
-            };
+                files += std::fs::remove_file(path).is_ok() as usize;
+            }
         }
+        files
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {

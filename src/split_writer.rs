@@ -5,7 +5,6 @@ use anyhow::{ensure, Context, Result};
 use image::GrayImage;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 #[derive(Default)]
 pub struct SplitWriter {
@@ -154,24 +153,17 @@ pub fn new_file(out: &Path, name: &str) -> Result<PathBuf> {
 /// free; whatever the folder held before stays.
 pub struct Written {
     out: PathBuf,
-    /// Folders created for `out`, deepest first.
-    created: Vec<PathBuf>,
-    files: Mutex<Vec<PathBuf>>,
+    created: crate::atomic::Created,
 }
 
 impl Written {
     /// Creates `out` and the folders above it that are missing.
     pub fn create(out: &Path) -> Result<Written> {
-        let created = out
-            .ancestors()
-            .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
-            .map(Path::to_path_buf)
-            .collect();
-        std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
+        let created = crate::atomic::Created::default();
+        created.folder(out)?;
         Ok(Written {
             out: out.to_path_buf(),
             created,
-            files: Mutex::new(Vec::new()),
         })
     }
 
@@ -179,26 +171,14 @@ impl Written {
     /// cut short is removed too.
     pub fn file(&self, name: &str) -> Result<PathBuf> {
         let to = new_file(&self.out, name)?;
-        self.lock().push(to.clone());
+        self.created.remember(&to);
         Ok(to)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {
-        self.files.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// `e`, once every file and folder this run made is removed, saying so when there were files.
     pub fn undo(self, e: anyhow::Error) -> anyhow::Error {
-        let files = std::mem::take(&mut *self.lock());
-        let removed = files
-            .iter()
-            .filter(|f| std::fs::remove_file(f).is_ok())
-            .count();
-        for d in &self.created {
-            // Only while empty: a folder someone filled meanwhile stays.
-            std::fs::remove_dir(d).ok();
-        }
-        match removed {
+        // Folders only while empty: one someone filled meanwhile stays.
+        match self.created.remove() {
             0 => e,
             n => anyhow::anyhow!(
                 "{}; nothing is left of this run: the {} it had written to {} {} removed",
