@@ -173,5 +173,9 @@ fn a_file_given_twice_is_read_once() {
     let o = predict(&run, &[&single, &other], &tmp.path().join("two"))
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&o.stderr).contains("have the same name"));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("would both be named single"),
+        "{stderr}"
+    );
 }
