@@ -22,13 +22,17 @@ pub struct Handling {
     pub second: &'static str,
 }
 
+/// The signals that ask a command to stop, with the names its messages give them: Ctrl-C, `timeout`
+/// and batch schedulers, a closed terminal or ssh session.
+pub const STOP_SIGNALS: &[(libc::c_int, &str)] = &[
+    (libc::SIGINT, "Ctrl-C"),
+    (libc::SIGTERM, "SIGTERM"),
+    (libc::SIGHUP, "SIGHUP"),
+];
+
 /// Training: Ctrl-C, SIGTERM and SIGHUP save the run.
 pub static TRAINING: Handling = Handling {
-    signals: &[
-        (libc::SIGINT, "Ctrl-C"),
-        (libc::SIGTERM, "SIGTERM"),
-        (libc::SIGHUP, "SIGHUP"),
-    ],
+    signals: STOP_SIGNALS,
     first: "saving the last checkpoint",
     second: "exiting without saving",
 };

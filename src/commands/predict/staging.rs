@@ -9,11 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// Ctrl-C, SIGTERM and a closed terminal stop predict between two batches.
 pub static PREDICTING: Handling = Handling {
-    signals: &[
-        (libc::SIGINT, "Ctrl-C"),
-        (libc::SIGTERM, "SIGTERM"),
-        (libc::SIGHUP, "SIGHUP"),
-    ],
+    signals: interrupt::STOP_SIGNALS,
     first: "stopping; the earlier outputs stay as they were",
     second: "exiting at once; the earlier outputs stay as they were, a hidden \
              .<out>.<pid>.tmp folder of partial ones may stay beside them",
